@@ -1,0 +1,2 @@
+//! The `tcpconform` command: a thin layer over the harness.
+fn main() {}

@@ -1,0 +1,3 @@
+//! # tcpconform-harness
+//!
+//! The only part of tcpconform that touches a kernel.

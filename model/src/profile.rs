@@ -1,0 +1,108 @@
+//! Kernel profiles: which operating system and version the model predicts for.
+//!
+//! Rules that differ between releases are switched on the profile, never on the host: the model
+//! is told which kernel it stands for. Each switch cites the change that introduced it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sysctl::Sysctls;
+
+/// An operating system whose TCP rules the model knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Os {
+    /// Linux.
+    Linux,
+}
+
+/// A kernel the model predicts for: an OS and a release (`major.minor`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Profile {
+    /// The operating system.
+    pub os: Os,
+    /// Major release number.
+    pub major: u16,
+    /// Minor release number.
+    pub minor: u16,
+}
+
+impl Profile {
+    /// Linux 6.18, the development machine's kernel and the default profile.
+    pub const LINUX_6_18: Self = Self::linux(6, 18);
+
+    /// A Linux profile.
+    pub const fn linux(major: u16, minor: u16) -> Self {
+        Self { os: Os::Linux, major, minor }
+    }
+
+    /// The profiles the project has checked on a real kernel, by name.
+    pub const KNOWN: &'static [(&'static str, Profile)] = &[
+        ("linux-6.1", Self::linux(6, 1)),
+        ("linux-6.12", Self::linux(6, 12)),
+        ("linux-6.18", Self::linux(6, 18)),
+        ("linux-7.3", Self::linux(7, 3)),
+    ];
+
+    /// Whether this is at least Linux `major.minor`.
+    pub fn at_least(self, major: u16, minor: u16) -> bool {
+        (self.major, self.minor) >= (major, minor)
+    }
+
+    /// The sysctl values of a fresh network namespace on this kernel.
+    pub fn default_sysctls(self) -> Sysctls {
+        Sysctls::linux_defaults()
+    }
+
+    /// `tcp_tw_reuse_delay` exists and TIME-WAIT age is measured in milliseconds from the
+    /// TIME-WAIT's creation. Before, the rule was "a later second of the monotonic clock than the
+    /// last timestamp received". (19ce8cd30465 "tcp: Measure TIME-WAIT reuse delay with
+    /// millisecond precision", v6.14.)
+    pub fn has_tw_reuse_delay(self) -> bool {
+        self.at_least(6, 14)
+    }
+
+    /// When the last socket that got a port through `bind()` leaves, the port becomes usable by
+    /// `connect()`'s autobind again even while connect()-bound sockets remain. ("tcp: Update bind
+    /// bucket state on port release", v6.18.)
+    pub fn releases_bind_owned_ports(self) -> bool {
+        self.at_least(6, 18)
+    }
+
+    /// sock_diag can dump bound, unconnected sockets (`TCP_BOUND_INACTIVE`).
+    /// (91051f003948 "tcp: Dump bound-only sockets in inet_diag.", v6.8.)
+    pub fn diag_dumps_bound_sockets(self) -> bool {
+        self.at_least(6, 8)
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.os {
+            Os::Linux => write!(f, "linux-{}.{}", self.major, self.minor),
+        }
+    }
+}
+
+impl FromStr for Profile {
+    type Err = String;
+    /// Parses `linux-6.18` (any `linux-MAJOR.MINOR` is accepted; the known ones are listed in
+    /// [`Profile::KNOWN`]).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let known = || Self::KNOWN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+        let rest = s
+            .strip_prefix("linux-")
+            .ok_or_else(|| format!("unknown profile `{s}` (known: {})", known()))?;
+        let (major, minor) = rest
+            .split_once('.')
+            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+            .ok_or_else(|| format!("bad profile `{s}`: expected linux-MAJOR.MINOR"))?;
+        if major < 6 || (major == 6 && minor < 1) {
+            return Err(format!(
+                "profile `{s}` is older than any kernel the model describes (from linux-6.1)"
+            ));
+        }
+        Ok(Self::linux(major, minor))
+    }
+}

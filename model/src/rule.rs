@@ -1,0 +1,325 @@
+//! Rule ids: every decision of the model names the rule that made it.
+//!
+//! A rule id is stable text (`bind.timewait.needs_reuseaddr_on_both`) so that a divergence
+//! report, a coverage count or a behaviour diff can name it. Each rule's description names the
+//! kernel function it mirrors.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! rules {
+    ($($variant:ident = $id:literal : $what:literal,)*) => {
+        /// A rule of the model.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum RuleId {
+            $(#[doc = $what] $variant,)*
+        }
+
+        impl RuleId {
+            /// Every rule, in declaration order.
+            pub const ALL: &'static [RuleId] = &[$(RuleId::$variant,)*];
+
+            /// The stable dotted id.
+            pub fn id(self) -> &'static str {
+                match self { $(RuleId::$variant => $id,)* }
+            }
+
+            /// What the rule says, and the kernel code it mirrors.
+            pub fn describe(self) -> &'static str {
+                match self { $(RuleId::$variant => $what,)* }
+            }
+
+            /// Finds a rule by its dotted id.
+            pub fn from_id(id: &str) -> Option<Self> {
+                match id { $($id => Some(RuleId::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+rules! {
+    // --- descriptors -------------------------------------------------------------------------
+    FdClosed = "fd.closed":
+        "A call on a descriptor that was closed fails with EBADF (fdget() finds nothing).",
+    SocketCreated = "socket.created":
+        "socket() creates a CLOSED socket owned by the caller's fsuid (sock_init_data()).",
+
+    // --- setsockopt / getsockopt ---------------------------------------------------------------
+    SetsockoptOk = "setsockopt.ok":
+        "The option is stored on the socket (sk_setsockopt(), do_tcp_setsockopt()).",
+    SetsockoptV6OnlyBound = "setsockopt.v6only_after_bind":
+        "IPV6_V6ONLY on a socket that has a port fails with EINVAL (do_ipv6_setsockopt()).",
+    SetsockoptWrongLevel = "setsockopt.wrong_level":
+        "An IPPROTO_IPV6 option on an AF_INET socket fails with ENOPROTOOPT (do_ip_setsockopt()).",
+    SetsockoptBadValue = "setsockopt.bad_value":
+        "An out-of-range TCP_KEEP*/TCP_USER_TIMEOUT value fails with EINVAL (do_tcp_setsockopt()).",
+    SoErrorRead = "getsockopt.so_error":
+        "getsockopt(SO_ERROR) returns the pending error and clears it (sock_error()).",
+
+    // --- bind ----------------------------------------------------------------------------------
+    BindFamilyMismatch = "bind.family_mismatch":
+        "An address of the other family: EAFNOSUPPORT on AF_INET, EINVAL (short address) on \
+         AF_INET6 (__inet_bind(), inet6_bind_sk()).",
+    BindAddrNotLocal = "bind.addr_not_local":
+        "An address the host does not have fails with EADDRNOTAVAIL (inet_addr_valid_or_nonlocal(), \
+         ipv6_chk_addr()).",
+    BindPrivilegedPort = "bind.privileged_port":
+        "A port below ip_unprivileged_port_start without CAP_NET_BIND_SERVICE fails with EACCES \
+         (inet_port_requires_bind_service()).",
+    BindAlreadyBound = "bind.already_bound":
+        "bind() on a socket that has a port or is not CLOSED fails with EINVAL (__inet_bind()).",
+    BindMappedOnV6Only = "bind.v6only_mapped":
+        "A v4-mapped address on an IPV6_V6ONLY socket fails with EINVAL (__inet6_bind()).",
+    BindPortFree = "bind.port_free":
+        "No owner of the port has an overlapping address: bind succeeds (inet_csk_bind_conflict()).",
+    BindConflict = "bind.conflict":
+        "An owner with an overlapping address and no reuse option in common: EADDRINUSE \
+         (inet_bind_conflict(), inet_rcv_saddr_equal()).",
+    BindReuseAddrBoth = "bind.reuseaddr.both":
+        "SO_REUSEADDR on the new socket and on every overlapping owner, none listening: bind \
+         succeeds (inet_bind_conflict()).",
+    BindReuseAddrOverListener = "bind.reuseaddr.never_over_listen":
+        "SO_REUSEADDR never shares a port with a LISTEN owner: EADDRINUSE (inet_bind_conflict()).",
+    BindTimeWaitNeedsReuseAddrOnBoth = "bind.timewait.needs_reuseaddr_on_both":
+        "A TIME-WAIT (or FIN-WAIT-2) minisocket holds the port with the reuse flags of the socket it \
+         came from: EADDRINUSE unless both had SO_REUSEADDR (or both SO_REUSEPORT) \
+         (inet_twsk_alloc(), inet_bind_conflict()).",
+    BindReusePortSameUid = "bind.reuseport.same_uid":
+        "SO_REUSEPORT on both sockets, same owner uid (or the owner is a minisocket): bind \
+         succeeds (inet_bind_conflict()).",
+    BindReusePortOtherUid = "bind.reuseport.other_uid":
+        "SO_REUSEPORT on both sockets but different owner uids: EADDRINUSE (inet_bind_conflict()).",
+    BindFastReuseCache = "bind.fastreuse_cache":
+        "The bind bucket's cached fastreuse/fastreuseport says every owner can share: the owners \
+         are not checked at all, even if their options changed since (inet_csk_get_port(), \
+         sk_reuseport_match()).",
+    BindEphemeral = "bind.ephemeral":
+        "bind(:0) takes a port no overlapping owner holds, odd offsets first, SO_REUSEADDR sockets \
+         in the lower half first (inet_csk_find_open_port()).",
+    BindEphemeralExhausted = "bind.ephemeral.exhausted":
+        "bind(:0) finds no free port in ip_local_port_range: EADDRINUSE \
+         (inet_csk_find_open_port()).",
+    BindEphemeralAutobindReuse = "bind.ephemeral.autobind_reuse":
+        "With ip_autobind_reuse=1 and the range exhausted, bind(:0) shares a port with SO_REUSEADDR \
+         owners (inet_csk_find_open_port(), relax pass).",
+    BindAddressNoPort = "bind.address_no_port":
+        "IP_BIND_ADDRESS_NO_PORT with port 0: the address is recorded, no port is taken until \
+         connect() (__inet_bind()).",
+
+    // --- listen --------------------------------------------------------------------------------
+    ListenOk = "listen.ok":
+        "listen() re-runs the bind-conflict check as a listener and starts listening \
+         (inet_csk_listen_start()).",
+    ListenConflict = "listen.conflict":
+        "listen()'s re-check finds a conflicting owner (SO_REUSEADDR does not help a listener): \
+         EADDRINUSE, and the socket stays bound (inet_csk_listen_start(), inet_csk_get_port()).",
+    ListenAutobind = "listen.autobind":
+        "listen() on a socket without a port picks one as bind(:0) would (inet_csk_get_port()).",
+    ListenAgain = "listen.again":
+        "listen() on a listener only changes the backlog (__inet_listen_sk()).",
+    ListenBadState = "listen.bad_state":
+        "listen() on a connecting or connected socket fails with EINVAL (__inet_listen_sk()).",
+
+    // --- connect -------------------------------------------------------------------------------
+    ConnectEstablished = "connect.established":
+        "The SYN finds a listener: the handshake completes on loopback before connect() returns \
+         (tcp_v4_connect(), tcp_conn_request()).",
+    ConnectRefused = "connect.refused":
+        "No listener: the SYN is answered with RST and connect() fails with ECONNREFUSED \
+         (tcp_v4_send_reset(), tcp_reset()).",
+    ConnectSelf = "connect.self":
+        "A socket connecting to its own address and port completes a simultaneous open with \
+         itself (tcp_rcv_synsent_state_process()).",
+    ConnectInProgress = "connect.in_progress":
+        "A non-blocking connect() returns EINPROGRESS (__inet_stream_connect()).",
+    ConnectAlready = "connect.already":
+        "connect() while the socket is SS_CONNECTING and the handshake is pending: EALREADY \
+         (__inet_stream_connect()).",
+    ConnectCompleted = "connect.completed":
+        "connect() again after a non-blocking connect completed returns 0 once and marks the \
+         socket connected (__inet_stream_connect()).",
+    ConnectPendingError = "connect.pending_error":
+        "connect() again after a non-blocking connect failed returns the pending error, or \
+         ECONNABORTED if SO_ERROR already took it (__inet_stream_connect(), sock_error()).",
+    ConnectIsConn = "connect.isconn":
+        "connect() on a connected socket (even one reset since), or one not CLOSED, fails with \
+         EISCONN (__inet_stream_connect()).",
+    ConnectFamilyMismatch = "connect.family_mismatch":
+        "A destination of the other family fails with EAFNOSUPPORT (AF_INET) or EINVAL (AF_INET6, \
+         short address) (tcp_v4_connect(), tcp_v6_connect()).",
+    ConnectMappedOnV6Only = "connect.v6only_mapped":
+        "An IPV6_V6ONLY socket connecting to a v4-mapped address fails with ENETUNREACH \
+         (tcp_v6_connect()).",
+    ConnectAutobind = "connect.autobind":
+        "A socket without a port takes one from ip_local_port_range, even offsets first, skipping \
+         ports any bind() owner holds; ports are shared between different destinations \
+         (__inet_hash_connect()).",
+    ConnectAutobindExhausted = "connect.autobind.exhausted":
+        "No port gives a unique 4-tuple: EADDRNOTAVAIL (__inet_hash_connect()).",
+    ConnectTupleInUse = "connect.tuple_in_use":
+        "A bound socket whose 4-tuple is held by another connection fails with EADDRNOTAVAIL \
+         (__inet_check_established()).",
+    ConnectTimeWaitTakeover = "connect.timewait_takeover":
+        "A bound socket whose 4-tuple is held by a minisocket with timestamps takes it over \
+         (tcp_twsk_unique(), no tcp_tw_reuse needed).",
+    ConnectTwReuse = "connect.tw_reuse":
+        "Autobind reuses a TIME-WAIT 4-tuple when tcp_tw_reuse allows it (1, or 2 on loopback), \
+         timestamps were seen and it is older than tcp_tw_reuse_delay (tcp_twsk_unique()).",
+    ConnectSource = "connect.source_address":
+        "A socket without a bound address takes the route's source: 127.0.0.1 for 127/8, the \
+         destination itself for other local addresses (ip_route_connect()).",
+    ConnectSynToTimeWait = "connect.syn_to_timewait":
+        "A SYN that meets a TIME-WAIT with no listener behind it is answered with an ACK, the \
+         client resets it and keeps retrying: connect() blocks (tcp_timewait_state_process()).",
+
+    // --- accept --------------------------------------------------------------------------------
+    AcceptOk = "accept.ok":
+        "accept() takes the oldest connection from the queue (inet_csk_accept()).",
+    AcceptEmpty = "accept.empty":
+        "accept() with an empty queue: EAGAIN if non-blocking, blocks otherwise \
+         (inet_csk_wait_for_connect()).",
+    AcceptNotListening = "accept.not_listening":
+        "accept() on a socket that is not listening fails with EINVAL (inet_csk_accept()).",
+
+    // --- data ----------------------------------------------------------------------------------
+    SendOk = "send.ok":
+        "send() in ESTABLISHED or CLOSE-WAIT queues the bytes; on loopback they arrive at once \
+         (tcp_sendmsg_locked()).",
+    SendPipe = "send.epipe":
+        "send() after SHUT_WR, after an abort, or on a socket never connected fails with EPIPE \
+         (tcp_sendmsg_locked(), sk_stream_wait_connect()).",
+    SendPendingError = "send.pending_error":
+        "send() reports a pending socket error first, and clears it (sk_stream_wait_connect()).",
+    SendWaitConnect = "send.wait_connect":
+        "send() during the handshake: EAGAIN if non-blocking, blocks otherwise \
+         (sk_stream_wait_connect()).",
+    RecvData = "recv.data":
+        "recv() returns queued bytes before anything else (tcp_recvmsg_locked()).",
+    RecvEof = "recv.eof":
+        "recv() returns 0 once the peer's FIN was received or the receive side is shut \
+         (tcp_recvmsg_locked()).",
+    RecvPendingError = "recv.pending_error":
+        "recv() with nothing queued reports a pending error and clears it (tcp_recvmsg_locked()).",
+    RecvNotConn = "recv.notconn":
+        "recv() on a listener, or a CLOSED socket with nothing to read, fails with ENOTCONN \
+         (tcp_recvmsg_locked()).",
+    RecvWouldBlock = "recv.would_block":
+        "recv() with nothing queued: EAGAIN if non-blocking, blocks otherwise \
+         (tcp_recvmsg_locked()).",
+
+    // --- shutdown ------------------------------------------------------------------------------
+    ShutdownNotConn = "shutdown.notconn":
+        "shutdown() on a CLOSED socket fails with ENOTCONN (the flags are still set) \
+         (inet_shutdown()).",
+    ShutdownWr = "shutdown.wr_sends_fin":
+        "SHUT_WR sends FIN from ESTABLISHED, SYN-RECEIVED or CLOSE-WAIT (tcp_shutdown()).",
+    ShutdownRd = "shutdown.rd":
+        "SHUT_RD only marks the receive side: nothing is sent (inet_shutdown()).",
+    ShutdownListener = "shutdown.listener":
+        "SHUT_RD on a listener stops it (its queue is reset); SHUT_WR alone does nothing \
+         (inet_shutdown()).",
+    ShutdownSynSent = "shutdown.syn_sent":
+        "shutdown() during SYN-SENT disconnects the socket (inet_shutdown(), tcp_disconnect()).",
+
+    // --- close ---------------------------------------------------------------------------------
+    CloseUnbound = "close.unconnected":
+        "close() of a CLOSED or SYN-SENT socket frees it and its port at once, silently \
+         (__tcp_close()).",
+    CloseListener = "close.listener":
+        "close() of a listener resets every connection still in its queue \
+         (inet_csk_listen_stop()).",
+    CloseUnreadData = "close.unread_data_rst":
+        "close() with unread received bytes aborts with RST: no FIN, no TIME-WAIT \
+         (__tcp_close(), TCPAbortOnClose).",
+    CloseLingerZero = "close.linger_zero_rst":
+        "close() with SO_LINGER {on, 0} aborts with RST (from a synchronized state): no TIME-WAIT \
+         (__tcp_close(), tcp_disconnect()).",
+    CloseActive = "close.active_fin":
+        "close() of an ESTABLISHED (or SYN-RECEIVED) socket sends FIN; the socket lives on as an \
+         orphan (tcp_close_state()).",
+    ClosePassive = "close.passive_fin":
+        "close() in CLOSE-WAIT sends FIN and enters LAST-ACK (tcp_close_state()).",
+    CloseOrphanFinWait2 = "close.orphan_fin_wait2":
+        "An orphan reaching FIN-WAIT-2 becomes a FIN-WAIT-2 minisocket timed by TCP_LINGER2 or \
+         tcp_fin_timeout (__tcp_close(), tcp_time_wait()).",
+    CloseLinger2Negative = "close.linger2_negative":
+        "An orphan reaching FIN-WAIT-2 with TCP_LINGER2 < 0 is aborted with RST at once \
+         (__tcp_close(), tcp_rcv_state_process()).",
+    CloseKeepsState = "close.keeps_state":
+        "close() after SHUT_WR (FIN already sent) only orphans the socket (__tcp_close()).",
+
+    // --- segments on the wire ------------------------------------------------------------------
+    TcpFinReceived = "tcp.fin_received":
+        "A FIN in ESTABLISHED moves to CLOSE-WAIT; the receive side sees EOF after the data \
+         (tcp_fin()).",
+    TcpActiveCloserTimeWait = "tcp.active_closer_time_wait":
+        "The side whose FIN was acknowledged and which then receives the peer's FIN enters \
+         TIME-WAIT (60 s); a descriptor still open is left CLOSED (tcp_fin(), tcp_time_wait()).",
+    TcpSimultaneousClose = "tcp.simultaneous_close":
+        "A FIN crossing ours moves FIN-WAIT-1 to CLOSING, then TIME-WAIT (tcp_fin()).",
+    TcpPassiveCloserNoTimeWait = "tcp.passive_closer_no_time_wait":
+        "The passive closer's LAST-ACK ends in CLOSED when its FIN is acknowledged: no TIME-WAIT \
+         (tcp_rcv_state_process()).",
+    TcpRstReceived = "tcp.rst_received":
+        "An RST closes the connection with ECONNRESET (EPIPE in CLOSE-WAIT, ECONNREFUSED in \
+         SYN-SENT) (tcp_reset()).",
+    TcpDataAfterClose = "tcp.data_after_close":
+        "New data for a socket whose receive side is closed (an orphan, or SHUT_RD in FIN-WAIT) \
+         is answered with RST and the socket dies (tcp_rcv_state_process(), TCPAbortOnData).",
+    TcpNoSocket = "tcp.no_socket":
+        "A segment for no socket is answered with RST (tcp_v4_send_reset()).",
+    TimeWaitOverflow = "timewait.overflow":
+        "With tcp_max_tw_buckets minisockets already present, a closing socket gets none: it is \
+         freed at once and its port released (inet_twsk_alloc(), tcp_time_wait()).",
+    TimeWaitSynReopens = "timewait.syn_reopens":
+        "A new SYN to a TIME-WAIT 4-tuple with a listener behind it ends the TIME-WAIT and opens a \
+         new connection (tcp_timewait_state_process(), TCP_TW_SYN).",
+    TimeWaitRstKills = "timewait.rst_kills":
+        "An in-window RST ends TIME-WAIT unless tcp_rfc1337=1 (tcp_timewait_state_process()).",
+    TimeWaitRstIgnored = "timewait.rst_ignored_rfc1337":
+        "With tcp_rfc1337=1 an RST does not end TIME-WAIT (tcp_timewait_state_process()).",
+    FinWait2MinisockData = "timewait.fin_wait2_data_rst":
+        "Data for a FIN-WAIT-2 minisocket is answered with RST and the minisocket is removed \
+         (tcp_timewait_state_process()).",
+    FinWait2MinisockFin = "timewait.fin_wait2_fin":
+        "A FIN for a FIN-WAIT-2 minisocket turns it into TIME-WAIT for 60 s \
+         (tcp_timewait_state_process()).",
+
+    // --- test-bench actions and time -----------------------------------------------------------
+    DestroyOk = "destroy.ok":
+        "SOCK_DESTROY aborts a socket (RST from a synchronized state, ECONNABORTED for its owner) \
+         or removes a minisocket at once (tcp_abort(), inet_twsk_deschedule_put()).",
+    DestroyNoRow = "destroy.no_row":
+        "SOCK_DESTROY of a socket that has no row fails with ENOENT (inet_diag_find_one_icsk()).",
+    SleepNothingDue = "time.nothing_due":
+        "Time passes and no timer falls due.",
+    TimeWaitExpires = "timer.time_wait_expires":
+        "TIME-WAIT ends 60 s after it began (TCP_TIMEWAIT_LEN), silently (inet_twsk_kill()).",
+    FinWait2Expires = "timer.fin_wait2_expires":
+        "An orphaned FIN-WAIT-2 ends after TCP_LINGER2 or tcp_fin_timeout, silently.",
+    SysctlSet = "sysctl.set":
+        "The namespace's sysctl takes the new value; sockets that exist keep what they copied.",
+    PeerVanished = "bench.peer_vanishes":
+        "From now on segments for this connection are silently dropped.",
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_ids_are_unique_and_round_trip() {
+        let mut seen = std::collections::BTreeSet::new();
+        for &r in RuleId::ALL {
+            assert!(seen.insert(r.id()), "duplicate rule id {}", r.id());
+            assert_eq!(RuleId::from_id(r.id()), Some(r));
+        }
+    }
+}
