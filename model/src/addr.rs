@@ -81,7 +81,10 @@ pub struct SockAddr {
 impl SockAddr {
     /// An address with a literal port.
     pub fn new(ip: IpAddr, port: u16) -> Self {
-        Self { ip, port: Port::Lit(port) }
+        Self {
+            ip,
+            port: Port::Lit(port),
+        }
     }
 }
 
@@ -159,7 +162,10 @@ impl AddrClass {
 
     /// Whether this is a wildcard binding of any kind.
     pub fn is_wildcard(self) -> bool {
-        matches!(self, Self::V4Any | Self::V6AnyDual | Self::V6AnyOnly | Self::MappedAny)
+        matches!(
+            self,
+            Self::V4Any | Self::V6AnyDual | Self::V6AnyOnly | Self::MappedAny
+        )
     }
 }
 

@@ -319,7 +319,13 @@ impl fmt::Display for Op {
     /// Writes the op in scenario syntax (see `docs/scenario-format.md`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Socket { sock, family, nonblocking, euid, host } => {
+            Self::Socket {
+                sock,
+                family,
+                nonblocking,
+                euid,
+                host,
+            } => {
                 write!(f, "{sock} = socket({family}")?;
                 if *nonblocking {
                     f.write_str(", nonblock")?;
@@ -346,7 +352,11 @@ impl fmt::Display for Op {
                 }
                 Ok(())
             }
-            Self::Accept { listener, sock, peer } => {
+            Self::Accept {
+                listener,
+                sock,
+                peer,
+            } => {
                 write!(f, "{sock} = accept({listener})")?;
                 if let Some(v) = peer {
                     write!(f, " peer {v}")?;

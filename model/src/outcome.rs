@@ -67,6 +67,10 @@ pub struct Observed {
 impl Observed {
     /// An observation that carries only an outcome.
     pub fn outcome(outcome: Outcome) -> Self {
-        Self { outcome, local: None, peer: None }
+        Self {
+            outcome,
+            local: None,
+            peer: None,
+        }
     }
 }

@@ -34,11 +34,15 @@ impl Profile {
 
     /// A Linux profile.
     pub const fn linux(major: u16, minor: u16) -> Self {
-        Self { os: Os::Linux, major, minor }
+        Self {
+            os: Os::Linux,
+            major,
+            minor,
+        }
     }
 
     /// The profiles the project has checked on a real kernel, by name.
-    pub const KNOWN: &'static [(&'static str, Profile)] = &[
+    pub const KNOWN: &'static [(&'static str, Self)] = &[
         ("linux-6.1", Self::linux(6, 1)),
         ("linux-6.12", Self::linux(6, 12)),
         ("linux-6.18", Self::linux(6, 18)),
@@ -90,7 +94,13 @@ impl FromStr for Profile {
     /// Parses `linux-6.18` (any `linux-MAJOR.MINOR` is accepted; the known ones are listed in
     /// [`Profile::KNOWN`]).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let known = || Self::KNOWN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+        let known = || {
+            Self::KNOWN
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let rest = s
             .strip_prefix("linux-")
             .ok_or_else(|| format!("unknown profile `{s}` (known: {})", known()))?;

@@ -64,7 +64,9 @@ pub struct Timer {
 }
 
 /// What is known about a row besides what is compared: who it belongs to and its timer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct RowInfo {
     /// The scenario socket the row belongs to (found by SO_COOKIE: a TIME-WAIT row keeps its
     /// socket's cookie), or `None` for a connection not accepted yet.
@@ -126,7 +128,10 @@ impl Snapshot {
 
     /// Renders the table like `ss -tan`, naming ports with `names`.
     pub fn display<'a>(&'a self, names: &'a dyn Fn(u16) -> Option<String>) -> ShowSnapshot<'a> {
-        ShowSnapshot { snapshot: self, names }
+        ShowSnapshot {
+            snapshot: self,
+            names,
+        }
     }
 }
 
@@ -146,9 +151,17 @@ impl fmt::Display for ShowRow<'_> {
         if self.with_host {
             write!(f, "{}: ", r.host)?;
         }
-        let local = ShowAddr { addr: r.local, names: self.names }.to_string();
+        let local = ShowAddr {
+            addr: r.local,
+            names: self.names,
+        }
+        .to_string();
         let peer = match r.peer {
-            Some(p) => ShowAddr { addr: p, names: self.names }.to_string(),
+            Some(p) => ShowAddr {
+                addr: p,
+                names: self.names,
+            }
+            .to_string(),
             None => "*".to_owned(),
         };
         write!(f, "{:<10} {:<24} {:<24}", r.state.ss_name(), local, peer)?;
@@ -172,7 +185,11 @@ impl fmt::Display for ShowSnapshot<'_> {
         }
         let with_host = self.snapshot.rows.iter().any(|(r, _)| r.host != Host::A);
         for (row, info) in &self.snapshot.rows {
-            let shown = ShowRow { row, names: self.names, with_host };
+            let shown = ShowRow {
+                row,
+                names: self.names,
+                with_host,
+            };
             write!(f, "  {}", shown.to_string().trim_end())?;
             match info.owner {
                 Some(s) if info.orphan => write!(f, "   # {s}, orphan")?,

@@ -85,7 +85,7 @@ pub enum TcpState {
 
 impl TcpState {
     /// Every state, in RFC order.
-    pub const ALL: [TcpState; 11] = [
+    pub const ALL: [Self; 11] = [
         Self::Closed,
         Self::Listen,
         Self::SynSent,

@@ -102,7 +102,10 @@ impl SysctlKey {
     /// Finds a key by its dotted name (also accepted with `/` separators, as under
     /// `/proc/sys`).
     pub fn from_name(name: &str) -> Option<Self> {
-        let norm = name.trim().trim_start_matches("/proc/sys/").replace('/', ".");
+        let norm = name
+            .trim()
+            .trim_start_matches("/proc/sys/")
+            .replace('/', ".");
         Self::ALL.iter().copied().find(|k| k.name() == norm)
     }
 
@@ -210,9 +213,17 @@ impl fmt::Display for SysctlError {
             Self::UnknownKey(k) => write!(
                 f,
                 "unknown or unmodelled sysctl `{k}` (known: {})",
-                SysctlKey::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+                SysctlKey::ALL
+                    .iter()
+                    .map(|k| k.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
-            Self::BadValue { key, value, expected } => {
+            Self::BadValue {
+                key,
+                value,
+                expected,
+            } => {
                 write!(f, "bad value `{value}` for {key}: expected {expected}")
             }
         }
@@ -232,7 +243,9 @@ impl SysctlKey {
         };
         match self.shape() {
             Shape::Int { min, max } => {
-                let v: i64 = text.parse().map_err(|_| bad(format!("an integer in {min}..={max}")))?;
+                let v: i64 = text
+                    .parse()
+                    .map_err(|_| bad(format!("an integer in {min}..={max}")))?;
                 if !(min..=max).contains(&v) {
                     return Err(bad(format!("an integer in {min}..={max}")));
                 }
@@ -241,7 +254,9 @@ impl SysctlKey {
             Shape::PortRange => {
                 let expected = || "two ports `lo hi` with 1 <= lo <= hi <= 65535".to_owned();
                 let parts: Vec<&str> = text.split_whitespace().collect();
-                let [lo, hi] = parts.as_slice() else { return Err(bad(expected())) };
+                let [lo, hi] = parts.as_slice() else {
+                    return Err(bad(expected()));
+                };
                 let lo: u16 = lo.parse().map_err(|_| bad(expected()))?;
                 let hi: u16 = hi.parse().map_err(|_| bad(expected()))?;
                 if lo == 0 || lo > hi {
@@ -271,19 +286,21 @@ impl FromStr for Sysctl {
     type Err = SysctlError;
     /// Parses `key=value` (spaces around `=` allowed).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (key, value) = s.split_once('=').ok_or_else(|| SysctlError::NoEquals(s.to_owned()))?;
+        let (key, value) = s
+            .split_once('=')
+            .ok_or_else(|| SysctlError::NoEquals(s.to_owned()))?;
         let key_text = key.trim();
-        let key = match SysctlKey::from_name(key_text) {
-            Some(k) => k,
-            None => {
-                let norm = key_text.replace('/', ".");
-                return Err(match REMOVED_KEYS.iter().find(|(k, _)| *k == norm) {
-                    Some((k, why)) => SysctlError::Removed((*k).to_owned(), why),
-                    None => SysctlError::UnknownKey(key_text.to_owned()),
-                });
-            }
+        let Some(key) = SysctlKey::from_name(key_text) else {
+            let norm = key_text.replace('/', ".");
+            return Err(match REMOVED_KEYS.iter().find(|(k, _)| *k == norm) {
+                Some((k, why)) => SysctlError::Removed((*k).to_owned(), why),
+                None => SysctlError::UnknownKey(key_text.to_owned()),
+            });
         };
-        Ok(Self { key, value: key.parse_value(value)? })
+        Ok(Self {
+            key,
+            value: key.parse_value(value)?,
+        })
     }
 }
 
@@ -424,7 +441,10 @@ impl Sysctls {
         SysctlKey::ALL
             .iter()
             .filter(|k| self.value(**k) != base.value(**k))
-            .map(|k| Sysctl { key: *k, value: self.value(*k) })
+            .map(|k| Sysctl {
+                key: *k,
+                value: self.value(*k),
+            })
             .collect()
     }
 }
@@ -467,7 +487,10 @@ mod tests {
             "net.ipv4.tcp_tw_recycle=1".parse::<Sysctl>(),
             Err(SysctlError::Removed(..))
         ));
-        assert!(matches!("tcp_tw_reuse".parse::<Sysctl>(), Err(SysctlError::NoEquals(_))));
+        assert!(matches!(
+            "tcp_tw_reuse".parse::<Sysctl>(),
+            Err(SysctlError::NoEquals(_))
+        ));
     }
 
     #[test]
@@ -475,7 +498,10 @@ mod tests {
         let mut s = Sysctls::linux_defaults();
         for &k in SysctlKey::ALL {
             let v = s.value(k);
-            s.set(&Sysctl { key: k, value: v.clone() });
+            s.set(&Sysctl {
+                key: k,
+                value: v.clone(),
+            });
             assert_eq!(s.value(k), v, "{k}");
         }
     }

@@ -13,7 +13,7 @@ pub const FIN_TIMEOUT_MAX_S: i32 = 120;
 pub fn show_ms(ms: Millis) -> String {
     if ms < 1000 {
         format!("{ms}ms")
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         let s = format!("{:.3}", ms as f64 / 1000.0);
