@@ -19,11 +19,13 @@
 //! - [`sysctl`], [`profile`]: the inputs that select the rules.
 //! - [`rule`]: the id of every rule ([`RuleId`]).
 //! - [`time`]: virtual time.
+//! - [`env`]: values of port variables.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod addr;
+pub mod env;
 pub mod errno;
 pub mod op;
 pub mod outcome;
@@ -35,6 +37,7 @@ pub mod sysctl;
 pub mod time;
 
 pub use addr::{Family, Port, SockAddr, Var};
+pub use env::Env;
 pub use errno::Errno;
 pub use op::{DEFAULT_BACKLOG, Host, How, Op, SockId, SockOpt};
 pub use outcome::{Observed, Outcome};
