@@ -25,10 +25,12 @@
 #![deny(missing_docs)]
 
 pub mod addr;
+mod engine;
 pub mod env;
 pub mod errno;
 pub mod op;
 pub mod outcome;
+pub mod ports;
 pub mod profile;
 pub mod rule;
 pub mod snapshot;
@@ -37,6 +39,7 @@ pub mod sysctl;
 pub mod time;
 
 pub use addr::{Family, Port, SockAddr, Var};
+pub use engine::{Branch, Hint, Model, Topology};
 pub use env::Env;
 pub use errno::Errno;
 pub use op::{DEFAULT_BACKLOG, Host, How, Op, SockId, SockOpt};

@@ -1,0 +1,207 @@
+//! The lock-step comparator: runs each call on the model and on a system (the kernel), and
+//! after every call checks the kernel's result against the set the model allows and the
+//! kernel's whole socket table against the model's.
+//!
+//! The model may be unsure of its own state (which of two listeners took a connection): it
+//! then keeps every state that is still consistent with what the kernel showed, and narrows
+//! them down as later observations come in. A divergence is the empty set.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use tcpconform_model::{Env, Hint, Model, Observed, Op, Outcome, RuleId, Snapshot, Var};
+
+/// Something that runs ops for real: the kernel (in a sandbox), or a fake in tests.
+pub trait System {
+    /// An infrastructure failure (not a syscall error: those are outcomes).
+    type Error: fmt::Display;
+    /// Runs one op.
+    fn exec(&mut self, op: &Op, env: &Env) -> Result<Observed, Self::Error>;
+    /// The settled socket table.
+    fn table(&mut self) -> Result<Snapshot, Self::Error>;
+}
+
+/// What the model allowed for one call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allowed {
+    /// An allowed outcome.
+    pub outcome: Outcome,
+    /// The rule that decided it.
+    pub rule: RuleId,
+}
+
+/// How a call's observation compared with the model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// The kernel did what the model allows.
+    Agree,
+    /// The kernel returned an outcome the model does not allow.
+    OutcomeDiffers,
+    /// The outcome is allowed, but the kernel's socket table is not the model's.
+    TableDiffers,
+    /// The outcome is allowed, but the kernel chose a port the model does not allow.
+    PortNotAllowed(String),
+}
+
+/// One call of a lock-step run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StepReport {
+    /// 1-based position in the scenario.
+    pub index: usize,
+    /// The call.
+    pub op: Op,
+    /// What the kernel did.
+    pub observed: Observed,
+    /// The kernel's table after the call.
+    pub kernel_table: Snapshot,
+    /// What the model allowed (deduplicated).
+    pub allowed: Vec<Allowed>,
+    /// The model's table after the call (of the branch that matched, or of the first branch
+    /// with the kernel's outcome, or of the first branch).
+    pub model_table: Snapshot,
+    /// The rule behind the model's answer for this call.
+    pub rule: RuleId,
+    /// Every rule the model applied on this call.
+    pub rules: Vec<RuleId>,
+    /// The comparison.
+    pub verdict: Verdict,
+}
+
+/// The model's side of a lock-step run: the states still consistent with the kernel.
+#[derive(Clone, Debug)]
+pub struct LockStep {
+    hypotheses: Vec<Model>,
+    /// Port variables, bound from the kernel's choices.
+    pub env: Env,
+}
+
+/// How many model states are followed at once before the rest are dropped.
+const MAX_HYPOTHESES: usize = 32;
+
+impl LockStep {
+    /// Starts from a fresh model.
+    pub fn new(model: Model) -> Self {
+        Self { hypotheses: vec![model], env: Env::new() }
+    }
+
+    /// The first of the model states still followed.
+    pub fn model(&self) -> &Model {
+        &self.hypotheses[0]
+    }
+
+    /// Compares one call: the kernel's observation and table against every branch of every
+    /// hypothesis. Advances the hypotheses on agreement; leaves them unchanged on divergence.
+    pub fn step(
+        &mut self,
+        index: usize,
+        op: &Op,
+        observed: Observed,
+        kernel_table: Snapshot,
+    ) -> StepReport {
+        let hint = Hint { local: observed.local, peer: observed.peer };
+        let mut allowed: Vec<Allowed> = Vec::new();
+        let mut next: Vec<Model> = Vec::new();
+        let mut matched: Option<(Snapshot, RuleId, Vec<RuleId>, Vec<(Var, u16)>)> = None;
+        let mut outcome_match: Option<(Snapshot, RuleId, Vec<RuleId>)> = None;
+        let mut first: Option<(Snapshot, RuleId, Vec<RuleId>)> = None;
+        let mut violation: Option<String> = None;
+        for h in &self.hypotheses {
+            for b in h.branches(op, &self.env, &hint) {
+                let a = Allowed { outcome: b.outcome, rule: b.rule };
+                if !allowed.contains(&a) {
+                    allowed.push(a);
+                }
+                let table = b.model.snapshot();
+                if first.is_none() {
+                    first = Some((table.clone(), b.rule, b.rules.clone()));
+                }
+                if b.outcome != observed.outcome {
+                    continue;
+                }
+                if outcome_match.is_none() {
+                    outcome_match = Some((table.clone(), b.rule, b.rules.clone()));
+                }
+                if let Some(v) = &b.violation {
+                    violation.get_or_insert_with(|| v.clone());
+                    continue;
+                }
+                if !table.same_rows(&kernel_table) {
+                    continue;
+                }
+                if matched.is_none() {
+                    matched = Some((table, b.rule, b.rules.clone(), b.bindings.clone()));
+                }
+                if !next.contains(&b.model) && next.len() < MAX_HYPOTHESES {
+                    next.push(b.model);
+                }
+            }
+        }
+        let (model_table, rule, rules, verdict) = if let Some((t, r, rs, bindings)) = matched {
+            for (v, p) in &bindings {
+                self.env.bind(v, *p);
+            }
+            self.hypotheses = next;
+            (t, r, rs, Verdict::Agree)
+        } else if let Some((t, r, rs)) = outcome_match {
+            let verdict = match violation {
+                Some(v) => Verdict::PortNotAllowed(v),
+                None => Verdict::TableDiffers,
+            };
+            (t, r, rs, verdict)
+        } else {
+            let (t, r, rs) = first.expect("every op has at least one branch");
+            (t, r, rs, Verdict::OutcomeDiffers)
+        };
+        StepReport {
+            index,
+            op: op.clone(),
+            observed,
+            kernel_table,
+            allowed,
+            model_table,
+            rule,
+            rules,
+            verdict,
+        }
+    }
+}
+
+/// The result of running a whole sequence in lock-step.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Run {
+    /// Every call that ran, in order (the last one is the divergence, if any).
+    pub steps: Vec<StepReport>,
+    /// The infrastructure failure that stopped the run, if any.
+    pub harness_error: Option<String>,
+}
+
+impl Run {
+    /// The first divergent step.
+    pub fn divergence(&self) -> Option<&StepReport> {
+        self.steps.iter().find(|s| s.verdict != Verdict::Agree)
+    }
+}
+
+/// Runs `ops` on `system` and the model in lock-step, stopping at the first divergence or
+/// harness failure.
+pub fn run<S: System>(system: &mut S, model: Model, ops: &[Op]) -> Run {
+    let mut ls = LockStep::new(model);
+    let mut steps = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let observed = match system.exec(op, &ls.env) {
+            Ok(o) => o,
+            Err(e) => return Run { steps, harness_error: Some(format!("{e}")) },
+        };
+        let table = match system.table() {
+            Ok(t) => t,
+            Err(e) => return Run { steps, harness_error: Some(format!("{e}")) },
+        };
+        let report = ls.step(i + 1, op, observed, table);
+        let stop = report.verdict != Verdict::Agree;
+        steps.push(report);
+        if stop {
+            break;
+        }
+    }
+    Run { steps, harness_error: None }
+}

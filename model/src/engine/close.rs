@@ -1,0 +1,362 @@
+//! Ending connections: `__tcp_close()`, `inet_shutdown()` / `tcp_shutdown()`,
+//! `tcp_disconnect()`, `tcp_done()`, `tcp_time_wait()`, `inet_csk_listen_stop()`, and
+//! `SOCK_DESTROY` (`tcp_abort()`).
+
+use super::sock::{Fd, Kind, Sk, SkId, SockState};
+use super::wire::Flags;
+use super::{Cx, Model, Res};
+use crate::errno::Errno;
+use crate::op::{How, SockId};
+use crate::outcome::Outcome;
+use crate::rule::RuleId;
+use crate::state::TcpState;
+use crate::time::TIME_WAIT_LEN_MS;
+
+/// `tcp_need_reset()`: the states from which an abort sends RST.
+fn need_reset(state: TcpState) -> bool {
+    matches!(
+        state,
+        TcpState::Established
+            | TcpState::CloseWait
+            | TcpState::FinWait1
+            | TcpState::FinWait2
+            | TcpState::SynReceived
+    )
+}
+
+impl Model {
+    /// Removes a socket from the model altogether (`inet_csk_destroy_sock()`), releasing its
+    /// port and its place in a listener's queue.
+    pub(super) fn destroy(&mut self, id: SkId) {
+        if let Some(l) = self.sk(id).listener {
+            if let Some(lis) = self.sks.get_mut(&l) {
+                lis.accept_queue.retain(|c| *c != id);
+            }
+        }
+        let (host, port, bound) = {
+            let s = self.sk(id);
+            (s.host, s.port, s.bound)
+        };
+        self.sks.remove(&id);
+        if bound {
+            self.release_bucket(host, port);
+        }
+    }
+
+    /// A request that never completed disappears (`inet_csk_reqsk_queue_drop()`).
+    pub(super) fn forget(&mut self, id: SkId) {
+        self.destroy(id);
+    }
+
+    /// `inet_twsk_deschedule_put()`: a minisocket goes, and its port with it.
+    pub(super) fn kill_minisock(&mut self, id: SkId) {
+        self.destroy(id);
+    }
+
+    /// `tcp_set_state(sk, TCP_CLOSE)`: the port goes back unless it was bound explicitly.
+    fn set_closed(&mut self, id: SkId) {
+        let s = self.sk_mut(id);
+        s.state = TcpState::Closed;
+        let release = !s.port_lock && s.bound;
+        if release {
+            self.put_port(id);
+        }
+    }
+
+    /// `tcp_done()`: CLOSE, both directions shut; an orphan is destroyed.
+    pub(super) fn done(&mut self, id: SkId) {
+        self.set_closed(id);
+        let s = self.sk_mut(id);
+        s.shutdown.rcv = true;
+        s.shutdown.send = true;
+        if s.orphan {
+            self.destroy(id);
+        }
+    }
+
+    /// `tcp_done_with_error()`.
+    pub(super) fn done_with_error(&mut self, id: SkId, err: Option<Errno>) {
+        self.sk_mut(id).err = err;
+        self.done(id);
+    }
+
+    /// `tcp_time_wait()`: the socket is replaced by a minisocket in `substate` (TIME-WAIT for
+    /// 60 s, or FIN-WAIT-2 for the orphan timeout), unless `tcp_max_tw_buckets` minisockets
+    /// exist already; then the full socket is done.
+    pub(super) fn time_wait(&mut self, id: SkId, substate: TcpState, cx: &mut Cx<'_>) {
+        let s = self.sk(id).clone();
+        let count = self.sks.values().filter(|o| o.host == s.host && o.is_minisock()).count();
+        let max = self.sysctl(s.host).tcp_max_tw_buckets as usize;
+        if count >= max {
+            cx.rule(RuleId::TimeWaitOverflow);
+        } else {
+            let now = self.now;
+            let life = match substate {
+                TcpState::TimeWait => TIME_WAIT_LEN_MS,
+                _ => u64::from(s.fin_time_s(self.sysctl(s.host).tcp_fin_timeout_s)) * 1000,
+            };
+            // inet_twsk_alloc(): the minisocket keeps addresses, reuse flags, owner uid and
+            // cookie of the socket it came from, and takes its place on the port.
+            let tw = Sk {
+                kind: Kind::Minisock,
+                state: substate,
+                bound: s.port != 0,
+                listener: None,
+                accept_queue: Vec::new(),
+                rx: 0,
+                rx_fin: false,
+                orphan: true,
+                since: now,
+                deadline: Some(now + life),
+                tw_entry: now,
+                ..s.clone()
+            };
+            self.new_sk(tw);
+        }
+        self.done(id);
+    }
+
+    /// What `tcp_rcv_state_process()` and `__tcp_close()` do when an orphan reaches
+    /// FIN-WAIT-2. Returns true when the socket is gone.
+    pub(super) fn orphan_reaches_fin_wait2(
+        &mut self,
+        id: SkId,
+        fin_too: bool,
+        cx: &mut Cx<'_>,
+    ) -> bool {
+        let s = self.sk(id);
+        if s.opts.linger2 < 0 {
+            // TCP_LINGER2 < 0: abort at once, with RST.
+            cx.rule(RuleId::CloseLinger2Negative);
+            self.send(id, Flags::RST, 0);
+            self.done(id);
+            return true;
+        }
+        let tmo = s.fin_time_s(self.sysctl(s.host).tcp_fin_timeout_s);
+        if fin_too {
+            // The FIN that came with the ACK is processed next: TIME-WAIT.
+            return false;
+        }
+        if u64::from(tmo) * 1000 > TIME_WAIT_LEN_MS {
+            // Longer than TIME-WAIT: a keepalive-style timer on the full socket first.
+            let now = self.now;
+            self.sk_mut(id).deadline = Some(now + (u64::from(tmo) * 1000 - TIME_WAIT_LEN_MS));
+            cx.rule(RuleId::CloseOrphanFinWait2);
+            return false;
+        }
+        cx.rule(RuleId::CloseOrphanFinWait2);
+        self.time_wait(id, TcpState::FinWait2, cx);
+        true
+    }
+
+    /// `inet_csk_listen_stop()`: every connection in the queue is disconnected (RST) and freed.
+    fn listen_stop(&mut self, id: SkId) {
+        let queue = std::mem::take(&mut self.sk_mut(id).accept_queue);
+        let requests: Vec<SkId> = self
+            .sks
+            .iter()
+            .filter(|(_, s)| s.listener == Some(id) && s.state == TcpState::SynReceived)
+            .map(|(c, _)| *c)
+            .collect();
+        for child in queue {
+            let state = self.sk(child).state;
+            if need_reset(state) {
+                self.send(child, Flags::RST, 0);
+            }
+            self.destroy(child);
+        }
+        for req in requests {
+            self.destroy(req);
+        }
+    }
+
+    /// `tcp_disconnect()`: back to a fresh, possibly still bound, CLOSED socket.
+    pub(super) fn disconnect(&mut self, id: SkId) {
+        let old = self.sk(id).state;
+        if need_reset(old) {
+            // The RST leaves from the old port (inet_sport outlives inet_num).
+            self.send(id, Flags::RST, 0);
+        }
+        if old != TcpState::Closed {
+            self.set_closed(id);
+        }
+        if old == TcpState::Listen {
+            self.listen_stop(id);
+        } else if need_reset(old) {
+            self.sk_mut(id).err = Some(Errno::ECONNRESET);
+        } else if old == TcpState::SynSent {
+            self.sk_mut(id).err = Some(Errno::ECONNRESET);
+        }
+        let s = self.sk_mut(id);
+        s.rx = 0;
+        s.rx_fin = false;
+        s.done = false;
+        s.shutdown = Default::default();
+        s.fin_sent = false;
+        s.fin_acked = false;
+        s.peer = None;
+        s.timestamps = false;
+        s.deadline = None;
+        if !s.addr_lock {
+            s.local_ip = s.family.any();
+        }
+    }
+
+    /// `tcp_close_state()`: the state after a close or SHUT_WR, and whether to send FIN.
+    fn close_state(&mut self, id: SkId) -> bool {
+        let s = self.sk_mut(id);
+        let (next, fin) = match s.state {
+            TcpState::Established | TcpState::SynReceived => (TcpState::FinWait1, true),
+            TcpState::CloseWait => (TcpState::LastAck, true),
+            TcpState::SynSent | TcpState::Listen | TcpState::Closed => (TcpState::Closed, false),
+            other => (other, false),
+        };
+        if next == TcpState::Closed {
+            self.set_closed(id);
+        } else {
+            s.state = next;
+        }
+        if fin {
+            self.sk_mut(id).fin_sent = true;
+            self.send(id, Flags::FIN, 0);
+        }
+        fin
+    }
+
+    /// `close(2)`: `__tcp_close()`.
+    pub(super) fn op_close(&mut self, sock: SockId, cx: &mut Cx<'_>) -> Res {
+        let id = match self.fds.get(&sock) {
+            Some(Fd::Open { sk, .. }) => *sk,
+            _ => return (Outcome::Err(Errno::EBADF), RuleId::FdClosed),
+        };
+        self.fds.insert(sock, Fd::Closed);
+        let old = self.sk(id).state;
+        {
+            let s = self.sk_mut(id);
+            s.shutdown.rcv = true;
+            s.shutdown.send = true;
+        }
+        let rule;
+        if old == TcpState::Listen {
+            self.set_closed(id);
+            self.listen_stop(id);
+            rule = RuleId::CloseListener;
+        } else if self.sk(id).rx > 0 {
+            // Unread data: RST instead of FIN (TCPAbortOnClose).
+            if old.is_connected() {
+                self.send(id, Flags::RST, 0);
+            }
+            self.set_closed(id);
+            rule = RuleId::CloseUnreadData;
+        } else if self.sk(id).opts.linger == Some(0) {
+            // SO_LINGER {on, 0}: tcp_disconnect(), RST from synchronized states.
+            if need_reset(old) {
+                self.send(id, Flags::RST, 0);
+            }
+            self.set_closed(id);
+            rule = RuleId::CloseLingerZero;
+        } else if self.close_state(id) {
+            rule = if old == TcpState::CloseWait { RuleId::ClosePassive } else { RuleId::CloseActive };
+        } else {
+            rule = match old {
+                TcpState::Closed | TcpState::SynSent => RuleId::CloseUnbound,
+                _ => RuleId::CloseKeepsState,
+            };
+        }
+        // sock_orphan(): from here on the socket belongs to nobody.
+        self.sk_mut(id).orphan = true;
+        self.deliver_all(cx);
+        if !self.sks.contains_key(&id) {
+            return (Outcome::Ok, rule);
+        }
+        match self.sk(id).state {
+            TcpState::Closed => self.destroy(id),
+            TcpState::FinWait2 if self.sk(id).is_minisock() => {}
+            TcpState::FinWait2 if self.sk(id).deadline.is_none() => {
+                // Already in FIN-WAIT-2 when closed (SHUT_WR earlier, FIN acknowledged).
+                self.orphan_reaches_fin_wait2(id, false, cx);
+            }
+            _ => {}
+        }
+        (Outcome::Ok, rule)
+    }
+
+    /// `shutdown(2)`: `inet_shutdown()` and `tcp_shutdown()`.
+    pub(super) fn op_shutdown(&mut self, id: SkId, sock: SockId, how: How, cx: &mut Cx<'_>) -> Res {
+        let (ss, _) = self.fd_state(sock);
+        let state = self.sk(id).state;
+        if ss == SockState::Connecting {
+            let next = if matches!(state, TcpState::SynSent | TcpState::SynReceived | TcpState::Closed)
+            {
+                SockState::Disconnecting
+            } else {
+                SockState::Connected
+            };
+            self.set_ss(sock, next);
+        }
+        match state {
+            TcpState::Listen => {
+                if !how.shuts_rd() {
+                    return (Outcome::Ok, RuleId::ShutdownListener);
+                }
+                self.disconnect(id);
+                self.set_ss(sock, SockState::Unconnected);
+                (Outcome::Ok, RuleId::ShutdownListener)
+            }
+            TcpState::SynSent => {
+                self.disconnect(id);
+                self.set_ss(sock, SockState::Unconnected);
+                (Outcome::Ok, RuleId::ShutdownSynSent)
+            }
+            _ => {
+                let s = self.sk_mut(id);
+                s.shutdown.rcv |= how.shuts_rd();
+                s.shutdown.send |= how.shuts_wr();
+                if state == TcpState::Closed {
+                    return (Outcome::Err(Errno::ENOTCONN), RuleId::ShutdownNotConn);
+                }
+                let _ = cx;
+                if how.shuts_wr()
+                    && matches!(
+                        state,
+                        TcpState::Established | TcpState::SynReceived | TcpState::CloseWait
+                    )
+                {
+                    self.close_state(id);
+                    return (Outcome::Ok, RuleId::ShutdownWr);
+                }
+                (Outcome::Ok, if how.shuts_wr() { RuleId::ShutdownWr } else { RuleId::ShutdownRd })
+            }
+        }
+    }
+
+    /// `SOCK_DESTROY` of the row carrying `sock`'s cookie (`tcp_abort()` with ECONNABORTED, or
+    /// the removal of a minisocket).
+    pub(super) fn op_destroy(&mut self, sock: SockId, cx: &mut Cx<'_>) -> Res {
+        let _ = cx;
+        let target = self
+            .sks
+            .iter()
+            .filter(|(_, s)| s.owner == Some(sock) && s.listener.is_none())
+            .filter(|(_, s)| s.is_minisock() || s.state != TcpState::Closed)
+            .map(|(id, _)| *id)
+            .next();
+        let Some(id) = target else {
+            return (Outcome::Err(Errno::ENOENT), RuleId::DestroyNoRow);
+        };
+        if self.sk(id).is_minisock() {
+            self.kill_minisock(id);
+            return (Outcome::Ok, RuleId::DestroyOk);
+        }
+        let state = self.sk(id).state;
+        if need_reset(state) {
+            self.send(id, Flags::RST, 0);
+        }
+        if state == TcpState::Listen {
+            self.set_closed(id);
+            self.listen_stop(id);
+        }
+        self.done_with_error(id, Some(Errno::ECONNABORTED));
+        (Outcome::Ok, RuleId::DestroyOk)
+    }
+}

@@ -1,0 +1,355 @@
+//! `connect()`: `__inet_stream_connect()`, `tcp_v4_connect()` / `tcp_v6_connect()`,
+//! `__inet_hash_connect()`, `__inet_check_established()`, `tcp_twsk_unique()`.
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::sock::{Bucket, SkId, SockState};
+use super::wire::{Flags, Segment};
+use super::{Cx, Model, Res, in_family, is_mapped, loopback_for};
+use crate::addr::{Family, is_loopback, wire_ip};
+use crate::errno::Errno;
+use crate::op::SockId;
+use crate::outcome::Outcome;
+use crate::ports::PortSet;
+use crate::rule::RuleId;
+use crate::state::TcpState;
+
+/// What `__inet_check_established()` says about a 4-tuple.
+pub(super) enum Unique {
+    /// No other connection has it.
+    Free,
+    /// A minisocket has it and may be taken over.
+    TakeOver(SkId),
+    /// Another connection has it.
+    InUse,
+}
+
+impl Model {
+    /// `connect(2)`: the socket layer's part (`__inet_stream_connect()`).
+    pub(super) fn op_connect(
+        &mut self,
+        sock: SockId,
+        ip: IpAddr,
+        dst: Option<SocketAddr>,
+        cx: &mut Cx<'_>,
+    ) -> Res {
+        let (ss, nonblocking) = self.fd_state(sock);
+        let id = match self.fds[&sock] {
+            super::sock::Fd::Open { sk, .. } => sk,
+            super::sock::Fd::Closed => unreachable!("with_fd passes open descriptors"),
+        };
+        let mut rule = RuleId::ConnectAlready;
+        match ss {
+            SockState::Disconnecting => return (Outcome::Err(Errno::EINVAL), RuleId::ConnectIsConn),
+            SockState::Connected => return (Outcome::Err(Errno::EISCONN), RuleId::ConnectIsConn),
+            SockState::Connecting => {}
+            SockState::Unconnected => {
+                if self.sk(id).state != TcpState::Closed {
+                    return (Outcome::Err(Errno::EISCONN), RuleId::ConnectIsConn);
+                }
+                // A destination variable without a value is port 0 (the parser refuses that).
+                let dst = dst.unwrap_or(SocketAddr::new(ip, 0));
+                match self.tcp_connect(id, dst, cx) {
+                    Err(res) => return res,
+                    Ok(r) => rule = r,
+                }
+                self.set_ss(sock, SockState::Connecting);
+                // Loopback: the handshake runs before the call returns.
+                self.deliver_all(cx);
+                if nonblocking {
+                    return (Outcome::Err(Errno::EINPROGRESS), RuleId::ConnectInProgress);
+                }
+            }
+        }
+        let state = self.sk(id).state;
+        if matches!(state, TcpState::SynSent | TcpState::SynReceived) {
+            if nonblocking {
+                return (Outcome::Err(Errno::EALREADY), RuleId::ConnectAlready);
+            }
+            // A blocking connect() waits; the harness stops waiting at its bound.
+            let why = if rule == RuleId::ConnectAlready { RuleId::ConnectAlready } else { rule };
+            return (Outcome::Blocks, why);
+        }
+        if state == TcpState::Closed {
+            // sock_error: the pending error (or ECONNABORTED), then tcp_disconnect().
+            let err = self.sk_mut(id).err.take();
+            self.set_ss(sock, SockState::Unconnected);
+            self.disconnect(id);
+            return match err {
+                Some(e) => {
+                    let r = if ss == SockState::Connecting {
+                        RuleId::ConnectPendingError
+                    } else if e == Errno::ECONNREFUSED {
+                        RuleId::ConnectRefused
+                    } else {
+                        rule
+                    };
+                    (Outcome::Err(e), r)
+                }
+                None => (Outcome::Err(Errno::ECONNABORTED), RuleId::ConnectPendingError),
+            };
+        }
+        self.set_ss(sock, SockState::Connected);
+        let r = if ss == SockState::Connecting { RuleId::ConnectCompleted } else { rule };
+        (Outcome::Ok, r)
+    }
+
+    /// `tcp_v4_connect()` / `tcp_v6_connect()`: routes, picks the source and the port, and
+    /// sends the SYN. On failure the socket is back in CLOSE.
+    fn tcp_connect(&mut self, id: SkId, dst: SocketAddr, cx: &mut Cx<'_>) -> Result<RuleId, Res> {
+        let sk = self.sk(id).clone();
+        let fail = |e: Errno, r: RuleId| Err((Outcome::Err(e), r));
+        let mut dst = dst;
+        match (sk.family, dst.ip()) {
+            (Family::Inet, IpAddr::V6(_)) => return fail(Errno::EAFNOSUPPORT, RuleId::ConnectFamilyMismatch),
+            (Family::Inet6, IpAddr::V4(_)) => return fail(Errno::EINVAL, RuleId::ConnectFamilyMismatch),
+            _ => {}
+        }
+        // connect() to the wildcard means loopback (a BSDism kept by Linux).
+        if dst.ip().is_unspecified() {
+            let lo = if sk.local_is_any() {
+                loopback_for(sk.family, dst.ip())
+            } else if sk.family == Family::Inet {
+                sk.local_ip
+            } else {
+                loopback_for(sk.family, sk.local_ip)
+            };
+            dst.set_ip(lo);
+        }
+        if sk.family == Family::Inet6 && is_mapped(dst.ip()) && sk.opts.v6only {
+            return fail(Errno::ENETUNREACH, RuleId::ConnectMappedOnV6Only);
+        }
+        if sk.family == Family::Inet6 && is_mapped(sk.local_ip) && !is_mapped(dst.ip()) {
+            // A v4-mapped source cannot reach a native IPv6 destination.
+            return fail(Errno::ENETUNREACH, RuleId::ConnectMappedOnV6Only);
+        }
+        let Some(dst_host) = self.topology.route(sk.host, dst.ip()) else {
+            return fail(Errno::ENETUNREACH, RuleId::ConnectSource);
+        };
+        let _ = dst_host;
+        // Source address: the bound one, else the route's.
+        if sk.local_is_any() {
+            let src = self.source_for(sk.host, sk.family, dst.ip());
+            self.sk_mut(id).local_ip = src;
+            cx.rule(RuleId::ConnectSource);
+        }
+        {
+            let s = self.sk_mut(id);
+            s.peer = Some(dst);
+            s.state = TcpState::SynSent;
+            s.timestamps = false;
+        }
+        let rule = if sk.port != 0 {
+            // An explicitly bound port: one 4-tuple check, no port search.
+            match self.check_established(id, sk.port, true) {
+                Unique::Free => RuleId::ConnectEstablished,
+                Unique::TakeOver(tw) => {
+                    self.kill_minisock(tw);
+                    cx.rule(RuleId::ConnectTimeWaitTakeover);
+                    RuleId::ConnectTimeWaitTakeover
+                }
+                Unique::InUse => {
+                    self.connect_failed(id);
+                    return fail(Errno::EADDRNOTAVAIL, RuleId::ConnectTupleInUse);
+                }
+            }
+        } else {
+            match self.hash_connect(id, cx) {
+                Some(r) => r,
+                None => {
+                    self.connect_failed(id);
+                    return fail(Errno::EADDRNOTAVAIL, RuleId::ConnectAutobindExhausted);
+                }
+            }
+        };
+        // Both ends of a loopback connection run in namespaces with tcp_timestamps; the peer's
+        // setting is checked when its SYN-ACK comes back.
+        let ts = self.sysctl(sk.host).tcp_timestamps != 0;
+        self.sk_mut(id).timestamps = ts;
+        self.send(id, Flags::SYN, 0);
+        Ok(if rule == RuleId::ConnectTimeWaitTakeover || rule == RuleId::ConnectTwReuse {
+            rule
+        } else {
+            RuleId::ConnectEstablished
+        })
+    }
+
+    /// The failure path of `tcp_v4_connect()`: back to CLOSE, source address and peer reset.
+    fn connect_failed(&mut self, id: SkId) {
+        let s = self.sk_mut(id);
+        s.state = TcpState::Closed;
+        s.peer = None;
+        if !s.addr_lock {
+            s.local_ip = s.family.any();
+        }
+    }
+
+    /// The route's source address for `dst` (`ip_route_connect()`): 127.0.0.1 for 127/8 and
+    /// `::1` for loopback, the destination itself for the host's other own addresses, and the
+    /// host's address on the veth for the other host's addresses.
+    pub(super) fn source_for(&self, host: crate::op::Host, family: Family, dst: IpAddr) -> IpAddr {
+        let wire = wire_ip(dst);
+        let src = if is_loopback(wire) {
+            match wire {
+                IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            }
+        } else if self.topology.is_local(host, wire) {
+            wire
+        } else {
+            self.topology
+                .hosts
+                .iter()
+                .find(|(h, _)| *h == host)
+                .and_then(|(_, ips)| ips.iter().copied().find(|a| a.is_ipv4() == wire.is_ipv4()))
+                .unwrap_or(wire)
+        };
+        in_family(family, src)
+    }
+
+    /// `__inet_check_established()`: is the 4-tuple of `sk` on `port` unique? With
+    /// `explicit` (the port was bound, no search) a minisocket with timestamps is taken over
+    /// whatever `tcp_tw_reuse` says; on the autobind path `tcp_twsk_unique()` applies.
+    pub(super) fn check_established(&self, id: SkId, port: u16, explicit: bool) -> Unique {
+        let sk = self.sk(id);
+        let local = SocketAddr::new(sk.local_ip, port);
+        let peer = sk.peer.expect("connecting socket has a peer");
+        for (oid, o) in &self.sks {
+            if *oid == id || o.host != sk.host || !o.state.is_connected() {
+                continue;
+            }
+            if !o.matches_wire(local, peer) {
+                continue;
+            }
+            if o.is_minisock() && self.twsk_unique(id, *oid, explicit) {
+                return Unique::TakeOver(*oid);
+            }
+            return Unique::InUse;
+        }
+        Unique::Free
+    }
+
+    /// `tcp_twsk_unique()`.
+    fn twsk_unique(&self, id: SkId, tw: SkId, explicit: bool) -> bool {
+        let sk = self.sk(id);
+        let t = self.sk(tw);
+        if !t.timestamps {
+            return false;
+        }
+        if explicit {
+            return true;
+        }
+        let sys = self.sysctl(sk.host);
+        let mut reuse = sys.tcp_tw_reuse;
+        if t.state == TcpState::FinWait2 {
+            reuse = 0;
+        }
+        if reuse == 2 {
+            let lo = t.peer.is_some_and(|p| is_loopback(p.ip())) || is_loopback(t.local_ip);
+            if !lo {
+                reuse = 0;
+            }
+        }
+        if reuse == 0 {
+            return false;
+        }
+        let age = self.now.saturating_sub(t.tw_entry);
+        if self.profile.has_tw_reuse_delay() {
+            age > u64::from(sys.tcp_tw_reuse_delay_ms)
+        } else {
+            // Before 6.14: a later second of the monotonic clock than the last timestamp.
+            age >= 1000
+        }
+    }
+
+    /// `__inet_hash_connect()` without a port: the ports connect() may take, even offsets of
+    /// the range first; a port is usable when it has no bucket, or its bucket was made by
+    /// connect() alone and the 4-tuple is unique there.
+    fn hash_connect(&mut self, id: SkId, cx: &mut Cx<'_>) -> Option<RuleId> {
+        let host = self.sk(id).host;
+        let sys = self.sysctl(host).clone();
+        let (low, high) = sys.ip_local_port_range;
+        let (low, high) = (u32::from(low), u32::from(high) + 1);
+        let mut remaining = high - low;
+        if remaining > 1 {
+            remaining &= !1;
+        }
+        for parity_offset in [0u32, 1] {
+            if parity_offset == 1 && remaining <= 1 {
+                break;
+            }
+            let mut usable = Vec::new();
+            let mut except = std::collections::BTreeSet::new();
+            for k in (0..remaining).filter(|k| k % 2 == parity_offset) {
+                let p = (low + k) as u16;
+                if sys.ip_local_reserved_ports.contains(&p) {
+                    except.insert(p);
+                    continue;
+                }
+                match self.buckets.get(&(host, p)) {
+                    None => usable.push((p, None)),
+                    Some(b) if b.fastreuse >= 0 || b.fastreuseport >= 0 => {
+                        except.insert(p);
+                    }
+                    Some(_) => match self.check_established(id, p, false) {
+                        Unique::Free => usable.push((p, None)),
+                        Unique::TakeOver(tw) => usable.push((p, Some(tw))),
+                        Unique::InUse => {
+                            except.insert(p);
+                        }
+                    },
+                }
+            }
+            if usable.is_empty() {
+                continue;
+            }
+            let lo = (low + parity_offset) as u16;
+            let hi = (low + remaining - 1) as u16;
+            let set = PortSet { lo, hi, parity: Some(u16::from(lo % 2 == 1)), except };
+            let port = cx.pick_port(&set, cx.hint.local.map(|a| a.port()));
+            let tw = usable.iter().find(|(p, _)| *p == port).and_then(|(_, tw)| *tw);
+            let mut rule = RuleId::ConnectAutobind;
+            if let Some(tw) = tw {
+                self.kill_minisock(tw);
+                cx.rule(RuleId::ConnectTwReuse);
+                rule = RuleId::ConnectTwReuse;
+            }
+            if !self.buckets.contains_key(&(host, port)) {
+                self.buckets.insert(
+                    (host, port),
+                    Bucket {
+                        fastreuse: -1,
+                        fastreuseport: -1,
+                        fastuid: 0,
+                        fast_family: self.sk(id).family,
+                        fast_ip: self.sk(id).local_ip,
+                        fast_v6only: false,
+                    },
+                );
+            }
+            let s = self.sk_mut(id);
+            s.port = port;
+            s.bound = true;
+            s.connect_bind = true;
+            cx.rule(RuleId::ConnectAutobind);
+            return Some(rule);
+        }
+        None
+    }
+
+    /// Sends a segment from `sk` to its peer.
+    pub(super) fn send(&mut self, id: SkId, flags: Flags, data: u32) {
+        let s = self.sk(id);
+        let Some(peer) = s.peer else { return };
+        let seg = Segment {
+            from_host: s.host,
+            src: SocketAddr::new(wire_ip(s.local_ip), s.port),
+            dst: SocketAddr::new(wire_ip(peer.ip()), peer.port()),
+            flags,
+            data,
+            acks_fin: s.done,
+            timestamps: s.timestamps,
+        };
+        self.queue_segment(seg);
+    }
+}

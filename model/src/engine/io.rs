@@ -1,0 +1,113 @@
+//! `accept()`, `send()` and `recv()`: `inet_csk_accept()`, `tcp_sendmsg_locked()`,
+//! `tcp_recvmsg_locked()`.
+
+use super::sock::{Fd, SkId, SockState};
+use super::wire::Flags;
+use super::{Cx, Model, Res};
+use crate::errno::Errno;
+use crate::op::SockId;
+use crate::outcome::Outcome;
+use crate::rule::RuleId;
+use crate::state::TcpState;
+
+impl Model {
+    /// `accept(2)`.
+    pub(super) fn op_accept(
+        &mut self,
+        id: SkId,
+        listener: SockId,
+        new: SockId,
+        cx: &mut Cx<'_>,
+    ) -> Res {
+        let (_, nonblocking) = self.fd_state(listener);
+        if self.sk(id).state != TcpState::Listen {
+            return (Outcome::Err(Errno::EINVAL), RuleId::AcceptNotListening);
+        }
+        if self.sk(id).accept_queue.is_empty() {
+            let outcome = if nonblocking { Outcome::Err(Errno::EAGAIN) } else { Outcome::Blocks };
+            return (outcome, RuleId::AcceptEmpty);
+        }
+        let child = self.sk_mut(id).accept_queue.remove(0);
+        if let Some(Fd::Open { .. }) = self.fds.get(&new) {
+            // A name given again drops the old descriptor first.
+            self.op_close(new, cx);
+        }
+        let c = self.sk_mut(child);
+        c.listener = None;
+        c.owner = Some(new);
+        self.fds.insert(new, Fd::Open { sk: child, ss: SockState::Connected, nonblocking: false });
+        (Outcome::Ok, RuleId::AcceptOk)
+    }
+
+    /// `send(2)` with `MSG_NOSIGNAL`.
+    pub(super) fn op_send(&mut self, id: SkId, sock: SockId, len: u32, cx: &mut Cx<'_>) -> Res {
+        let _ = cx;
+        let (_, nonblocking) = self.fd_state(sock);
+        let state = self.sk(id).state;
+        if !matches!(state, TcpState::Established | TcpState::CloseWait) {
+            // sk_stream_wait_connect().
+            if let Some(e) = self.sk_mut(id).err.take() {
+                return (Outcome::Err(e), RuleId::SendPendingError);
+            }
+            if !matches!(state, TcpState::SynSent | TcpState::SynReceived) {
+                return (Outcome::Err(Errno::EPIPE), RuleId::SendPipe);
+            }
+            let outcome = if nonblocking { Outcome::Err(Errno::EAGAIN) } else { Outcome::Blocks };
+            return (outcome, RuleId::SendWaitConnect);
+        }
+        if self.sk(id).err.is_some() || self.sk(id).shutdown.send {
+            // sk_stream_error(): a pending error wins over EPIPE.
+            return match self.sk_mut(id).err.take() {
+                Some(e) => (Outcome::Err(e), RuleId::SendPendingError),
+                None => (Outcome::Err(Errno::EPIPE), RuleId::SendPipe),
+            };
+        }
+        if len == 0 {
+            return (Outcome::Ok, RuleId::SendOk);
+        }
+        self.send(id, Flags::ACK, len);
+        (Outcome::Bytes(len), RuleId::SendOk)
+    }
+
+    /// `recv(2)`.
+    pub(super) fn op_recv(&mut self, id: SkId, sock: SockId, len: u32, cx: &mut Cx<'_>) -> Res {
+        let _ = cx;
+        let (_, nonblocking) = self.fd_state(sock);
+        let s = self.sk(id);
+        if s.state == TcpState::Listen {
+            return (Outcome::Err(Errno::ENOTCONN), RuleId::RecvNotConn);
+        }
+        if len == 0 {
+            return (Outcome::Ok, RuleId::RecvData);
+        }
+        if s.rx > 0 {
+            let n = s.rx.min(len);
+            let s = self.sk_mut(id);
+            s.rx -= n;
+            // The same call goes on to the FIN when there is room left (found_fin_ok).
+            if s.rx == 0 && n < len && s.rx_fin {
+                s.rx_fin = false;
+            }
+            return (Outcome::Bytes(n), RuleId::RecvData);
+        }
+        if s.rx_fin {
+            self.sk_mut(id).rx_fin = false;
+            return (Outcome::Eof, RuleId::RecvEof);
+        }
+        if s.done {
+            return (Outcome::Eof, RuleId::RecvEof);
+        }
+        if s.err.is_some() {
+            let e = self.sk_mut(id).err.take().expect("checked");
+            return (Outcome::Err(e), RuleId::RecvPendingError);
+        }
+        if s.shutdown.rcv {
+            return (Outcome::Eof, RuleId::RecvEof);
+        }
+        if s.state == TcpState::Closed {
+            return (Outcome::Err(Errno::ENOTCONN), RuleId::RecvNotConn);
+        }
+        let outcome = if nonblocking { Outcome::Err(Errno::EAGAIN) } else { Outcome::Blocks };
+        (outcome, RuleId::RecvWouldBlock)
+    }
+}
