@@ -1,0 +1,302 @@
+//! The rules a scenario obeys beyond its syntax, shared by the text parser (which applies them
+//! line by line) and [`Scenario::validate`] (which applies them to a built scenario).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use tcpconform_model::{Host, Op, Outcome, Port, Profile, SockAddr, SockId, Sysctl, Var};
+
+use super::{ParseError, RowPattern, Scenario};
+
+/// The longest `sleep()` a scenario may ask for (ms): about 31 years, far beyond any timer, and
+/// small enough that every duration prints and parses back exactly.
+pub(crate) const MAX_SLEEP_MS: u64 = 1_000_000_000_000;
+
+/// The header names, for error messages.
+pub(crate) const DIRECTIVES: &str = "@title, @profile, @hosts, @sysctl, @address";
+
+/// What the steps so far have created and bound.
+#[derive(Debug)]
+pub(crate) struct Checker {
+    hosts: u8,
+    /// Sockets created so far, with where (`line 4`, `step 2`) they were created.
+    created: BTreeMap<SockId, String>,
+    /// Port variables that something before has (or may have) bound.
+    bound: BTreeSet<String>,
+}
+
+impl Checker {
+    pub(crate) fn new(hosts: u8) -> Self {
+        Self {
+            hosts,
+            created: BTreeMap::new(),
+            bound: BTreeSet::new(),
+        }
+    }
+
+    /// Checks one op and records what it creates and binds; `at` says where it is (`line 4`).
+    pub(crate) fn op(&mut self, op: &Op, at: String) -> Result<(), String> {
+        for var in op_vars(op) {
+            check_var_name(var)?;
+        }
+        // Sockets: used ones must exist, created ones must be new.
+        let (uses, creates): (Vec<SockId>, Option<SockId>) = match op {
+            Op::Socket { sock, .. } => (vec![], Some(*sock)),
+            Op::Accept { listener, sock, .. } => (vec![*listener], Some(*sock)),
+            other => (other.sock().into_iter().collect(), None),
+        };
+        for s in uses {
+            if !self.created.contains_key(&s) {
+                return Err(format!(
+                    "socket {s} is used before a `{s} = socket(…)` or `{s} = accept(…)` line \
+                     creates it"
+                ));
+            }
+        }
+        if let Some(s) = creates
+            && let Some(first) = self.created.get(&s)
+        {
+            return Err(format!(
+                "socket {s} is created twice (first at {first}); give the new socket a \
+                     new name"
+            ));
+        }
+        // Hosts.
+        let host = match op {
+            Op::Socket { host, .. } | Op::Sysctl { host, .. } => Some(*host),
+            _ => None,
+        };
+        if let Some(h) = host {
+            self.host(h)?;
+        }
+        // Values the text form cannot carry.
+        match op {
+            Op::Sleep { ms } if *ms > MAX_SLEEP_MS => {
+                return Err(format!(
+                    "sleep of {ms} ms is too long (at most {MAX_SLEEP_MS} ms)"
+                ));
+            }
+            Op::Sysctl { setting, .. } => check_sysctl(setting)?,
+            _ => {}
+        }
+        // Port variables: destinations must be bound; captures bind.
+        match op {
+            Op::Connect { addr, local, .. } => {
+                if let Port::Var(v) = &addr.port
+                    && !self.bound.contains(&v.0)
+                {
+                    return Err(format!(
+                        "{v} is used as a destination before anything can have bound it \
+                             (a `bind()` with an unbound {v}, `connect(…) local {v}`, \
+                             `accept(…) peer {v}` or a table row binds it)"
+                    ));
+                }
+                if let Some(v) = local {
+                    self.bound.insert(v.0.clone());
+                }
+            }
+            Op::Bind {
+                addr: SockAddr {
+                    port: Port::Var(v), ..
+                },
+                ..
+            } => {
+                self.bound.insert(v.0.clone());
+            }
+            Op::Accept { peer: Some(v), .. } => {
+                self.bound.insert(v.0.clone());
+            }
+            _ => {}
+        }
+        if let Some(s) = creates {
+            self.created.insert(s, at);
+        }
+        Ok(())
+    }
+
+    /// Checks that a host exists in this topology.
+    pub(crate) fn host(&self, host: Host) -> Result<(), String> {
+        if host == Host::B && self.hosts < 2 {
+            return Err("host b exists only in two-host scenarios: add `@hosts 2`".to_owned());
+        }
+        Ok(())
+    }
+
+    /// Checks one expected table row and records the variables it binds.
+    pub(crate) fn row(&mut self, row: &RowPattern) -> Result<(), String> {
+        self.host(row.host)?;
+        for addr in std::iter::once(&row.local).chain(row.peer.as_ref()) {
+            if let Port::Var(v) = &addr.port {
+                check_var_name(v)?;
+                self.bound.insert(v.0.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The variables an op mentions.
+fn op_vars(op: &Op) -> Vec<&Var> {
+    let mut out = Vec::new();
+    match op {
+        Op::Bind { addr, .. } => {
+            if let Port::Var(v) = &addr.port {
+                out.push(v);
+            }
+        }
+        Op::Connect { addr, local, .. } => {
+            if let Port::Var(v) = &addr.port {
+                out.push(v);
+            }
+            out.extend(local);
+        }
+        Op::Accept { peer, .. } => out.extend(peer),
+        _ => {}
+    }
+    out
+}
+
+/// Variable names are `[A-Za-z_][A-Za-z0-9_]*`.
+pub(crate) fn check_var_name(v: &Var) -> Result<(), String> {
+    if is_var_name(&v.0) {
+        Ok(())
+    } else {
+        Err(format!(
+            "bad variable name `${}`: expected a letter or `_`, then letters, digits or `_`",
+            v.0
+        ))
+    }
+}
+
+/// Whether `s` is a valid variable name (without its `$`).
+pub(crate) fn is_var_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A setting must be one its own text parses back to (this catches a JSON value of the wrong
+/// shape or out of range).
+pub(crate) fn check_sysctl(s: &Sysctl) -> Result<(), String> {
+    match s.to_string().parse::<Sysctl>() {
+        Ok(back) if back == *s => Ok(()),
+        Ok(_) => Err(format!("sysctl `{s}` does not read back as itself")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// An extra address must be a unicast address that is not the wildcard.
+pub(crate) fn check_address(ip: IpAddr) -> Result<(), String> {
+    let mapped = matches!(ip, IpAddr::V6(a) if a.to_ipv4_mapped().is_some());
+    if ip.is_unspecified() || ip.is_multicast() || mapped {
+        return Err(format!(
+            "`{ip}` cannot be added to an interface: expected a unicast IPv4 or IPv6 address"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a list of expected results for an op: not empty, no repeats, each one the op can
+/// return.
+pub(crate) fn check_outcomes(op: &Op, outcomes: &[Outcome]) -> Result<(), String> {
+    if outcomes.is_empty() {
+        return Err("an empty list of results".to_owned());
+    }
+    for (i, o) in outcomes.iter().enumerate() {
+        if outcomes[..i].contains(o) {
+            return Err(format!("result `{o}` is listed twice"));
+        }
+        if *o == Outcome::Bytes(0) {
+            return Err("a byte count of 0 is written `0` (or `EOF` for recv)".to_owned());
+        }
+        if let Some(why) = impossible(op, *o) {
+            return Err(format!("`{}` cannot return `{o}`: {why}", op.name()));
+        }
+    }
+    Ok(())
+}
+
+/// Why `op` can never return `o`, if it cannot.
+fn impossible(op: &Op, o: Outcome) -> Option<&'static str> {
+    let is = |names: &[&str]| names.contains(&op.name());
+    match o {
+        Outcome::Eof if !is(&["recv"]) => Some("only recv reads EOF"),
+        Outcome::Bytes(_) if !is(&["send", "recv"]) => Some("only send and recv count bytes"),
+        Outcome::SoError(_) if !is(&["getsockopt"]) => {
+            Some("only getsockopt(SO_ERROR) returns `[ERRNO]` or `[0]`")
+        }
+        Outcome::Ok if is(&["getsockopt"]) => {
+            Some("getsockopt(SO_ERROR) returns `[0]` when no error is pending")
+        }
+        Outcome::Blocks if !is(&["connect", "accept", "send", "recv", "close"]) => {
+            Some("only connect, accept, send, recv and close can block")
+        }
+        _ => None,
+    }
+}
+
+/// [`Scenario::validate`].
+pub(crate) fn validate(s: &Scenario) -> Result<(), ParseError> {
+    let header = |message: String| ParseError::new(None, 0, message);
+    if !(1..=2).contains(&s.hosts) {
+        return Err(header(format!("hosts is {}: expected 1 or 2", s.hosts)));
+    }
+    if let Some(title) = &s.title
+        && (title.contains(['\n', '\r']) || title.trim() != title || title.is_empty())
+    {
+        return Err(header(
+            "the title must be one non-empty line without surrounding spaces".to_owned(),
+        ));
+    }
+    if let Some(p) = s.profile
+        && let Err(e) = p.to_string().parse::<Profile>()
+    {
+        return Err(header(e));
+    }
+    let checker = Checker::new(s.hosts);
+    let mut seen_keys = BTreeSet::new();
+    for (host, setting) in &s.sysctls {
+        let at = |m: String| header(format!("@sysctl {setting}: {m}"));
+        checker.host(*host).map_err(at)?;
+        check_sysctl(setting).map_err(at)?;
+        if !seen_keys.insert((*host, setting.key)) {
+            return Err(at(format!("{} is set twice for host {host}", setting.key)));
+        }
+    }
+    let mut seen_addrs = BTreeSet::new();
+    for (host, ip) in &s.addresses {
+        let at = |m: String| header(format!("@address {ip}: {m}"));
+        checker.host(*host).map_err(at)?;
+        check_address(*ip).map_err(at)?;
+        if !seen_addrs.insert((*host, *ip)) {
+            return Err(at(format!("added twice to host {host}")));
+        }
+    }
+    let mut checker = checker;
+    for (i, step) in s.steps.iter().enumerate() {
+        let at = |m: String| {
+            ParseError::new(
+                None,
+                step.line,
+                format!("step {} (`{}`): {m}", i + 1, step.op),
+            )
+        };
+        let place = if step.line > 0 {
+            format!("line {}", step.line)
+        } else {
+            format!("step {}", i + 1)
+        };
+        checker.op(&step.op, place).map_err(at)?;
+        if let Some(outcomes) = &step.expect {
+            check_outcomes(&step.op, outcomes).map_err(at)?;
+        }
+        if let Some(rows) = &step.table {
+            for row in rows {
+                checker.row(row).map_err(at)?;
+            }
+        }
+    }
+    Ok(())
+}
