@@ -73,6 +73,11 @@ pub struct LockStep {
     hypotheses: Vec<Model>,
     /// Port variables, bound from the kernel's choices.
     pub env: Env,
+    /// After a divergence, follow the kernel anyway (replay shows every call); the model then
+    /// continues from its branch that gave the kernel's outcome (or its first branch).
+    pub continue_after_divergence: bool,
+    /// Whether a divergence happened (the model has been out of step since).
+    pub diverged: bool,
 }
 
 /// How many model states are followed at once before the rest are dropped.
@@ -81,7 +86,10 @@ const MAX_HYPOTHESES: usize = 32;
 impl LockStep {
     /// Starts from a fresh model.
     pub fn new(model: Model) -> Self {
-        Self { hypotheses: vec![model], env: Env::new() }
+        Self {
+            hypotheses: vec![model],
+            env: Env::new(),
+        }
     }
 
     /// The first of the model states still followed.
@@ -98,25 +106,38 @@ impl LockStep {
         observed: Observed,
         kernel_table: Snapshot,
     ) -> StepReport {
-        let hint = Hint { local: observed.local, peer: observed.peer };
+        let hint = Hint {
+            local: observed.local,
+            peer: observed.peer,
+        };
         let mut allowed: Vec<Allowed> = Vec::new();
         let mut next: Vec<Model> = Vec::new();
         let mut matched: Option<(Snapshot, RuleId, Vec<RuleId>, Vec<(Var, u16)>)> = None;
         let mut outcome_match: Option<(Snapshot, RuleId, Vec<RuleId>)> = None;
         let mut first: Option<(Snapshot, RuleId, Vec<RuleId>)> = None;
+        let mut fallback: Option<Model> = None;
+        let mut fallback_matches_outcome = false;
         let mut violation: Option<String> = None;
         for h in &self.hypotheses {
             for b in h.branches(op, &self.env, &hint) {
-                let a = Allowed { outcome: b.outcome, rule: b.rule };
+                let a = Allowed {
+                    outcome: b.outcome,
+                    rule: b.rule,
+                };
                 if !allowed.contains(&a) {
                     allowed.push(a);
                 }
                 let table = b.model.snapshot();
                 if first.is_none() {
                     first = Some((table.clone(), b.rule, b.rules.clone()));
+                    fallback = Some(b.model.clone());
                 }
                 if b.outcome != observed.outcome {
                     continue;
+                }
+                if !fallback_matches_outcome {
+                    fallback = Some(b.model.clone());
+                    fallback_matches_outcome = true;
                 }
                 if outcome_match.is_none() {
                     outcome_match = Some((table.clone(), b.rule, b.rules.clone()));
@@ -152,6 +173,15 @@ impl LockStep {
             let (t, r, rs) = first.expect("every op has at least one branch");
             (t, r, rs, Verdict::OutcomeDiffers)
         };
+        if verdict != Verdict::Agree {
+            self.diverged = true;
+            if self.continue_after_divergence {
+                if let Some(m) = fallback {
+                    self.hypotheses = vec![m];
+                }
+                capture(op, &observed, &mut self.env);
+            }
+        }
         StepReport {
             index,
             op: op.clone(),
@@ -166,6 +196,32 @@ impl LockStep {
     }
 }
 
+/// Binds the variables an op captures from what the kernel did: an unbound port variable in
+/// `bind`, the `local` of a `connect`, the `peer` of an `accept`.
+pub fn capture(op: &Op, observed: &Observed, env: &mut Env) {
+    use tcpconform_model::{Port, SockAddr};
+    match op {
+        Op::Bind { addr: SockAddr { port: Port::Var(v), .. }, .. } if env.get(v).is_none() => {
+            if observed.outcome == Outcome::Ok {
+                if let Some(l) = observed.local.filter(|l| l.port() != 0) {
+                    env.bind(v, l.port());
+                }
+            }
+        }
+        Op::Connect { local: Some(v), .. } => {
+            if let Some(l) = observed.local.filter(|l| l.port() != 0) {
+                env.bind(v, l.port());
+            }
+        }
+        Op::Accept { peer: Some(v), .. } if observed.outcome == Outcome::Ok => {
+            if let Some(p) = observed.peer {
+                env.bind(v, p.port());
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The result of running a whole sequence in lock-step.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Run {
@@ -173,6 +229,8 @@ pub struct Run {
     pub steps: Vec<StepReport>,
     /// The infrastructure failure that stopped the run, if any.
     pub harness_error: Option<String>,
+    /// The port variables at the end of the run.
+    pub env: Env,
 }
 
 impl Run {
@@ -185,23 +243,27 @@ impl Run {
 /// Runs `ops` on `system` and the model in lock-step, stopping at the first divergence or
 /// harness failure.
 pub fn run<S: System>(system: &mut S, model: Model, ops: &[Op]) -> Run {
-    let mut ls = LockStep::new(model);
+    run_with(system, LockStep::new(model), ops)
+}
+
+/// [`run`] from a prepared [`LockStep`] (e.g. one that continues after a divergence).
+pub fn run_with<S: System>(system: &mut S, mut ls: LockStep, ops: &[Op]) -> Run {
     let mut steps = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         let observed = match system.exec(op, &ls.env) {
             Ok(o) => o,
-            Err(e) => return Run { steps, harness_error: Some(format!("{e}")) },
+            Err(e) => return Run { steps, harness_error: Some(format!("{e}")), env: ls.env },
         };
         let table = match system.table() {
             Ok(t) => t,
-            Err(e) => return Run { steps, harness_error: Some(format!("{e}")) },
+            Err(e) => return Run { steps, harness_error: Some(format!("{e}")), env: ls.env },
         };
         let report = ls.step(i + 1, op, observed, table);
-        let stop = report.verdict != Verdict::Agree;
+        let stop = report.verdict != Verdict::Agree && !ls.continue_after_divergence;
         steps.push(report);
         if stop {
             break;
         }
     }
-    Run { steps, harness_error: None }
+    Run { steps, harness_error: None, env: ls.env }
 }

@@ -176,7 +176,7 @@ impl Model {
                 continue;
             }
             let sk2 = self.sk(o);
-            if !super::bind::rcv_saddr_equal(sk, sk2) {
+            if !rcv_saddr_equal(sk, sk2) {
                 continue;
             }
             match share(sk, sk2, relax, reuseport_ok) {
@@ -202,7 +202,10 @@ impl Model {
         let cached = Sk {
             family: b.fast_family,
             local_ip: b.fast_ip,
-            opts: super::sock::Opts { v6only: b.fast_v6only, ..sk.opts },
+            opts: super::sock::Opts {
+                v6only: b.fast_v6only,
+                ..sk.opts
+            },
             ..sk.clone()
         };
         // The cached address may be a wildcard that covers sk's; sk's own is taken literally.
@@ -316,23 +319,25 @@ impl Model {
     fn get_port_explicit(&mut self, id: SkId, port: u16) -> Result<RuleId, RuleId> {
         let sk = self.sk(id).clone();
         let reuse = sk.opts.reuseaddr && sk.state != TcpState::Listen;
-        let others: Vec<SkId> =
-            self.owners(sk.host, port).into_iter().filter(|o| *o != id).collect();
+        let others: Vec<SkId> = self
+            .owners(sk.host, port)
+            .into_iter()
+            .filter(|o| *o != id)
+            .collect();
         let has_owners = !others.is_empty() || sk.bound;
         let bucket = self.buckets.get(&(sk.host, port)).copied();
-        let mut rule = RuleId::BindPortFree;
         let fast = match bucket {
             Some(b) if has_owners => (b.fastreuse > 0 && reuse) || Self::reuseport_match(&b, &sk),
             _ => false,
         };
-        if fast {
-            rule = RuleId::BindFastReuseCache;
+        let rule = if fast {
+            RuleId::BindFastReuseCache
         } else {
             match self.bind_conflict(id, port, true, true) {
                 Check::Conflict(why) => return Err(why),
-                Check::Clear(why) => rule = why,
+                Check::Clear(why) => why,
             }
-        }
+        };
         let first = !has_owners;
         if bucket.is_none() || first {
             self.buckets.remove(&(sk.host, port));
@@ -355,7 +360,11 @@ impl Model {
         let sys = self.sysctl(sk.host);
         let (low, high) = sys.ip_local_port_range;
         let (low, high) = (u32::from(low), u32::from(high) + 1);
-        let rounds: &[bool] = if sys.ip_autobind_reuse { &[false, true] } else { &[false] };
+        let rounds: &[bool] = if sys.ip_autobind_reuse {
+            &[false, true]
+        } else {
+            &[false]
+        };
         for &relax in rounds {
             let mut halves = vec![(low, high)];
             if sk.opts.reuseaddr && high - low >= 4 {
@@ -391,11 +400,17 @@ impl Model {
                         let parity = Some(u16::from(lo % 2 == 1));
                         let mut except = busy;
                         except.extend(
-                            sys.ip_local_reserved_ports.iter().copied().filter(|p| {
-                                (lo..=hi).contains(p)
-                            }),
+                            sys.ip_local_reserved_ports
+                                .iter()
+                                .copied()
+                                .filter(|p| (lo..=hi).contains(p)),
                         );
-                        let set = PortSet { lo, hi, parity, except };
+                        let set = PortSet {
+                            lo,
+                            hi,
+                            parity,
+                            except,
+                        };
                         let rule = if relax {
                             RuleId::BindEphemeralAutobindReuse
                         } else {
@@ -557,7 +572,11 @@ impl Model {
             Err(why) => {
                 self.sk_mut(id).state = TcpState::Closed;
                 cx.rule(why);
-                let rule = if port == 0 { RuleId::BindEphemeralExhausted } else { RuleId::ListenConflict };
+                let rule = if port == 0 {
+                    RuleId::BindEphemeralExhausted
+                } else {
+                    RuleId::ListenConflict
+                };
                 (Outcome::Err(Errno::EADDRINUSE), rule)
             }
         }

@@ -85,7 +85,11 @@ impl Model {
     /// exist already; then the full socket is done.
     pub(super) fn time_wait(&mut self, id: SkId, substate: TcpState, cx: &mut Cx<'_>) {
         let s = self.sk(id).clone();
-        let count = self.sks.values().filter(|o| o.host == s.host && o.is_minisock()).count();
+        let count = self
+            .sks
+            .values()
+            .filter(|o| o.host == s.host && o.is_minisock())
+            .count();
         let max = self.sysctl(s.host).tcp_max_tw_buckets as usize;
         if count >= max {
             cx.rule(RuleId::TimeWaitOverflow);
@@ -256,7 +260,11 @@ impl Model {
             self.set_closed(id);
             rule = RuleId::CloseLingerZero;
         } else if self.close_state(id) {
-            rule = if old == TcpState::CloseWait { RuleId::ClosePassive } else { RuleId::CloseActive };
+            rule = if old == TcpState::CloseWait {
+                RuleId::ClosePassive
+            } else {
+                RuleId::CloseActive
+            };
         } else {
             rule = match old {
                 TcpState::Closed | TcpState::SynSent => RuleId::CloseUnbound,
@@ -286,8 +294,10 @@ impl Model {
         let (ss, _) = self.fd_state(sock);
         let state = self.sk(id).state;
         if ss == SockState::Connecting {
-            let next = if matches!(state, TcpState::SynSent | TcpState::SynReceived | TcpState::Closed)
-            {
+            let next = if matches!(
+                state,
+                TcpState::SynSent | TcpState::SynReceived | TcpState::Closed
+            ) {
                 SockState::Disconnecting
             } else {
                 SockState::Connected
@@ -325,7 +335,14 @@ impl Model {
                     self.close_state(id);
                     return (Outcome::Ok, RuleId::ShutdownWr);
                 }
-                (Outcome::Ok, if how.shuts_wr() { RuleId::ShutdownWr } else { RuleId::ShutdownRd })
+                (
+                    Outcome::Ok,
+                    if how.shuts_wr() {
+                        RuleId::ShutdownWr
+                    } else {
+                        RuleId::ShutdownRd
+                    },
+                )
             }
         }
     }

@@ -40,7 +40,9 @@ impl Model {
         };
         let mut rule = RuleId::ConnectAlready;
         match ss {
-            SockState::Disconnecting => return (Outcome::Err(Errno::EINVAL), RuleId::ConnectIsConn),
+            SockState::Disconnecting => {
+                return (Outcome::Err(Errno::EINVAL), RuleId::ConnectIsConn);
+            }
             SockState::Connected => return (Outcome::Err(Errno::EISCONN), RuleId::ConnectIsConn),
             SockState::Connecting => {}
             SockState::Unconnected => {
@@ -67,7 +69,11 @@ impl Model {
                 return (Outcome::Err(Errno::EALREADY), RuleId::ConnectAlready);
             }
             // A blocking connect() waits; the harness stops waiting at its bound.
-            let why = if rule == RuleId::ConnectAlready { RuleId::ConnectAlready } else { rule };
+            let why = if rule == RuleId::ConnectAlready {
+                RuleId::ConnectAlready
+            } else {
+                rule
+            };
             return (Outcome::Blocks, why);
         }
         if state == TcpState::Closed {
@@ -86,11 +92,18 @@ impl Model {
                     };
                     (Outcome::Err(e), r)
                 }
-                None => (Outcome::Err(Errno::ECONNABORTED), RuleId::ConnectPendingError),
+                None => (
+                    Outcome::Err(Errno::ECONNABORTED),
+                    RuleId::ConnectPendingError,
+                ),
             };
         }
         self.set_ss(sock, SockState::Connected);
-        let r = if ss == SockState::Connecting { RuleId::ConnectCompleted } else { rule };
+        let r = if ss == SockState::Connecting {
+            RuleId::ConnectCompleted
+        } else {
+            rule
+        };
         (Outcome::Ok, r)
     }
 
@@ -101,8 +114,12 @@ impl Model {
         let fail = |e: Errno, r: RuleId| Err((Outcome::Err(e), r));
         let mut dst = dst;
         match (sk.family, dst.ip()) {
-            (Family::Inet, IpAddr::V6(_)) => return fail(Errno::EAFNOSUPPORT, RuleId::ConnectFamilyMismatch),
-            (Family::Inet6, IpAddr::V4(_)) => return fail(Errno::EINVAL, RuleId::ConnectFamilyMismatch),
+            (Family::Inet, IpAddr::V6(_)) => {
+                return fail(Errno::EAFNOSUPPORT, RuleId::ConnectFamilyMismatch);
+            }
+            (Family::Inet6, IpAddr::V4(_)) => {
+                return fail(Errno::EINVAL, RuleId::ConnectFamilyMismatch);
+            }
             _ => {}
         }
         // connect() to the wildcard means loopback (a BSDism kept by Linux).
@@ -167,11 +184,13 @@ impl Model {
         let ts = self.sysctl(sk.host).tcp_timestamps != 0;
         self.sk_mut(id).timestamps = ts;
         self.send(id, Flags::SYN, 0);
-        Ok(if rule == RuleId::ConnectTimeWaitTakeover || rule == RuleId::ConnectTwReuse {
-            rule
-        } else {
-            RuleId::ConnectEstablished
-        })
+        Ok(
+            if rule == RuleId::ConnectTimeWaitTakeover || rule == RuleId::ConnectTwReuse {
+                rule
+            } else {
+                RuleId::ConnectEstablished
+            },
+        )
     }
 
     /// The failure path of `tcp_v4_connect()`: back to CLOSE, source address and peer reset.
@@ -305,9 +324,17 @@ impl Model {
             }
             let lo = (low + parity_offset) as u16;
             let hi = (low + remaining - 1) as u16;
-            let set = PortSet { lo, hi, parity: Some(u16::from(lo % 2 == 1)), except };
+            let set = PortSet {
+                lo,
+                hi,
+                parity: Some(u16::from(lo % 2 == 1)),
+                except,
+            };
             let port = cx.pick_port(&set, cx.hint.local.map(|a| a.port()));
-            let tw = usable.iter().find(|(p, _)| *p == port).and_then(|(_, tw)| *tw);
+            let tw = usable
+                .iter()
+                .find(|(p, _)| *p == port)
+                .and_then(|(_, tw)| *tw);
             let mut rule = RuleId::ConnectAutobind;
             if let Some(tw) = tw {
                 self.kill_minisock(tw);

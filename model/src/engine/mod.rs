@@ -51,7 +51,7 @@ use crate::time::Millis;
 
 use sock::{Bucket, Fd, Kind, Sk, SkId, SockState};
 
-pub use crate::ports::PortSet;
+pub(crate) use crate::ports::PortSet;
 
 /// The hosts of a scenario and the addresses each owns besides loopback.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,7 +63,9 @@ pub struct Topology {
 impl Topology {
     /// One host with only loopback addresses.
     pub fn loopback() -> Self {
-        Self { hosts: vec![(Host::A, Vec::new())] }
+        Self {
+            hosts: vec![(Host::A, Vec::new())],
+        }
     }
 
     /// Two hosts joined by a veth pair: a is 10.0.0.1 / fd00::1, b is 10.0.0.2 / fd00::2.
@@ -72,11 +74,17 @@ impl Topology {
             hosts: vec![
                 (
                     Host::A,
-                    vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), "fd00::1".parse().expect("literal")],
+                    vec![
+                        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                        "fd00::1".parse().expect("literal"),
+                    ],
                 ),
                 (
                     Host::B,
-                    vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), "fd00::2".parse().expect("literal")],
+                    vec![
+                        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                        "fd00::2".parse().expect("literal"),
+                    ],
                 ),
             ],
         }
@@ -102,7 +110,9 @@ impl Topology {
             IpAddr::V6(a) if a.is_loopback() => return true,
             _ => {}
         }
-        self.hosts.iter().any(|(h, ips)| *h == host && ips.iter().any(|x| wire_ip(*x) == ip))
+        self.hosts
+            .iter()
+            .any(|(h, ips)| *h == host && ips.iter().any(|x| wire_ip(*x) == ip))
     }
 
     /// Where a packet from `from` to `ip` goes: the sender itself for its own and loopback
@@ -111,7 +121,10 @@ impl Topology {
         if self.is_local(from, ip) {
             return Some(from);
         }
-        self.hosts.iter().map(|(h, _)| *h).find(|h| self.is_local(*h, ip))
+        self.hosts
+            .iter()
+            .map(|(h, _)| *h)
+            .find(|h| self.is_local(*h, ip))
     }
 }
 
@@ -171,7 +184,12 @@ impl Chooser {
     /// One of `arity` alternatives (0 is the canonical one).
     fn choose(&mut self, arity: usize) -> usize {
         let i = self.made.len();
-        let c = self.forced.get(i).copied().unwrap_or(0).min(arity.saturating_sub(1));
+        let c = self
+            .forced
+            .get(i)
+            .copied()
+            .unwrap_or(0)
+            .min(arity.saturating_sub(1));
         self.made.push((c, arity));
         c
     }
@@ -205,10 +223,14 @@ impl Cx<'_> {
         match hinted {
             Some(p) if allowed.contains(p) => p,
             Some(p) => {
-                self.violation = Some(format!("the kernel chose port {p}; the model allows {allowed}"));
+                self.violation = Some(format!(
+                    "the kernel chose port {p}; the model allows {allowed}"
+                ));
                 allowed.first().unwrap_or(p)
             }
-            None => allowed.first().expect("pick_port is only called with a non-empty set"),
+            None => allowed
+                .first()
+                .expect("pick_port is only called with a non-empty set"),
         }
     }
 }
@@ -225,7 +247,13 @@ impl Model {
     pub fn new(profile: Profile, topology: Topology, sysctls: BTreeMap<Host, Sysctls>) -> Self {
         let mut all = BTreeMap::new();
         for (h, _) in &topology.hosts {
-            all.insert(*h, sysctls.get(h).cloned().unwrap_or_else(|| profile.default_sysctls()));
+            all.insert(
+                *h,
+                sysctls
+                    .get(h)
+                    .cloned()
+                    .unwrap_or_else(|| profile.default_sysctls()),
+            );
         }
         Self {
             profile,
@@ -290,6 +318,23 @@ impl Model {
         }
     }
 
+    /// The local addresses of every listening socket.
+    pub fn listeners(&self) -> Vec<(Host, SocketAddr)> {
+        self.sks
+            .values()
+            .filter(|s| s.state == TcpState::Listen)
+            .map(|s| (s.host, s.local()))
+            .collect()
+    }
+
+    /// How many connections wait in the accept queue of the listener behind `sock`.
+    pub fn queue_len(&self, sock: SockId) -> usize {
+        match self.fds.get(&sock) {
+            Some(Fd::Open { sk, .. }) => self.sks[sk].accept_queue.len(),
+            _ => 0,
+        }
+    }
+
     /// Every scenario name that was ever created.
     pub fn names(&self) -> impl Iterator<Item = SockId> + '_ {
         self.fds.keys().copied()
@@ -297,7 +342,9 @@ impl Model {
 
     /// Whether a TIME-WAIT or other orphan row still carries this name's cookie.
     pub fn has_remnant(&self, sock: SockId) -> bool {
-        self.sks.values().any(|s| s.owner == Some(sock) && (s.orphan || s.is_minisock()))
+        self.sks
+            .values()
+            .any(|s| s.owner == Some(sock) && (s.orphan || s.is_minisock()))
     }
 
     /// Every outcome the kernel may give for `op`, each with the model after it.
@@ -310,7 +357,10 @@ impl Model {
             let mut model = self.clone();
             let mut cx = Cx {
                 hint,
-                chooser: Chooser { forced, made: Vec::new() },
+                chooser: Chooser {
+                    forced,
+                    made: Vec::new(),
+                },
                 rules: Vec::new(),
                 port_choice: None,
                 violation: None,
@@ -347,22 +397,32 @@ impl Model {
             _ => None,
         };
         match op {
-            Op::Bind { sock, addr: SockAddr { port: Port::Var(v), .. } }
-                if env.get(v).is_none() && outcome == Outcome::Ok =>
-            {
-                port_of(sock).map(|p| vec![(v.clone(), p)]).unwrap_or_default()
-            }
-            Op::Connect { sock, local: Some(v), .. } => {
-                port_of(sock).map(|p| vec![(v.clone(), p)]).unwrap_or_default()
-            }
-            Op::Accept { sock, peer: Some(v), .. } if outcome == Outcome::Ok => {
-                match self.fds.get(sock) {
-                    Some(Fd::Open { sk, .. }) => {
-                        self.sks[sk].peer.map(|p| vec![(v.clone(), p.port())]).unwrap_or_default()
-                    }
-                    _ => Vec::new(),
-                }
-            }
+            Op::Bind {
+                sock,
+                addr: SockAddr {
+                    port: Port::Var(v), ..
+                },
+            } if env.get(v).is_none() && outcome == Outcome::Ok => port_of(sock)
+                .map(|p| vec![(v.clone(), p)])
+                .unwrap_or_default(),
+            Op::Connect {
+                sock,
+                local: Some(v),
+                ..
+            } => port_of(sock)
+                .map(|p| vec![(v.clone(), p)])
+                .unwrap_or_default(),
+            Op::Accept {
+                sock,
+                peer: Some(v),
+                ..
+            } if outcome == Outcome::Ok => match self.fds.get(sock) {
+                Some(Fd::Open { sk, .. }) => self.sks[sk]
+                    .peer
+                    .map(|p| vec![(v.clone(), p.port())])
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            },
             _ => Vec::new(),
         }
     }
@@ -370,10 +430,16 @@ impl Model {
     /// Runs one op, then delivers whatever it sent.
     fn apply(&mut self, op: &Op, env: &Env, cx: &mut Cx<'_>) -> Res {
         let res = match op {
-            Op::Socket { sock, family, nonblocking, euid, host } => {
-                self.op_socket(*sock, *family, *nonblocking, euid.unwrap_or(0), *host)
+            Op::Socket {
+                sock,
+                family,
+                nonblocking,
+                euid,
+                host,
+            } => self.op_socket(*sock, *family, *nonblocking, euid.unwrap_or(0), *host),
+            Op::Setsockopt { sock, opt } => {
+                self.with_fd(*sock, |m, sk, _| m.op_setsockopt(sk, *opt))
             }
-            Op::Setsockopt { sock, opt } => self.with_fd(*sock, |m, sk, _| m.op_setsockopt(sk, *opt)),
             Op::GetsockoptSoError { sock } => self.with_fd(*sock, |m, sk, _| {
                 let err = m.sks.get_mut(&sk).expect("open fd has a socket").err.take();
                 (Outcome::SoError(err), RuleId::SoErrorRead)
@@ -429,12 +495,16 @@ impl Model {
     }
 
     fn sk_mut(&mut self, id: SkId) -> &mut Sk {
-        self.sks.get_mut(&id).expect("the socket exists while referenced")
+        self.sks
+            .get_mut(&id)
+            .expect("the socket exists while referenced")
     }
 
     fn fd_state(&self, sock: SockId) -> (SockState, bool) {
         match self.fds[&sock] {
-            Fd::Open { ss, nonblocking, .. } => (ss, nonblocking),
+            Fd::Open {
+                ss, nonblocking, ..
+            } => (ss, nonblocking),
             Fd::Closed => unreachable!("with_fd only passes open descriptors"),
         }
     }
@@ -470,20 +540,18 @@ impl Model {
             // The harness refuses such a scenario; the model answers like a missing namespace.
             return (Outcome::Err(Errno::EINVAL), RuleId::SocketCreated);
         }
-        if let Some(Fd::Open { .. }) = self.fds.get(&sock) {
-            // A name that is created again drops the old descriptor, as a map insert would.
-            let mut cx = Cx {
-                hint: &Hint::default(),
-                chooser: Chooser::default(),
-                rules: Vec::new(),
-                port_choice: None,
-                violation: None,
-            };
-            self.op_close(sock, &mut cx);
-        }
+        // A name given again leaves the old descriptor open and nameless, as overwriting a
+        // variable does in C.
         let v6only = self.sysctl(host).bindv6only;
         let sk = self.new_sk(Sk::new(host, family, sock, uid, v6only));
-        self.fds.insert(sock, Fd::Open { sk, ss: SockState::Unconnected, nonblocking });
+        self.fds.insert(
+            sock,
+            Fd::Open {
+                sk,
+                ss: SockState::Unconnected,
+                nonblocking,
+            },
+        );
         (Outcome::Ok, RuleId::SocketCreated)
     }
 
@@ -499,7 +567,10 @@ impl Model {
                 // do_ipv6_setsockopt(): IPV6_V6ONLY is refused once the socket has a port; an
                 // AF_INET socket does not know the IPPROTO_IPV6 level at all.
                 if sk.family == Family::Inet {
-                    return (Outcome::Err(Errno::ENOPROTOOPT), RuleId::SetsockoptWrongLevel);
+                    return (
+                        Outcome::Err(Errno::ENOPROTOOPT),
+                        RuleId::SetsockoptWrongLevel,
+                    );
                 }
                 if sk.port != 0 {
                     return (Outcome::Err(Errno::EINVAL), RuleId::SetsockoptV6OnlyBound);
@@ -534,7 +605,11 @@ impl Model {
             SockOpt::Linger2(v) => {
                 // do_tcp_setsockopt(): negative means "abort", large values clamp to
                 // TCP_FIN_TIMEOUT_MAX (120 s).
-                sk.opts.linger2 = if v < 0 { -1 } else { v.min(crate::time::FIN_TIMEOUT_MAX_S) };
+                sk.opts.linger2 = if v < 0 {
+                    -1
+                } else {
+                    v.min(crate::time::FIN_TIMEOUT_MAX_S)
+                };
             }
         }
         (Outcome::Ok, RuleId::SetsockoptOk)
@@ -616,7 +691,11 @@ impl Model {
                 _ => None,
             };
             let owner = if s.listener.is_some() { None } else { s.owner };
-            let info = RowInfo { owner, orphan: !open.contains(id), timer };
+            let info = RowInfo {
+                owner,
+                orphan: !open.contains(id),
+                timer,
+            };
             rows.push((row, info));
         }
         Snapshot::new(rows)

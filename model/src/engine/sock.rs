@@ -250,7 +250,11 @@ impl Sk {
     /// The effective TCP_LINGER2/`tcp_fin_timeout` in seconds (`tcp_fin_time()` without the
     /// RTO floor, which is far below a second on loopback).
     pub(crate) fn fin_time_s(&self, sysctl_fin_timeout: u32) -> u32 {
-        if self.opts.linger2 > 0 { self.opts.linger2 as u32 } else { sysctl_fin_timeout }
+        if self.opts.linger2 > 0 {
+            self.opts.linger2 as u32
+        } else {
+            sysctl_fin_timeout
+        }
     }
 }
 

@@ -21,11 +21,17 @@ pub(crate) fn s(n: u16) -> SockId {
 
 pub(crate) fn addr(text: &str) -> SockAddr {
     let sa: SocketAddr = text.parse().expect("test address");
-    SockAddr { ip: sa.ip(), port: Port::Lit(sa.port()) }
+    SockAddr {
+        ip: sa.ip(),
+        port: Port::Lit(sa.port()),
+    }
 }
 
 pub(crate) fn var_addr(ip: &str, var: &str) -> SockAddr {
-    SockAddr { ip: ip.parse::<IpAddr>().expect("ip"), port: Port::Var(Var(var.into())) }
+    SockAddr {
+        ip: ip.parse::<IpAddr>().expect("ip"),
+        port: Port::Var(Var(var.into())),
+    }
 }
 
 impl T {
@@ -69,7 +75,12 @@ impl T {
         let shown = op.to_string();
         let got = self.op(op);
         let b = self.last.as_ref().expect("just ran");
-        assert_eq!((got, b.rule), (outcome, rule), "{shown}: rules applied {:?}", b.rules);
+        assert_eq!(
+            (got, b.rule),
+            (outcome, rule),
+            "{shown}: rules applied {:?}",
+            b.rules
+        );
     }
 
     pub(crate) fn rule(&self) -> RuleId {
@@ -92,11 +103,23 @@ impl T {
     }
 
     pub(crate) fn socket_nb(&mut self, n: u16, family: Family) {
-        self.op(Op::Socket { sock: s(n), family, nonblocking: true, euid: None, host: Host::A });
+        self.op(Op::Socket {
+            sock: s(n),
+            family,
+            nonblocking: true,
+            euid: None,
+            host: Host::A,
+        });
     }
 
     pub(crate) fn socket_uid(&mut self, n: u16, family: Family, uid: u32) {
-        self.op(Op::Socket { sock: s(n), family, nonblocking: false, euid: Some(uid), host: Host::A });
+        self.op(Op::Socket {
+            sock: s(n),
+            family,
+            nonblocking: false,
+            euid: Some(uid),
+            host: Host::A,
+        });
     }
 
     pub(crate) fn set(&mut self, n: u16, opt: SockOpt) -> Outcome {
@@ -104,19 +127,33 @@ impl T {
     }
 
     pub(crate) fn bind(&mut self, n: u16, a: &str) -> Outcome {
-        self.op(Op::Bind { sock: s(n), addr: addr(a) })
+        self.op(Op::Bind {
+            sock: s(n),
+            addr: addr(a),
+        })
     }
 
     pub(crate) fn listen(&mut self, n: u16) -> Outcome {
-        self.op(Op::Listen { sock: s(n), backlog: DEFAULT_BACKLOG })
+        self.op(Op::Listen {
+            sock: s(n),
+            backlog: DEFAULT_BACKLOG,
+        })
     }
 
     pub(crate) fn connect(&mut self, n: u16, a: &str) -> Outcome {
-        self.op(Op::Connect { sock: s(n), addr: addr(a), local: None })
+        self.op(Op::Connect {
+            sock: s(n),
+            addr: addr(a),
+            local: None,
+        })
     }
 
     pub(crate) fn accept(&mut self, l: u16, n: u16) -> Outcome {
-        self.op(Op::Accept { listener: s(l), sock: s(n), peer: None })
+        self.op(Op::Accept {
+            listener: s(l),
+            sock: s(n),
+            peer: None,
+        })
     }
 
     pub(crate) fn close(&mut self, n: u16) -> Outcome {
@@ -144,7 +181,11 @@ impl T {
             .iter()
             .map(|(r, _)| {
                 let peer = r.peer.map_or("*".to_owned(), |p| p.to_string());
-                let q = if r.queue != 0 { format!(" q={}", r.queue) } else { String::new() };
+                let q = if r.queue != 0 {
+                    format!(" q={}", r.queue)
+                } else {
+                    String::new()
+                };
                 format!("{} {} {}{q}", r.state.ss_name(), r.local, peer)
             })
             .collect::<Vec<_>>();
@@ -154,7 +195,11 @@ impl T {
 
     /// A listener on `a` (s0), a client (s1) connected to it, and the accepted socket (s2).
     pub(crate) fn established(&mut self, a: &str) {
-        let fam = if a.starts_with('[') { Family::Inet6 } else { Family::Inet };
+        let fam = if a.starts_with('[') {
+            Family::Inet6
+        } else {
+            Family::Inet
+        };
         self.socket(0, fam);
         assert_eq!(self.bind(0, a), Outcome::Ok);
         assert_eq!(self.listen(0), Outcome::Ok);
@@ -192,7 +237,10 @@ fn server_killed_leaves_fin_wait2_and_close_wait_and_blocks_restart() {
     );
     t.socket(3, Family::Inet);
     t.expect(
-        Op::Bind { sock: s(3), addr: addr("127.0.0.1:8080") },
+        Op::Bind {
+            sock: s(3),
+            addr: addr("127.0.0.1:8080"),
+        },
         Outcome::Err(Errno::EADDRINUSE),
         RuleId::BindTimeWaitNeedsReuseAddrOnBoth,
     );
@@ -206,16 +254,28 @@ fn active_closer_gets_time_wait_and_passive_closer_none() {
     t.close(1);
     assert!(t.rules().contains(&RuleId::CloseOrphanFinWait2));
     t.close(2);
-    assert!(t.rules().contains(&RuleId::FinWait2MinisockFin), "{:?}", t.rules());
+    assert!(
+        t.rules().contains(&RuleId::FinWait2MinisockFin),
+        "{:?}",
+        t.rules()
+    );
     assert_eq!(
         t.table(),
-        sorted(vec!["LISTEN 127.0.0.1:8080 *", &format!("TIME-WAIT 127.0.0.1:{c} 127.0.0.1:8080")])
+        sorted(vec![
+            "LISTEN 127.0.0.1:8080 *",
+            &format!("TIME-WAIT 127.0.0.1:{c} 127.0.0.1:8080")
+        ])
     );
 }
 
 #[test]
 fn bind_over_time_wait_needs_reuseaddr_on_both() {
-    for (old_ra, new_ra, ok) in [(false, false, false), (false, true, false), (true, false, false), (true, true, true)] {
+    for (old_ra, new_ra, ok) in [
+        (false, false, false),
+        (false, true, false),
+        (true, false, false),
+        (true, true, true),
+    ] {
         let mut t = T::new();
         t.socket(0, Family::Inet);
         t.set(0, SockOpt::ReuseAddr(old_ra));
@@ -227,13 +287,25 @@ fn bind_over_time_wait_needs_reuseaddr_on_both() {
         t.close(2); // the server closes first: its accepted socket gets TIME-WAIT
         t.close(1);
         t.close(0);
-        assert!(t.table()[0].starts_with("TIME-WAIT 127.0.0.1:8080"), "{:?}", t.table());
+        assert!(
+            t.table()[0].starts_with("TIME-WAIT 127.0.0.1:8080"),
+            "{:?}",
+            t.table()
+        );
         t.socket(3, Family::Inet);
         t.set(3, SockOpt::ReuseAddr(new_ra));
         let got = t.bind(3, "127.0.0.1:8080");
-        let want = if ok { Outcome::Ok } else { Outcome::Err(Errno::EADDRINUSE) };
+        let want = if ok {
+            Outcome::Ok
+        } else {
+            Outcome::Err(Errno::EADDRINUSE)
+        };
         assert_eq!(got, want, "old RA {old_ra} new RA {new_ra}");
-        let rule = if ok { RuleId::BindReuseAddrBoth } else { RuleId::BindTimeWaitNeedsReuseAddrOnBoth };
+        let rule = if ok {
+            RuleId::BindReuseAddrBoth
+        } else {
+            RuleId::BindTimeWaitNeedsReuseAddrOnBoth
+        };
         assert_eq!(t.rule(), rule);
     }
 }
@@ -243,10 +315,28 @@ fn linger_zero_close_sends_rst_and_leaves_no_time_wait() {
     let mut t = T::new();
     t.established("127.0.0.1:8080");
     t.set(1, SockOpt::Linger(Some(0)));
-    t.expect(Op::Close { sock: s(1) }, Outcome::Ok, RuleId::CloseLingerZero);
+    t.expect(
+        Op::Close { sock: s(1) },
+        Outcome::Ok,
+        RuleId::CloseLingerZero,
+    );
     assert_eq!(t.table(), sorted(vec!["LISTEN 127.0.0.1:8080 *"]));
-    t.expect(Op::Recv { sock: s(2), len: 10 }, Outcome::Err(Errno::ECONNRESET), RuleId::RecvPendingError);
-    t.expect(Op::Recv { sock: s(2), len: 10 }, Outcome::Eof, RuleId::RecvEof);
+    t.expect(
+        Op::Recv {
+            sock: s(2),
+            len: 10,
+        },
+        Outcome::Err(Errno::ECONNRESET),
+        RuleId::RecvPendingError,
+    );
+    t.expect(
+        Op::Recv {
+            sock: s(2),
+            len: 10,
+        },
+        Outcome::Eof,
+        RuleId::RecvEof,
+    );
 }
 
 #[test]
@@ -254,10 +344,22 @@ fn close_with_unread_data_resets_the_peer() {
     let mut t = T::new();
     t.established("127.0.0.1:8080");
     assert_eq!(t.send(1, 5), Outcome::Bytes(5));
-    t.expect(Op::Close { sock: s(2) }, Outcome::Ok, RuleId::CloseUnreadData);
+    t.expect(
+        Op::Close { sock: s(2) },
+        Outcome::Ok,
+        RuleId::CloseUnreadData,
+    );
     assert_eq!(t.table(), sorted(vec!["LISTEN 127.0.0.1:8080 *"]));
-    t.expect(Op::Send { sock: s(1), len: 1 }, Outcome::Err(Errno::ECONNRESET), RuleId::SendPendingError);
-    t.expect(Op::Send { sock: s(1), len: 1 }, Outcome::Err(Errno::EPIPE), RuleId::SendPipe);
+    t.expect(
+        Op::Send { sock: s(1), len: 1 },
+        Outcome::Err(Errno::ECONNRESET),
+        RuleId::SendPendingError,
+    );
+    t.expect(
+        Op::Send { sock: s(1), len: 1 },
+        Outcome::Err(Errno::EPIPE),
+        RuleId::SendPipe,
+    );
 }
 
 #[test]
@@ -266,9 +368,21 @@ fn passive_side_send_after_peer_close_is_reset_then_epipe() {
     t.established("127.0.0.1:8080");
     t.close(1);
     assert_eq!(t.recv(2, 10), Outcome::Eof);
-    t.expect(Op::Send { sock: s(2), len: 3 }, Outcome::Bytes(3), RuleId::SendOk);
-    assert!(t.rules().contains(&RuleId::FinWait2MinisockData), "{:?}", t.rules());
-    t.expect(Op::Send { sock: s(2), len: 3 }, Outcome::Err(Errno::EPIPE), RuleId::SendPendingError);
+    t.expect(
+        Op::Send { sock: s(2), len: 3 },
+        Outcome::Bytes(3),
+        RuleId::SendOk,
+    );
+    assert!(
+        t.rules().contains(&RuleId::FinWait2MinisockData),
+        "{:?}",
+        t.rules()
+    );
+    t.expect(
+        Op::Send { sock: s(2), len: 3 },
+        Outcome::Err(Errno::EPIPE),
+        RuleId::SendPendingError,
+    );
 }
 
 #[test]
@@ -276,18 +390,30 @@ fn connect_refused_then_nonblocking_sequence() {
     let mut t = T::new();
     t.socket(0, Family::Inet);
     t.expect(
-        Op::Connect { sock: s(0), addr: addr("127.0.0.1:9"), local: None },
+        Op::Connect {
+            sock: s(0),
+            addr: addr("127.0.0.1:9"),
+            local: None,
+        },
         Outcome::Err(Errno::ECONNREFUSED),
         RuleId::ConnectRefused,
     );
     t.socket_nb(1, Family::Inet);
     t.expect(
-        Op::Connect { sock: s(1), addr: addr("127.0.0.1:9"), local: None },
+        Op::Connect {
+            sock: s(1),
+            addr: addr("127.0.0.1:9"),
+            local: None,
+        },
         Outcome::Err(Errno::EINPROGRESS),
         RuleId::ConnectInProgress,
     );
     t.expect(
-        Op::Connect { sock: s(1), addr: addr("127.0.0.1:9"), local: None },
+        Op::Connect {
+            sock: s(1),
+            addr: addr("127.0.0.1:9"),
+            local: None,
+        },
         Outcome::Err(Errno::ECONNREFUSED),
         RuleId::ConnectPendingError,
     );
@@ -300,14 +426,25 @@ fn nonblocking_connect_to_a_listener_completes_on_the_second_call() {
     t.bind(0, "127.0.0.1:8080");
     t.listen(0);
     t.socket_nb(1, Family::Inet);
-    assert_eq!(t.connect(1, "127.0.0.1:8080"), Outcome::Err(Errno::EINPROGRESS));
+    assert_eq!(
+        t.connect(1, "127.0.0.1:8080"),
+        Outcome::Err(Errno::EINPROGRESS)
+    );
     t.expect(
-        Op::Connect { sock: s(1), addr: addr("127.0.0.1:8080"), local: None },
+        Op::Connect {
+            sock: s(1),
+            addr: addr("127.0.0.1:8080"),
+            local: None,
+        },
         Outcome::Ok,
         RuleId::ConnectCompleted,
     );
     t.expect(
-        Op::Connect { sock: s(1), addr: addr("127.0.0.1:8080"), local: None },
+        Op::Connect {
+            sock: s(1),
+            addr: addr("127.0.0.1:8080"),
+            local: None,
+        },
         Outcome::Err(Errno::EISCONN),
         RuleId::ConnectIsConn,
     );
@@ -317,13 +454,20 @@ fn nonblocking_connect_to_a_listener_completes_on_the_second_call() {
 fn ephemeral_bind_takes_odd_ports_and_connect_even_ones() {
     let mut t = T::new();
     t.socket(0, Family::Inet);
-    t.op(Op::Bind { sock: s(0), addr: var_addr("127.0.0.1", "P") });
+    t.op(Op::Bind {
+        sock: s(0),
+        addr: var_addr("127.0.0.1", "P"),
+    });
     assert_eq!(t.rule(), RuleId::BindEphemeral);
     let p = t.env.get(&Var("P".into())).expect("bound");
     assert_eq!(p % 2, 1);
     t.listen(0);
     t.socket(1, Family::Inet);
-    t.op(Op::Connect { sock: s(1), addr: var_addr("127.0.0.1", "P"), local: Some(Var("C".into())) });
+    t.op(Op::Connect {
+        sock: s(1),
+        addr: var_addr("127.0.0.1", "P"),
+        local: Some(Var("C".into())),
+    });
     let c = t.env.get(&Var("C".into())).expect("bound");
     assert_eq!(c % 2, 0);
 }
@@ -337,9 +481,19 @@ fn listen_rechecks_conflicts_so_two_reuseaddr_listeners_fail() {
         assert_eq!(t.bind(n, "127.0.0.1:8080"), Outcome::Ok);
     }
     assert_eq!(t.rule(), RuleId::BindFastReuseCache);
-    t.expect(Op::Listen { sock: s(0), backlog: DEFAULT_BACKLOG }, Outcome::Ok, RuleId::ListenOk);
     t.expect(
-        Op::Listen { sock: s(1), backlog: DEFAULT_BACKLOG },
+        Op::Listen {
+            sock: s(0),
+            backlog: DEFAULT_BACKLOG,
+        },
+        Outcome::Ok,
+        RuleId::ListenOk,
+    );
+    t.expect(
+        Op::Listen {
+            sock: s(1),
+            backlog: DEFAULT_BACKLOG,
+        },
         Outcome::Err(Errno::EADDRINUSE),
         RuleId::ListenConflict,
     );
@@ -390,7 +544,11 @@ fn tiny_port_range_shares_a_port_across_destinations_then_runs_out() {
     assert_eq!(port_of(&t, 3), 40000);
     t.socket(4, Family::Inet);
     t.expect(
-        Op::Connect { sock: s(4), addr: addr("127.0.0.1:9000"), local: None },
+        Op::Connect {
+            sock: s(4),
+            addr: addr("127.0.0.1:9000"),
+            local: None,
+        },
         Outcome::Err(Errno::EADDRNOTAVAIL),
         RuleId::ConnectAutobindExhausted,
     );
@@ -403,8 +561,16 @@ fn destroy_ends_a_time_wait_early() {
     t.close(1);
     t.close(2);
     t.socket(3, Family::Inet);
-    let c = t.m.sks.values().find(|x| x.state == TcpState::TimeWait).expect("tw").port;
-    assert_eq!(t.bind(3, &format!("127.0.0.1:{c}")), Outcome::Err(Errno::EADDRINUSE));
+    let c =
+        t.m.sks
+            .values()
+            .find(|x| x.state == TcpState::TimeWait)
+            .expect("tw")
+            .port;
+    assert_eq!(
+        t.bind(3, &format!("127.0.0.1:{c}")),
+        Outcome::Err(Errno::EADDRINUSE)
+    );
     t.expect(Op::Destroy { sock: s(1) }, Outcome::Ok, RuleId::DestroyOk);
     t.socket(4, Family::Inet);
     assert_eq!(t.bind(4, &format!("127.0.0.1:{c}")), Outcome::Ok);

@@ -27,11 +27,36 @@ pub(crate) struct Flags {
 }
 
 impl Flags {
-    pub(crate) const SYN: Self = Self { syn: true, ack: false, fin: false, rst: false };
-    pub(crate) const SYN_ACK: Self = Self { syn: true, ack: true, fin: false, rst: false };
-    pub(crate) const ACK: Self = Self { syn: false, ack: true, fin: false, rst: false };
-    pub(crate) const FIN: Self = Self { syn: false, ack: true, fin: true, rst: false };
-    pub(crate) const RST: Self = Self { syn: false, ack: true, fin: false, rst: true };
+    pub(crate) const SYN: Self = Self {
+        syn: true,
+        ack: false,
+        fin: false,
+        rst: false,
+    };
+    pub(crate) const SYN_ACK: Self = Self {
+        syn: true,
+        ack: true,
+        fin: false,
+        rst: false,
+    };
+    pub(crate) const ACK: Self = Self {
+        syn: false,
+        ack: true,
+        fin: false,
+        rst: false,
+    };
+    pub(crate) const FIN: Self = Self {
+        syn: false,
+        ack: true,
+        fin: true,
+        rst: false,
+    };
+    pub(crate) const RST: Self = Self {
+        syn: false,
+        ack: true,
+        fin: false,
+        rst: true,
+    };
 }
 
 /// A segment in flight.
@@ -66,7 +91,10 @@ impl Model {
             let seg = self.in_flight.remove(0);
             self.deliver(seg, cx);
             guard += 1;
-            assert!(guard < 10_000, "segments keep causing segments: a model bug");
+            assert!(
+                guard < 10_000,
+                "segments keep causing segments: a model bug"
+            );
         }
     }
 
@@ -103,7 +131,9 @@ impl Model {
     }
 
     fn deliver(&mut self, seg: Segment, cx: &mut Cx<'_>) {
-        let Some(host) = self.topology.route(seg.from_host, seg.dst.ip()) else { return };
+        let Some(host) = self.topology.route(seg.from_host, seg.dst.ip()) else {
+            return;
+        };
         if self.vanished.contains(&(host, seg.dst, seg.src)) {
             return;
         }
@@ -112,9 +142,7 @@ impl Model {
             .sks
             .iter()
             .find(|(_, s)| {
-                s.host == host
-                    && s.state.is_connected()
-                    && s.matches_wire(seg.dst, seg.src)
+                s.host == host && s.state.is_connected() && s.matches_wire(seg.dst, seg.src)
             })
             .map(|(id, _)| *id);
         if let Some(id) = est {
@@ -127,7 +155,7 @@ impl Model {
         }
         // 2. Listeners.
         if let Some(l) = self.lookup_listener(host, &seg, cx) {
-            self.rcv_listen(l, host, &seg, cx);
+            self.rcv_listen(l, host, &seg);
             return;
         }
         // 3. Nobody.
@@ -153,7 +181,11 @@ impl Model {
                     return false;
                 }
                 let a = s.rcv_saddr_v4();
-                if exact { IpAddr::V4(a) == dst.ip() } else { a.is_unspecified() }
+                if exact {
+                    IpAddr::V4(a) == dst.ip()
+                } else {
+                    a.is_unspecified()
+                }
             } else {
                 if s.family != Family::Inet6 {
                     return false;
@@ -162,15 +194,27 @@ impl Model {
                 if a.to_ipv4_mapped().is_some() {
                     return false;
                 }
-                if exact { IpAddr::V6(a) == dst.ip() } else { a.is_unspecified() }
+                if exact {
+                    IpAddr::V6(a) == dst.ip()
+                } else {
+                    a.is_unspecified()
+                }
             }
         };
         use std::net::IpAddr;
         for exact in [true, false] {
-            let found: Vec<SkId> =
-                self.sks.iter().filter(|(_, s)| matches(s, exact)).map(|(id, _)| *id).collect();
+            let found: Vec<SkId> = self
+                .sks
+                .iter()
+                .filter(|(_, s)| matches(s, exact))
+                .map(|(id, _)| *id)
+                .collect();
             if !found.is_empty() {
-                let i = if found.len() > 1 { cx.chooser.choose(found.len()) } else { 0 };
+                let i = if found.len() > 1 {
+                    cx.chooser.choose(found.len())
+                } else {
+                    0
+                };
                 return Some(found[i]);
             }
         }
@@ -179,7 +223,7 @@ impl Model {
 
     /// A segment for a listener: a SYN makes a request (a child in SYN-RECV) and is answered
     /// with SYN-ACK; an ACK gets an RST (`tcp_rcv_state_process()`, LISTEN).
-    fn rcv_listen(&mut self, l: SkId, host: Host, seg: &Segment, cx: &mut Cx<'_>) {
+    fn rcv_listen(&mut self, l: SkId, host: Host, seg: &Segment) {
         let f = seg.flags;
         if f.rst {
             return;
@@ -204,15 +248,27 @@ impl Model {
             // sk_clone(): SOCK_BINDPORT_LOCK is not inherited.
             port_lock: false,
             connect_bind: false,
-            peer: Some(SocketAddr::new(in_family(lis.family, seg.src.ip()), seg.src.port())),
+            peer: Some(SocketAddr::new(
+                in_family(lis.family, seg.src.ip()),
+                seg.src.port(),
+            )),
             owner: None,
             listener: Some(l),
             accept_queue: Vec::new(),
             backlog: 0,
             timestamps: ts,
-            ..Sk::new(host, lis.family, crate::op::SockId(0), lis.uid, lis.opts.v6only)
+            ..Sk::new(
+                host,
+                lis.family,
+                crate::op::SockId(0),
+                lis.uid,
+                lis.opts.v6only,
+            )
         };
-        let child = Sk { opts: lis.opts, ..child };
+        let child = Sk {
+            opts: lis.opts,
+            ..child
+        };
         let id = self.new_sk(child);
         self.send(id, Flags::SYN_ACK, 0);
     }
@@ -442,7 +498,7 @@ impl Model {
             if let Some(l) = lis {
                 cx.rule(RuleId::TimeWaitSynReopens);
                 self.kill_minisock(id);
-                self.rcv_listen(l, host, seg, cx);
+                self.rcv_listen(l, host, seg);
                 return;
             }
             cx.rule(RuleId::ConnectSynToTimeWait);

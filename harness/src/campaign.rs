@@ -1,0 +1,314 @@
+//! The conformance campaign: random cases, each run on the kernel (in a fresh sandbox) and the
+//! model in lock-step; a divergence is shrunk to a short scenario and saved as a file anyone can
+//! replay.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
+use serde::{Deserialize, Serialize};
+use tcpconform_model::{Op, RuleId};
+
+use crate::config::{CaseConfig, ConfigSpace};
+use crate::error::HarnessError;
+use crate::generate;
+use crate::kernel::run_on_kernel;
+use crate::lockstep::Run;
+use crate::report;
+
+/// What a campaign runs.
+#[derive(Clone, Debug)]
+pub struct CampaignOptions {
+    /// How many random cases.
+    pub cases: u32,
+    /// The seed of the case generator (printed, so a run can be repeated).
+    pub seed: u64,
+    /// Most ops in one case.
+    pub max_len: usize,
+    /// The configurations cases are drawn from.
+    pub space: ConfigSpace,
+    /// Where shrunk counterexamples are written (`None`: not written).
+    pub found_dir: Option<PathBuf>,
+    /// How many shrinking steps proptest may take before the final delta-debugging pass.
+    pub max_shrink_iters: u32,
+}
+
+impl CampaignOptions {
+    /// Options with the defaults the CLI and `cargo test` use.
+    pub fn new(space: ConfigSpace, cases: u32, seed: u64) -> Self {
+        Self {
+            cases,
+            seed,
+            max_len: 24,
+            space,
+            found_dir: None,
+            max_shrink_iters: 2048,
+        }
+    }
+}
+
+/// A divergence, shrunk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Counterexample {
+    /// The configuration of the case.
+    pub config: CaseConfig,
+    /// The shrunk ops.
+    pub ops: Vec<Op>,
+    /// The lock-step run of the shrunk ops (its last step is the divergence).
+    pub run: Run,
+    /// How many ops the failing case had before shrinking.
+    pub original_len: usize,
+    /// How long shrinking took.
+    pub shrink_time: Duration,
+    /// The scenario file it was saved to.
+    pub path: Option<PathBuf>,
+}
+
+/// How a campaign ended.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum CampaignOutcome {
+    /// Every case agreed with the model.
+    Passed,
+    /// The kernel did something the model does not allow.
+    Diverged(Box<Counterexample>),
+    /// The harness could not run a case (reason); this is neither a pass nor a divergence.
+    HarnessFailed(String),
+}
+
+/// A campaign's figures.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CampaignReport {
+    /// The generator's seed.
+    pub seed: u64,
+    /// Cases run (including shrinking's re-runs, counted apart).
+    pub cases: u64,
+    /// Cases run while shrinking.
+    pub shrink_cases: u64,
+    /// Calls run on the kernel.
+    pub calls: u64,
+    /// How often each rule decided or took part in a call.
+    pub rules_hit: BTreeMap<RuleId, u64>,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// How it ended.
+    pub outcome: CampaignOutcome,
+}
+
+/// Counters shared by the cases of a campaign.
+#[derive(Default)]
+struct Tally {
+    cases: AtomicU64,
+    calls: AtomicU64,
+    rules: Mutex<BTreeMap<RuleId, u64>>,
+    harness_error: Mutex<Option<String>>,
+}
+
+impl Tally {
+    fn record(&self, run: &Run) {
+        self.cases.fetch_add(1, Ordering::Relaxed);
+        self.calls.fetch_add(run.steps.len() as u64, Ordering::Relaxed);
+        let mut rules = self.rules.lock().expect("tally lock");
+        for s in &run.steps {
+            for r in &s.rules {
+                *rules.entry(*r).or_default() += 1;
+            }
+        }
+    }
+}
+
+/// Runs one case: the config's sandbox, the ops, the model in lock-step.
+pub fn run_case(config: &CaseConfig, ops: &[Op]) -> Result<Run, HarnessError> {
+    run_on_kernel(config, &[], ops, false)
+}
+
+/// Runs a campaign. `progress` is called after every case with the number of cases done.
+pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> CampaignReport {
+    let start = Instant::now();
+    let tally = Tally::default();
+    let strategy = generate::cases(options.space.clone(), options.max_len);
+    let config = Config {
+        cases: options.cases,
+        max_shrink_iters: options.max_shrink_iters,
+        failure_persistence: None,
+        rng_seed: RngSeed::Fixed(options.seed),
+        max_local_rejects: 1 << 20,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let first_failure: Mutex<Option<usize>> = Mutex::new(None);
+    let result = runner.run(&strategy, |(state, ops, seen)| {
+        if tally.harness_error.lock().expect("lock").is_some() {
+            return Err(TestCaseError::fail("harness failed earlier"));
+        }
+        let run = match run_case(&state.config, &ops) {
+            Ok(run) => run,
+            Err(e) => {
+                *tally.harness_error.lock().expect("lock") = Some(e.to_string());
+                return Err(TestCaseError::fail(format!("harness: {e}")));
+            }
+        };
+        if let Some(seen) = seen {
+            seen.store(run.steps.len(), Ordering::SeqCst);
+        }
+        tally.record(&run);
+        progress(tally.cases.load(Ordering::Relaxed));
+        if let Some(d) = run.divergence() {
+            first_failure.lock().expect("lock").get_or_insert(ops.len());
+            return Err(TestCaseError::fail(format!("divergence at step {}", d.index)));
+        }
+        Ok(())
+    });
+    let cases_before_shrink = tally.cases.load(Ordering::Relaxed);
+    let outcome = if let Some(e) = tally.harness_error.lock().expect("lock").clone() {
+        CampaignOutcome::HarnessFailed(e)
+    } else {
+        match result {
+            Ok(()) => CampaignOutcome::Passed,
+            Err(TestError::Fail(_, (state, ops, _))) => {
+                let shrink_start = Instant::now();
+                let original_len = first_failure.lock().expect("lock").unwrap_or(ops.len());
+                match minimize(&state.config, ops) {
+                    Ok((ops, run)) => {
+                        let mut cx = Counterexample {
+                            config: state.config.clone(),
+                            ops,
+                            run,
+                            original_len,
+                            shrink_time: shrink_start.elapsed(),
+                            path: None,
+                        };
+                        if let Some(dir) = &options.found_dir {
+                            cx.path = save(dir, &cx).ok();
+                        }
+                        CampaignOutcome::Diverged(Box::new(cx))
+                    }
+                    Err(e) => CampaignOutcome::HarnessFailed(e.to_string()),
+                }
+            }
+            Err(TestError::Abort(why)) => CampaignOutcome::HarnessFailed(format!("aborted: {why}")),
+        }
+    };
+    let cases = tally.cases.load(Ordering::Relaxed);
+    CampaignReport {
+        seed: options.seed,
+        cases: cases_before_shrink.min(u64::from(options.cases)),
+        shrink_cases: cases.saturating_sub(cases_before_shrink.min(u64::from(options.cases))),
+        calls: tally.calls.load(Ordering::Relaxed),
+        rules_hit: tally.rules.into_inner().expect("lock"),
+        elapsed: start.elapsed(),
+        outcome,
+    }
+}
+
+/// Delta debugging after proptest's shrinking: removes chunks, then single ops, while the case
+/// still diverges, until no single op can go. Ops a later op needs (its socket's `socket()`,
+/// the op that binds a variable it uses) are removed only together with it, because the
+/// shortened case must still parse.
+pub fn minimize(config: &CaseConfig, ops: Vec<Op>) -> Result<(Vec<Op>, Run), HarnessError> {
+    let mut best = ops;
+    let mut best_run = run_case(config, &best)?;
+    if best_run.divergence().is_none() {
+        // Flaky: the shrunk case passes now. Report it as it is; the verdict says so.
+        return Ok((best, best_run));
+    }
+    // Cut everything after the divergence.
+    let at = best_run.divergence().map_or(best.len(), |d| d.index);
+    best.truncate(at);
+    let mut chunk = (best.len() / 2).max(1);
+    loop {
+        let mut progress = false;
+        let mut i = 0;
+        while i < best.len() {
+            let end = (i + chunk).min(best.len());
+            let mut candidate: Vec<Op> = best[..i].to_vec();
+            candidate.extend_from_slice(&best[end..]);
+            if !candidate.is_empty() && well_formed(&candidate) {
+                let run = run_case(config, &candidate)?;
+                if let Some(d) = run.divergence() {
+                    let at = d.index;
+                    candidate.truncate(at);
+                    best = candidate;
+                    best_run = run;
+                    progress = true;
+                    continue;
+                }
+            }
+            i += chunk;
+        }
+        if chunk == 1 && !progress {
+            break;
+        }
+        if !progress {
+            chunk = (chunk / 2).max(1);
+        }
+    }
+    Ok((best, best_run))
+}
+
+/// Whether a sequence still makes sense: sockets are created before use, variables bound
+/// before they are needed as destinations.
+pub fn well_formed(ops: &[Op]) -> bool {
+    use tcpconform_model::{Port, SockAddr};
+    let mut created = std::collections::BTreeSet::new();
+    let mut vars = std::collections::BTreeSet::new();
+    for op in ops {
+        match op {
+            Op::Socket { sock, .. } => {
+                if !created.insert(*sock) {
+                    return false;
+                }
+            }
+            Op::Accept { listener, sock, .. } => {
+                if !created.contains(listener) || !created.insert(*sock) {
+                    return false;
+                }
+            }
+            Op::Connect { sock, addr, local } => {
+                if !created.contains(sock) {
+                    return false;
+                }
+                if let Port::Var(v) = &addr.port {
+                    if !vars.contains(v) {
+                        return false;
+                    }
+                }
+                if let Some(v) = local {
+                    vars.insert(v.clone());
+                }
+            }
+            Op::Bind { sock, addr: SockAddr { port, .. } } => {
+                if !created.contains(sock) {
+                    return false;
+                }
+                if let Port::Var(v) = port {
+                    vars.insert(v.clone());
+                }
+            }
+            other => {
+                if !other.socks().iter().all(|s| created.contains(s)) {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Writes a counterexample as a scenario file in `dir`; returns its path.
+pub fn save(dir: &Path, cx: &Counterexample) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let text = report::counterexample_scenario(cx).to_text();
+    let rule = cx.run.divergence().map_or("unknown", |d| d.rule.id());
+    let mut n = 1;
+    loop {
+        let path = dir.join(format!("{}-{n:04}.scn", rule.replace('.', "-")));
+        if !path.exists() {
+            std::fs::write(&path, text)?;
+            return Ok(path);
+        }
+        n += 1;
+    }
+}

@@ -1,0 +1,402 @@
+//! Random scenarios, generated from the model's state so that conflicts are frequent: a small
+//! pool of addresses and ports, at most a handful of sockets, and calls that make sense for the
+//! sockets as they are (a listener gets `accept`s, a connected socket `send`s).
+//!
+//! Generation runs on the model alone ([`proptest_state_machine::ReferenceStateMachine`]):
+//! kernel-chosen ports are variables (`$E0`, `$C1`), so a generated sequence means the same
+//! thing whatever ports the kernel picks when it runs.
+
+use std::net::IpAddr;
+
+use proptest::prelude::*;
+use proptest::sample::SizeRange;
+use proptest::strategy::Union;
+use proptest_state_machine::strategy::Sequential;
+use tcpconform_model::{
+    DEFAULT_BACKLOG, Env, Family, Host, How, Model, Op, Outcome, Port, SockAddr, SockId, SockOpt,
+    TcpState, Var,
+};
+
+use std::collections::BTreeSet;
+
+use crate::config::{CaseConfig, ConfigSpace};
+
+/// Most sockets a generated case creates.
+pub const MAX_SOCKETS: u16 = 6;
+
+/// The literal ports generated cases use (kernel-chosen ones come as variables).
+pub const PORTS: [u16; 2] = [5000, 5001];
+
+fn v4_addrs() -> Vec<IpAddr> {
+    ["127.0.0.1", "127.0.0.2", "0.0.0.0"]
+        .iter()
+        .map(|a| a.parse().expect("literal"))
+        .collect()
+}
+
+fn v6_addrs() -> Vec<IpAddr> {
+    ["::1", "::", "::ffff:127.0.0.1", "::ffff:0.0.0.0"]
+        .iter()
+        .map(|a| a.parse().expect("literal"))
+        .collect()
+}
+
+fn v4_dests() -> Vec<IpAddr> {
+    ["127.0.0.1", "127.0.0.2"]
+        .iter()
+        .map(|a| a.parse().expect("literal"))
+        .collect()
+}
+
+fn v6_dests() -> Vec<IpAddr> {
+    ["::1", "::ffff:127.0.0.1"]
+        .iter()
+        .map(|a| a.parse().expect("literal"))
+        .collect()
+}
+
+/// The generator's state: the model run with its own (canonical) choices.
+#[derive(Clone, Debug)]
+pub struct GenState {
+    /// The configuration of this case (sysctls, profile).
+    pub config: CaseConfig,
+    /// The model after the ops so far.
+    pub model: Model,
+    /// Variables bound so far (with the model's canonical ports).
+    pub env: Env,
+    /// Names created so far.
+    pub created: BTreeSet<SockId>,
+    /// The next name to give.
+    pub names: u16,
+    /// Variables created so far.
+    pub vars: u16,
+}
+
+impl GenState {
+    /// A fresh state for a case.
+    pub fn new(config: CaseConfig) -> Self {
+        let model = config.model();
+        Self {
+            config,
+            model,
+            env: Env::new(),
+            created: BTreeSet::new(),
+            names: 0,
+            vars: 0,
+        }
+    }
+
+    fn open(&self) -> Vec<SockId> {
+        (0..self.names)
+            .map(SockId)
+            .filter(|s| self.model.is_open(*s))
+            .collect()
+    }
+
+    fn bound_vars(&self) -> Vec<Var> {
+        self.env.iter().map(|(n, _)| Var(n.to_owned())).collect()
+    }
+
+    fn would_block(&self, op: &Op) -> bool {
+        self.model.step(op, &self.env).outcome == Outcome::Blocks
+    }
+}
+
+/// Weighted candidates for the next op.
+struct Menu {
+    arms: Vec<(u32, BoxedStrategy<Op>)>,
+}
+
+impl Menu {
+    fn add(&mut self, weight: u32, ops: Vec<Op>) {
+        if !ops.is_empty() && weight > 0 {
+            self.arms
+                .push((weight, proptest::sample::select(ops).boxed()));
+        }
+    }
+}
+
+/// The strategy of whole cases: a configuration drawn from `space`, then 1 to `max_len` ops.
+pub fn cases(
+    space: ConfigSpace,
+    max_len: usize,
+) -> Sequential<GenState, Op, BoxedStrategy<GenState>, BoxedStrategy<Op>> {
+    Sequential::new(
+        SizeRange::from(1..=max_len.max(1)),
+        move || space.strategy().prop_map(GenState::new).boxed(),
+        preconditions,
+        transitions,
+        apply,
+    )
+}
+
+/// The next op's candidates, weighted, from the model's state.
+///
+/// The weights steer toward the classic lives of a server port: bind and listen, connect and
+/// accept, a close on either side, and a restart that binds the same port again.
+pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
+    let mut menu = Menu { arms: Vec::new() };
+    let open = state.open();
+    let two_hosts = state.config.two_hosts;
+    // socket()
+    if state.names < MAX_SOCKETS {
+        let sock = SockId(state.names);
+        let mut ops = Vec::new();
+        for family in [Family::Inet, Family::Inet, Family::Inet, Family::Inet6] {
+            for nonblocking in [true, false] {
+                ops.push(Op::Socket {
+                    sock,
+                    family,
+                    nonblocking,
+                    euid: None,
+                    host: Host::A,
+                });
+            }
+        }
+        ops.push(Op::Socket {
+            sock,
+            family: Family::Inet,
+            nonblocking: true,
+            euid: Some(65534),
+            host: Host::A,
+        });
+        if two_hosts {
+            ops.push(Op::Socket {
+                sock,
+                family: Family::Inet,
+                nonblocking: true,
+                euid: None,
+                host: Host::B,
+            });
+        }
+        menu.add(if open.len() < 2 { 40 } else { 10 }, ops);
+    }
+    let vars = state.bound_vars();
+    // The first literal port is the "server port": most binds go there.
+    let mut bind_ports: Vec<Port> = vec![Port::Lit(PORTS[0]); 4];
+    bind_ports.push(Port::Lit(PORTS[1]));
+    bind_ports.extend(vars.iter().cloned().map(Port::Var));
+    let fresh = Var(format!("E{}", state.vars));
+    let local_var = Var(format!("C{}", state.vars));
+    let listeners = state.model.listeners();
+    for &sock in &open {
+        let family = state.model.family_of(sock).expect("open");
+        let st = state.model.state_of(sock).expect("open");
+        let bound = state.model.port_of(sock).is_some_and(|p| p != 0);
+        // setsockopt()
+        let mut opts = vec![
+            SockOpt::ReuseAddr(true),
+            SockOpt::ReuseAddr(true),
+            SockOpt::ReuseAddr(true),
+            SockOpt::ReusePort(true),
+            SockOpt::ReuseAddr(false),
+            SockOpt::ReusePort(false),
+            SockOpt::Linger(Some(0)),
+            SockOpt::BindAddressNoPort(true),
+        ];
+        if family == Family::Inet6 {
+            opts.push(SockOpt::V6Only(true));
+            opts.push(SockOpt::V6Only(false));
+        }
+        let opt_weight = if st == TcpState::Closed && !bound {
+            10
+        } else {
+            2
+        };
+        menu.add(
+            opt_weight,
+            opts.into_iter()
+                .map(|opt| Op::Setsockopt { sock, opt })
+                .collect(),
+        );
+        if st == TcpState::Closed && !bound {
+            // bind()
+            let addrs = match family {
+                Family::Inet => v4_addrs(),
+                Family::Inet6 => v6_addrs(),
+            };
+            let mut ops = Vec::new();
+            for ip in &addrs {
+                for port in &bind_ports {
+                    ops.push(Op::Bind {
+                        sock,
+                        addr: SockAddr {
+                            ip: *ip,
+                            port: port.clone(),
+                        },
+                    });
+                }
+                ops.push(Op::Bind {
+                    sock,
+                    addr: SockAddr {
+                        ip: *ip,
+                        port: Port::Var(fresh.clone()),
+                    },
+                });
+            }
+            menu.add(16, ops);
+        }
+        if st == TcpState::Closed {
+            // listen()
+            menu.add(
+                if bound { 16 } else { 1 },
+                vec![Op::Listen {
+                    sock,
+                    backlog: DEFAULT_BACKLOG,
+                }],
+            );
+            // connect(): mostly to a listener.
+            let dests = match family {
+                Family::Inet => v4_dests(),
+                Family::Inet6 => v6_dests(),
+            };
+            let mut to_listeners = Vec::new();
+            let mut others = Vec::new();
+            for ip in &dests {
+                let mut ports: Vec<Port> = PORTS.iter().map(|p| Port::Lit(*p)).collect();
+                ports.extend(vars.iter().cloned().map(Port::Var));
+                for port in ports {
+                    let op = Op::Connect {
+                        sock,
+                        addr: SockAddr {
+                            ip: *ip,
+                            port: port.clone(),
+                        },
+                        local: Some(local_var.clone()),
+                    };
+                    if state.would_block(&op) {
+                        continue;
+                    }
+                    let p = state.env.resolve(&port);
+                    if listeners.iter().any(|(_, l)| Some(l.port()) == p) {
+                        to_listeners.push(op);
+                    } else {
+                        others.push(op);
+                    }
+                }
+            }
+            menu.add(if bound { 6 } else { 24 }, to_listeners);
+            menu.add(3, others);
+        }
+        if matches!(st, TcpState::SynSent | TcpState::Established) {
+            let op = Op::Connect {
+                sock,
+                addr: SockAddr {
+                    ip: v4_dests()[0],
+                    port: Port::Lit(PORTS[0]),
+                },
+                local: None,
+            };
+            if !state.would_block(&op) {
+                menu.add(1, vec![op]);
+            }
+        }
+        // accept()
+        if st == TcpState::Listen {
+            let op = Op::Accept {
+                listener: sock,
+                sock: SockId(state.names),
+                peer: None,
+            };
+            let queued = state.model.queue_len(sock) > 0;
+            if state.names < MAX_SOCKETS + 3 && !state.would_block(&op) {
+                menu.add(if queued { 30 } else { 1 }, vec![op]);
+            }
+        }
+        // send(), recv(), getsockopt()
+        if st.is_connected() || st == TcpState::Closed {
+            let w = if st.is_connected() { 6 } else { 1 };
+            let sends: Vec<Op> = [1u32, 3, 8]
+                .iter()
+                .map(|len| Op::Send { sock, len: *len })
+                .filter(|op| !state.would_block(op))
+                .collect();
+            menu.add(w, sends);
+            let recvs: Vec<Op> = [1u32, 4, 64]
+                .iter()
+                .map(|len| Op::Recv { sock, len: *len })
+                .filter(|op| !state.would_block(op))
+                .collect();
+            menu.add(w, recvs);
+        }
+        menu.add(1, vec![Op::GetsockoptSoError { sock }]);
+        // shutdown(), close()
+        menu.add(
+            if st.is_connected() { 4 } else { 1 },
+            [How::Wr, How::Rd, How::RdWr]
+                .into_iter()
+                .map(|how| Op::Shutdown { sock, how })
+                .collect(),
+        );
+        menu.add(
+            if st.is_connected() || st == TcpState::Listen {
+                10
+            } else {
+                3
+            },
+            vec![Op::Close { sock }],
+        );
+    }
+    // destroy() of anything that still has a row
+    let destroyable: Vec<Op> = (0..state.names)
+        .map(SockId)
+        .filter(|s| state.model.is_open(*s) || state.model.has_remnant(*s))
+        .map(|sock| Op::Destroy { sock })
+        .collect();
+    menu.add(2, destroyable);
+    // A call on a closed descriptor now and then (EBADF), so shrinking never needs them.
+    let closed: Vec<Op> = (0..state.names)
+        .map(SockId)
+        .filter(|s| state.created.contains(s) && !state.model.is_open(*s))
+        .map(|sock| Op::Close { sock })
+        .collect();
+    menu.add(1, closed);
+    if menu.arms.is_empty() {
+        return Just(Op::Sleep { ms: 0 }).boxed();
+    }
+    Union::new_weighted(menu.arms).boxed()
+}
+
+/// Whether `op` still makes sense after the ops before it (shrinking deletes ops).
+pub fn preconditions(state: &GenState, op: &Op) -> bool {
+    let created = |s: SockId| state.created.contains(&s);
+    let known_var = |p: &Port| match p {
+        Port::Lit(_) => true,
+        Port::Var(v) => state.env.get(v).is_some(),
+    };
+    match op {
+        Op::Socket { sock, .. } => !created(*sock),
+        Op::Accept { listener, sock, .. } => created(*listener) && !created(*sock),
+        Op::Connect { sock, addr, .. } => created(*sock) && known_var(&addr.port),
+        Op::Sleep { .. } | Op::Sysctl { .. } => true,
+        other => other.socks().into_iter().all(created),
+    }
+}
+
+/// Runs `op` on the generator's model.
+pub fn apply(mut state: GenState, op: &Op) -> GenState {
+    let b = state.model.step(op, &state.env);
+    for (v, p) in &b.bindings {
+        state.env.bind(v, *p);
+    }
+    state.model = b.model;
+    match op {
+        Op::Socket { sock, .. } => {
+            state.created.insert(*sock);
+            state.names = state.names.max(sock.0 + 1);
+        }
+        Op::Accept { sock, .. } if b.outcome == Outcome::Ok => {
+            state.created.insert(*sock);
+            state.names = state.names.max(sock.0 + 1);
+        }
+        Op::Bind {
+            addr: SockAddr {
+                port: Port::Var(_), ..
+            },
+            ..
+        }
+        | Op::Connect { local: Some(_), .. } => state.vars += 1,
+        _ => {}
+    }
+    state
+}

@@ -1,0 +1,208 @@
+//! Scenario files, run: `predict` on the model alone, `replay` on the kernel with the model in
+//! lock-step. Both check the file's own expectations (results and tables).
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use tcpconform_model::{Env, Hint, Model, Observed, Op, Outcome, Profile, Snapshot, Topology};
+
+use crate::config::CaseConfig;
+use crate::error::HarnessError;
+use crate::kernel::{CaseSystem, sandbox_spec};
+use crate::lockstep::{LockStep, StepReport, System, Verdict, capture};
+use crate::report::{PortNames, format_run};
+use crate::sandbox::run_case;
+use crate::scenario::{Scenario, Step, match_table};
+
+/// A file's expectation that did not hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unmet {
+    /// The 1-based call index.
+    pub index: usize,
+    /// The line in the file.
+    pub line: usize,
+    /// What did not hold.
+    pub message: String,
+}
+
+/// What running a scenario found.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ScenarioReport {
+    /// The configuration it ran with.
+    pub config: CaseConfig,
+    /// The lock-step steps (for `predict`, the model's own answers with no kernel).
+    pub run: crate::lockstep::Run,
+    /// The file's expectations that did not hold.
+    pub unmet: Vec<Unmet>,
+    /// Whether a kernel was involved.
+    pub on_kernel: bool,
+}
+
+impl ScenarioReport {
+    /// Calls where the kernel did what the model does not allow.
+    pub fn divergences(&self) -> usize {
+        self.run.steps.iter().filter(|s| s.verdict != Verdict::Agree).count()
+    }
+
+    /// Whether everything held: the file's expectations and (on a kernel) the model.
+    pub fn passed(&self) -> bool {
+        self.unmet.is_empty() && self.divergences() == 0 && self.run.harness_error.is_none()
+    }
+
+    /// The report as text.
+    pub fn render(&self, name: &str) -> String {
+        let mut out = String::new();
+        let what = if self.on_kernel { "replay" } else { "predict" };
+        let _ = writeln!(out, "== {what} {name}");
+        out.push_str(&format_run(&self.run, &self.config, &self.run.env, None));
+        for u in &self.unmet {
+            let _ = writeln!(out, "EXPECTATION FAILED at call {} (line {}): {}", u.index, u.line, u.message);
+        }
+        let verdict = if self.run.harness_error.is_some() {
+            "HARNESS FAILURE"
+        } else if self.passed() {
+            "PASS"
+        } else {
+            "FAIL"
+        };
+        let _ = writeln!(
+            out,
+            "{verdict}: {} calls, {} divergence(s) from the model, {} unmet expectation(s)",
+            self.run.steps.len(),
+            self.divergences(),
+            self.unmet.len()
+        );
+        out
+    }
+}
+
+/// The configuration a scenario asks for, on `profile` unless the file names one.
+pub fn scenario_config(scenario: &Scenario, profile: Profile) -> CaseConfig {
+    CaseConfig {
+        profile: scenario.profile.unwrap_or(profile),
+        two_hosts: scenario.hosts >= 2,
+        sysctls: scenario.sysctls.clone(),
+    }
+}
+
+fn model_for(config: &CaseConfig, scenario: &Scenario) -> Model {
+    let mut topology: Topology = config.topology();
+    for (h, ip) in &scenario.addresses {
+        topology.add_address(*h, *ip);
+    }
+    Model::new(config.profile, topology, config.host_sysctls())
+}
+
+/// Checks a step's expectations against what happened, binding table variables into `env`.
+fn check_step(step: &Step, index: usize, outcome: Outcome, table: &Snapshot, env: &mut Env, unmet: &mut Vec<Unmet>) {
+    if let Some(expect) = &step.expect {
+        if !expect.contains(&outcome) {
+            let want: Vec<String> = expect.iter().map(|o| o.to_string()).collect();
+            unmet.push(Unmet {
+                index,
+                line: step.line,
+                message: format!("{} returned {outcome}, the file expects {}", step.op, want.join(" | ")),
+            });
+        }
+    }
+    if let Some(patterns) = &step.table {
+        if let Err(m) = match_table(patterns, table, env) {
+            unmet.push(Unmet { index, line: step.line, message: format!("after {}: {m}", step.op) });
+        }
+    }
+}
+
+/// `predict`: runs a scenario on the model alone (any OS, no privileges).
+pub fn predict(scenario: &Scenario, profile: Profile) -> ScenarioReport {
+    let config = scenario_config(scenario, profile);
+    let mut model = model_for(&config, scenario);
+    let mut env = Env::new();
+    let mut unmet = Vec::new();
+    let mut steps = Vec::new();
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let branches = model.branches(&step.op, &env, &Hint::default());
+        // Follow the branch the file expects when the model allows it; else the first.
+        let chosen = step
+            .expect
+            .as_ref()
+            .and_then(|e| branches.iter().position(|b| e.contains(&b.outcome)))
+            .unwrap_or(0);
+        let b = &branches[chosen];
+        for (v, p) in &b.bindings {
+            env.bind(v, *p);
+        }
+        let table = b.model.snapshot();
+        let mut allowed = Vec::new();
+        for x in &branches {
+            let a = crate::lockstep::Allowed { outcome: x.outcome, rule: x.rule };
+            if !allowed.contains(&a) {
+                allowed.push(a);
+            }
+        }
+        check_step(step, i + 1, b.outcome, &table, &mut env, &mut unmet);
+        steps.push(StepReport {
+            index: i + 1,
+            op: step.op.clone(),
+            observed: Observed::outcome(b.outcome),
+            kernel_table: table.clone(),
+            allowed,
+            model_table: table,
+            rule: b.rule,
+            rules: b.rules.clone(),
+            verdict: Verdict::Agree,
+        });
+        model = b.model.clone();
+    }
+    ScenarioReport {
+        config,
+        run: crate::lockstep::Run { steps, harness_error: None, env },
+        unmet,
+        on_kernel: false,
+    }
+}
+
+/// `replay`: runs a scenario on the kernel in a fresh sandbox, with the model in lock-step;
+/// every call is shown, every divergence flagged, and the file's expectations checked against
+/// the kernel.
+pub fn replay(scenario: &Scenario, profile: Profile) -> Result<ScenarioReport, HarnessError> {
+    let config = scenario_config(scenario, profile);
+    let model = model_for(&config, scenario);
+    let spec = sandbox_spec(&config, &scenario.addresses);
+    let steps_in = scenario.steps.clone();
+    let run = run_case(&spec, move |case| {
+        let mut system = CaseSystem { case, unsettled: false };
+        let mut ls = LockStep::new(model);
+        ls.continue_after_divergence = true;
+        let mut unmet = Vec::new();
+        let mut steps = Vec::new();
+        for (i, step) in steps_in.iter().enumerate() {
+            let observed = match system.exec(&step.op, &ls.env) {
+                Ok(o) => o,
+                Err(e) => return (steps, unmet, Some(e.to_string()), ls.env),
+            };
+            let table = match system.table() {
+                Ok(t) => t,
+                Err(e) => return (steps, unmet, Some(e.to_string()), ls.env),
+            };
+            let report = ls.step(i + 1, &step.op, observed, table.clone());
+            if report.verdict != Verdict::Agree {
+                capture(&step.op, &observed, &mut ls.env);
+            }
+            check_step(step, i + 1, observed.outcome, &table, &mut ls.env, &mut unmet);
+            steps.push(report);
+        }
+        (steps, unmet, None, ls.env)
+    })?;
+    let (steps, unmet, harness_error, env) = run;
+    Ok(ScenarioReport {
+        config,
+        run: crate::lockstep::Run { steps, harness_error, env },
+        unmet,
+        on_kernel: true,
+    })
+}
+
+/// Names ports of a table for display (used by `--table` printing).
+pub fn names_for(env: &Env, ops: &[Op]) -> PortNames {
+    PortNames::new(env, ops)
+}

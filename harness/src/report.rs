@@ -1,0 +1,222 @@
+//! Reports: lock-step runs printed packetdrill-style (model and kernel side by side, the first
+//! difference marked, the deciding rule named, both socket tables), and counterexamples written
+//! back as scenario files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use tcpconform_model::{Env, Host, Op, Port, Row, SockAddr, Snapshot, Var};
+
+use crate::campaign::Counterexample;
+use crate::config::CaseConfig;
+use crate::lockstep::{Run, StepReport, Verdict};
+use crate::scenario::{RowPattern, Scenario, Step, row_pattern_from};
+
+/// Names for ports in a report: the scenario's variables where they hold the port, literal
+/// numbers for ports the scenario wrote literally, and `$?1`, `$?2`, … for the rest (ports the
+/// kernel chose that no variable captured).
+#[derive(Clone, Debug, Default)]
+pub struct PortNames {
+    env: Env,
+    literal: BTreeSet<u16>,
+    auto: BTreeMap<u16, String>,
+}
+
+impl PortNames {
+    /// Names from a run's environment and the literal ports of its ops.
+    pub fn new(env: &Env, ops: &[Op]) -> Self {
+        let mut literal = BTreeSet::new();
+        for op in ops {
+            if let Op::Bind { addr: SockAddr { port: Port::Lit(p), .. }, .. }
+            | Op::Connect { addr: SockAddr { port: Port::Lit(p), .. }, .. } = op
+            {
+                literal.insert(*p);
+            }
+        }
+        Self { env: env.clone(), literal, auto: BTreeMap::new() }
+    }
+
+    /// Registers every port of a table, so that later names are stable.
+    pub fn learn(&mut self, table: &Snapshot) {
+        for (r, _) in &table.rows {
+            for a in std::iter::once(r.local).chain(r.peer) {
+                let p = a.port();
+                if self.env.name_of(p).is_none() && !self.literal.contains(&p) {
+                    let n = self.auto.len() + 1;
+                    self.auto.entry(p).or_insert_with(|| format!("$K{n}"));
+                }
+            }
+        }
+    }
+
+    /// The name of a port.
+    pub fn name(&self, port: u16) -> Option<String> {
+        if let Some(n) = self.env.name_of(port) {
+            return Some(n);
+        }
+        if self.literal.contains(&port) {
+            return None;
+        }
+        self.auto.get(&port).cloned()
+    }
+
+    /// An environment in which the automatic names are variables too (for scenario files).
+    pub fn as_env(&self) -> Env {
+        let mut env = self.env.clone();
+        for (p, n) in &self.auto {
+            env.bind(&Var(n.trim_start_matches('$').to_owned()), *p);
+        }
+        env
+    }
+}
+
+fn show_table(table: &Snapshot, names: &PortNames, indent: &str) -> String {
+    let f = |p: u16| names.name(p);
+    table.display(&f).to_string().lines().map(|l| format!("{indent}{}\n", l.trim_start())).collect()
+}
+
+/// One step's line: `  7  bind(s3, 127.0.0.1:5000)     0              -1 EADDRINUSE  <<<`.
+fn step_line(s: &StepReport) -> String {
+    let allowed: Vec<String> = s.allowed.iter().map(|a| a.outcome.to_string()).collect();
+    let mut allowed = allowed;
+    allowed.dedup();
+    let expected = allowed.join(" | ");
+    let mark = match s.verdict {
+        Verdict::Agree => "",
+        _ => "  <<<",
+    };
+    format!(
+        "{:>3}  {:<46} {:<22} {:<18}{mark}",
+        s.index,
+        s.op.to_string(),
+        expected,
+        s.observed.outcome.to_string()
+    )
+}
+
+/// The run as a readable report: every call with the model's allowed outcomes and the kernel's
+/// result, then, at the first divergence, the rule and both tables.
+pub fn format_run(run: &Run, config: &CaseConfig, env: &Env, replay_hint: Option<&str>) -> String {
+    let ops: Vec<Op> = run.steps.iter().map(|s| s.op.clone()).collect();
+    let mut names = PortNames::new(env, &ops);
+    for s in &run.steps {
+        names.learn(&s.kernel_table);
+        names.learn(&s.model_table);
+    }
+    let mut out = String::new();
+    let sysctls: Vec<String> = config.sysctls.iter().map(|(h, s)| {
+        if *h == Host::A { s.to_string() } else { format!("{h}:{s}") }
+    }).collect();
+    let _ = writeln!(
+        out,
+        "profile {}{}, sysctls: {}",
+        config.profile,
+        if config.two_hosts { ", two hosts" } else { "" },
+        if sysctls.is_empty() { "kernel defaults".to_owned() } else { sysctls.join(" ") }
+    );
+    let _ = writeln!(out, "\n  #  {:<46} {:<22} {:<18}", "call", "model allows", "kernel");
+    for s in &run.steps {
+        let _ = writeln!(out, "{}", step_line(s));
+    }
+    if let Some(d) = run.divergence() {
+        let _ = writeln!(out);
+        match &d.verdict {
+            Verdict::OutcomeDiffers => {
+                let _ = writeln!(
+                    out,
+                    "DIVERGENCE at call {}: the kernel returned {}, the model allows {}",
+                    d.index,
+                    d.observed.outcome,
+                    d.allowed.iter().map(|a| a.outcome.to_string()).collect::<Vec<_>>().join(" | ")
+                );
+            }
+            Verdict::TableDiffers => {
+                let _ = writeln!(
+                    out,
+                    "DIVERGENCE at call {}: same result ({}), different socket tables",
+                    d.index, d.observed.outcome
+                );
+            }
+            Verdict::PortNotAllowed(why) => {
+                let _ = writeln!(out, "DIVERGENCE at call {}: {why}", d.index);
+            }
+            Verdict::Agree => {}
+        }
+        let _ = writeln!(out, "  model rule: {} — {}", d.rule.id(), d.rule.describe());
+        let (only_model, only_kernel) = d.model_table.diff(&d.kernel_table);
+        let _ = writeln!(out, "\n  model's table after call {}:", d.index);
+        out.push_str(&show_table(&d.model_table, &names, "    "));
+        let _ = writeln!(out, "  kernel's table after call {}:", d.index);
+        out.push_str(&show_table(&d.kernel_table, &names, "    "));
+        if !only_model.is_empty() || !only_kernel.is_empty() {
+            let f = |p: u16| names.name(p);
+            let show = |r: &Row| {
+                tcpconform_model::snapshot::ShowRow { row: r, names: &f, with_host: false }
+                    .to_string()
+                    .trim_end()
+                    .to_owned()
+            };
+            for r in &only_model {
+                let _ = writeln!(out, "    only in the model:  {}", show(r));
+            }
+            for r in &only_kernel {
+                let _ = writeln!(out, "    only in the kernel: {}", show(r));
+            }
+        }
+        let bindings: Vec<String> = names.as_env().iter().map(|(n, p)| format!("${n}={p}")).collect();
+        if !bindings.is_empty() {
+            let _ = writeln!(out, "\n  ports: {}", bindings.join(" "));
+        }
+    }
+    if let Some(e) = &run.harness_error {
+        let _ = writeln!(out, "\nHARNESS FAILURE (not a verdict): {e}");
+    }
+    if let Some(cmd) = replay_hint {
+        let _ = writeln!(out, "\n  replay: {cmd}");
+    }
+    out
+}
+
+/// The scenario file of a counterexample: the header of its configuration, every call with
+/// the kernel's result as the expectation, the kernel's table after the divergent call, and a
+/// comment saying what the model allowed and which rule decided.
+pub fn counterexample_scenario(cx: &Counterexample) -> Scenario {
+    let mut names = PortNames::new(&cx.run.env, &cx.ops);
+    for s in &cx.run.steps {
+        names.learn(&s.kernel_table);
+    }
+    let env = names.as_env();
+    let mut scenario = Scenario {
+        title: Some(match cx.run.divergence() {
+            Some(d) => format!("divergence found by tcpconform run: {}", d.rule.id()),
+            None => "tcpconform counterexample".to_owned(),
+        }),
+        profile: Some(cx.config.profile),
+        hosts: if cx.config.two_hosts { 2 } else { 1 },
+        sysctls: cx.config.sysctls.clone(),
+        ..Scenario::default()
+    };
+    for s in &cx.run.steps {
+        let mut step = Step::new(s.op.clone()).expect([s.observed.outcome]);
+        if s.verdict != Verdict::Agree {
+            let allowed: Vec<String> = s.allowed.iter().map(|a| format!("{} ({})", a.outcome, a.rule)).collect();
+            let mut comment = format!("DIVERGENCE: the model allows {}", allowed.join(" | "));
+            if matches!(s.verdict, Verdict::TableDiffers) {
+                comment.push_str("; the model's table:");
+                let f = |p: u16| names.name(p);
+                for line in s.model_table.display(&f).to_string().lines() {
+                    comment.push_str(&format!("\n  {}", line.trim()));
+                }
+            }
+            step = step.comment(comment);
+            step = step.table(table_patterns(&s.kernel_table, &env));
+        }
+        scenario.steps.push(step);
+    }
+    scenario
+}
+
+/// The table as patterns, ports named through `env`.
+pub fn table_patterns(table: &Snapshot, env: &Env) -> Vec<RowPattern> {
+    table.rows.iter().map(|(r, _)| row_pattern_from(r, env)).collect()
+}
