@@ -89,6 +89,8 @@ impl LockStep {
         Self {
             hypotheses: vec![model],
             env: Env::new(),
+            continue_after_divergence: false,
+            diverged: false,
         }
     }
 

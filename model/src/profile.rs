@@ -74,6 +74,15 @@ impl Profile {
         self.at_least(6, 18)
     }
 
+    /// The bind bucket's `fastreuse` cache is set from the first owner (so a bucket whose owners
+    /// all had SO_REUSEADDR lets later SO_REUSEADDR binds skip the conflict check). Since 6.8
+    /// the bucket's `bhash2` list is checked for emptiness after the new owner's `tb2` has been
+    /// linked into it, so the first-owner branch never runs and `fastreuse` stays 0.
+    /// (822fb91fc724 "tcp: Link bhash2 to bhash.", v6.8.)
+    pub fn fastreuse_from_first_owner(self) -> bool {
+        !self.at_least(6, 8)
+    }
+
     /// sock_diag can dump bound, unconnected sockets (`TCP_BOUND_INACTIVE`).
     /// (91051f003948 "tcp: Dump bound-only sockets in inet_diag.", v6.8.)
     pub fn diag_dumps_bound_sockets(self) -> bool {

@@ -148,6 +148,13 @@ rules! {
     ConnectFamilyMismatch = "connect.family_mismatch":
         "A destination of the other family fails with EAFNOSUPPORT (AF_INET) or EINVAL (AF_INET6, \
          short address) (tcp_v4_connect(), tcp_v6_connect()).",
+    ConnectMappedSource = "connect.mapped_source":
+        "A socket bound to a v4-mapped address connecting to a native IPv6 address fails with \
+         EAFNOSUPPORT (ip6_dst_lookup_tail()).",
+    ConnectStaleMappedOps = "connect.stale_mapped_ops":
+        "An AF_INET6 socket whose connect to a v4-mapped address failed after the SYN left keeps \
+         the IPv4 transmit path; a later connect to a native IPv6 address loses its SYN and stays \
+         in SYN-SENT (tcp_v6_connect() restores icsk_af_ops only on a synchronous error).",
     ConnectMappedOnV6Only = "connect.v6only_mapped":
         "An IPV6_V6ONLY socket connecting to a v4-mapped address fails with ENETUNREACH \
          (tcp_v6_connect()).",
@@ -267,6 +274,10 @@ rules! {
     TcpDataAfterClose = "tcp.data_after_close":
         "New data for a socket whose receive side is closed (an orphan, or SHUT_RD in FIN-WAIT) \
          is answered with RST and the socket dies (tcp_rcv_state_process(), TCPAbortOnData).",
+    TcpShutdownInherited = "tcp.shutdown_inherited":
+        "A connection accepted by a listener whose send side was shut (shutdown() on the listener, \
+         even one that failed with ENOTCONN) sends FIN as soon as it is established \
+         (sk_clone_lock(), tcp_rcv_state_process()).",
     TcpNoSocket = "tcp.no_socket":
         "A segment for no socket is answered with RST (tcp_v4_send_reset()).",
     TimeWaitOverflow = "timewait.overflow":

@@ -232,6 +232,7 @@ impl Model {
 
     /// `inet_csk_update_fastreuse()`: refreshes the bucket's caches as `sk` joins it.
     fn update_fastreuse(&mut self, id: SkId, port: u16, first_owner: bool) {
+        let first_owner = first_owner && self.profile.fastreuse_from_first_owner();
         let sk = self.sk(id).clone();
         let reuse = sk.opts.reuseaddr && sk.state != TcpState::Listen;
         let key = (sk.host, port);

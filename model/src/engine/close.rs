@@ -206,6 +206,11 @@ impl Model {
         }
     }
 
+    /// [`Self::close_state`] for the other modules.
+    pub(super) fn close_state_pub(&mut self, id: SkId) -> bool {
+        self.close_state(id)
+    }
+
     /// `tcp_close_state()`: the state after a close or SHUT_WR, and whether to send FIN.
     fn close_state(&mut self, id: SkId) -> bool {
         let s = self.sk_mut(id);

@@ -138,14 +138,20 @@ impl Model {
         }
         if sk.family == Family::Inet6 && is_mapped(sk.local_ip) && !is_mapped(dst.ip()) {
             // A v4-mapped source cannot reach a native IPv6 destination.
-            return fail(Errno::ENETUNREACH, RuleId::ConnectMappedOnV6Only);
+            return fail(Errno::EAFNOSUPPORT, RuleId::ConnectMappedSource);
         }
         let Some(dst_host) = self.topology.route(sk.host, dst.ip()) else {
             return fail(Errno::ENETUNREACH, RuleId::ConnectSource);
         };
         let _ = dst_host;
-        // Source address: the bound one, else the route's.
-        if sk.local_is_any() {
+        // Source address: the bound one, else the route's (tcp_v4_connect() looks at the IPv4
+        // view, so `::ffff:0.0.0.0` also takes the route's).
+        let unbound_source = if is_mapped(dst.ip()) || sk.family == Family::Inet {
+            sk.rcv_saddr_v4().is_unspecified()
+        } else {
+            sk.local_is_any()
+        };
+        if unbound_source {
             let src = self.source_for(sk.host, sk.family, dst.ip());
             self.sk_mut(id).local_ip = src;
             cx.rule(RuleId::ConnectSource);
@@ -183,6 +189,15 @@ impl Model {
         // setting is checked when its SYN-ACK comes back.
         let ts = self.sysctl(sk.host).tcp_timestamps != 0;
         self.sk_mut(id).timestamps = ts;
+        if sk.family == Family::Inet6 && is_mapped(dst.ip()) {
+            self.sk_mut(id).mapped_ops = true;
+        } else if sk.mapped_ops {
+            // tcp_v6_connect() never restores ipv6_specific after a v4-mapped connect that
+            // failed later (RST): this native IPv6 SYN leaves through the IPv4 path and is
+            // lost, so the socket waits in SYN-SENT.
+            cx.rule(RuleId::ConnectStaleMappedOps);
+            return Ok(RuleId::ConnectStaleMappedOps);
+        }
         self.send(id, Flags::SYN, 0);
         Ok(
             if rule == RuleId::ConnectTimeWaitTakeover || rule == RuleId::ConnectTwReuse {

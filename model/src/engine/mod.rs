@@ -649,12 +649,13 @@ impl Model {
                     if !(s.bound && s.port != 0 && self.profile.diag_dumps_bound_sockets()) {
                         continue;
                     }
+                    // A reset connection keeps its peer address until disconnected.
                     Row {
                         host: s.host,
                         state: TcpState::Closed,
                         local: s.local(),
-                        peer: None,
-                        queue: 0,
+                        peer: s.peer,
+                        queue: s.rx + u32::from(s.rx_fin),
                     }
                 }
                 (Kind::Full, TcpState::Listen) => Row {

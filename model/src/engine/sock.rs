@@ -146,6 +146,10 @@ pub(crate) struct Sk {
     pub(crate) backlog: u32,
     /// TCP timestamps were negotiated on the connection (both ends had `tcp_timestamps`).
     pub(crate) timestamps: bool,
+    /// An AF_INET6 socket switched to the IPv4 transmit path (`icsk_af_ops = ipv6_mapped`) by a
+    /// connect to a v4-mapped address; nothing switches it back once that connect got past
+    /// `tcp_v4_connect()`.
+    pub(crate) mapped_ops: bool,
     /// When the object entered its current TIME-WAIT / FIN-WAIT-2 phase (minisockets).
     pub(crate) since: Millis,
     /// When a timer of this object fires (TIME-WAIT expiry, orphan FIN-WAIT-2 expiry).
@@ -196,6 +200,7 @@ impl Sk {
             accept_queue: Vec::new(),
             backlog: 0,
             timestamps: false,
+            mapped_ops: false,
             since: 0,
             deadline: None,
             tw_entry: 0,

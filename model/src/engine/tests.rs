@@ -480,7 +480,7 @@ fn listen_rechecks_conflicts_so_two_reuseaddr_listeners_fail() {
         t.set(n, SockOpt::ReuseAddr(true));
         assert_eq!(t.bind(n, "127.0.0.1:8080"), Outcome::Ok);
     }
-    assert_eq!(t.rule(), RuleId::BindFastReuseCache);
+    assert_eq!(t.rule(), RuleId::BindReuseAddrBoth);
     t.expect(
         Op::Listen {
             sock: s(0),
@@ -586,4 +586,46 @@ fn time_wait_expires_after_sixty_seconds() {
     assert_eq!(t.table().len(), 2);
     t.expect(Op::Sleep { ms: 1 }, Outcome::Ok, RuleId::TimeWaitExpires);
     assert_eq!(t.table(), sorted(vec!["LISTEN 127.0.0.1:8080 *"]));
+}
+
+#[test]
+fn a_listener_shut_for_sending_passes_it_to_its_children() {
+    let mut t = T::new();
+    t.socket_nb(1, Family::Inet);
+    assert_eq!(t.shutdown(1, How::Wr), Outcome::Err(Errno::ENOTCONN));
+    t.bind(1, "127.0.0.1:5000");
+    t.socket_nb(3, Family::Inet);
+    t.listen(1);
+    assert_eq!(t.connect(3, "127.0.0.1:5000"), Outcome::Err(Errno::EINPROGRESS));
+    assert!(t.rules().contains(&RuleId::TcpShutdownInherited), "{:?}", t.rules());
+    let c = port_of(&t, 3);
+    assert_eq!(
+        t.table(),
+        sorted(vec![
+            "LISTEN 127.0.0.1:5000 * q=1",
+            &format!("FIN-WAIT-2 127.0.0.1:5000 127.0.0.1:{c}"),
+            &format!("CLOSE-WAIT 127.0.0.1:{c} 127.0.0.1:5000 q=1"),
+        ])
+    );
+}
+
+/// Clearing SO_REUSEADDR after bind: Linux 6.1 still trusts the bucket's cache (set from the
+/// first owner) and lets another SO_REUSEADDR socket in; since 6.8 the cache is never set and
+/// the owners are checked.
+#[test]
+fn a_stale_fastreuse_cache_admits_a_bind_on_6_1_but_not_on_6_18() {
+    for (profile, want, rule) in [
+        (Profile::linux(6, 1), Outcome::Ok, RuleId::BindFastReuseCache),
+        (Profile::LINUX_6_18, Outcome::Err(Errno::EADDRINUSE), RuleId::BindConflict),
+    ] {
+        let mut t = T::new().profile(profile);
+        t.socket(0, Family::Inet);
+        t.set(0, SockOpt::ReuseAddr(true));
+        t.bind(0, "127.0.0.2:5000");
+        t.set(0, SockOpt::ReuseAddr(false));
+        t.socket(1, Family::Inet);
+        t.set(1, SockOpt::ReuseAddr(true));
+        assert_eq!(t.bind(1, "127.0.0.2:5000"), want, "{profile}");
+        assert_eq!(t.rule(), rule, "{profile}");
+    }
 }

@@ -265,8 +265,11 @@ impl Model {
                 lis.opts.v6only,
             )
         };
+        // sk_clone_lock() copies the listener's options and also its sk_shutdown bits (a
+        // shutdown() on the listener, even one that failed with ENOTCONN, set them).
         let child = Sk {
             opts: lis.opts,
+            shutdown: lis.shutdown,
             ..child
         };
         let id = self.new_sk(child);
@@ -333,6 +336,12 @@ impl Model {
                     if let Some(l) = self.sk(id).listener {
                         // inet_csk_complete_hashdance(): the child joins the accept queue.
                         self.sk_mut(l).accept_queue.push(id);
+                    }
+                    if self.sk(id).shutdown.send {
+                        // tcp_rcv_state_process(), SYN-RECV: a send side shut before the
+                        // connection existed is shut now (a FIN goes out).
+                        cx.rule(RuleId::TcpShutdownInherited);
+                        self.close_state_pub(id);
                     }
                     self.rcv_established_part(id, seg, cx);
                 }
