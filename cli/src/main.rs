@@ -1,2 +1,282 @@
-//! The `tcpconform` command: a thin layer over the harness.
-fn main() {}
+//! `tcpconform`: checks the running kernel's TCP bind/close/TIME-WAIT behaviour against an
+//! executable model. Every subcommand is one call into the harness; this file only parses
+//! arguments, prints, and picks the exit code.
+//!
+//! Exit codes: 0 everything held; 1 a divergence or an unmet expectation; 2 bad input (nothing
+//! ran); 3 the harness could not run (no network namespace, netlink failure).
+
+#![forbid(unsafe_code)]
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use tcpconform_harness::campaign::{self, CampaignOptions, CampaignOutcome};
+use tcpconform_harness::config::{CaseConfig, ConfigSpace};
+use tcpconform_harness::report::format_run;
+use tcpconform_harness::{kernel, replay, sandbox, scenario};
+use tcpconform_model::{Host, Profile, RuleId, Sysctl};
+
+#[derive(Parser)]
+#[command(name = "tcpconform", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the conformance campaign: random cases on the kernel and the model in lock-step.
+    Run {
+        /// How many random cases.
+        #[arg(long, default_value_t = 2000, env = "TCPCONFORM_CASES")]
+        cases: u32,
+        /// The generator's seed (random if not given; always printed).
+        #[arg(long, env = "TCPCONFORM_SEED")]
+        seed: Option<u64>,
+        /// Most calls in one case.
+        #[arg(long, default_value_t = 24)]
+        max_len: usize,
+        /// The kernel profile to predict for (default: the running kernel's).
+        #[arg(long)]
+        profile: Option<String>,
+        /// A sysctl for every case's namespace (repeatable), e.g. net.ipv4.tcp_tw_reuse=0.
+        #[arg(long = "sysctl", value_name = "KEY=VALUE")]
+        sysctls: Vec<String>,
+        /// Where a shrunk counterexample is saved.
+        #[arg(long, default_value = "tcpconform-found")]
+        found: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replay scenario files on the kernel, with the model in lock-step.
+    Replay {
+        /// Scenario files (`.scn`, or `.json`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The kernel profile the model predicts for (default: the running kernel's).
+        #[arg(long)]
+        profile: Option<String>,
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run scenario files on the model alone (no kernel, any OS).
+    Predict {
+        /// Scenario files (`.scn`, or `.json`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The kernel profile to predict for (default: linux-6.18).
+        #[arg(long)]
+        profile: Option<String>,
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the model's rules.
+    Rules,
+}
+
+/// Bad input: message and exit code 2.
+fn bad(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("tcpconform: {msg}");
+    ExitCode::from(2)
+}
+
+fn harness_failed(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("tcpconform: the harness could not run: {msg}");
+    ExitCode::from(3)
+}
+
+fn parse_profile(given: Option<&str>, default: impl FnOnce() -> Profile) -> Result<Profile, String> {
+    match given {
+        Some(p) => p.parse(),
+        None => Ok(default()),
+    }
+}
+
+fn running_profile() -> Profile {
+    kernel::running_profile().unwrap_or_else(|why| {
+        eprintln!("tcpconform: {why}; predicting for {}", Profile::LINUX_6_18);
+        Profile::LINUX_6_18
+    })
+}
+
+fn main() -> ExitCode {
+    // While still single-threaded: an unprivileged user gets a user namespace of its own.
+    if let Err(e) = sandbox::enter_user_namespace_if_unprivileged() {
+        return harness_failed(format!(
+            "{e}\n  run as root (sudo tcpconform …), or enable unprivileged user namespaces"
+        ));
+    }
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { cases, seed, max_len, profile, sysctls, found, json } => {
+            let profile = match parse_profile(profile.as_deref(), running_profile) {
+                Ok(p) => p,
+                Err(e) => return bad(e),
+            };
+            let mut config = CaseConfig::defaults(profile);
+            for s in &sysctls {
+                match s.parse::<Sysctl>() {
+                    Ok(s) => config.sysctls.push((Host::A, s)),
+                    Err(e) => return bad(format!("--sysctl {s}: {e}")),
+                }
+            }
+            if let Err(e) = sandbox::probe() {
+                return harness_failed(e);
+            }
+            let seed = seed.unwrap_or_else(rand_seed);
+            eprintln!("tcpconform run: {cases} cases, seed {seed}, profile {profile}");
+            let mut options = CampaignOptions::new(ConfigSpace::Fixed(config), cases, seed);
+            options.max_len = max_len;
+            options.found_dir = Some(found);
+            let bar = progress_bar(u64::from(cases));
+            let report = campaign::run(&options, &|n| bar.set_position(n.min(u64::from(cases))));
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+            } else {
+                print_campaign(&report);
+            }
+            match report.outcome {
+                CampaignOutcome::Passed => ExitCode::SUCCESS,
+                CampaignOutcome::Diverged(_) => ExitCode::from(1),
+                CampaignOutcome::HarnessFailed(_) => ExitCode::from(3),
+            }
+        }
+        Command::Replay { files, profile, json } => {
+            let profile = match parse_profile(profile.as_deref(), running_profile) {
+                Ok(p) => p,
+                Err(e) => return bad(e),
+            };
+            let scenarios = match load_all(&files) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            if let Err(e) = sandbox::probe() {
+                return harness_failed(e);
+            }
+            let mut failed = false;
+            let mut reports = Vec::new();
+            for (path, sc) in &scenarios {
+                match replay::replay(sc, profile) {
+                    Ok(r) => {
+                        failed |= !r.passed();
+                        if r.run.harness_error.is_some() {
+                            return harness_failed(r.run.harness_error.clone().unwrap_or_default());
+                        }
+                        if json {
+                            reports.push(serde_json::json!({"file": path, "report": r}));
+                        } else {
+                            print!("{}", r.render(&path.display().to_string()));
+                            println!();
+                        }
+                    }
+                    Err(e) => return harness_failed(e),
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reports).expect("serializes"));
+            }
+            if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+        }
+        Command::Predict { files, profile, json } => {
+            let profile = match parse_profile(profile.as_deref(), || Profile::LINUX_6_18) {
+                Ok(p) => p,
+                Err(e) => return bad(e),
+            };
+            let scenarios = match load_all(&files) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let mut failed = false;
+            let mut reports = Vec::new();
+            for (path, sc) in &scenarios {
+                let r = replay::predict(sc, profile);
+                failed |= !r.passed();
+                if json {
+                    reports.push(serde_json::json!({"file": path, "report": r}));
+                } else {
+                    print!("{}", r.render(&path.display().to_string()));
+                    println!();
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reports).expect("serializes"));
+            }
+            if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+        }
+        Command::Rules => {
+            for r in RuleId::ALL {
+                println!("{:<40} {}", r.id(), r.describe());
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Parses every file first, so that nothing runs when one of them is bad.
+fn load_all(files: &[PathBuf]) -> Result<Vec<(PathBuf, scenario::Scenario)>, ExitCode> {
+    let mut out = Vec::new();
+    for f in files {
+        match scenario::parse_file(f) {
+            Ok(s) => out.push((f.clone(), s)),
+            Err(e) => return Err(bad(e)),
+        }
+    }
+    Ok(out)
+}
+
+fn rand_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    t ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+fn progress_bar(len: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} cases {elapsed} ({per_sec})")
+            .expect("template"),
+    );
+    bar
+}
+
+fn print_campaign(r: &campaign::CampaignReport) {
+    let rate = r.cases as f64 / r.elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "cases {}  calls {}  rules hit {}/{}  divergences {}  time {:.1}s ({rate:.0} cases/s)  seed {}",
+        r.cases,
+        r.calls,
+        r.rules_hit.len(),
+        RuleId::ALL.len(),
+        usize::from(matches!(r.outcome, CampaignOutcome::Diverged(_))),
+        r.elapsed.as_secs_f64(),
+        r.seed
+    );
+    match &r.outcome {
+        CampaignOutcome::Passed => println!("PASS: the kernel agreed with the model on every call"),
+        CampaignOutcome::HarnessFailed(e) => println!("HARNESS FAILURE (not a verdict): {e}"),
+        CampaignOutcome::Diverged(cx) => {
+            let replay = cx.path.as_ref().map(|p| format!("tcpconform replay {}", p.display()));
+            println!(
+                "DIVERGENCE: a case of {} calls shrank to {} in {:.2}s ({} re-runs)",
+                cx.original_len,
+                cx.ops.len(),
+                cx.shrink_time.as_secs_f64(),
+                r.shrink_cases
+            );
+            print!("{}", format_run(&cx.run, &cx.config, &cx.run.env, replay.as_deref()));
+            println!("seed: tcpconform run --cases {} --seed {}", r.cases.max(1), r.seed);
+        }
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use tcpconform_model::{Env, Host, Observed, Op, Snapshot};
+use tcpconform_model::{Env, Host, Observed, Op, Profile, Snapshot};
 
 use crate::config::CaseConfig;
 use crate::error::HarnessError;
@@ -63,4 +63,24 @@ pub fn run_on_kernel(
         ls.continue_after_divergence = continue_after_divergence;
         lockstep::run_with(&mut system, ls, ops)
     })
+}
+
+/// The profile of the running kernel, from `uname -r` (`6.18.44-fc-v657` is linux-6.18).
+pub fn running_profile() -> Result<Profile, String> {
+    let uts = nix::sys::utsname::uname().map_err(|e| format!("uname failed: {e}"))?;
+    let release = uts.release().to_string_lossy().into_owned();
+    profile_of_release(&release)
+}
+
+/// The profile of a Linux release string.
+pub fn profile_of_release(release: &str) -> Result<Profile, String> {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major: Option<u16> = parts.next().and_then(|p| p.parse().ok());
+    let minor: Option<u16> = parts.next().and_then(|p| p.parse().ok());
+    match (major, minor) {
+        (Some(major), Some(minor)) => format!("linux-{major}.{minor}")
+            .parse()
+            .map_err(|e| format!("kernel {release}: {e}")),
+        _ => Err(format!("cannot read a version from kernel release `{release}`")),
+    }
 }

@@ -524,8 +524,10 @@ impl Model {
             match got {
                 Ok(rule) => rule,
                 Err(why) => {
+                    // The failure path resets the address to the wildcard, whatever it was
+                    // before (inet_reset_saddr()), and restores IPV6_V6ONLY.
                     let s = self.sk_mut(id);
-                    s.local_ip = saved.0;
+                    s.local_ip = s.family.any();
                     s.opts.v6only = saved.1;
                     return err(Errno::EADDRINUSE, why);
                 }

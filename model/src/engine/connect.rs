@@ -161,6 +161,12 @@ impl Model {
             s.peer = Some(dst);
             s.state = TcpState::SynSent;
             s.timestamps = false;
+            // tcp_connect_init() clears the pending error and SOCK_DONE (the shutdown bits
+            // stay).
+            s.err = None;
+            s.done = false;
+            s.fin_sent = false;
+            s.fin_acked = false;
         }
         let rule = if sk.port != 0 {
             // An explicitly bound port: one 4-tuple check, no port search.
