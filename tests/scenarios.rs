@@ -1,0 +1,41 @@
+//! The hand-written scenarios of `tests/scenarios/`: each holds on the model alone (`predict`)
+//! and on the kernel with the model in lock-step (`replay`).
+
+use tcpconform_harness::{kernel, replay, sandbox, scenario};
+use tcpconform_model::Profile;
+use tcpconform_tests::scenario_files;
+
+#[test]
+fn there_are_at_least_ten_scenarios() {
+    assert!(scenario_files().len() >= 10, "{:?}", scenario_files());
+}
+
+#[test]
+fn every_scenario_holds_on_the_model() {
+    let mut failures = Vec::new();
+    for path in scenario_files() {
+        let sc = scenario::parse_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        let report = replay::predict(&sc, Profile::LINUX_6_18);
+        if !report.passed() {
+            failures.push(report.render(&path.display().to_string()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_scenario_holds_on_the_kernel_and_agrees_with_the_model() {
+    if !sandbox::kernel_or_skip("every_scenario_holds_on_the_kernel_and_agrees_with_the_model") {
+        return;
+    }
+    let profile = kernel::running_profile().expect("kernel version");
+    let mut failures = Vec::new();
+    for path in scenario_files() {
+        let sc = scenario::parse_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        let report = replay::replay(&sc, profile).unwrap_or_else(|e| panic!("harness: {e}"));
+        if !report.passed() {
+            failures.push(report.render(&path.display().to_string()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
