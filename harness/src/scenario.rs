@@ -179,7 +179,7 @@ impl fmt::Display for RowPattern {
     /// Writes the row as a `|` line writes it, without the `|`; the host prefix only for host
     /// `b`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&print::row_text(self, self.host != Host::A, 0, 0))
+        f.write_str(&print::row_text(self, self.host != Host::A, 0, 0, 0))
     }
 }
 
