@@ -1273,3 +1273,49 @@ proptest! {
         prop_assert_eq!(match_table(&patterns, &snap, &mut Env::new()), Ok(()));
     }
 }
+
+// --- the reference document ----------------------------------------------------------------
+
+fn doc_blocks(lang: &str) -> Vec<String> {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/scenario-format.md"),
+    )
+    .expect("docs/scenario-format.md exists");
+    let fence = format!("```{lang}\n");
+    doc.split(fence.as_str())
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_documents_examples_are_valid() {
+    let first = &doc_blocks("text")[0];
+    let s = parse(first, Some("docs example")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(s.steps.len() > 10);
+    let json = &doc_blocks("json")[0];
+    let s = Scenario::from_json(json, Some("docs JSON")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.steps.len(), 2);
+    assert_eq!(
+        s.to_text().lines().last(),
+        Some("    | UNCONN 127.0.0.1:$P *")
+    );
+}
+
+#[test]
+fn the_document_lists_every_hand_written_scenario() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/scenario-format.md"),
+    )
+    .expect("docs/scenario-format.md exists");
+    for path in scenario_files() {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        assert!(
+            doc.contains(&format!("`{name}`")),
+            "{name} is not in the table of scenarios"
+        );
+    }
+}
