@@ -71,11 +71,11 @@ retry() {
 }
 
 now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", b - a }'; }
 
 CLEANUP=() # temporary files and directories, removed on exit
 cleanup() { rm -rf ${CLEANUP[@]+"${CLEANUP[@]}"}; }
 trap cleanup EXIT
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", b - a }'; }
 
 # ---------------------------------------------------------------------------------------------
 # Host packages
@@ -135,7 +135,7 @@ apt_pkgcache() {
     fi
 }
 # The downloads land in our own cache, which apt's unprivileged _apt user may not be able to reach.
-[ "$(id -u)" -eq 0 ] && apt_opts+=(-o APT::Sandbox::User=root)
+if [ "$(id -u)" -eq 0 ]; then apt_opts+=(-o APT::Sandbox::User=root); fi
 
 papt_get() { apt-get "${apt_opts[@]}" "$@"; }
 papt_cache() { apt-cache "${apt_opts[@]}" "$@"; }
@@ -178,7 +178,8 @@ refresh_keyring() {
     rm -rf "$tmp"
 }
 
-key_trouble() { grep -qE 'NO_PUBKEY|EXPKEYSIG|KEYEXPIRED|is not signed' "$1"; }
+# (gpgv says NO_PUBKEY; the Sequoia verifier of newer apt says "Missing key")
+key_trouble() { grep -qE 'NO_PUBKEY|EXPKEYSIG|KEYEXPIRED|Missing key' "$1"; }
 
 # apt_update: refresh the private lists, once per invocation; 3 tries. --error-on=any turns a
 # failed index download into an error (apt only warns by default and keeps stale lists).
@@ -246,6 +247,10 @@ resolve() {
     # The meta package depends on the kernel of the current ABI: linux-image-<release> (= version).
     dep=$(depends "$meta" "$best" | grep -E '^linux-image-' | grep -v "^$meta " | head -1)
     image=${dep%% *}
+    [ -n "$image" ] || {
+        log "$meta $best depends on no linux-image-<release> package"
+        return 1
+    }
     imgver=$(sed -n 's/.*(= \(.*\))/\1/p' <<<"$dep")
     [ -n "$imgver" ] || imgver=$best
     R_VERSION=$best
@@ -277,27 +282,30 @@ install_kernel() {
         mkdir -p "$debs.partial"
         # shellcheck disable=SC2086 # one name=version per word
         (cd "$debs.partial" && retry papt_get download $R_PKGS >&2) || return 1
-        rm -rf "$debs"
-        mv "$debs.partial" "$debs"
-        touch "$debs/.complete"
+        rm -rf "$debs" && mv "$debs.partial" "$debs" && touch "$debs/.complete" || return 1
         log "$series: downloaded $(du -sh "$debs" | cut -f1) in $(elapsed "$t0" "$(now)") s"
     fi
     t0=$(now)
     tmp=$CACHE/k/.partial-$kver
-    rm -rf "$tmp"
-    mkdir -p "$tmp/root"
-    for p in "$debs"/*.deb; do dpkg-deb -x "$p" "$tmp/root"; done
+    # (This runs as a condition, where set -e is off: every step checks for itself.)
+    rm -rf "$tmp" && mkdir -p "$tmp/root" || return 1
+    for p in "$debs"/*.deb; do
+        dpkg-deb -x "$p" "$tmp/root" || return 1
+    done
     if [ -d "$tmp/root/usr/lib/modules/$kver" ]; then mr=root/usr; else mr=root; fi
     [ -d "$tmp/$mr/lib/modules/$kver" ] || die "$kver: no lib/modules/$kver in $R_PKGS"
-    [ -s "$tmp/$mr/lib/modules/$kver/modules.dep" ] || depmod -b "$tmp/$mr" "$kver"
-    ln -s "$mr" "$tmp/modroot"
+    if [ ! -s "$tmp/$mr/lib/modules/$kver/modules.dep" ]; then
+        depmod -b "$tmp/$mr" "$kver" || return 1
+    fi
+    ln -s "$mr" "$tmp/modroot" || return 1
     for image in "root/boot/vmlinuz-$kver" "$mr/lib/modules/$kver/vmlinuz"; do
-        [ -e "$tmp/$image" ] && ln -s "$image" "$tmp/vmlinuz"
+        if [ -e "$tmp/$image" ] && [ ! -e "$tmp/vmlinuz" ]; then ln -s "$image" "$tmp/vmlinuz"; fi
     done
     for p in "root/boot/config-$kver" "$mr/lib/modules/$kver/config"; do
-        [ -e "$tmp/$p" ] && ln -s "$p" "$tmp/config"
+        if [ -e "$tmp/$p" ] && [ ! -e "$tmp/config" ]; then ln -s "$p" "$tmp/config"; fi
     done
     [ -e "$tmp/vmlinuz" ] || die "$kver: no vmlinuz in $R_PKGS"
+    [ -e "$tmp/config" ] || die "$kver: no kernel config in $R_PKGS"
     "$HERE/kernels/extract-vmlinux" "$tmp/vmlinuz" "$tmp/vmlinux" ||
         log "$kver: could not extract vmlinux; runs will boot the compressed vmlinuz"
     {
@@ -306,10 +314,8 @@ install_kernel() {
         echo "version=$R_VERSION"
         echo "packages=$(tr '\n' ' ' <<<"$R_PKGS" | sed 's/ $//')"
         echo "fetched=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    } >"$tmp/info"
-    touch "$tmp/.complete"
-    rm -rf "$(kdir_of "$kver")"
-    mv "$tmp" "$(kdir_of "$kver")"
+    } >"$tmp/info" || return 1
+    touch "$tmp/.complete" && rm -rf "$(kdir_of "$kver")" && mv "$tmp" "$(kdir_of "$kver")" || return 1
     log "$series: unpacked $kver in $(elapsed "$t0" "$(now)") s"
 }
 
