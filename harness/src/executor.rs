@@ -26,6 +26,8 @@
 //! `EINPROGRESS` (or `EALREADY` for a second connect while the first is pending), `accept`,
 //! `recv` and `send` with `EAGAIN`. On a blocking socket those answers can only come from the
 //! timeout, so they are reported as [`Outcome::Blocks`]; on a non-blocking socket they are data.
+//! A blocking `send` that returns fewer bytes than asked after waiting the whole bound is
+//! `Blocks` too (the bytes it queued stay queued and show in the peer's table row).
 //! A `close` that lingers (`SO_LINGER` with unacknowledged data) is interrupted after the same
 //! bound by a thread-directed signal; the socket carries on as an orphan, as after its linger
 //! time, and `close` returns 0 as it would have.
@@ -34,7 +36,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 use tcpconform_model::{
@@ -345,8 +347,15 @@ impl Executor {
                     return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));
                 };
                 let buf = io_buffer(op, *len)?;
-                let outcome = match s.send_with_flags(&buf, libc::MSG_NOSIGNAL) {
+                let started = Instant::now();
+                let sent = s.send_with_flags(&buf, libc::MSG_NOSIGNAL);
+                let timed_out = started.elapsed() >= self.config.block_bound;
+                let blocking = self.slots.get(sock).is_some_and(|s| !s.nonblocking);
+                let outcome = match sent {
                     Ok(0) => Outcome::Ok,
+                    // A blocking send that returns short after waiting the whole bound was
+                    // stopped by SO_SNDTIMEO: left alone it would still be blocked.
+                    Ok(n) if blocking && n < buf.len() && timed_out => Outcome::Blocks,
                     Ok(n) => Outcome::Bytes(n as u32),
                     Err(e) => self.blocking_or(*sock, &e, &[libc::EAGAIN]),
                 };

@@ -9,8 +9,8 @@
 //!    By default the thread first passes through a scratch namespace whose
 //!    `net.ipv4.tcp_child_ehash_entries` is set, so that each host gets a small private
 //!    established-hash table ([`SandboxSpec::ehash_buckets`]): a sock_diag dump walks the whole
-//!    table, 0.5 ms per family with the host's shared one against 50 µs with a private one of
-//!    1024 buckets. The kernel derives `tcp_max_tw_buckets` and `tcp_max_syn_backlog` from the
+//!    table, so a snapshot costs about 0.4 ms with the host's shared 262144-bucket one against
+//!    0.1 ms with a private one of 1024 buckets (the extra namespace costs about 0.4 ms once). The kernel derives `tcp_max_tw_buckets` and `tcp_max_syn_backlog` from the
 //!    table's size (`tcp_set_hashinfo()`); both are written back to the values a namespace on
 //!    the shared table gets, so the defaults the model assumes still hold.
 //! 2. For a two-host case, a second `unshare` makes host `b`; the thread keeps a descriptor of
@@ -759,6 +759,44 @@ fn ifindex(name: &str, host: Host) -> Result<u32, HarnessError> {
     })
 }
 
+/// How long a link may take to become operational.
+const LINK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Waits until the interface `name` (of the calling thread's namespace) carries packets.
+///
+/// `IFF_RUNNING` is not enough: linkwatch sets the operational state before it replaces the
+/// `noop` queueing discipline (`linkwatch_do_dev()`: `rfc2863_policy()`, then
+/// `dev_activate()`), and a packet sent in between is dropped (seen here as a SYN lost and a
+/// `connect` that took the 1 s SYN retransmission). IPv6 gives the device its link-local
+/// address only once `addrconf_link_ready()` holds, which requires both, so the harness waits
+/// for that address to appear in `/proc/thread-self/net/if_inet6`.
+fn wait_ready(name: &str) -> Result<(), HarnessError> {
+    let start = Instant::now();
+    loop {
+        let flags = sys::link_flags(name).map_err(|n| {
+            HarnessError::netlink(format!("reading the flags of {name}"), errno::from_raw(n))
+        })?;
+        let running = flags & libc::IFF_RUNNING != 0;
+        let activated = match std::fs::read_to_string("/proc/thread-self/net/if_inet6") {
+            Ok(text) => text
+                .lines()
+                .any(|l| l.split_whitespace().last() == Some(name)),
+            // No IPv6: IFF_RUNNING is the best there is.
+            Err(_) => true,
+        };
+        if running && activated {
+            return Ok(());
+        }
+        if start.elapsed() > LINK_TIMEOUT {
+            return Err(HarnessError::Timeout {
+                what: format!("{name} becoming operational"),
+                after: LINK_TIMEOUT,
+            });
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
 fn lo_up(host: Host) -> Result<(), HarnessError> {
     refuse_in_host("bring lo up")?;
     sys::link_up("lo").map_err(|n| {
@@ -796,6 +834,11 @@ fn build_topology(spec: &SandboxSpec, hosts: &Hosts) -> Result<(), HarnessError>
             })?;
             Ok(ib)
         })??;
+        // The link only carries packets once linkwatch has seen the carrier and activated the
+        // queueing discipline (asynchronously, from a workqueue); until then packets are
+        // dropped.
+        wait_ready(VETH_A)?;
+        hosts.enter(Host::B, || wait_ready(VETH_B))??;
         ra.add_address(ia, HOST_A_V4.into(), V4_PREFIX)?;
         ra.add_address(ia, HOST_A_V6.into(), V6_PREFIX)?;
         rb.add_address(ib, HOST_B_V4.into(), V4_PREFIX)?;
@@ -818,7 +861,77 @@ fn build_topology(spec: &SandboxSpec, hosts: &Hosts) -> Result<(), HarnessError>
         // `lo` is interface 1 in every namespace.
         rt.add_address(1, *ip, prefix)?;
     }
+    // An IPv6 address starts tentative even with IFA_F_NODAD: the DAD worker clears the flag
+    // asynchronously, and until then the address neither sends nor accepts (`Ip6InAddrErrors`;
+    // seen here as a SYN dropped and a 1 s retransmission).
+    for host in spec.hosts() {
+        let mine: Vec<Ipv6Addr> = spec
+            .addresses
+            .iter()
+            .filter(|(h, _)| h == host)
+            .filter_map(|(_, ip)| match ip {
+                IpAddr::V6(a) => Some(*a),
+                IpAddr::V4(_) => None,
+            })
+            .chain(spec.two_hosts.then_some(match host {
+                Host::A => HOST_A_V6,
+                Host::B => HOST_B_V6,
+            }))
+            .collect();
+        if !mine.is_empty() {
+            hosts.enter(*host, || wait_not_tentative(&mine))??;
+        }
+    }
     Ok(())
+}
+
+/// Waits until every one of `addrs` is usable in the calling thread's namespace: present, not
+/// tentative, and with its local route in place.
+fn wait_not_tentative(addrs: &[Ipv6Addr]) -> Result<(), HarnessError> {
+    const IFA_F_TENTATIVE: u32 = 0x40;
+    const RTF_LOCAL: u32 = 0x8000_0000;
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string("/proc/thread-self/net/if_inet6")
+            .map_err(|e| HarnessError::io("reading /proc/thread-self/net/if_inet6", e))?;
+        // Lines: address (32 hex digits), ifindex, prefix length, scope, flags, name.
+        let usable: Vec<Ipv6Addr> = text
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let addr = u128::from_str_radix(f.first()?, 16).ok()?;
+                let flags = u32::from_str_radix(f.get(4)?, 16).ok()?;
+                (flags & IFA_F_TENTATIVE == 0).then_some(Ipv6Addr::from(addr))
+            })
+            .collect();
+        // The address's local route is inserted only after the flag is cleared
+        // (`addrconf_dad_completed()` → `ipv6_ifa_notify()`); a packet arriving in between is
+        // routed as not local. Lines: destination, prefix length, …, flags, device.
+        let routes = std::fs::read_to_string("/proc/thread-self/net/ipv6_route")
+            .map_err(|e| HarnessError::io("reading /proc/thread-self/net/ipv6_route", e))?;
+        let local: Vec<Ipv6Addr> = routes
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let dst = u128::from_str_radix(f.first()?, 16).ok()?;
+                let flags = u32::from_str_radix(f.get(8)?, 16).ok()?;
+                (*f.get(1)? == "80" && flags & RTF_LOCAL != 0).then_some(Ipv6Addr::from(dst))
+            })
+            .collect();
+        if addrs
+            .iter()
+            .all(|a| usable.contains(a) && local.contains(a))
+        {
+            return Ok(());
+        }
+        if start.elapsed() > LINK_TIMEOUT {
+            return Err(HarnessError::Timeout {
+                what: format!("IPv6 addresses {addrs:?} leaving the tentative state"),
+                after: LINK_TIMEOUT,
+            });
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

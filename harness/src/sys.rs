@@ -109,9 +109,8 @@ pub(crate) fn fsuid() -> u32 {
     cur as u32
 }
 
-/// Sets `IFF_UP` on the interface `name` of the calling thread's network namespace, with the
-/// `SIOCGIFFLAGS`/`SIOCSIFFLAGS` ioctls on a throwaway datagram socket.
-pub(crate) fn link_up(name: &str) -> Result<(), i32> {
+/// A throwaway datagram socket and an `ifreq` naming `name`, for the interface ioctls.
+fn ifreq_for(name: &str) -> Result<(OwnedFd, libc::ifreq), i32> {
     if name.len() >= libc::IFNAMSIZ {
         return Err(libc::EINVAL);
     }
@@ -127,8 +126,28 @@ pub(crate) fn link_up(name: &str) -> Result<(), i32> {
     for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
         *dst = src as libc::c_char;
     }
+    Ok((sock, req))
+}
+
+/// The flags (`IFF_*`) of the interface `name` in the calling thread's network namespace
+/// (`SIOCGIFFLAGS`).
+pub(crate) fn link_flags(name: &str) -> Result<c_int, i32> {
+    let (sock, mut req) = ifreq_for(name)?;
     // SAFETY: `req` is a valid, NUL-terminated `ifreq` (the name is shorter than IFNAMSIZ and
     // the rest is zero) that the kernel reads and writes in place.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &raw mut req) } < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: SIOCGIFFLAGS filled the `ifru_flags` member of the union.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    Ok(c_int::from(flags as u16))
+}
+
+/// Sets `IFF_UP` on the interface `name` of the calling thread's network namespace, with the
+/// `SIOCGIFFLAGS`/`SIOCSIFFLAGS` ioctls on a throwaway datagram socket.
+pub(crate) fn link_up(name: &str) -> Result<(), i32> {
+    let (sock, mut req) = ifreq_for(name)?;
+    // SAFETY: as in `link_flags`.
     if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &raw mut req) } < 0 {
         return Err(last_errno());
     }
