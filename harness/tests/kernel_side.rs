@@ -519,6 +519,37 @@ fn observer_sees_listen_established_and_bound_inactive_rows_with_owners() {
 }
 
 #[test]
+fn a_dump_of_hundreds_of_rows_spanning_several_datagrams_is_complete() {
+    if !kernel_or_skip("a_dump_of_hundreds_of_rows_spanning_several_datagrams_is_complete") {
+        return;
+    }
+    in_case(SandboxSpec::one_host(), |case| {
+        // Each row carries tcp_info (about 330 bytes in all), so 32 KiB holds about 100.
+        for n in 0..150u16 {
+            ok(case, socket(n, Family::Inet));
+            ok(case, bind(n, LO, 20000 + n));
+        }
+        for n in 150..300u16 {
+            ok(case, socket(n, Family::Inet6));
+            ok(case, bind(n, "::1".parse().unwrap(), 20000 + n));
+            if n % 2 == 0 {
+                ok(case, listen(n));
+            }
+        }
+        let rows = rows(case);
+        assert_eq!(rows.len(), 300);
+        let owners: std::collections::BTreeSet<SockId> =
+            rows.iter().filter_map(|(_, i)| i.owner).collect();
+        assert_eq!(owners.len(), 300);
+        let listening = rows
+            .iter()
+            .filter(|(r, _)| r.state == TcpState::Listen)
+            .count();
+        assert_eq!(listening, 75);
+    });
+}
+
+#[test]
 fn a_listener_shows_its_accept_queue() {
     if !kernel_or_skip("a_listener_shows_its_accept_queue") {
         return;
@@ -610,18 +641,23 @@ fn server_closing_first_leaves_a_fin_wait_2_minisocket_and_a_close_wait_client()
             .find(|(r, _)| r.state == TcpState::CloseWait)
             .unwrap_or_else(|| panic!("no CLOSE-WAIT in {rows:#?}"));
         assert_eq!((cw.local, ci.owner, ci.orphan), (client, Some(s(1)), false));
-        // The client reads the FIN.
-        assert_eq!(
-            run(
-                case,
-                Op::Recv {
-                    sock: s(1),
-                    len: 10
-                }
-            )
-            .outcome,
-            Outcome::Eof
+        // An unread FIN counts in the queue (idiag_rqueue = rcv_nxt - copied_seq, and the FIN
+        // takes a sequence number), as `ss` shows Recv-Q 1 on CLOSE-WAIT; reading it empties it.
+        assert_eq!(cw.queue, 1);
+        let eof = run(
+            case,
+            Op::Recv {
+                sock: s(1),
+                len: 10,
+            },
         );
+        assert_eq!(eof.outcome, Outcome::Eof);
+        let after = self::rows(case);
+        let (cw, _) = after
+            .iter()
+            .find(|(r, _)| r.state == TcpState::CloseWait)
+            .unwrap();
+        assert_eq!(cw.queue, 0);
     });
 }
 
@@ -902,6 +938,43 @@ fn a_send_into_a_full_window_blocks_and_a_nonblocking_one_says_eagain() {
             run(case, Op::Send { sock: s(3), len: 1 }).outcome,
             Outcome::Err(Errno::EAGAIN)
         );
+    });
+}
+
+#[test]
+fn sleep_and_sysctl_ops_act_on_the_right_host() {
+    if !kernel_or_skip("sleep_and_sysctl_ops_act_on_the_right_host") {
+        return;
+    }
+    in_case(SandboxSpec::two_hosts(), |case| {
+        let t = Instant::now();
+        assert_eq!(
+            run(case, Op::Sleep { ms: 30 }),
+            Observed::outcome(Outcome::Ok)
+        );
+        assert!(t.elapsed() >= Duration::from_millis(30));
+        let op = Op::Sysctl {
+            host: Host::B,
+            setting: sysctl("net.ipv4.tcp_tw_reuse=0"),
+        };
+        assert_eq!(run(case, op), Observed::outcome(Outcome::Ok));
+        assert_eq!(
+            case.sysctl(Host::B, SysctlKey::TcpTwReuse).unwrap(),
+            SysctlValue::Int(0)
+        );
+        assert_eq!(
+            case.sysctl(Host::A, SysctlKey::TcpTwReuse).unwrap(),
+            SysctlValue::Int(2)
+        );
+        // A value the kernel refuses is a harness failure, not data.
+        let bad = case.apply(
+            &Op::Sysctl {
+                host: Host::A,
+                setting: sysctl("net.ipv4.ip_local_port_range=100 200"),
+            },
+            &Env::new(),
+        );
+        assert!(matches!(bad, Err(HarnessError::Sysctl { .. })), "{bad:?}");
     });
 }
 
