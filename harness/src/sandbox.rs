@@ -771,8 +771,7 @@ const LINK_TIMEOUT: Duration = Duration::from_secs(2);
 /// address only once `addrconf_link_ready()` holds, which requires both, so the harness waits
 /// for that address to appear in `/proc/thread-self/net/if_inet6`.
 fn wait_ready(name: &str) -> Result<(), HarnessError> {
-    let start = Instant::now();
-    loop {
+    poll_until(&format!("{name} becoming operational"), || {
         let flags = sys::link_flags(name).map_err(|n| {
             HarnessError::netlink(format!("reading the flags of {name}"), errno::from_raw(n))
         })?;
@@ -784,17 +783,26 @@ fn wait_ready(name: &str) -> Result<(), HarnessError> {
             // No IPv6: IFF_RUNNING is the best there is.
             Err(_) => true,
         };
-        if running && activated {
-            return Ok(());
-        }
+        Ok(running && activated)
+    })
+}
+
+/// Polls `done` every 100 µs until it holds, for at most [`LINK_TIMEOUT`].
+fn poll_until(
+    what: &str,
+    mut done: impl FnMut() -> Result<bool, HarnessError>,
+) -> Result<(), HarnessError> {
+    let start = Instant::now();
+    while !done()? {
         if start.elapsed() > LINK_TIMEOUT {
             return Err(HarnessError::Timeout {
-                what: format!("{name} becoming operational"),
+                what: what.into(),
                 after: LINK_TIMEOUT,
             });
         }
         std::thread::sleep(Duration::from_micros(100));
     }
+    Ok(())
 }
 
 fn lo_up(host: Host) -> Result<(), HarnessError> {
@@ -890,8 +898,8 @@ fn build_topology(spec: &SandboxSpec, hosts: &Hosts) -> Result<(), HarnessError>
 fn wait_not_tentative(addrs: &[Ipv6Addr]) -> Result<(), HarnessError> {
     const IFA_F_TENTATIVE: u32 = 0x40;
     const RTF_LOCAL: u32 = 0x8000_0000;
-    let start = Instant::now();
-    loop {
+    let what = format!("IPv6 addresses {addrs:?} leaving the tentative state");
+    poll_until(&what, || {
         let text = std::fs::read_to_string("/proc/thread-self/net/if_inet6")
             .map_err(|e| HarnessError::io("reading /proc/thread-self/net/if_inet6", e))?;
         // Lines: address (32 hex digits), ifindex, prefix length, scope, flags, name.
@@ -918,20 +926,10 @@ fn wait_not_tentative(addrs: &[Ipv6Addr]) -> Result<(), HarnessError> {
                 (*f.get(1)? == "80" && flags & RTF_LOCAL != 0).then_some(Ipv6Addr::from(dst))
             })
             .collect();
-        if addrs
+        Ok(addrs
             .iter()
-            .all(|a| usable.contains(a) && local.contains(a))
-        {
-            return Ok(());
-        }
-        if start.elapsed() > LINK_TIMEOUT {
-            return Err(HarnessError::Timeout {
-                what: format!("IPv6 addresses {addrs:?} leaving the tentative state"),
-                after: LINK_TIMEOUT,
-            });
-        }
-        std::thread::sleep(Duration::from_micros(100));
-    }
+            .all(|a| usable.contains(a) && local.contains(a)))
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
