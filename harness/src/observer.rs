@@ -33,9 +33,10 @@
 //! HZ=250) arrives 0–8 ms later; until then the active closer stays in FIN-WAIT-1. Data can be
 //! acknowledged late the same way. Linux 6.18 does not report the delayed-ACK timer through
 //! sock_diag, so the observer looks at the sender instead: it asks for `tcp_info`
-//! (`INET_DIAG_INFO`) and counts a connection as *in flight* when one end has unacknowledged
-//! segments (`tcpi_unacked > 0`) and its other end is in the observed tables too (so the answer
-//! is coming), unless the executor made that connection lose its segments (`peer_vanishes`,
+//! (`INET_DIAG_INFO`) and counts a connection as *in flight* when one end has output pending
+//! ([`DiagRow::has_pending_output`]: unacknowledged segments, or queued bytes or FIN not held
+//! back by a zero window) and its other end is in the observed tables too (so the answer is
+//! coming), unless the executor made that connection lose its segments (`peer_vanishes`,
 //! [`Owners::is_impaired`]).
 //!
 //! [`Observer::settled_snapshot`] dumps until two consecutive tables hold the same rows
@@ -358,6 +359,14 @@ impl DiagRow {
         })
     }
 
+    /// Whether the socket has segments to send or to be acknowledged that are not held back
+    /// by the peer's zero window: unacknowledged segments (`tcpi_unacked`), or bytes (or a
+    /// FIN) queued and not acknowledged (`idiag_wqueue`) without the zero-window probe timer.
+    pub fn has_pending_output(&self) -> bool {
+        let full = self.unacked.is_some();
+        full && (self.unacked.is_some_and(|n| n > 0) || (self.wqueue > 0 && self.timer != 4))
+    }
+
     /// Whether the row is a TIME-WAIT minisocket (also in its FIN-WAIT-2 substate).
     pub fn is_minisocket(&self) -> bool {
         self.inode == 0 && self.timer == 3
@@ -586,8 +595,8 @@ pub struct Settled {
     pub elapsed: Duration,
 }
 
-/// Rows with unacknowledged segments whose other end is in `rows` and whose connection is not
-/// impaired.
+/// Rows with pending output ([`DiagRow::has_pending_output`]) whose other end is in `rows` and
+/// whose connection is not impaired.
 pub fn in_flight(rows: &[DiagRow], owners: &dyn Owners) -> usize {
     let wire = |a: SocketAddr| SocketAddr::new(tcpconform_model::addr::wire_ip(a.ip()), a.port());
     let ends: std::collections::BTreeSet<(SocketAddr, SocketAddr)> = rows
@@ -596,7 +605,7 @@ pub fn in_flight(rows: &[DiagRow], owners: &dyn Owners) -> usize {
         .map(|r| (wire(r.local), wire(r.peer)))
         .collect();
     rows.iter()
-        .filter(|r| r.unacked.is_some_and(|n| n > 0) && r.peer.port() != 0)
+        .filter(|r| r.peer.port() != 0 && r.has_pending_output())
         .filter(|r| ends.contains(&(wire(r.peer), wire(r.local))))
         .filter(|r| !owners.is_impaired(wire(r.local), wire(r.peer)))
         .count()
