@@ -24,7 +24,7 @@
 //! This module is pure: it parses, prints, validates and matches, and touches no socket. The
 //! only I/O is [`parse_file`], which reads one file.
 //!
-//! - [`parse`] reads the text form into a [`Scenario`]; [`Scenario::to_text`] prints it back
+//! - [`parse()`] reads the text form into a [`Scenario`]; [`Scenario::to_text`] prints it back
 //!   (`parse(s.to_text()) == s` up to line numbers).
 //! - [`Scenario::to_json`] and [`Scenario::from_json`] are the machine form.
 //! - [`Scenario::validate`] checks a scenario built in code (or read from JSON) against the same
@@ -179,7 +179,7 @@ impl fmt::Display for RowPattern {
     /// Writes the row as a `|` line writes it, without the `|`; the host prefix only for host
     /// `b`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&print::row_text(self, self.host != Host::A, 0, 0))
+        f.write_str(&print::row_text(self, self.host != Host::A, 0, 0, 0))
     }
 }
 
@@ -225,7 +225,7 @@ impl Scenario {
     }
 
     /// The text form (`*.scn`): header first, then one op per line with the `=` column aligned,
-    /// each table under its op. [`parse`] reads it back to an equal scenario (up to
+    /// each table under its op. [`parse()`] reads it back to an equal scenario (up to
     /// [`Step::line`]).
     pub fn to_text(&self) -> String {
         print::scenario_text(self)

@@ -12,28 +12,31 @@ const MAX_ALIGN: usize = 40;
 /// The indentation of table rows.
 const ROW_INDENT: &str = "    ";
 
-/// One table row without its `|`: host prefix (when `with_host`), then the state and the local
-/// address padded to the given widths.
+fn peer_text(row: &RowPattern) -> String {
+    row.peer
+        .as_ref()
+        .map_or_else(|| "*".to_owned(), ToString::to_string)
+}
+
+/// One table row without its `|`: host prefix (when `with_host`), then the state, the local and
+/// the peer address padded to the given widths (trailing spaces are the caller's to trim).
 pub(crate) fn row_text(
     row: &RowPattern,
     with_host: bool,
     state_w: usize,
     local_w: usize,
+    peer_w: usize,
 ) -> String {
     let mut s = String::new();
     if with_host {
-        s.push_str(&format!("{}: ", row.host));
+        let _ = write!(s, "{}: ", row.host);
     }
-    let local = row.local.to_string();
-    let peer = row
-        .peer
-        .as_ref()
-        .map_or_else(|| "*".to_owned(), ToString::to_string);
     let _ = write!(
         s,
-        "{:<state_w$} {:<local_w$} {peer}",
+        "{:<state_w$} {:<local_w$} {:<peer_w$}",
         row.state.ss_name(),
-        local
+        row.local.to_string(),
+        peer_text(row)
     );
     if let Some(q) = row.queue {
         let _ = write!(s, " q={q}");
@@ -49,20 +52,19 @@ fn outcomes_text(outcomes: &[Outcome]) -> String {
         .join(" | ")
 }
 
-/// Writes comment lines: all but the last above the op, the last as a trailing comment
-/// (returned).
-fn comment_lines<'a>(out: &mut String, comment: Option<&'a str>) -> Option<&'a str> {
-    let comment = comment?;
-    let mut lines: Vec<&str> = comment.split('\n').collect();
-    let last = lines.pop();
-    for l in lines {
+/// A one-line comment goes after its op when the line stays within this width; otherwise, and
+/// for comments of several lines, the comment goes above the op.
+const MAX_LINE: usize = 100;
+
+/// Writes comment lines above an op.
+fn comment_above(out: &mut String, comment: &str) {
+    for l in comment.split('\n') {
         if l.is_empty() {
             out.push_str("#\n");
         } else {
             let _ = writeln!(out, "# {l}");
         }
     }
-    last
 }
 
 /// [`Scenario::to_text`].
@@ -78,18 +80,16 @@ pub(crate) fn scenario_text(s: &Scenario) -> String {
         let _ = writeln!(out, "@hosts {}", s.hosts);
     }
     for (host, setting) in &s.sysctls {
-        match host {
+        let _ = match host {
             Host::A => writeln!(out, "@sysctl {setting}"),
             Host::B => writeln!(out, "@sysctl b {setting}"),
-        }
-        .unwrap_or_default();
+        };
     }
     for (host, ip) in &s.addresses {
-        match host {
+        let _ = match host {
             Host::A => writeln!(out, "@address {ip}"),
             Host::B => writeln!(out, "@address b {ip}"),
-        }
-        .unwrap_or_default();
+        };
     }
     if !out.is_empty() && !s.steps.is_empty() {
         out.push('\n');
@@ -105,17 +105,20 @@ pub(crate) fn scenario_text(s: &Scenario) -> String {
         .unwrap_or(0);
     let with_host = s.hosts > 1;
     for (op, step) in ops.iter().zip(&s.steps) {
-        let trailing = comment_lines(&mut out, step.comment.as_deref());
         let mut line = match &step.expect {
             Some(outcomes) => format!("{op:<width$} = {}", outcomes_text(outcomes)),
             None => op.clone(),
         };
-        match trailing {
-            Some("") => line.push_str("  #"),
-            Some(c) => {
-                let _ = write!(line, "  # {c}");
-            }
+        match step.comment.as_deref() {
             None => {}
+            Some(c) if !c.contains('\n') && line.len() + 4 + c.len() <= MAX_LINE => {
+                line.push_str("  #");
+                if !c.is_empty() {
+                    line.push(' ');
+                    line.push_str(c);
+                }
+            }
+            Some(c) => comment_above(&mut out, c),
         }
         out.push_str(line.trim_end());
         out.push('\n');
@@ -127,8 +130,19 @@ pub(crate) fn scenario_text(s: &Scenario) -> String {
             Some(rows) => {
                 let state_w = rows.iter().map(|r| r.state.ss_name().len()).max();
                 let local_w = rows.iter().map(|r| r.local.to_string().len()).max();
+                let peer_w = rows
+                    .iter()
+                    .any(|r| r.queue.is_some())
+                    .then(|| rows.iter().map(|r| peer_text(r).len()).max())
+                    .flatten();
                 for row in rows {
-                    let text = row_text(row, with_host, state_w.unwrap_or(0), local_w.unwrap_or(0));
+                    let text = row_text(
+                        row,
+                        with_host,
+                        state_w.unwrap_or(0),
+                        local_w.unwrap_or(0),
+                        peer_w.unwrap_or(0),
+                    );
                     let _ = writeln!(out, "{ROW_INDENT}| {}", text.trim_end());
                 }
             }

@@ -34,7 +34,7 @@ impl fmt::Display for TableMismatch {
             .iter()
             .chain(&self.observed)
             .any(|r| r.host != Host::A);
-        let show = |r: &RowPattern| row_text(r, with_host, 10, 24).trim_end().to_owned();
+        let show = |r: &RowPattern| row_text(r, with_host, 10, 24, 24).trim_end().to_owned();
         writeln!(f, "the socket table is not the expected one")?;
         for r in &self.missing {
             writeln!(f, "  missing:    {}", show(r))?;

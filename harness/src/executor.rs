@@ -1,0 +1,590 @@
+//! The executor: runs one [`Op`] on real sockets and reports what the kernel did.
+//!
+//! # What it does with each op
+//!
+//! - Addresses are passed literally: an IPv4 address becomes a `sockaddr_in` and an IPv6 one a
+//!   `sockaddr_in6`, whatever the socket's family, so an IPv4 address given to an `AF_INET6`
+//!   socket gets the kernel's `EINVAL` and an IPv6 address given to an `AF_INET` socket its
+//!   `EAFNOSUPPORT`. Ports come from the [`Env`]; a variable without a value is port 0. The
+//!   executor never binds variables: the caller does, from the [`Observed`] addresses.
+//! - A failing syscall is data: `Outcome::Err(errno)`, with unnamed errnos as
+//!   `Errno::Other(n)`. Only the bench's own failures are [`HarnessError`]s.
+//! - Calls on a name whose descriptor was closed (or that was never created) give `EBADF`,
+//!   which is what the kernel says for a descriptor that is not open; the descriptor number is
+//!   never reused behind the scenario's back.
+//! - [`Observed::local`]/[`Observed::peer`] are `getsockname`/`getpeername` after the call (of
+//!   the new socket for `accept`; none when `accept` fails). An unbound socket's
+//!   `0.0.0.0:0`/`[::]:0` is reported as `None`; `getpeername`'s `ENOTCONN` as `None`.
+//! - `send` of 0 bytes that returns 0 is `Outcome::Ok`; `recv` that returns 0 is
+//!   `Outcome::Eof` (also for `recv(s, 0)`).
+//!
+//! # Bounded blocking
+//!
+//! Every blocking socket (created without `SOCK_NONBLOCK`, and every accepted socket) gets
+//! `SO_RCVTIMEO` and `SO_SNDTIMEO` set to [`ExecConfig::block_bound`] (25 ms by default). The
+//! kernel then ends a blocking call that is still waiting at the bound: `connect` with
+//! `EINPROGRESS` (or `EALREADY` for a second connect while the first is pending), `accept`,
+//! `recv` and `send` with `EAGAIN`. On a blocking socket those answers can only come from the
+//! timeout, so they are reported as [`Outcome::Blocks`]; on a non-blocking socket they are data.
+//! A blocking `send` that returns fewer bytes than asked after waiting the whole bound is
+//! `Blocks` too (the bytes it queued stay queued and show in the peer's table row).
+//! A `close` that lingers (`SO_LINGER` with unacknowledged data) is interrupted after the same
+//! bound by a thread-directed signal; the socket carries on as an orphan, as after its linger
+//! time, and `close` returns 0 as it would have.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Socket, Type};
+use tcpconform_model::{
+    Env, Errno, Family, Host, How, Observed, Op, Outcome, SockAddr, SockId, SockOpt,
+};
+
+use crate::error::HarnessError;
+use crate::observer::{Observer, Owners};
+use crate::sandbox::Hosts;
+use crate::{errno, sys};
+
+/// The largest buffer a `send`/`recv` op may ask for.
+pub const MAX_IO_LEN: u32 = 64 << 20;
+
+/// How the executor runs ops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecConfig {
+    /// How long a blocking call may wait before it is reported as [`Outcome::Blocks`].
+    pub block_bound: Duration,
+}
+
+impl Default for ExecConfig {
+    fn default() -> Self {
+        Self {
+            block_bound: Duration::from_millis(25),
+        }
+    }
+}
+
+/// What the executor knows about one scenario socket.
+#[derive(Debug)]
+struct Slot {
+    /// The descriptor; `None` once closed.
+    sock: Option<Socket>,
+    host: Host,
+    family: Family,
+    nonblocking: bool,
+    cookie: u64,
+    /// `SO_LINGER` is on with a non-zero time: `close` may block.
+    lingers: bool,
+    /// The last connection 4-tuple seen (local, peer), kept after close for `peer_vanishes`.
+    last_tuple: Option<(SocketAddr, SocketAddr)>,
+}
+
+/// Runs ops on real sockets, keeping the scenario's names for them.
+#[derive(Debug)]
+pub struct Executor {
+    config: ExecConfig,
+    slots: BTreeMap<SockId, Slot>,
+    cookies: BTreeMap<u64, SockId>,
+    /// Sockets whose name was given to a new socket while they were still open: they stay open
+    /// (as in C, where overwriting the variable does not close the descriptor).
+    shadowed: Vec<Socket>,
+    /// Connections made to lose their segments (`peer_vanishes`), as (local, peer) of the end
+    /// that asked, with IPv4 addresses as they travel (v4-mapped ones unmapped).
+    impaired: std::collections::BTreeSet<(SocketAddr, SocketAddr)>,
+}
+
+impl Owners for Executor {
+    fn owner_of(&self, cookie: u64) -> Option<SockId> {
+        self.cookies.get(&cookie).copied()
+    }
+
+    fn is_open(&self, sock: SockId) -> bool {
+        self.slots.get(&sock).is_some_and(|s| s.sock.is_some())
+    }
+
+    fn is_impaired(&self, local: SocketAddr, peer: SocketAddr) -> bool {
+        let (l, p) = (on_wire(local), on_wire(peer));
+        self.impaired.contains(&(l, p)) || self.impaired.contains(&(p, l))
+    }
+}
+
+/// An address as it travels: a v4-mapped IPv6 address as IPv4.
+fn on_wire(a: SocketAddr) -> SocketAddr {
+    SocketAddr::new(tcpconform_model::addr::wire_ip(a.ip()), a.port())
+}
+
+/// An `io::Error` from a socket call as an outcome: its errno as data.
+fn err_outcome(e: &std::io::Error) -> Outcome {
+    Outcome::Err(errno::from_io(e).unwrap_or(Errno::Other(0)))
+}
+
+/// A concrete socket address from a scenario address and the port environment.
+fn resolve(addr: &SockAddr, env: &Env) -> SocketAddr {
+    SocketAddr::new(addr.ip, env.resolve_or_zero(&addr.port))
+}
+
+/// `getsockname`/`getpeername`, as the model reads them.
+fn addrs_of(sock: &Socket) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    let local = sock
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .filter(|a| !(a.ip().is_unspecified() && a.port() == 0));
+    let peer = sock.peer_addr().ok().and_then(|a| a.as_socket());
+    (local, peer)
+}
+
+/// The `(level, name, value)` of an integer socket option, or `None` for `SO_LINGER`.
+fn int_option(opt: SockOpt) -> Option<(libc::c_int, libc::c_int, libc::c_int)> {
+    let b = libc::c_int::from;
+    // Unsigned scenario values are passed as the C `int` the kernel reads; a value above
+    // i32::MAX arrives negative, exactly as it would from C.
+    let u = |v: u32| v as libc::c_int;
+    Some(match opt {
+        SockOpt::ReuseAddr(v) => (libc::SOL_SOCKET, libc::SO_REUSEADDR, b(v)),
+        SockOpt::ReusePort(v) => (libc::SOL_SOCKET, libc::SO_REUSEPORT, b(v)),
+        SockOpt::KeepAlive(v) => (libc::SOL_SOCKET, libc::SO_KEEPALIVE, b(v)),
+        SockOpt::V6Only(v) => (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, b(v)),
+        SockOpt::BindAddressNoPort(v) => (libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, b(v)),
+        SockOpt::KeepIdle(v) => (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, u(v)),
+        SockOpt::KeepIntvl(v) => (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, u(v)),
+        SockOpt::KeepCnt(v) => (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, u(v)),
+        SockOpt::UserTimeout(v) => (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, u(v)),
+        SockOpt::Linger2(v) => (libc::IPPROTO_TCP, libc::TCP_LINGER2, v),
+        SockOpt::Linger(_) => return None,
+    })
+}
+
+impl Executor {
+    /// An executor with no sockets yet.
+    pub fn new(config: ExecConfig) -> Self {
+        Self {
+            config,
+            slots: BTreeMap::new(),
+            cookies: BTreeMap::new(),
+            shadowed: Vec::new(),
+            impaired: std::collections::BTreeSet::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> ExecConfig {
+        self.config
+    }
+
+    /// The cookie (`SO_COOKIE`) of a socket the executor created or accepted.
+    pub fn cookie(&self, sock: SockId) -> Option<u64> {
+        self.slots.get(&sock).map(|s| s.cookie)
+    }
+
+    /// The host a socket lives on.
+    pub fn host_of(&self, sock: SockId) -> Option<Host> {
+        self.slots.get(&sock).map(|s| s.host)
+    }
+
+    /// The open socket behind a name, for callers that need to look at it directly.
+    pub fn socket(&self, sock: SockId) -> Option<&Socket> {
+        self.slots.get(&sock).and_then(|s| s.sock.as_ref())
+    }
+
+    /// Every name the executor knows, open or closed.
+    pub fn names(&self) -> impl Iterator<Item = SockId> + '_ {
+        self.slots.keys().copied()
+    }
+
+    /// Records that the connection `local` ↔ `peer` loses its segments from now on (see
+    /// [`Owners::is_impaired`]); `peer_vanishes` does this itself.
+    pub fn mark_impaired(&mut self, local: SocketAddr, peer: SocketAddr) {
+        self.impaired.insert((on_wire(local), on_wire(peer)));
+    }
+
+    /// Closes every open descriptor (each close bounded as in `close`).
+    pub fn close_all(&mut self) {
+        let bound = self.config.block_bound;
+        for slot in self.slots.values_mut() {
+            if let Some(s) = slot.sock.take() {
+                close(s, slot.lingers, bound);
+            }
+        }
+        for s in self.shadowed.drain(..) {
+            close(s, true, bound);
+        }
+    }
+
+    /// Runs one op. `hosts` gives access to the case's namespaces (sockets on host `b`,
+    /// sysctls, packet drops) and `observer` to its socket tables (`destroy`).
+    pub fn apply(
+        &mut self,
+        op: &Op,
+        env: &Env,
+        hosts: &mut Hosts,
+        observer: &mut Observer,
+    ) -> Result<Observed, HarnessError> {
+        let observed = match op {
+            Op::Socket {
+                sock,
+                family,
+                nonblocking,
+                euid,
+                host,
+            } => self.socket_op(op, *sock, *family, *nonblocking, *euid, *host, hosts)?,
+            Op::Accept { listener, sock, .. } => self.accept(*listener, *sock)?,
+            Op::Close { sock } => self.close_op(*sock),
+            Op::Sleep { ms } => {
+                std::thread::sleep(Duration::from_millis(*ms));
+                Observed::outcome(Outcome::Ok)
+            }
+            Op::Sysctl { host, setting } => {
+                hosts.write_sysctl(*host, setting)?;
+                Observed::outcome(Outcome::Ok)
+            }
+            Op::Destroy { sock } => {
+                let outcome = match self.slots.get(sock) {
+                    Some(slot) => match observer.destroy(slot.host, slot.cookie)? {
+                        Ok(()) => Outcome::Ok,
+                        Err(e) => Outcome::Err(e),
+                    },
+                    None => Outcome::Err(Errno::ENOENT),
+                };
+                self.after(*sock, outcome)
+            }
+            Op::PeerVanishes { sock } => {
+                let slot = self
+                    .slots
+                    .get(sock)
+                    .ok_or_else(|| HarnessError::InvalidOp {
+                        op: op.to_string(),
+                        reason: format!("{sock} was never created"),
+                    })?;
+                let tuple = slot
+                    .sock
+                    .as_ref()
+                    .and_then(|s| match addrs_of(s) {
+                        (Some(l), Some(p)) => Some((l, p)),
+                        _ => None,
+                    })
+                    .or(slot.last_tuple)
+                    .ok_or_else(|| HarnessError::InvalidOp {
+                        op: op.to_string(),
+                        reason: format!("{sock} has never had a connection"),
+                    })?;
+                hosts.drop_arriving(slot.host, tuple.0, tuple.1)?;
+                self.impaired.insert((on_wire(tuple.0), on_wire(tuple.1)));
+                self.after(*sock, Outcome::Ok)
+            }
+            Op::Setsockopt { sock, opt } => {
+                let Some(s) = self.open(*sock) else {
+                    return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));
+                };
+                let res = match int_option(*opt) {
+                    Some((level, name, value)) => {
+                        sys::setsockopt_int(s.as_fd(), level, name, value)
+                    }
+                    None => match *opt {
+                        SockOpt::Linger(Some(t)) => {
+                            sys::setsockopt_linger(s.as_fd(), 1, t as libc::c_int)
+                        }
+                        _ => sys::setsockopt_linger(s.as_fd(), 0, 0),
+                    },
+                };
+                if res.is_ok()
+                    && let SockOpt::Linger(l) = *opt
+                    && let Some(slot) = self.slots.get_mut(sock)
+                {
+                    slot.lingers = l.is_some_and(|t| t != 0);
+                }
+                self.after(
+                    *sock,
+                    res.map_or_else(|n| Outcome::Err(errno::from_raw(n)), |()| Outcome::Ok),
+                )
+            }
+            Op::GetsockoptSoError { sock } => {
+                let Some(s) = self.open(*sock) else {
+                    return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));
+                };
+                let outcome = match sys::getsockopt_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_ERROR)
+                {
+                    Ok(0) => Outcome::SoError(None),
+                    Ok(n) => Outcome::SoError(Some(errno::from_raw(n))),
+                    Err(n) => Outcome::Err(errno::from_raw(n)),
+                };
+                self.after(*sock, outcome)
+            }
+            Op::Bind { sock, addr } => {
+                let Some(s) = self.open(*sock) else {
+                    return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));
+                };
+                let outcome = match s.bind(&resolve(addr, env).into()) {
+                    Ok(()) => Outcome::Ok,
+                    Err(e) => err_outcome(&e),
+                };
+                self.after(*sock, outcome)
+            }
+            Op::Listen { sock, backlog } => {
+                let Some(s) = self.open(*sock) else {
+                    return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));
+                };
+                let outcome = match sys::listen(s.as_fd(), *backlog as libc::c_int) {
+                    Ok(()) => Outcome::Ok,
+                    Err(n) => Outcome::Err(errno::from_raw(n)),
+                };
+                self.after(*sock, outcome)
+            }
+            Op::Connect { sock, addr, .. } => {
+                let Some(s) = self.open(*sock) else {
+                    return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));
+                };
+                let outcome = match s.connect(&resolve(addr, env).into()) {
+                    Ok(()) => Outcome::Ok,
+                    Err(e) => self.blocking_or(*sock, &e, &[libc::EINPROGRESS, libc::EALREADY]),
+                };
+                self.after(*sock, outcome)
+            }
+            Op::Send { sock, len } => {
+                let Some(s) = self.open(*sock) else {
+                    return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));
+                };
+                let buf = io_buffer(op, *len)?;
+                let started = Instant::now();
+                let sent = s.send_with_flags(&buf, libc::MSG_NOSIGNAL);
+                let timed_out = started.elapsed() >= self.config.block_bound;
+                let blocking = self.slots.get(sock).is_some_and(|s| !s.nonblocking);
+                let outcome = match sent {
+                    Ok(0) => Outcome::Ok,
+                    // A blocking send that returns short after waiting the whole bound was
+                    // stopped by SO_SNDTIMEO: left alone it would still be blocked.
+                    Ok(n) if blocking && n < buf.len() && timed_out => Outcome::Blocks,
+                    Ok(n) => Outcome::Bytes(n as u32),
+                    Err(e) => self.blocking_or(*sock, &e, &[libc::EAGAIN]),
+                };
+                self.after(*sock, outcome)
+            }
+            Op::Recv { sock, len } => {
+                let Some(s) = self.open(*sock) else {
+                    return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));
+                };
+                let mut buf = io_buffer(op, *len)?;
+                let outcome = match (&*s).read(&mut buf) {
+                    Ok(0) => Outcome::Eof,
+                    Ok(n) => Outcome::Bytes(n as u32),
+                    Err(e) => self.blocking_or(*sock, &e, &[libc::EAGAIN]),
+                };
+                self.after(*sock, outcome)
+            }
+            Op::Shutdown { sock, how } => {
+                let Some(s) = self.open(*sock) else {
+                    return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));
+                };
+                let how = match how {
+                    How::Rd => std::net::Shutdown::Read,
+                    How::Wr => std::net::Shutdown::Write,
+                    How::RdWr => std::net::Shutdown::Both,
+                };
+                let outcome = match s.shutdown(how) {
+                    Ok(()) => Outcome::Ok,
+                    Err(e) => err_outcome(&e),
+                };
+                self.after(*sock, outcome)
+            }
+        };
+        Ok(observed)
+    }
+
+    fn open(&self, sock: SockId) -> Option<&Socket> {
+        self.socket(sock)
+    }
+
+    /// `Blocks` when the socket is blocking and the errno is one its timeout produces;
+    /// otherwise the errno as data.
+    fn blocking_or(&self, sock: SockId, e: &std::io::Error, timeout_errnos: &[i32]) -> Outcome {
+        let blocking = self.slots.get(&sock).is_some_and(|s| !s.nonblocking);
+        match e.raw_os_error() {
+            Some(n) if blocking && timeout_errnos.contains(&n) => Outcome::Blocks,
+            _ => err_outcome(e),
+        }
+    }
+
+    /// The observation after an op on `sock`: its addresses if it is open; remembers a
+    /// connection's 4-tuple.
+    fn after(&mut self, sock: SockId, outcome: Outcome) -> Observed {
+        let Some(slot) = self.slots.get_mut(&sock) else {
+            return Observed::outcome(outcome);
+        };
+        let Some(s) = slot.sock.as_ref() else {
+            return Observed::outcome(outcome);
+        };
+        let (local, peer) = addrs_of(s);
+        if let (Some(l), Some(p)) = (local, peer) {
+            slot.last_tuple = Some((l, p));
+        }
+        Observed {
+            outcome,
+            local,
+            peer,
+        }
+    }
+
+    /// Sets the blocking bounds on a blocking socket and reads its cookie.
+    fn prepare(&self, s: &Socket, blocking: bool) -> Result<u64, HarnessError> {
+        if blocking {
+            let bound = Some(self.config.block_bound);
+            s.set_read_timeout(bound)
+                .and_then(|()| s.set_write_timeout(bound))
+                .map_err(|e| HarnessError::io("setting SO_RCVTIMEO/SO_SNDTIMEO", e))?;
+        }
+        s.cookie()
+            .map_err(|e| HarnessError::io("reading SO_COOKIE", e))
+    }
+
+    /// Gives a name to a new socket (an open socket of the same name stays open, unnamed).
+    fn insert(&mut self, sock: SockId, slot: Slot) {
+        self.cookies.insert(slot.cookie, sock);
+        if let Some(old) = self.slots.insert(sock, slot)
+            && let Some(s) = old.sock
+        {
+            self.shadowed.push(s);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn socket_op(
+        &mut self,
+        op: &Op,
+        sock: SockId,
+        family: Family,
+        nonblocking: bool,
+        euid: Option<u32>,
+        host: Host,
+        hosts: &mut Hosts,
+    ) -> Result<Observed, HarnessError> {
+        if !hosts.has(host) {
+            return Err(HarnessError::InvalidOp {
+                op: op.to_string(),
+                reason: format!("the case has no host {host} (it is a one-host case)"),
+            });
+        }
+        let domain = match family {
+            Family::Inet => Domain::IPV4,
+            Family::Inet6 => Domain::IPV6,
+        };
+        let ty = if nonblocking {
+            Type::STREAM.nonblocking()
+        } else {
+            Type::STREAM
+        };
+        let created =
+            hosts.enter(host, || with_fsuid(euid, || Socket::new(domain, ty, None)))??;
+        let s = match created {
+            Ok(s) => s,
+            Err(e) => return Ok(Observed::outcome(err_outcome(&e))),
+        };
+        let cookie = self.prepare(&s, !nonblocking)?;
+        self.insert(
+            sock,
+            Slot {
+                sock: Some(s),
+                host,
+                family,
+                nonblocking,
+                cookie,
+                lingers: false,
+                last_tuple: None,
+            },
+        );
+        Ok(self.after(sock, Outcome::Ok))
+    }
+
+    fn accept(&mut self, listener: SockId, sock: SockId) -> Result<Observed, HarnessError> {
+        let Some(l) = self.open(listener) else {
+            return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));
+        };
+        let (s, _) = match l.accept() {
+            Ok(x) => x,
+            Err(e) => {
+                let outcome = self.blocking_or(listener, &e, &[libc::EAGAIN]);
+                return Ok(Observed::outcome(outcome));
+            }
+        };
+        let (host, family) = {
+            let slot = &self.slots[&listener];
+            (slot.host, slot.family)
+        };
+        // An accepted socket is blocking whatever its listener is (accept4 without
+        // SOCK_NONBLOCK).
+        let cookie = self.prepare(&s, true)?;
+        self.insert(
+            sock,
+            Slot {
+                sock: Some(s),
+                host,
+                family,
+                nonblocking: false,
+                cookie,
+                lingers: false,
+                last_tuple: None,
+            },
+        );
+        Ok(self.after(sock, Outcome::Ok))
+    }
+
+    fn close_op(&mut self, sock: SockId) -> Observed {
+        let bound = self.config.block_bound;
+        let Some(slot) = self.slots.get_mut(&sock) else {
+            return Observed::outcome(Outcome::Err(Errno::EBADF));
+        };
+        let Some(s) = slot.sock.take() else {
+            return Observed::outcome(Outcome::Err(Errno::EBADF));
+        };
+        if let (Some(l), Some(p)) = addrs_of(&s) {
+            slot.last_tuple = Some((l, p));
+        }
+        close(s, slot.lingers, bound);
+        Observed::outcome(Outcome::Ok)
+    }
+}
+
+/// Closes a socket, bounding the wait of a lingering close.
+fn close(s: Socket, lingers: bool, bound: Duration) {
+    let fd: OwnedFd = s.into();
+    if lingers {
+        sys::close_bounded(fd, bound);
+    } else {
+        drop(fd);
+    }
+}
+
+/// A zeroed buffer for `send`/`recv`.
+fn io_buffer(op: &Op, len: u32) -> Result<Vec<u8>, HarnessError> {
+    if len > MAX_IO_LEN {
+        return Err(HarnessError::InvalidOp {
+            op: op.to_string(),
+            reason: format!("buffers are limited to {MAX_IO_LEN} bytes"),
+        });
+    }
+    Ok(vec![0; len as usize])
+}
+
+/// Runs `f` with the calling thread's fsuid set to `uid` (when given), then restores it.
+///
+/// The socket's owner uid is its inode's uid, taken from the creator's fsuid
+/// (`sock_alloc()`), which is what the SO_REUSEPORT uid check compares.
+fn with_fsuid<R>(uid: Option<u32>, f: impl FnOnce() -> R) -> Result<R, HarnessError> {
+    let Some(uid) = uid else {
+        return Ok(f());
+    };
+    let prev = sys::set_fsuid(uid);
+    if sys::fsuid() != uid {
+        sys::set_fsuid(prev);
+        return Err(HarnessError::Unsupported {
+            what: format!("creating a socket with fsuid {uid}"),
+            reason: "setfsuid() had no effect: the harness needs CAP_SETUID, and in a user \
+                     namespace only mapped uids can be used"
+                .into(),
+        });
+    }
+    let r = f();
+    sys::set_fsuid(prev);
+    Ok(r)
+}

@@ -1,0 +1,747 @@
+//! The observer: a namespace's whole TCP socket table, read through `sock_diag` netlink.
+//!
+//! # Method
+//!
+//! One `NETLINK_SOCK_DIAG` socket per host, opened by the case thread while it is inside that
+//! host's network namespace (a netlink socket belongs to the namespace of the thread that
+//! created it). A table is two dumps (`SOCK_DIAG_BY_FAMILY` with `NLM_F_DUMP`), one for
+//! `AF_INET` and one for `AF_INET6`, each asking for every state bit from `TCP_ESTABLISHED` (1)
+//! to `TCP_BOUND_INACTIVE` (13). That covers:
+//!
+//! - full sockets in every state, with the queue `idiag_rqueue` (the accept queue of a
+//!   listener, unread bytes otherwise);
+//! - TIME-WAIT and FIN-WAIT-2 minisockets (inode 0, the substate as the state, the TIME-WAIT
+//!   timer);
+//! - request sockets (`TCP_NEW_SYN_RECV`, reported by the kernel as `SYN-RECV`, inode 0);
+//! - bound, unconnected sockets (state `CLOSE`), which Linux dumps since 6.8 when bit 13
+//!   (`TCPF_BOUND_INACTIVE`) is in `idiag_states`; older kernels ignore the bit and those rows
+//!   are missing ([`tcpconform_model::Profile::diag_dumps_bound_sockets`]).
+//!
+//! `AF_INET` rows carry IPv4 addresses and `AF_INET6` rows IPv6 ones; an IPv6 socket's
+//! v4-mapped address stays v4-mapped (`[::ffff:127.0.0.1]`), as `ss` prints it.
+//!
+//! Rows are tied to scenario sockets by their cookie (`SO_COOKIE`, `idiag_cookie`), which the
+//! executor reads when it creates or accepts a socket and which a TIME-WAIT minisocket keeps.
+//! The remaining time of a timer (`idiag_expires`) is read from the raw `inet_diag_msg`, since
+//! `netlink-packet-sock-diag` drops it for TIME-WAIT ([`raw_timer`]).
+//!
+//! # Settling
+//!
+//! Loopback segments are processed in softirq context, nearly always before the syscall that
+//! sent them returns. Acknowledgements are the exception: the end that receives a FIN enters
+//! "pingpong" mode (`tcp_fin()`) and *delays* its ACK, which on this machine (Linux 6.18,
+//! HZ=250) arrives 0–8 ms later; until then the active closer stays in FIN-WAIT-1. Data can be
+//! acknowledged late the same way. Linux 6.18 does not report the delayed-ACK timer through
+//! sock_diag, so the observer looks at the sender instead: it asks for `tcp_info`
+//! (`INET_DIAG_INFO`) and counts a connection as *in flight* when one end has output pending
+//! ([`DiagRow::has_pending_output`]: unacknowledged segments, or queued bytes or FIN not held
+//! back by a zero window) and its other end is in the observed tables too (so the answer is
+//! coming), unless the executor made that connection lose its segments (`peer_vanishes`,
+//! [`Owners::is_impaired`]).
+//!
+//! [`Observer::settled_snapshot`] dumps until two consecutive tables hold the same rows
+//! (queues included, timers and owners ignored) and nothing is in flight, pausing 50 µs,
+//! 100 µs, 200 µs, … (at most 2 ms) between dumps, for at most [`SETTLE_BUDGET`] in all. A
+//! table that never settled is still returned, marked `settled: false`, for the caller to
+//! report.
+//!
+//! # Cost
+//!
+//! A dump walks the namespace's whole established-hash table and the (global) bind-hash table,
+//! whatever the number of sockets. Measured here (one host, three sockets, medians): a
+//! snapshot (two dumps) takes about 0.1 ms with the small private table the sandbox gives each
+//! case (`tcp_child_ehash_entries`, see `sandbox`) and about 0.4 ms with the host's shared
+//! 262144-bucket table. A quiet table settles in two dumps (0.2 ms); right after the close of
+//! a connection the peer's delayed ACK makes it take 6.5 ms (p90 9–11 ms, 6–10 dumps).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use netlink_packet_core::{
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkBuffer, NetlinkDeserializable,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable,
+};
+use netlink_packet_sock_diag::inet::nlas::Nla;
+use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+use netlink_packet_sock_diag::{SockDiagDestroy, SockDiagMessage};
+use netlink_sys::{Socket, SocketAddr as NlAddr};
+use tcpconform_model::{
+    Errno, Family, Host, Row, RowInfo, Snapshot, SockId, TcpState, Timer, TimerKind,
+};
+
+use crate::errno;
+use crate::error::HarnessError;
+
+/// How long a netlink request may take before the harness gives up on it.
+pub const NETLINK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The longest [`Observer::settled_snapshot`] keeps dumping (a delayed ACK arrives within 8 ms
+/// here; the rest is margin for a loaded machine).
+pub const SETTLE_BUDGET: Duration = Duration::from_millis(50);
+
+/// Receive buffer for netlink answers (the kernel's dump datagrams are at most 32 KiB).
+const RECV_BUF: usize = 64 * 1024;
+
+/// `TCP_NEW_SYN_RECV`: a request socket.
+pub const TCP_NEW_SYN_RECV: u8 = 12;
+/// `TCP_BOUND_INACTIVE`: the state bit that asks for bound, unconnected sockets (Linux 6.8+).
+pub const TCP_BOUND_INACTIVE: u8 = 13;
+
+/// Every state bit from `TCP_ESTABLISHED` (1) to `TCP_BOUND_INACTIVE` (13).
+const ALL_STATES: u32 = (1 << (TCP_BOUND_INACTIVE as u32 + 1)) - 2;
+
+/// A synchronous netlink socket: one request at a time, answers matched by sequence number,
+/// every receive bounded by [`NETLINK_TIMEOUT`].
+pub(crate) struct NlSocket {
+    sock: Socket,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+impl NlSocket {
+    /// Opens a netlink socket of `protocol` in the calling thread's network namespace.
+    pub(crate) fn open(protocol: isize, what: &str) -> Result<Self, HarnessError> {
+        let io = |e| HarnessError::io(format!("opening a {what} netlink socket"), e);
+        let mut sock = Socket::new(protocol).map_err(io)?;
+        sock.bind_auto().map_err(io)?;
+        sock.connect(&NlAddr::new(0, 0)).map_err(io)?;
+        sock.set_rx_buf_sz(RECV_BUF as i32).map_err(io)?;
+        socket2::SockRef::from(&sock)
+            .set_read_timeout(Some(NETLINK_TIMEOUT))
+            .map_err(io)?;
+        Ok(Self {
+            sock,
+            seq: 0,
+            buf: vec![0; RECV_BUF],
+        })
+    }
+
+    fn send<I: NetlinkSerializable>(
+        &mut self,
+        payload: NetlinkPayload<I>,
+        flags: u16,
+        what: &str,
+    ) -> Result<u32, HarnessError> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut header = NetlinkHeader::default();
+        header.flags = flags;
+        header.sequence_number = self.seq;
+        let mut msg = NetlinkMessage::new(header, payload);
+        msg.finalize();
+        let mut bytes = vec![0; msg.buffer_len()];
+        msg.serialize(&mut bytes);
+        let sent = self
+            .sock
+            .send(&bytes, 0)
+            .map_err(|e| HarnessError::io(format!("sending netlink request {what}"), e))?;
+        if sent != bytes.len() {
+            return Err(HarnessError::netlink(what, "short send"));
+        }
+        Ok(self.seq)
+    }
+
+    /// Receives one datagram into the buffer; returns its length.
+    fn recv(&mut self, what: &str) -> Result<usize, HarnessError> {
+        let start = Instant::now();
+        loop {
+            let mut slice = &mut self.buf[..];
+            match self.sock.recv(&mut slice, libc::MSG_TRUNC) {
+                Ok(n) if n > RECV_BUF => {
+                    return Err(HarnessError::netlink(
+                        what,
+                        format!("answer of {n} bytes truncated to {RECV_BUF}"),
+                    ));
+                }
+                Ok(n) => return Ok(n),
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
+                    if start.elapsed() > NETLINK_TIMEOUT {
+                        return Err(HarnessError::Timeout {
+                            what: what.to_owned(),
+                            after: NETLINK_TIMEOUT,
+                        });
+                    }
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                    return Err(HarnessError::Timeout {
+                        what: what.to_owned(),
+                        after: NETLINK_TIMEOUT,
+                    });
+                }
+                Err(e) => return Err(HarnessError::io(format!("receiving {what}"), e)),
+            }
+        }
+    }
+
+    /// Sends a request with `NLM_F_ACK` and waits for its acknowledgement: `Ok(Ok(()))`, or
+    /// `Ok(Err(errno))` when the kernel refused it.
+    pub(crate) fn request_ack<I>(
+        &mut self,
+        payload: NetlinkPayload<I>,
+        extra_flags: u16,
+        what: &str,
+    ) -> Result<Result<(), i32>, HarnessError>
+    where
+        I: NetlinkSerializable + NetlinkDeserializable,
+    {
+        let seq = self.send(payload, NLM_F_REQUEST | NLM_F_ACK | extra_flags, what)?;
+        loop {
+            let n = self.recv(what)?;
+            let mut verdict = None;
+            walk::<I>(&self.buf[..n], what, |header, payload, _| {
+                if header.sequence_number != seq {
+                    return Ok(());
+                }
+                if let NetlinkPayload::Error(e) = payload {
+                    verdict = Some(match e.code {
+                        None => Ok(()),
+                        Some(code) => Err(-code.get()),
+                    });
+                }
+                Ok(())
+            })?;
+            if let Some(v) = verdict {
+                return Ok(v);
+            }
+        }
+    }
+
+    /// Sends a dump request and hands every answer to `each` (with the raw payload bytes).
+    /// Returns whether the kernel flagged the dump as interrupted (`NLM_F_DUMP_INTR`).
+    pub(crate) fn dump<I, F>(
+        &mut self,
+        payload: NetlinkPayload<I>,
+        what: &str,
+        mut each: F,
+    ) -> Result<bool, HarnessError>
+    where
+        I: NetlinkSerializable + NetlinkDeserializable,
+        F: FnMut(&I, &[u8]) -> Result<(), HarnessError>,
+    {
+        let seq = self.send(payload, NLM_F_REQUEST | NLM_F_DUMP, what)?;
+        let mut interrupted = false;
+        loop {
+            let n = self.recv(what)?;
+            let mut done = false;
+            walk::<I>(&self.buf[..n], what, |header, payload, raw| {
+                if header.sequence_number != seq {
+                    return Ok(());
+                }
+                interrupted |= header.flags & NLM_F_DUMP_INTR != 0;
+                match payload {
+                    NetlinkPayload::Done(d) if d.code != 0 => Err(HarnessError::netlink(
+                        what,
+                        format!("dump ended with error {}", errno::from_raw(-d.code)),
+                    )),
+                    NetlinkPayload::Done(_) => {
+                        done = true;
+                        Ok(())
+                    }
+                    NetlinkPayload::Error(e) => Err(HarnessError::netlink(
+                        what,
+                        format!("kernel answered {}", errno::from_raw(-e.raw_code())),
+                    )),
+                    NetlinkPayload::InnerMessage(m) => each(&m, raw),
+                    NetlinkPayload::Overrun(_) => Err(HarnessError::netlink(what, "overrun")),
+                    _ => Ok(()),
+                }
+            })?;
+            if done {
+                return Ok(interrupted);
+            }
+        }
+    }
+}
+
+/// Walks the netlink messages of one datagram.
+fn walk<I: NetlinkDeserializable>(
+    mut bytes: &[u8],
+    what: &str,
+    mut each: impl FnMut(&NetlinkHeader, NetlinkPayload<I>, &[u8]) -> Result<(), HarnessError>,
+) -> Result<(), HarnessError> {
+    while !bytes.is_empty() {
+        let nl = NetlinkBuffer::new_checked(bytes)
+            .map_err(|e| HarnessError::netlink(what, format!("bad netlink header: {e}")))?;
+        let len = nl.length() as usize;
+        let raw = nl.payload();
+        let msg = NetlinkMessage::<I>::deserialize(bytes)
+            .map_err(|e| HarnessError::netlink(what, format!("cannot decode answer: {e}")))?;
+        each(&msg.header, msg.payload, raw)?;
+        let step = len.next_multiple_of(4).max(16);
+        bytes = bytes.get(step..).unwrap_or(&[]);
+    }
+    Ok(())
+}
+
+/// Who owns which socket: what the observer needs from the executor to fill [`RowInfo`].
+pub trait Owners {
+    /// The scenario socket whose cookie this is, if any.
+    fn owner_of(&self, cookie: u64) -> Option<SockId>;
+    /// Whether the socket's descriptor is still open.
+    fn is_open(&self, sock: SockId) -> bool;
+    /// Whether the connection `local` ↔ `peer` (as seen from either end) was made to lose its
+    /// segments, so that what it has in flight will never be acknowledged.
+    fn is_impaired(&self, local: SocketAddr, peer: SocketAddr) -> bool {
+        let _ = (local, peer);
+        false
+    }
+}
+
+/// No socket is known (for raw dumps).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoOwners;
+
+impl Owners for NoOwners {
+    fn owner_of(&self, _: u64) -> Option<SockId> {
+        None
+    }
+    fn is_open(&self, _: SockId) -> bool {
+        false
+    }
+}
+
+/// One row of a `sock_diag` dump, with every field the kernel reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiagRow {
+    /// The host (namespace) whose table holds it.
+    pub host: Host,
+    /// `AF_INET` or `AF_INET6`.
+    pub family: Family,
+    /// `idiag_state`, the kernel's `TCP_*` number (the substate for a minisocket).
+    pub state: u8,
+    /// `idiag_timer`: 0 none, 1 retransmit, 2 keepalive, 3 TIME-WAIT, 4 zero-window probe,
+    /// 5 delayed ACK.
+    pub timer: u8,
+    /// `idiag_retrans`.
+    pub retransmits: u8,
+    /// `idiag_expires`: milliseconds until the timer fires.
+    pub expires_ms: u32,
+    /// Local address and port.
+    pub local: SocketAddr,
+    /// Peer address and port (`0.0.0.0:0` / `[::]:0` when none).
+    pub peer: SocketAddr,
+    /// `idiag_if`: the bound interface index.
+    pub interface: u32,
+    /// `idiag_cookie`: the socket's cookie (`SO_COOKIE`).
+    pub cookie: u64,
+    /// `idiag_rqueue`: accept-queue length of a listener, unread bytes otherwise.
+    pub rqueue: u32,
+    /// `idiag_wqueue`: backlog of a listener, unacknowledged bytes otherwise.
+    pub wqueue: u32,
+    /// `idiag_uid`: the owner uid.
+    pub uid: u32,
+    /// `idiag_inode`: the inode of the socket's file; 0 when no descriptor holds it.
+    pub inode: u32,
+    /// `tcpi_unacked` from `tcp_info`: segments sent and not yet acknowledged (full sockets
+    /// only; `None` for minisockets and request sockets).
+    pub unacked: Option<u32>,
+    id: SocketId,
+}
+
+impl DiagRow {
+    /// The model's state for the row, if the kernel's number is one it knows.
+    pub fn tcp_state(&self) -> Option<TcpState> {
+        TcpState::from_linux_number(self.state)
+    }
+
+    /// The running timer in the model's terms. The delayed-ACK timer (5) is not modelled and
+    /// gives `None`, as does "no timer".
+    pub fn model_timer(&self) -> Option<Timer> {
+        let kind = match self.timer {
+            1 => TimerKind::Retransmit,
+            2 => TimerKind::Keepalive,
+            3 => TimerKind::TimeWait,
+            4 => TimerKind::Probe,
+            _ => return None,
+        };
+        Some(Timer {
+            kind,
+            remaining_ms: u64::from(self.expires_ms),
+        })
+    }
+
+    /// Whether the socket has segments to send or to be acknowledged that are not held back
+    /// by the peer's zero window: unacknowledged segments (`tcpi_unacked`), or bytes (or a
+    /// FIN) queued and not acknowledged (`idiag_wqueue`) without the zero-window probe timer.
+    pub fn has_pending_output(&self) -> bool {
+        let full = self.unacked.is_some();
+        full && (self.unacked.is_some_and(|n| n > 0) || (self.wqueue > 0 && self.timer != 4))
+    }
+
+    /// Whether the row is a TIME-WAIT minisocket (also in its FIN-WAIT-2 substate).
+    pub fn is_minisocket(&self) -> bool {
+        self.inode == 0 && self.timer == 3
+    }
+
+    /// Whether the row is a request socket (`TCP_NEW_SYN_RECV`, shown as SYN-RECV with the
+    /// retransmit timer of its SYN-ACK and no inode).
+    pub fn is_request(&self) -> bool {
+        self.state == TcpState::SynReceived.linux_number() && self.inode == 0 && self.timer == 1
+    }
+
+    /// The compared part of the row.
+    pub fn row(&self) -> Result<Row, HarnessError> {
+        let state = self.tcp_state().ok_or_else(|| HarnessError::Unsupported {
+            what: format!("TCP state number {}", self.state),
+            reason: "the model has no name for it".into(),
+        })?;
+        Ok(Row {
+            host: self.host,
+            state,
+            local: self.local,
+            peer: (self.peer.port() != 0).then_some(self.peer),
+            queue: self.rqueue,
+        })
+    }
+
+    /// The row and what is known about it, with owners looked up in `owners`.
+    ///
+    /// `orphan` is true when the row belongs to a scenario socket but no descriptor holds it
+    /// any more: the descriptor was closed, or the row is a minisocket (inode 0) of a socket
+    /// whose descriptor is still open (a TIME-WAIT reached after `shutdown`). A row no scenario
+    /// socket owns is a connection still in an accept queue (or a request socket): `owner`
+    /// `None`, not an orphan.
+    pub fn with_info(&self, owners: &dyn Owners) -> Result<(Row, RowInfo), HarnessError> {
+        let owner = owners.owner_of(self.cookie);
+        let orphan = owner.is_some_and(|s| self.inode == 0 || !owners.is_open(s));
+        Ok((
+            self.row()?,
+            RowInfo {
+                owner,
+                orphan,
+                timer: self.model_timer(),
+            },
+        ))
+    }
+}
+
+/// The cookie of a `SocketId` (`idiag_cookie[0]` low, `[1]` high, each native-endian).
+fn cookie_of(id: &SocketId) -> u64 {
+    let c = id.cookie;
+    let lo = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
+    let hi = u32::from_ne_bytes([c[4], c[5], c[6], c[7]]);
+    u64::from(lo) | (u64::from(hi) << 32)
+}
+
+/// The timer fields of a raw `inet_diag_msg` (the message after its netlink header):
+/// `idiag_timer`, `idiag_retrans` and `idiag_expires`.
+///
+/// Layout (`include/uapi/linux/inet_diag.h`): family, state, timer, retrans (1 byte each),
+/// then the 48-byte `inet_diag_sockid`, then `idiag_expires` (u32, native-endian) at offset 52.
+/// `netlink-packet-sock-diag` 0.5 parses the same struct but keeps no expiry for TIME-WAIT.
+pub fn raw_timer(inet_diag_msg: &[u8]) -> Option<(u8, u8, u32)> {
+    let timer = *inet_diag_msg.get(2)?;
+    let retrans = *inet_diag_msg.get(3)?;
+    let e = inet_diag_msg.get(52..56)?;
+    Some((timer, retrans, u32::from_ne_bytes([e[0], e[1], e[2], e[3]])))
+}
+
+/// `tcpi_unacked` of a raw `struct tcp_info` (`include/uapi/linux/tcp.h`): eight `u8` fields,
+/// then `tcpi_rto`, `tcpi_ato`, `tcpi_snd_mss`, `tcpi_rcv_mss` and `tcpi_unacked` (u32 each,
+/// native-endian), so at offset 24.
+pub fn raw_unacked(tcp_info: &[u8]) -> Option<u32> {
+    let b = tcp_info.get(24..28)?;
+    Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// A `sock_diag` socket of one host.
+pub struct DiagSocket {
+    host: Host,
+    nl: NlSocket,
+}
+
+impl DiagSocket {
+    /// Opens a `sock_diag` socket in the calling thread's network namespace, for `host`.
+    pub fn open_here(host: Host) -> Result<Self, HarnessError> {
+        Ok(Self {
+            host,
+            nl: NlSocket::open(netlink_sys::protocols::NETLINK_SOCK_DIAG, "sock_diag")?,
+        })
+    }
+
+    /// The host this socket observes.
+    pub fn host(&self) -> Host {
+        self.host
+    }
+
+    fn request(family: Family) -> InetRequest {
+        let (af, id) = match family {
+            Family::Inet => (libc::AF_INET as u8, SocketId::new_v4()),
+            Family::Inet6 => (libc::AF_INET6 as u8, SocketId::new_v6()),
+        };
+        InetRequest {
+            family: af,
+            protocol: libc::IPPROTO_TCP as u8,
+            extensions: ExtensionFlags::INFO,
+            states: StateFlags::from_bits_retain(ALL_STATES),
+            socket_id: id,
+        }
+    }
+
+    fn dump_family(&mut self, family: Family, out: &mut Vec<DiagRow>) -> Result<(), HarnessError> {
+        let what = format!("sock_diag dump of {family} sockets on host {}", self.host);
+        for _attempt in 0..3 {
+            let start = out.len();
+            let host = self.host;
+            let payload = SockDiagMessage::InetRequest(Self::request(family)).into();
+            let interrupted = self.nl.dump(payload, &what, |msg, raw| {
+                let SockDiagMessage::InetResponse(r) = msg else {
+                    return Ok(());
+                };
+                let h = &r.header;
+                let (timer, retransmits, expires_ms) = raw_timer(raw)
+                    .ok_or_else(|| HarnessError::netlink(&what, "short inet_diag_msg"))?;
+                let fam = match i32::from(h.family) {
+                    libc::AF_INET => Family::Inet,
+                    libc::AF_INET6 => Family::Inet6,
+                    other => {
+                        return Err(HarnessError::netlink(
+                            &what,
+                            format!("row of address family {other}"),
+                        ));
+                    }
+                };
+                let id = &h.socket_id;
+                let unacked = r.nlas.iter().find_map(|n| match n {
+                    Nla::TcpInfo(info) => raw_unacked(info),
+                    _ => None,
+                });
+                out.push(DiagRow {
+                    host,
+                    family: fam,
+                    state: h.state,
+                    timer,
+                    retransmits,
+                    expires_ms,
+                    local: SocketAddr::new(id.source_address, id.source_port),
+                    peer: SocketAddr::new(id.destination_address, id.destination_port),
+                    interface: id.interface_id,
+                    cookie: cookie_of(id),
+                    rqueue: h.recv_queue,
+                    wqueue: h.send_queue,
+                    uid: h.uid,
+                    inode: h.inode,
+                    unacked,
+                    id: id.clone(),
+                });
+                Ok(())
+            })?;
+            if !interrupted {
+                return Ok(());
+            }
+            out.truncate(start);
+        }
+        Err(HarnessError::netlink(
+            what,
+            "the dump was interrupted three times in a row",
+        ))
+    }
+
+    /// Every TCP row of this host, both families.
+    pub fn rows(&mut self) -> Result<Vec<DiagRow>, HarnessError> {
+        let mut out = Vec::new();
+        self.dump_family(Family::Inet, &mut out)?;
+        self.dump_family(Family::Inet6, &mut out)?;
+        Ok(out)
+    }
+
+    /// `SOCK_DESTROY` of one dumped row. `Ok(Err(errno))` is the kernel's refusal (`ENOENT`
+    /// when the row is gone or cannot be looked up, as for a bound, unconnected socket).
+    pub fn destroy_row(&mut self, row: &DiagRow) -> Result<Result<(), Errno>, HarnessError> {
+        let af = match row.family {
+            Family::Inet => libc::AF_INET,
+            Family::Inet6 => libc::AF_INET6,
+        } as u8;
+        let req = SockDiagMessage::InetRequest(InetRequest {
+            family: af,
+            protocol: libc::IPPROTO_TCP as u8,
+            extensions: ExtensionFlags::empty(),
+            states: StateFlags::from_bits_retain(ALL_STATES),
+            socket_id: row.id.clone(),
+        });
+        let what = format!("SOCK_DESTROY of {} on host {}", row.local, self.host);
+        let answer = self.nl.request_ack::<SockDiagDestroy>(
+            NetlinkPayload::InnerMessage(SockDiagDestroy::new(req)),
+            0,
+            &what,
+        )?;
+        match answer {
+            Ok(()) => Ok(Ok(())),
+            Err(libc::EOPNOTSUPP) => Err(HarnessError::Unsupported {
+                what: "SOCK_DESTROY".into(),
+                reason: "the kernel lacks CONFIG_INET_DIAG_DESTROY".into(),
+            }),
+            Err(libc::EPERM) | Err(libc::EACCES) => Err(HarnessError::Unsupported {
+                what: "SOCK_DESTROY".into(),
+                reason: "CAP_NET_ADMIN over the namespace is needed".into(),
+            }),
+            Err(n) => Ok(Err(errno::from_raw(n))),
+        }
+    }
+}
+
+/// A table read until it stopped changing (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settled {
+    /// The last table read.
+    pub snapshot: Snapshot,
+    /// Whether the last two dumps held the same rows and nothing was in flight.
+    pub settled: bool,
+    /// How many connection ends still had unacknowledged segments with their peer in view, in
+    /// the last dump.
+    pub in_flight: usize,
+    /// How many dumps were taken.
+    pub dumps: u32,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// Rows with pending output ([`DiagRow::has_pending_output`]) whose other end is in `rows` and
+/// whose connection is not impaired.
+pub fn in_flight(rows: &[DiagRow], owners: &dyn Owners) -> usize {
+    let wire = |a: SocketAddr| SocketAddr::new(tcpconform_model::addr::wire_ip(a.ip()), a.port());
+    let ends: std::collections::BTreeSet<(SocketAddr, SocketAddr)> = rows
+        .iter()
+        .filter(|r| r.peer.port() != 0)
+        .map(|r| (wire(r.local), wire(r.peer)))
+        .collect();
+    rows.iter()
+        .filter(|r| r.peer.port() != 0 && r.has_pending_output())
+        .filter(|r| ends.contains(&(wire(r.peer), wire(r.local))))
+        .filter(|r| !owners.is_impaired(wire(r.local), wire(r.peer)))
+        .count()
+}
+
+/// The socket tables of a case's hosts.
+pub struct Observer {
+    hosts: Vec<DiagSocket>,
+}
+
+impl Observer {
+    /// An observer over the given per-host sockets (each opened inside its host's namespace).
+    pub fn new(hosts: Vec<DiagSocket>) -> Self {
+        Self { hosts }
+    }
+
+    /// The hosts observed.
+    pub fn hosts(&self) -> impl Iterator<Item = Host> + '_ {
+        self.hosts.iter().map(DiagSocket::host)
+    }
+
+    fn socket(&mut self, host: Host) -> Result<&mut DiagSocket, HarnessError> {
+        self.hosts
+            .iter_mut()
+            .find(|d| d.host == host)
+            .ok_or_else(|| HarnessError::InvalidOp {
+                op: format!("observe host {host}"),
+                reason: "the case has no such host".into(),
+            })
+    }
+
+    /// Every row of one host.
+    pub fn rows(&mut self, host: Host) -> Result<Vec<DiagRow>, HarnessError> {
+        self.socket(host)?.rows()
+    }
+
+    /// Every row of every host.
+    pub fn all_rows(&mut self) -> Result<Vec<DiagRow>, HarnessError> {
+        let mut out = Vec::new();
+        for d in &mut self.hosts {
+            out.extend(d.rows()?);
+        }
+        Ok(out)
+    }
+
+    /// The table of every host, as the model compares it, read once.
+    pub fn snapshot(&mut self, owners: &dyn Owners) -> Result<Snapshot, HarnessError> {
+        let rows = self
+            .all_rows()?
+            .iter()
+            .map(|r| r.with_info(owners))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Snapshot::new(rows))
+    }
+
+    /// The table, read until it stops changing and nothing is in flight, within
+    /// [`SETTLE_BUDGET`] (see the module docs).
+    pub fn settled_snapshot(&mut self, owners: &dyn Owners) -> Result<Settled, HarnessError> {
+        self.settled_snapshot_within(owners, SETTLE_BUDGET)
+    }
+
+    /// [`Observer::settled_snapshot`] with another budget.
+    pub fn settled_snapshot_within(
+        &mut self,
+        owners: &dyn Owners,
+        budget: Duration,
+    ) -> Result<Settled, HarnessError> {
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(50);
+        let mut previous: Option<Snapshot> = None;
+        let mut dumps = 0;
+        loop {
+            let raw = self.all_rows()?;
+            dumps += 1;
+            let busy = in_flight(&raw, owners);
+            let snapshot = Snapshot::new(
+                raw.iter()
+                    .map(|r| r.with_info(owners))
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+            let stable = previous.as_ref().is_some_and(|p| p.same_rows(&snapshot));
+            let out_of_time = start.elapsed() + pause > budget;
+            if (stable && busy == 0) || out_of_time {
+                return Ok(Settled {
+                    snapshot,
+                    settled: stable && busy == 0,
+                    in_flight: busy,
+                    dumps,
+                    elapsed: start.elapsed(),
+                });
+            }
+            if busy > 0 || previous.is_some() {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(2));
+            }
+            previous = Some(snapshot);
+        }
+    }
+
+    /// `SOCK_DESTROY` of every row of `host` whose cookie is `cookie` and that the kernel can
+    /// look up (a full socket, a request socket or a minisocket). `Ok(Err(ENOENT))` when there
+    /// is none: that is the kernel's answer, data like any other.
+    pub fn destroy(&mut self, host: Host, cookie: u64) -> Result<Result<(), Errno>, HarnessError> {
+        let d = self.socket(host)?;
+        let rows: Vec<DiagRow> = d
+            .rows()?
+            .into_iter()
+            .filter(|r| r.cookie == cookie)
+            .collect();
+        let mut result = Err(Errno::ENOENT);
+        for row in &rows {
+            match d.destroy_row(row)? {
+                Ok(()) => result = Ok(()),
+                Err(e) if result.is_err() => result = Err(e),
+                Err(_) => {}
+            }
+        }
+        Ok(result)
+    }
+
+    /// Destroys every full socket that no descriptor holds any more and that could outlive
+    /// the case (orphans retransmitting to a vanished peer keep their namespace alive).
+    /// TIME-WAIT minisockets and request sockets die with the namespace and are left alone.
+    pub fn destroy_orphans(&mut self) -> Result<usize, HarnessError> {
+        let mut n = 0;
+        for d in &mut self.hosts {
+            let rows = d.rows()?;
+            for row in rows
+                .iter()
+                .filter(|r| r.inode == 0 && !r.is_minisocket() && !r.is_request())
+            {
+                if d.destroy_row(row)?.is_ok() {
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+}

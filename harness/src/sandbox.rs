@@ -1,0 +1,1105 @@
+//! Sandboxes: every case runs on its own thread, in network namespaces made for it alone.
+//!
+//! # How a case is set up
+//!
+//! [`run_case`] spawns a thread and, on it:
+//!
+//! 1. `unshare(CLONE_NEWNET)`: the thread (and only it) enters a fresh namespace, host `a`.
+//!    A fresh namespace has the kernel's compiled-in sysctl defaults, not the host's.
+//!    By default the thread first passes through a scratch namespace whose
+//!    `net.ipv4.tcp_child_ehash_entries` is set, so that each host gets a small private
+//!    established-hash table ([`SandboxSpec::ehash_buckets`]): a sock_diag dump walks the whole
+//!    table, so a snapshot costs about 0.4 ms with the host's shared 262144-bucket one against
+//!    0.1 ms with a private one of 1024 buckets (the extra namespace costs about 0.4 ms once). The kernel derives `tcp_max_tw_buckets` and `tcp_max_syn_backlog` from the
+//!    table's size (`tcp_set_hashinfo()`); both are written back to the values a namespace on
+//!    the shared table gets, so the defaults the model assumes still hold.
+//! 2. For a two-host case, a second `unshare` makes host `b`; the thread keeps a descriptor of
+//!    each namespace and returns to `a` with `setns`. Work on `b` (creating a socket, writing
+//!    a sysctl, opening its netlink sockets) is done by stepping into `b` and back: a socket
+//!    stays in the namespace it was created in.
+//! 3. `lo` is brought up (ioctl) in each host. In a two-host case a veth pair joins them:
+//!    `veth-a` in `a` with [`HOST_A_V4`]/24 and [`HOST_A_V6`]/64, `veth-b` in `b` with
+//!    [`HOST_B_V4`]/24 and [`HOST_B_V6`]/64, both up, IPv6 addresses added with `IFA_F_NODAD`
+//!    (usable at once), and permanent neighbour entries for the peer's addresses (no ARP or
+//!    neighbour-discovery delay). Extra addresses of the spec go on the host's `lo` (/32, /128).
+//! 4. The spec's sysctls are written under `/proc/sys`, opened from inside each host's
+//!    namespace, and read back.
+//! 5. One `sock_diag` socket per host is opened inside it for the [`Observer`].
+//!
+//! Then the case's closure runs with a [`Case`]. Afterwards every descriptor is closed,
+//! orphaned full sockets are destroyed (so that nothing retransmitting keeps a namespace
+//! alive), the netlink sockets and namespace descriptors are dropped and the thread exits,
+//! which frees the namespaces.
+//!
+//! # The host is never written
+//!
+//! Every write the harness makes (sysctl, link, address, neighbour, firewall rule) first checks
+//! that the calling thread's network namespace is not the one the process started in (nor
+//! that of pid 1, when readable), and refuses with [`HarnessError::HostNamespace`] if it is.
+
+use std::fmt;
+use std::fs::File;
+use std::io::Write;
+use std::marker::PhantomData;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NetlinkPayload};
+use netlink_packet_route::AddressFamily;
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+};
+use netlink_packet_route::route::RouteType;
+use nix::sched::{CloneFlags, setns, unshare};
+use tcpconform_model::{Env, Host, Observed, Op, Snapshot, Sysctl, SysctlKey, SysctlValue};
+
+use crate::error::HarnessError;
+use crate::executor::{ExecConfig, Executor};
+use crate::observer::{DiagSocket, NlSocket, Observer, Settled};
+use crate::{errno, sys};
+
+/// Host `a`'s IPv4 address on the veth link of a two-host case.
+pub const HOST_A_V4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+/// Host `b`'s IPv4 address on the veth link.
+pub const HOST_B_V4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+/// Prefix length of the IPv4 link.
+pub const V4_PREFIX: u8 = 24;
+/// Host `a`'s IPv6 address on the veth link.
+pub const HOST_A_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+/// Host `b`'s IPv6 address on the veth link.
+pub const HOST_B_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
+/// Prefix length of the IPv6 link.
+pub const V6_PREFIX: u8 = 64;
+/// The name of host `a`'s end of the veth pair.
+pub const VETH_A: &str = "veth-a";
+/// The name of host `b`'s end of the veth pair.
+pub const VETH_B: &str = "veth-b";
+/// The MAC address of `veth-a`.
+pub const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
+/// The MAC address of `veth-b`.
+pub const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0b];
+
+/// How long an `nft` run may take.
+const NFT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a case's sandbox holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxSpec {
+    /// Whether there is a host `b`, joined to `a` by a veth pair.
+    pub two_hosts: bool,
+    /// Extra addresses, each added to its host's `lo` (/32 or /128).
+    pub addresses: Vec<(Host, IpAddr)>,
+    /// Sysctls written in each host's namespace before the case runs.
+    pub sysctls: Vec<(Host, Sysctl)>,
+    /// How the executor runs ops.
+    pub exec: ExecConfig,
+    /// The size of each host's private established-hash table (rounded up to a power of two by
+    /// the kernel), or `None` to use the host's shared table (slower dumps).
+    pub ehash_buckets: Option<u32>,
+}
+
+/// The default [`SandboxSpec::ehash_buckets`].
+pub const DEFAULT_EHASH_BUCKETS: u32 = 1024;
+
+impl Default for SandboxSpec {
+    fn default() -> Self {
+        Self {
+            two_hosts: false,
+            addresses: Vec::new(),
+            sysctls: Vec::new(),
+            exec: ExecConfig::default(),
+            ehash_buckets: Some(DEFAULT_EHASH_BUCKETS),
+        }
+    }
+}
+
+impl SandboxSpec {
+    /// One host, kernel defaults.
+    pub fn one_host() -> Self {
+        Self::default()
+    }
+
+    /// Two hosts joined by a veth pair, kernel defaults.
+    pub fn two_hosts() -> Self {
+        Self {
+            two_hosts: true,
+            ..Self::default()
+        }
+    }
+
+    /// Adds a sysctl for `host`.
+    pub fn sysctl(mut self, host: Host, setting: Sysctl) -> Self {
+        self.sysctls.push((host, setting));
+        self
+    }
+
+    /// Adds an address to `host`'s `lo`.
+    pub fn address(mut self, host: Host, ip: IpAddr) -> Self {
+        self.addresses.push((host, ip));
+        self
+    }
+
+    /// The hosts of the spec.
+    pub fn hosts(&self) -> &'static [Host] {
+        if self.two_hosts {
+            &[Host::A, Host::B]
+        } else {
+            &[Host::A]
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Skip or fail
+
+/// Why kernel tests cannot run here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkipReason(pub String);
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether kernel tests must run (and fail when they cannot) rather than skip: true when the
+/// environment has `CI=true` or `TCPCONFORM_REQUIRE_KERNEL=1`.
+pub fn require_kernel() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::var("TCPCONFORM_REQUIRE_KERNEL").is_ok_and(|v| v == "1")
+}
+
+/// Whether this process can run cases: a fresh network namespace, `lo` up and a `sock_diag`
+/// dump inside it. Checked once per process (on a throwaway thread) and remembered.
+pub fn probe() -> Result<(), SkipReason> {
+    static PROBE: OnceLock<Result<(), SkipReason>> = OnceLock::new();
+    PROBE
+        .get_or_init(|| {
+            initial_namespaces();
+            std::thread::spawn(probe_here)
+                .join()
+                .unwrap_or_else(|_| Err(SkipReason("the probe thread panicked".into())))
+        })
+        .clone()
+}
+
+fn probe_here() -> Result<(), SkipReason> {
+    unshare(CloneFlags::CLONE_NEWNET).map_err(|e| {
+        SkipReason(match e {
+            nix::errno::Errno::EPERM => "no permission to create a network namespace (run as \
+                 root, or call enter_user_namespace_if_unprivileged() at the start of main, or \
+                 wrap the run in `unshare -Urn`)"
+                .into(),
+            other => format!(
+                "unshare(CLONE_NEWNET) failed: {}",
+                errno::from_raw(other as i32)
+            ),
+        })
+    })?;
+    match in_host_namespace() {
+        Ok(false) => {}
+        Ok(true) => {
+            return Err(SkipReason(
+                "unshare left the thread in the host namespace".into(),
+            ));
+        }
+        Err(e) => return Err(SkipReason(e.to_string())),
+    }
+    sys::link_up("lo")
+        .map_err(|n| SkipReason(format!("cannot bring lo up: {}", errno::from_raw(n))))?;
+    let mut diag = DiagSocket::open_here(Host::A).map_err(|e| SkipReason(e.to_string()))?;
+    diag.rows().map_err(|e| SkipReason(e.to_string()))?;
+    Ok(())
+}
+
+/// For a kernel test's first line: `true` when cases can run; otherwise prints
+/// `SKIPPED: <test>: <reason>` and returns `false`, or panics when [`require_kernel`] says a
+/// skip is not acceptable.
+pub fn kernel_or_skip(test: &str) -> bool {
+    match probe() {
+        Ok(()) => true,
+        Err(reason) if require_kernel() => panic!(
+            "{test}: kernel tests are required here (CI=true or TCPCONFORM_REQUIRE_KERNEL=1) \
+             but cannot run: {reason}"
+        ),
+        Err(reason) => {
+            println!("SKIPPED: {test}: {reason}");
+            false
+        }
+    }
+}
+
+/// For the CLI, first thing in `main()` while the process has one thread: when not root,
+/// enters a new user namespace in which the current uid and gid are mapped to 0, so that the
+/// harness can then create network namespaces. Does nothing as root.
+///
+/// Needs unprivileged user namespaces (Debian: `kernel.unprivileged_userns_clone=1`; Ubuntu
+/// 24.04: `kernel.apparmor_restrict_unprivileged_userns=0`). Only uid 0 exists inside, so
+/// `socket(…, euid=N)` ops fail there with [`HarnessError::Unsupported`].
+pub fn enter_user_namespace_if_unprivileged() -> Result<(), HarnessError> {
+    let uid = nix::unistd::geteuid();
+    if uid.is_root() {
+        return Ok(());
+    }
+    let gid = nix::unistd::getegid();
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| HarnessError::io("reading /proc/self/status", e))?;
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    if threads != 1 {
+        return Err(HarnessError::Unsupported {
+            what: "entering a user namespace".into(),
+            reason: format!(
+                "the process already has {threads} threads; unshare(CLONE_NEWUSER) needs a \
+                 single-threaded process, so call this first thing in main()"
+            ),
+        });
+    }
+    unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| HarnessError::NamespaceUnavailable {
+        reason: format!(
+            "unshare(CLONE_NEWUSER) failed with {}: unprivileged user namespaces may be off \
+             (kernel.unprivileged_userns_clone, user.max_user_namespaces, \
+             kernel.apparmor_restrict_unprivileged_userns); run as root or under `unshare -Urn`",
+            errno::from_raw(e as i32)
+        ),
+    })?;
+    let write = |path: &str, text: String| {
+        std::fs::write(path, text).map_err(|e| HarnessError::io(format!("writing {path}"), e))
+    };
+    write("/proc/self/setgroups", "deny".into())?;
+    write("/proc/self/uid_map", format!("0 {uid} 1"))?;
+    write("/proc/self/gid_map", format!("0 {gid} 1"))?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The host guard
+
+fn ns_id(path: &str) -> std::io::Result<(u64, u64)> {
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
+}
+
+/// The namespaces that count as "the host": the one the process's main thread is in (the
+/// process started there; the harness never moves its main thread) and pid 1's, when readable.
+fn initial_namespaces() -> &'static [(u64, u64)] {
+    static INITIAL: OnceLock<Vec<(u64, u64)>> = OnceLock::new();
+    INITIAL.get_or_init(|| {
+        ["/proc/self/ns/net", "/proc/1/ns/net"]
+            .iter()
+            .filter_map(|p| ns_id(p).ok())
+            .collect()
+    })
+}
+
+/// Whether the calling thread is in the host's network namespace.
+pub fn in_host_namespace() -> Result<bool, HarnessError> {
+    let here = ns_id("/proc/thread-self/ns/net")
+        .map_err(|e| HarnessError::io("reading /proc/thread-self/ns/net", e))?;
+    let initial = initial_namespaces();
+    if initial.is_empty() {
+        return Err(HarnessError::NamespaceUnavailable {
+            reason: "cannot identify the host's network namespace (/proc/self/ns/net)".into(),
+        });
+    }
+    Ok(initial.contains(&here))
+}
+
+/// Refuses `what` when the calling thread is in the host's network namespace.
+fn refuse_in_host(what: &str) -> Result<(), HarnessError> {
+    if in_host_namespace()? {
+        return Err(HarnessError::HostNamespace { what: what.into() });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sysctls
+
+/// Writes a sysctl in the calling thread's network namespace and reads it back; refuses in the
+/// host's namespace.
+pub fn write_sysctl_here(setting: &Sysctl) -> Result<(), HarnessError> {
+    let fail = |reason: String| HarnessError::Sysctl {
+        key: setting.key.name().into(),
+        value: setting.value.to_string(),
+        reason,
+    };
+    refuse_in_host(&format!("write sysctl {setting}"))?;
+    let path = setting.key.proc_path();
+    let mut f = File::options().write(true).open(&path).map_err(|e| {
+        fail(match e.kind() {
+            std::io::ErrorKind::NotFound => "this kernel has no such sysctl".into(),
+            _ => format!("cannot open {path}: {e}"),
+        })
+    })?;
+    f.write_all(format!("{}\n", setting.value).as_bytes())
+        .map_err(|e| fail(format!("the kernel refused the value: {e}")))?;
+    drop(f);
+    let back = read_sysctl_here(setting.key)?;
+    if back != setting.value {
+        return Err(fail(format!("read back {back}")));
+    }
+    Ok(())
+}
+
+/// Reads a sysctl of the calling thread's network namespace.
+pub fn read_sysctl_here(key: SysctlKey) -> Result<SysctlValue, HarnessError> {
+    let path = key.proc_path();
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| HarnessError::io(format!("reading {path}"), e))?;
+    key.parse_value(&text).map_err(|e| HarnessError::Sysctl {
+        key: key.name().into(),
+        value: text.trim().into(),
+        reason: format!("cannot parse what the kernel shows: {e}"),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hosts
+
+/// The network namespaces of a case. The case thread lives in host `a`; work on host `b`
+/// steps into `b` and back ([`Hosts::enter`]).
+#[derive(Debug)]
+pub struct Hosts {
+    a: OwnedFd,
+    b: Option<OwnedFd>,
+    /// Whether the `nft` table was created, per host.
+    nft_ready: [bool; 2],
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Moves the thread back to host `a` when dropped (also on unwind).
+struct Return<'a>(&'a OwnedFd);
+
+impl Drop for Return<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = setns(self.0, CloneFlags::CLONE_NEWNET) {
+            // The thread would stay in host b: nothing after this could be trusted.
+            panic!("cannot return to host a's network namespace: {e}");
+        }
+    }
+}
+
+fn open_own_ns() -> Result<OwnedFd, HarnessError> {
+    File::open("/proc/thread-self/ns/net")
+        .map(OwnedFd::from)
+        .map_err(|e| HarnessError::io("opening /proc/thread-self/ns/net", e))
+}
+
+fn new_netns(which: &str) -> Result<OwnedFd, HarnessError> {
+    unshare(CloneFlags::CLONE_NEWNET).map_err(|e| HarnessError::NamespaceUnavailable {
+        reason: format!(
+            "unshare(CLONE_NEWNET) for host {which} failed with {}",
+            errno::from_raw(e as i32)
+        ),
+    })?;
+    refuse_in_host("use a namespace")?;
+    open_own_ns()
+}
+
+/// The size of the host's shared established-hash table (`tcp_ehash_entries`, which a
+/// namespace on the shared table shows negated).
+fn shared_ehash_entries() -> Option<u32> {
+    static SHARED: OnceLock<Option<u32>> = OnceLock::new();
+    *SHARED.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/net/ipv4/tcp_ehash_entries")
+            .ok()
+            .and_then(|t| t.trim().parse::<i64>().ok())
+            .map(|n| n.unsigned_abs() as u32)
+    })
+}
+
+/// In a namespace with a private established-hash table, writes back the two sysctls the
+/// kernel derives from the table's size to what the shared table gives
+/// (`tcp_set_hashinfo()`: `ehash_entries / 2` and `max(128, ehash_entries / 128)`).
+fn restore_hash_derived_defaults(shared: u32) -> Result<(), HarnessError> {
+    let private = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_ehash_entries")
+        .ok()
+        .and_then(|t| t.trim().parse::<i64>().ok())
+        .is_some_and(|n| n > 0);
+    if !private {
+        return Ok(());
+    }
+    write_raw_sysctl("net.ipv4.tcp_max_tw_buckets", &(shared / 2).to_string())?;
+    write_raw_sysctl(
+        "net.ipv4.tcp_max_syn_backlog",
+        &(shared / 128).max(128).to_string(),
+    )
+}
+
+/// Writes a sysctl the model does not know (harness plumbing), refusing in the host.
+fn write_raw_sysctl(key: &str, value: &str) -> Result<(), HarnessError> {
+    refuse_in_host(&format!("write sysctl {key}={value}"))?;
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    std::fs::write(&path, format!("{value}\n")).map_err(|e| HarnessError::Sysctl {
+        key: key.into(),
+        value: value.into(),
+        reason: e.to_string(),
+    })
+}
+
+impl Hosts {
+    fn create(two_hosts: bool, ehash_buckets: Option<u32>) -> Result<Self, HarnessError> {
+        // A namespace's established-hash table is chosen by the namespace its creator is in:
+        // create the hosts from a scratch namespace that asks for a private one.
+        let shared = shared_ehash_entries();
+        let parent = match (ehash_buckets, shared) {
+            (Some(n), Some(_)) => {
+                let p = new_netns("scratch")?;
+                // Best effort: without the sysctl (Linux < 6.1) the hosts share the table.
+                write_raw_sysctl("net.ipv4.tcp_child_ehash_entries", &n.to_string())
+                    .ok()
+                    .map(|()| p)
+            }
+            _ => None,
+        };
+        let a = new_netns("a")?;
+        let b = if two_hosts {
+            if let Some(p) = &parent {
+                setns(p, CloneFlags::CLONE_NEWNET).map_err(|e| {
+                    HarnessError::NamespaceUnavailable {
+                        reason: format!("setns into the scratch namespace failed: {e}"),
+                    }
+                })?;
+            }
+            let b = new_netns("b")?;
+            if let Some(shared) = shared {
+                restore_hash_derived_defaults(shared)?;
+            }
+            setns(&a, CloneFlags::CLONE_NEWNET).map_err(|e| {
+                HarnessError::NamespaceUnavailable {
+                    reason: format!("setns back to host a failed: {e}"),
+                }
+            })?;
+            Some(b)
+        } else {
+            None
+        };
+        drop(parent);
+        if let Some(shared) = shared {
+            restore_hash_derived_defaults(shared)?;
+        }
+        Ok(Self {
+            a,
+            b,
+            nft_ready: [false; 2],
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Whether the case has `host`.
+    pub fn has(&self, host: Host) -> bool {
+        host == Host::A || self.b.is_some()
+    }
+
+    /// Runs `f` inside `host`'s network namespace (on the case thread).
+    pub fn enter<R>(&self, host: Host, f: impl FnOnce() -> R) -> Result<R, HarnessError> {
+        match host {
+            Host::A => Ok(f()),
+            Host::B => {
+                let b = self.b.as_ref().ok_or_else(|| HarnessError::InvalidOp {
+                    op: "enter host b".into(),
+                    reason: "the case has no host b".into(),
+                })?;
+                setns(b, CloneFlags::CLONE_NEWNET).map_err(|e| {
+                    HarnessError::NamespaceUnavailable {
+                        reason: format!("setns into host b failed: {e}"),
+                    }
+                })?;
+                let _back = Return(&self.a);
+                Ok(f())
+            }
+        }
+    }
+
+    /// Writes a sysctl in `host`'s namespace (and reads it back).
+    pub fn write_sysctl(&self, host: Host, setting: &Sysctl) -> Result<(), HarnessError> {
+        self.enter(host, || write_sysctl_here(setting))?
+    }
+
+    /// Reads a sysctl of `host`'s namespace.
+    pub fn read_sysctl(&self, host: Host, key: SysctlKey) -> Result<SysctlValue, HarnessError> {
+        self.enter(host, || read_sysctl_here(key))?
+    }
+
+    /// From now on, silently drops every segment that arrives at `host` for the connection
+    /// whose end there is `local` ↔ `peer` (an nftables rule in that host's namespace, input
+    /// hook, matching source `peer` and destination `local`).
+    pub fn drop_arriving(
+        &mut self,
+        host: Host,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> Result<(), HarnessError> {
+        let nft = find_nft().ok_or_else(|| HarnessError::Unsupported {
+            what: "peer_vanishes".into(),
+            reason: "it needs the `nft` binary (Debian package `nftables`) to drop the \
+                     connection's segments"
+                .into(),
+        })?;
+        let wire = |a: SocketAddr| tcpconform_model::addr::wire_ip(a.ip());
+        let proto = match (wire(local), wire(peer)) {
+            (IpAddr::V4(_), IpAddr::V4(_)) => "ip",
+            (IpAddr::V6(_), IpAddr::V6(_)) => "ip6",
+            _ => {
+                return Err(HarnessError::InvalidOp {
+                    op: "peer_vanishes".into(),
+                    reason: format!("{local} and {peer} are of different families"),
+                });
+            }
+        };
+        let idx = usize::from(host == Host::B);
+        let mut script = String::new();
+        if !self.nft_ready[idx] {
+            script.push_str(
+                "table inet tcpconform {\n  chain input {\n    type filter hook input \
+                 priority -300; policy accept;\n  }\n}\n",
+            );
+        }
+        script.push_str(&format!(
+            "add rule inet tcpconform input {proto} saddr {} {proto} daddr {} tcp sport {} \
+             tcp dport {} drop\n",
+            wire(peer),
+            wire(local),
+            peer.port(),
+            local.port()
+        ));
+        let child = self.enter(host, || {
+            refuse_in_host("add a firewall rule")?;
+            Command::new(&nft)
+                .args(["-f", "-"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|e| HarnessError::io(format!("running {}", nft.display()), e))
+        })??;
+        run_bounded(child, &script, NFT_TIMEOUT, "nft")?;
+        self.nft_ready[idx] = true;
+        Ok(())
+    }
+}
+
+fn find_nft() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join("nft"))
+        .find(|p| p.is_file())
+}
+
+/// Feeds `input` to a child and waits for it, at most `timeout`.
+fn run_bounded(
+    mut child: std::process::Child,
+    input: &str,
+    timeout: Duration,
+    what: &str,
+) -> Result<(), HarnessError> {
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .map_err(|e| HarnessError::io(format!("writing to {what}"), e))?;
+    }
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(HarnessError::Timeout {
+                    what: what.into(),
+                    after: timeout,
+                });
+            }
+            Ok(None) => std::thread::sleep(Duration::from_micros(500)),
+            Err(e) => return Err(HarnessError::io(format!("waiting for {what}"), e)),
+        }
+    };
+    if status.success() {
+        return Ok(());
+    }
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    Err(HarnessError::Unsupported {
+        what: what.into(),
+        reason: format!("{status}: {}", err.trim()),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// rtnetlink: the two-host topology and extra addresses
+
+struct Rtnl {
+    nl: NlSocket,
+    host: Host,
+}
+
+impl Rtnl {
+    fn open_here(host: Host) -> Result<Self, HarnessError> {
+        refuse_in_host("configure links and addresses")?;
+        Ok(Self {
+            nl: NlSocket::open(netlink_sys::protocols::NETLINK_ROUTE, "rtnetlink")?,
+            host,
+        })
+    }
+
+    fn request(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        what: String,
+    ) -> Result<(), HarnessError> {
+        let what = format!("{what} on host {}", self.host);
+        match self
+            .nl
+            .request_ack(NetlinkPayload::InnerMessage(msg), flags, &what)?
+        {
+            Ok(()) => Ok(()),
+            Err(n) => Err(HarnessError::netlink(
+                what,
+                format!("kernel answered {}", errno::from_raw(n)),
+            )),
+        }
+    }
+
+    fn add_address(&mut self, index: u32, ip: IpAddr, prefix: u8) -> Result<(), HarnessError> {
+        let mut msg = AddressMessage::default();
+        msg.header.index = index;
+        msg.header.prefix_len = prefix;
+        match ip {
+            IpAddr::V4(_) => {
+                msg.header.family = AddressFamily::Inet;
+                msg.attributes.push(AddressAttribute::Local(ip));
+                msg.attributes.push(AddressAttribute::Address(ip));
+            }
+            IpAddr::V6(_) => {
+                msg.header.family = AddressFamily::Inet6;
+                msg.header.flags = AddressHeaderFlags::Nodad;
+                msg.attributes.push(AddressAttribute::Address(ip));
+                msg.attributes
+                    .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            }
+        }
+        self.request(
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+            format!("adding address {ip}/{prefix} to interface {index}"),
+        )
+    }
+
+    fn add_neighbour(&mut self, index: u32, ip: IpAddr, mac: [u8; 6]) -> Result<(), HarnessError> {
+        let mut msg = NeighbourMessage::default();
+        msg.header.ifindex = index;
+        msg.header.state = NeighbourState::Permanent;
+        msg.header.kind = RouteType::Unicast;
+        let dest = match ip {
+            IpAddr::V4(a) => {
+                msg.header.family = AddressFamily::Inet;
+                NeighbourAddress::Inet(a)
+            }
+            IpAddr::V6(a) => {
+                msg.header.family = AddressFamily::Inet6;
+                NeighbourAddress::Inet6(a)
+            }
+        };
+        msg.attributes.push(NeighbourAttribute::Destination(dest));
+        msg.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+        self.request(
+            RouteNetlinkMessage::NewNeighbour(msg),
+            NLM_F_CREATE | NLM_F_REPLACE,
+            format!("adding a permanent neighbour entry for {ip}"),
+        )
+    }
+
+    /// Creates the veth pair from host `a`, with `veth-b` placed straight into `b`.
+    fn add_veth(&mut self, b: &OwnedFd) -> Result<(), HarnessError> {
+        let mut peer = LinkMessage::default();
+        peer.attributes.push(LinkAttribute::IfName(VETH_B.into()));
+        peer.attributes.push(LinkAttribute::Address(MAC_B.to_vec()));
+        peer.attributes.push(LinkAttribute::NetNsFd(b.as_raw_fd()));
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(VETH_A.into()));
+        msg.attributes.push(LinkAttribute::Address(MAC_A.to_vec()));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Veth),
+            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+        ]));
+        self.request(
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+            format!("creating the veth pair {VETH_A}/{VETH_B}"),
+        )
+    }
+}
+
+fn ifindex(name: &str, host: Host) -> Result<u32, HarnessError> {
+    sys::if_index(name).map_err(|n| {
+        HarnessError::netlink(
+            format!("looking up interface {name} on host {host}"),
+            errno::from_raw(n),
+        )
+    })
+}
+
+/// How long a link may take to become operational.
+const LINK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Waits until the interface `name` (of the calling thread's namespace) carries packets.
+///
+/// `IFF_RUNNING` is not enough: linkwatch sets the operational state before it replaces the
+/// `noop` queueing discipline (`linkwatch_do_dev()`: `rfc2863_policy()`, then
+/// `dev_activate()`), and a packet sent in between is dropped (seen here as a SYN lost and a
+/// `connect` that took the 1 s SYN retransmission). IPv6 gives the device its link-local
+/// address only once `addrconf_link_ready()` holds, which requires both, so the harness waits
+/// for that address to appear in `/proc/thread-self/net/if_inet6`.
+fn wait_ready(name: &str) -> Result<(), HarnessError> {
+    poll_until(&format!("{name} becoming operational"), || {
+        let flags = sys::link_flags(name).map_err(|n| {
+            HarnessError::netlink(format!("reading the flags of {name}"), errno::from_raw(n))
+        })?;
+        let running = flags & libc::IFF_RUNNING != 0;
+        let activated = match std::fs::read_to_string("/proc/thread-self/net/if_inet6") {
+            Ok(text) => text
+                .lines()
+                .any(|l| l.split_whitespace().last() == Some(name)),
+            // No IPv6: IFF_RUNNING is the best there is.
+            Err(_) => true,
+        };
+        Ok(running && activated)
+    })
+}
+
+/// Polls `done` every 100 µs until it holds, for at most [`LINK_TIMEOUT`].
+fn poll_until(
+    what: &str,
+    mut done: impl FnMut() -> Result<bool, HarnessError>,
+) -> Result<(), HarnessError> {
+    let start = Instant::now();
+    while !done()? {
+        if start.elapsed() > LINK_TIMEOUT {
+            return Err(HarnessError::Timeout {
+                what: what.into(),
+                after: LINK_TIMEOUT,
+            });
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    Ok(())
+}
+
+fn lo_up(host: Host) -> Result<(), HarnessError> {
+    refuse_in_host("bring lo up")?;
+    sys::link_up("lo").map_err(|n| {
+        HarnessError::netlink(format!("bringing lo up on host {host}"), errno::from_raw(n))
+    })
+}
+
+/// Builds the topology of `spec` in `hosts` (the thread is in host `a`).
+fn build_topology(spec: &SandboxSpec, hosts: &Hosts) -> Result<(), HarnessError> {
+    lo_up(Host::A)?;
+    if spec.two_hosts {
+        hosts.enter(Host::B, || lo_up(Host::B))??;
+    }
+    let needs_rtnl = |h: Host| spec.two_hosts || spec.addresses.iter().any(|(x, _)| *x == h);
+    let mut rt_a = needs_rtnl(Host::A)
+        .then(|| Rtnl::open_here(Host::A))
+        .transpose()?;
+    let mut rt_b = if spec.two_hosts && needs_rtnl(Host::B) {
+        Some(hosts.enter(Host::B, || Rtnl::open_here(Host::B))??)
+    } else {
+        None
+    };
+    if spec.two_hosts
+        && let (Some(ra), Some(rb), Some(b)) = (rt_a.as_mut(), rt_b.as_mut(), hosts.b.as_ref())
+    {
+        ra.add_veth(b)?;
+        let ia = ifindex(VETH_A, Host::A)?;
+        sys::link_up(VETH_A).map_err(|n| {
+            HarnessError::netlink(format!("bringing {VETH_A} up"), errno::from_raw(n))
+        })?;
+        let ib = hosts.enter(Host::B, || -> Result<u32, HarnessError> {
+            let ib = ifindex(VETH_B, Host::B)?;
+            sys::link_up(VETH_B).map_err(|n| {
+                HarnessError::netlink(format!("bringing {VETH_B} up"), errno::from_raw(n))
+            })?;
+            Ok(ib)
+        })??;
+        // The link only carries packets once linkwatch has seen the carrier and activated the
+        // queueing discipline (asynchronously, from a workqueue); until then packets are
+        // dropped.
+        wait_ready(VETH_A)?;
+        hosts.enter(Host::B, || wait_ready(VETH_B))??;
+        ra.add_address(ia, HOST_A_V4.into(), V4_PREFIX)?;
+        ra.add_address(ia, HOST_A_V6.into(), V6_PREFIX)?;
+        rb.add_address(ib, HOST_B_V4.into(), V4_PREFIX)?;
+        rb.add_address(ib, HOST_B_V6.into(), V6_PREFIX)?;
+        ra.add_neighbour(ia, HOST_B_V4.into(), MAC_B)?;
+        ra.add_neighbour(ia, HOST_B_V6.into(), MAC_B)?;
+        rb.add_neighbour(ib, HOST_A_V4.into(), MAC_A)?;
+        rb.add_neighbour(ib, HOST_A_V6.into(), MAC_A)?;
+    }
+    for (host, ip) in &spec.addresses {
+        let prefix = if ip.is_ipv4() { 32 } else { 128 };
+        let rt = match host {
+            Host::A => rt_a.as_mut(),
+            Host::B => rt_b.as_mut(),
+        };
+        let rt = rt.ok_or_else(|| HarnessError::InvalidOp {
+            op: format!("address {ip} on host {host}"),
+            reason: "the case has no host b".into(),
+        })?;
+        // `lo` is interface 1 in every namespace.
+        rt.add_address(1, *ip, prefix)?;
+    }
+    // An IPv6 address starts tentative even with IFA_F_NODAD: the DAD worker clears the flag
+    // asynchronously, and until then the address neither sends nor accepts (`Ip6InAddrErrors`;
+    // seen here as a SYN dropped and a 1 s retransmission).
+    for host in spec.hosts() {
+        let mine: Vec<Ipv6Addr> = spec
+            .addresses
+            .iter()
+            .filter(|(h, _)| h == host)
+            .filter_map(|(_, ip)| match ip {
+                IpAddr::V6(a) => Some(*a),
+                IpAddr::V4(_) => None,
+            })
+            .chain(spec.two_hosts.then_some(match host {
+                Host::A => HOST_A_V6,
+                Host::B => HOST_B_V6,
+            }))
+            .collect();
+        if !mine.is_empty() {
+            hosts.enter(*host, || wait_not_tentative(&mine))??;
+        }
+    }
+    Ok(())
+}
+
+/// Waits until every one of `addrs` is usable in the calling thread's namespace: present, not
+/// tentative, and with its local route in place.
+fn wait_not_tentative(addrs: &[Ipv6Addr]) -> Result<(), HarnessError> {
+    const IFA_F_TENTATIVE: u32 = 0x40;
+    const RTF_LOCAL: u32 = 0x8000_0000;
+    let what = format!("IPv6 addresses {addrs:?} leaving the tentative state");
+    poll_until(&what, || {
+        let text = std::fs::read_to_string("/proc/thread-self/net/if_inet6")
+            .map_err(|e| HarnessError::io("reading /proc/thread-self/net/if_inet6", e))?;
+        // Lines: address (32 hex digits), ifindex, prefix length, scope, flags, name.
+        let usable: Vec<Ipv6Addr> = text
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let addr = u128::from_str_radix(f.first()?, 16).ok()?;
+                let flags = u32::from_str_radix(f.get(4)?, 16).ok()?;
+                (flags & IFA_F_TENTATIVE == 0).then_some(Ipv6Addr::from(addr))
+            })
+            .collect();
+        // The address's local route is inserted only after the flag is cleared
+        // (`addrconf_dad_completed()` → `ipv6_ifa_notify()`); a packet arriving in between is
+        // routed as not local. Lines: destination, prefix length, …, flags, device.
+        let routes = std::fs::read_to_string("/proc/thread-self/net/ipv6_route")
+            .map_err(|e| HarnessError::io("reading /proc/thread-self/net/ipv6_route", e))?;
+        let local: Vec<Ipv6Addr> = routes
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let dst = u128::from_str_radix(f.first()?, 16).ok()?;
+                let flags = u32::from_str_radix(f.get(8)?, 16).ok()?;
+                (*f.get(1)? == "80" && flags & RTF_LOCAL != 0).then_some(Ipv6Addr::from(dst))
+            })
+            .collect();
+        Ok(addrs
+            .iter()
+            .all(|a| usable.contains(a) && local.contains(a)))
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cases
+
+/// One case's world, handed to the closure of [`run_case`] on the case thread.
+///
+/// It is neither `Send` nor `Sync`: everything it does depends on the namespace of the thread
+/// it runs on.
+pub struct Case {
+    hosts: Hosts,
+    executor: Executor,
+    observer: Observer,
+}
+
+impl Case {
+    fn create(spec: &SandboxSpec) -> Result<Self, HarnessError> {
+        for (host, what) in spec
+            .addresses
+            .iter()
+            .map(|(h, ip)| (h, format!("address {ip}")))
+            .chain(spec.sysctls.iter().map(|(h, s)| (h, format!("sysctl {s}"))))
+        {
+            if *host == Host::B && !spec.two_hosts {
+                return Err(HarnessError::InvalidOp {
+                    op: what,
+                    reason: "host b exists only in a two-host case".into(),
+                });
+            }
+        }
+        let hosts = Hosts::create(spec.two_hosts, spec.ehash_buckets)?;
+        build_topology(spec, &hosts)?;
+        for (host, setting) in &spec.sysctls {
+            hosts.write_sysctl(*host, setting)?;
+        }
+        let mut diag = vec![DiagSocket::open_here(Host::A)?];
+        if spec.two_hosts {
+            diag.push(hosts.enter(Host::B, || DiagSocket::open_here(Host::B))??);
+        }
+        Ok(Self {
+            hosts,
+            executor: Executor::new(spec.exec),
+            observer: Observer::new(diag),
+        })
+    }
+
+    /// Runs one op (see [`Executor::apply`]).
+    pub fn apply(&mut self, op: &Op, env: &Env) -> Result<Observed, HarnessError> {
+        self.executor
+            .apply(op, env, &mut self.hosts, &mut self.observer)
+    }
+
+    /// The socket table of every host, read once.
+    pub fn snapshot(&mut self) -> Result<Snapshot, HarnessError> {
+        self.observer.snapshot(&self.executor)
+    }
+
+    /// The socket table, read until it stops changing (see [`Observer::settled_snapshot`]).
+    pub fn settled_snapshot(&mut self) -> Result<Settled, HarnessError> {
+        self.observer.settled_snapshot(&self.executor)
+    }
+
+    /// Writes a sysctl in `host`'s namespace mid-case.
+    pub fn set_sysctl(&mut self, host: Host, setting: &Sysctl) -> Result<(), HarnessError> {
+        self.hosts.write_sysctl(host, setting)
+    }
+
+    /// Reads a sysctl of `host`'s namespace.
+    pub fn sysctl(&self, host: Host, key: SysctlKey) -> Result<SysctlValue, HarnessError> {
+        self.hosts.read_sysctl(host, key)
+    }
+
+    /// The executor (cookies, the sockets behind the names).
+    pub fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    /// The observer (raw dumps, `SOCK_DESTROY`).
+    pub fn observer(&mut self) -> &mut Observer {
+        &mut self.observer
+    }
+
+    /// The namespaces.
+    pub fn hosts(&self) -> &Hosts {
+        &self.hosts
+    }
+
+    /// From now on drops every segment arriving at `host` for `local` from `peer` (the
+    /// machinery of `peer_vanishes`; see [`Hosts::drop_arriving`]).
+    pub fn drop_arriving(
+        &mut self,
+        host: Host,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> Result<(), HarnessError> {
+        self.hosts.drop_arriving(host, local, peer)?;
+        self.executor.mark_impaired(local, peer);
+        Ok(())
+    }
+
+    /// Runs `f` inside `host`'s namespace.
+    pub fn in_host<R>(&self, host: Host, f: impl FnOnce() -> R) -> Result<R, HarnessError> {
+        self.hosts.enter(host, f)
+    }
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        self.executor.close_all();
+        if let Err(e) = self.observer.destroy_orphans() {
+            eprintln!("tcpconform: teardown could not destroy orphaned sockets: {e}");
+        }
+    }
+}
+
+/// Where a case's time went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaseTimings {
+    /// From spawning the thread to the end of setup (namespaces, links, sysctls, netlink).
+    pub setup: Duration,
+    /// The closure.
+    pub run: Duration,
+    /// From the end of the closure to the thread's join (closing, orphan sweep, thread exit).
+    /// The kernel frees a namespace asynchronously afterwards.
+    pub teardown: Duration,
+}
+
+/// Runs `f` in a fresh sandbox on its own thread (see the module docs) and tears the sandbox
+/// down. A panic in `f` is resumed on the calling thread.
+pub fn run_case<R: Send>(
+    spec: &SandboxSpec,
+    f: impl FnOnce(&mut Case) -> R + Send,
+) -> Result<R, HarnessError> {
+    run_case_timed(spec, f).map(|(r, _)| r)
+}
+
+/// [`run_case`], also reporting where the time went.
+pub fn run_case_timed<R: Send>(
+    spec: &SandboxSpec,
+    f: impl FnOnce(&mut Case) -> R + Send,
+) -> Result<(R, CaseTimings), HarnessError> {
+    initial_namespaces();
+    let start = Instant::now();
+    let joined = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("tcpconform-case".into())
+            .spawn_scoped(scope, move || -> Result<_, HarnessError> {
+                let mut case = Case::create(spec)?;
+                let setup_done = Instant::now();
+                let r = f(&mut case);
+                let run_done = Instant::now();
+                drop(case);
+                Ok((r, setup_done, run_done))
+            })
+            .map_err(|e| HarnessError::io("spawning the case thread", e))
+            .map(|h| h.join())
+    })?;
+    let end = Instant::now();
+    match joined {
+        Ok(result) => {
+            let (r, setup_done, run_done) = result?;
+            Ok((
+                r,
+                CaseTimings {
+                    setup: setup_done - start,
+                    run: run_done - setup_done,
+                    teardown: end - run_done,
+                },
+            ))
+        }
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}

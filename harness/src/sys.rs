@@ -1,0 +1,246 @@
+//! The harness's only `unsafe` code: thin wrappers over the few system calls that neither
+//! `std`, `socket2` nor `nix` offer in the form the harness needs.
+//!
+//! Every wrapper returns the raw errno on failure (`Err(i32)`) so that callers can turn it into
+//! data ([`crate::errno::from_raw`]) or into a harness failure, as the call demands.
+
+use std::mem::{size_of, zeroed};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use libc::{c_int, c_void, socklen_t};
+
+/// The last errno of this thread.
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// `setsockopt(fd, level, name, &value, sizeof(int))`.
+pub(crate) fn setsockopt_int(
+    fd: BorrowedFd<'_>,
+    level: c_int,
+    name: c_int,
+    value: c_int,
+) -> Result<(), i32> {
+    // SAFETY: `fd` is a live descriptor for the duration of the borrow; the option value points
+    // to a local `c_int` whose size is passed alongside; the kernel only reads it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&raw const value).cast::<c_void>(),
+            size_of::<c_int>() as socklen_t,
+        )
+    };
+    if rc == 0 { Ok(()) } else { Err(last_errno()) }
+}
+
+/// `setsockopt(fd, SOL_SOCKET, SO_LINGER, {l_onoff, l_linger})`.
+pub(crate) fn setsockopt_linger(
+    fd: BorrowedFd<'_>,
+    onoff: c_int,
+    linger: c_int,
+) -> Result<(), i32> {
+    let value = libc::linger {
+        l_onoff: onoff,
+        l_linger: linger,
+    };
+    // SAFETY: as in `setsockopt_int`; the value is a local `struct linger` of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const value).cast::<c_void>(),
+            size_of::<libc::linger>() as socklen_t,
+        )
+    };
+    if rc == 0 { Ok(()) } else { Err(last_errno()) }
+}
+
+/// `getsockopt(fd, level, name)` for an `int` option.
+pub(crate) fn getsockopt_int(fd: BorrowedFd<'_>, level: c_int, name: c_int) -> Result<c_int, i32> {
+    let mut value: c_int = 0;
+    let mut len = size_of::<c_int>() as socklen_t;
+    // SAFETY: `fd` is live; `value` and `len` are valid, writable locals and `len` holds the
+    // size of `value`, so the kernel writes at most that many bytes.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&raw mut value).cast::<c_void>(),
+            &raw mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(value)
+    } else {
+        Err(last_errno())
+    }
+}
+
+/// `listen(fd, backlog)` with the backlog passed through as the C `int` it is.
+pub(crate) fn listen(fd: BorrowedFd<'_>, backlog: c_int) -> Result<(), i32> {
+    // SAFETY: `fd` is a live descriptor; listen takes no pointers.
+    let rc = unsafe { libc::listen(fd.as_raw_fd(), backlog) };
+    if rc == 0 { Ok(()) } else { Err(last_errno()) }
+}
+
+/// The raw `setfsuid` system call on the calling thread only (glibc's wrapper is also
+/// per-thread, but the raw call makes that explicit). Returns the previous fsuid.
+///
+/// The kernel does not report failure: an unmapped or unpermitted uid leaves the fsuid as it
+/// was. Callers check with [`fsuid`].
+pub(crate) fn set_fsuid(uid: u32) -> u32 {
+    // SAFETY: setfsuid takes an integer and touches only the calling thread's credentials.
+    let prev = unsafe { libc::syscall(libc::SYS_setfsuid, libc::c_long::from(uid)) };
+    prev as u32
+}
+
+/// The calling thread's fsuid (`setfsuid(-1)` changes nothing and returns it).
+pub(crate) fn fsuid() -> u32 {
+    // SAFETY: as in `set_fsuid`; -1 is never a valid uid, so nothing changes.
+    let cur = unsafe { libc::syscall(libc::SYS_setfsuid, -1 as libc::c_long) };
+    cur as u32
+}
+
+/// A throwaway datagram socket and an `ifreq` naming `name`, for the interface ioctls.
+fn ifreq_for(name: &str) -> Result<(OwnedFd, libc::ifreq), i32> {
+    if name.len() >= libc::IFNAMSIZ {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: plain socket(2) call; the result is checked and owned right away.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: `ifreq` is plain old data; all-zero is a valid value (empty name, no flags).
+    let mut req: libc::ifreq = unsafe { zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    Ok((sock, req))
+}
+
+/// The flags (`IFF_*`) of the interface `name` in the calling thread's network namespace
+/// (`SIOCGIFFLAGS`).
+pub(crate) fn link_flags(name: &str) -> Result<c_int, i32> {
+    let (sock, mut req) = ifreq_for(name)?;
+    // SAFETY: `req` is a valid, NUL-terminated `ifreq` (the name is shorter than IFNAMSIZ and
+    // the rest is zero) that the kernel reads and writes in place.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &raw mut req) } < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: SIOCGIFFLAGS filled the `ifru_flags` member of the union.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    Ok(c_int::from(flags as u16))
+}
+
+/// Sets `IFF_UP` on the interface `name` of the calling thread's network namespace, with the
+/// `SIOCGIFFLAGS`/`SIOCSIFFLAGS` ioctls on a throwaway datagram socket.
+pub(crate) fn link_up(name: &str) -> Result<(), i32> {
+    let (sock, mut req) = ifreq_for(name)?;
+    // SAFETY: as in `link_flags`.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &raw mut req) } < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: SIOCGIFFLAGS filled the `ifru_flags` member of the union.
+    unsafe {
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+    }
+    // SAFETY: as above; SIOCSIFFLAGS only reads `req`.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &raw mut req) } < 0 {
+        return Err(last_errno());
+    }
+    Ok(())
+}
+
+/// The index of interface `name` in the calling thread's network namespace
+/// (`if_nametoindex(3)`).
+pub(crate) fn if_index(name: &str) -> Result<u32, i32> {
+    let c = std::ffi::CString::new(name).map_err(|_| libc::EINVAL)?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if idx == 0 { Err(last_errno()) } else { Ok(idx) }
+}
+
+/// The real-time signal that interrupts a lingering `close()` (see [`close_bounded`]).
+fn interrupt_signal() -> c_int {
+    libc::SIGRTMIN() + 5
+}
+
+extern "C" fn ignore_signal(_: c_int) {}
+
+/// Installs (once per process) an empty handler without `SA_RESTART` for
+/// [`interrupt_signal`], so that its delivery ends an interruptible wait in the kernel.
+fn install_interrupt_handler() -> Result<(), i32> {
+    static INSTALLED: OnceLock<Result<(), i32>> = OnceLock::new();
+    *INSTALLED.get_or_init(|| {
+        // SAFETY: `sigaction` is plain old data; all-zero is a valid value (empty mask, no
+        // flags).
+        let mut act: libc::sigaction = unsafe { zeroed() };
+        act.sa_sigaction = ignore_signal as extern "C" fn(c_int) as libc::sighandler_t;
+        // SAFETY: `act.sa_mask` is a valid sigset to initialise; the handler is an
+        // async-signal-safe function that does nothing; the old action is not requested.
+        let rc = unsafe {
+            libc::sigemptyset(&raw mut act.sa_mask);
+            libc::sigaction(interrupt_signal(), &raw const act, std::ptr::null_mut())
+        };
+        if rc == 0 { Ok(()) } else { Err(last_errno()) }
+    })
+}
+
+/// Closes `fd`, interrupting the close after `bound` if it blocks.
+///
+/// A TCP socket with `SO_LINGER` on and unacknowledged data makes `close()` wait up to the
+/// linger time (and `O_NONBLOCK` does not change that). The harness bounds every blocking call,
+/// so it arms a one-shot timer that sends [`interrupt_signal`] to this thread: the kernel's
+/// wait (`sk_stream_wait_close()`) ends at a pending signal, and the socket carries on as an
+/// orphan, exactly as after the linger time runs out. `close()` returns 0 either way.
+///
+/// Returns whether the bound was armed (false if the timer could not be set up; the close
+/// then happened unbounded).
+pub(crate) fn close_bounded(fd: OwnedFd, bound: Duration) -> bool {
+    if install_interrupt_handler().is_err() {
+        drop(fd);
+        return false;
+    }
+    // SAFETY: `sigevent` is plain old data; all-zero is a valid value.
+    let mut sev: libc::sigevent = unsafe { zeroed() };
+    sev.sigev_notify = libc::SIGEV_THREAD_ID;
+    sev.sigev_signo = interrupt_signal();
+    sev.sigev_notify_thread_id = nix::unistd::gettid().as_raw();
+    let mut timer: libc::timer_t = std::ptr::null_mut();
+    // SAFETY: `sev` and `timer` are valid locals; the kernel writes the timer id to `timer`.
+    if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &raw mut sev, &raw mut timer) } != 0 {
+        drop(fd);
+        return false;
+    }
+    let spec = libc::itimerspec {
+        it_interval: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: libc::timespec {
+            tv_sec: bound.as_secs() as libc::time_t,
+            tv_nsec: libc::c_long::from(bound.subsec_nanos()).max(1),
+        },
+    };
+    // SAFETY: `timer` was created above and not deleted yet; `spec` is a valid local.
+    let armed =
+        unsafe { libc::timer_settime(timer, 0, &raw const spec, std::ptr::null_mut()) } == 0;
+    drop(fd);
+    // SAFETY: `timer` is a live timer id owned by this function; deleting it disarms it. A
+    // signal already sent is caught by the empty handler.
+    unsafe {
+        libc::timer_delete(timer);
+    }
+    armed
+}
