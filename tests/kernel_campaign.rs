@@ -26,8 +26,11 @@ fn the_kernel_agrees_with_the_model_on_random_cases() {
             .unwrap_or(1),
     );
     println!("campaign: {cases} cases, seed {seed} (TCPCONFORM_SEED={seed} repeats it), {profile}");
-    let mut options =
-        CampaignOptions::new(ConfigSpace::Fixed(CaseConfig::defaults(profile)), cases, seed);
+    let mut options = CampaignOptions::new(
+        ConfigSpace::Fixed(CaseConfig::defaults(profile)),
+        cases,
+        seed,
+    );
     options.found_dir = Some(repo_root().join("target").join("tcpconform-found"));
     let report = campaign::run(&options, &|_| {});
     println!(
@@ -41,7 +44,10 @@ fn the_kernel_agrees_with_the_model_on_random_cases() {
         CampaignOutcome::Passed => assert_eq!(u64::from(cases), report.cases),
         CampaignOutcome::HarnessFailed(e) => panic!("the harness failed (not a verdict): {e}"),
         CampaignOutcome::Diverged(cx) => {
-            let replay = cx.path.as_ref().map(|p| format!("cargo run -p tcpconform -- replay {}", p.display()));
+            let replay = cx
+                .path
+                .as_ref()
+                .map(|p| format!("cargo run -p tcpconform -- replay {}", p.display()));
             panic!(
                 "the kernel diverged from the model (seed {seed}); shrunk from {} to {} calls:\n{}",
                 cx.original_len,

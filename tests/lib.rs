@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 /// The repository's root (the workspace directory).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// Every hand-written scenario file under `tests/scenarios/`, sorted.
@@ -21,5 +24,8 @@ pub fn scenario_files() -> Vec<PathBuf> {
 
 /// A number from the environment, or `default`.
 pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }

@@ -91,7 +91,10 @@ fn harness_failed(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(3)
 }
 
-fn parse_profile(given: Option<&str>, default: impl FnOnce() -> Profile) -> Result<Profile, String> {
+fn parse_profile(
+    given: Option<&str>,
+    default: impl FnOnce() -> Profile,
+) -> Result<Profile, String> {
     match given {
         Some(p) => p.parse(),
         None => Ok(default()),
@@ -114,7 +117,15 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { cases, seed, max_len, profile, sysctls, found, json } => {
+        Command::Run {
+            cases,
+            seed,
+            max_len,
+            profile,
+            sysctls,
+            found,
+            json,
+        } => {
             let profile = match parse_profile(profile.as_deref(), running_profile) {
                 Ok(p) => p,
                 Err(e) => return bad(e),
@@ -138,7 +149,10 @@ fn main() -> ExitCode {
             let report = campaign::run(&options, &|n| bar.set_position(n.min(u64::from(cases))));
             bar.finish_and_clear();
             if json {
-                println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("report serializes")
+                );
             } else {
                 print_campaign(&report);
             }
@@ -148,7 +162,11 @@ fn main() -> ExitCode {
                 CampaignOutcome::HarnessFailed(_) => ExitCode::from(3),
             }
         }
-        Command::Replay { files, profile, json } => {
+        Command::Replay {
+            files,
+            profile,
+            json,
+        } => {
             let profile = match parse_profile(profile.as_deref(), running_profile) {
                 Ok(p) => p,
                 Err(e) => return bad(e),
@@ -180,11 +198,22 @@ fn main() -> ExitCode {
                 }
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&reports).expect("serializes"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&reports).expect("serializes")
+                );
             }
-            if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+            if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
-        Command::Predict { files, profile, json } => {
+        Command::Predict {
+            files,
+            profile,
+            json,
+        } => {
             let profile = match parse_profile(profile.as_deref(), || Profile::LINUX_6_18) {
                 Ok(p) => p,
                 Err(e) => return bad(e),
@@ -206,9 +235,16 @@ fn main() -> ExitCode {
                 }
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&reports).expect("serializes"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&reports).expect("serializes")
+                );
             }
-            if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+            if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Command::Rules => {
             for r in RuleId::ALL {
@@ -267,7 +303,10 @@ fn print_campaign(r: &campaign::CampaignReport) {
         CampaignOutcome::Passed => println!("PASS: the kernel agreed with the model on every call"),
         CampaignOutcome::HarnessFailed(e) => println!("HARNESS FAILURE (not a verdict): {e}"),
         CampaignOutcome::Diverged(cx) => {
-            let replay = cx.path.as_ref().map(|p| format!("tcpconform replay {}", p.display()));
+            let replay = cx
+                .path
+                .as_ref()
+                .map(|p| format!("tcpconform replay {}", p.display()));
             println!(
                 "DIVERGENCE: a case of {} calls shrank to {} in {:.2}s ({} re-runs)",
                 cx.original_len,
@@ -275,8 +314,15 @@ fn print_campaign(r: &campaign::CampaignReport) {
                 cx.shrink_time.as_secs_f64(),
                 r.shrink_cases
             );
-            print!("{}", format_run(&cx.run, &cx.config, &cx.run.env, replay.as_deref()));
-            println!("seed: tcpconform run --cases {} --seed {}", r.cases.max(1), r.seed);
+            print!(
+                "{}",
+                format_run(&cx.run, &cx.config, &cx.run.env, replay.as_deref())
+            );
+            println!(
+                "seed: tcpconform run --cases {} --seed {}",
+                r.cases.max(1),
+                r.seed
+            );
         }
     }
 }

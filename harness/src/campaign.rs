@@ -109,7 +109,8 @@ struct Tally {
 impl Tally {
     fn record(&self, run: &Run) {
         self.cases.fetch_add(1, Ordering::Relaxed);
-        self.calls.fetch_add(run.steps.len() as u64, Ordering::Relaxed);
+        self.calls
+            .fetch_add(run.steps.len() as u64, Ordering::Relaxed);
         let mut rules = self.rules.lock().expect("tally lock");
         for s in &run.steps {
             for r in &s.rules {
@@ -157,7 +158,10 @@ pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campai
         progress(tally.cases.load(Ordering::Relaxed));
         if let Some(d) = run.divergence() {
             first_failure.lock().expect("lock").get_or_insert(ops.len());
-            return Err(TestCaseError::fail(format!("divergence at step {}", d.index)));
+            return Err(TestCaseError::fail(format!(
+                "divergence at step {}",
+                d.index
+            )));
         }
         Ok(())
     });
@@ -279,7 +283,10 @@ pub fn well_formed(ops: &[Op]) -> bool {
                     vars.insert(v.clone());
                 }
             }
-            Op::Bind { sock, addr: SockAddr { port, .. } } => {
+            Op::Bind {
+                sock,
+                addr: SockAddr { port, .. },
+            } => {
                 if !created.contains(sock) {
                     return false;
                 }

@@ -58,7 +58,10 @@ pub fn run_on_kernel(
     }
     let model = tcpconform_model::Model::new(config.profile, model_topology, config.host_sysctls());
     run_case(&spec, move |case| {
-        let mut system = CaseSystem { case, unsettled: false };
+        let mut system = CaseSystem {
+            case,
+            unsettled: false,
+        };
         let mut ls = LockStep::new(model);
         ls.continue_after_divergence = continue_after_divergence;
         lockstep::run_with(&mut system, ls, ops)
@@ -81,6 +84,8 @@ pub fn profile_of_release(release: &str) -> Result<Profile, String> {
         (Some(major), Some(minor)) => format!("linux-{major}.{minor}")
             .parse()
             .map_err(|e| format!("kernel {release}: {e}")),
-        _ => Err(format!("cannot read a version from kernel release `{release}`")),
+        _ => Err(format!(
+            "cannot read a version from kernel release `{release}`"
+        )),
     }
 }

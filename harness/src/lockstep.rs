@@ -203,7 +203,12 @@ impl LockStep {
 pub fn capture(op: &Op, observed: &Observed, env: &mut Env) {
     use tcpconform_model::{Port, SockAddr};
     match op {
-        Op::Bind { addr: SockAddr { port: Port::Var(v), .. }, .. } if env.get(v).is_none() => {
+        Op::Bind {
+            addr: SockAddr {
+                port: Port::Var(v), ..
+            },
+            ..
+        } if env.get(v).is_none() => {
             if observed.outcome == Outcome::Ok {
                 if let Some(l) = observed.local.filter(|l| l.port() != 0) {
                     env.bind(v, l.port());
@@ -254,11 +259,23 @@ pub fn run_with<S: System>(system: &mut S, mut ls: LockStep, ops: &[Op]) -> Run 
     for (i, op) in ops.iter().enumerate() {
         let observed = match system.exec(op, &ls.env) {
             Ok(o) => o,
-            Err(e) => return Run { steps, harness_error: Some(format!("{e}")), env: ls.env },
+            Err(e) => {
+                return Run {
+                    steps,
+                    harness_error: Some(format!("{e}")),
+                    env: ls.env,
+                };
+            }
         };
         let table = match system.table() {
             Ok(t) => t,
-            Err(e) => return Run { steps, harness_error: Some(format!("{e}")), env: ls.env },
+            Err(e) => {
+                return Run {
+                    steps,
+                    harness_error: Some(format!("{e}")),
+                    env: ls.env,
+                };
+            }
         };
         let report = ls.step(i + 1, op, observed, table);
         let stop = report.verdict != Verdict::Agree && !ls.continue_after_divergence;
@@ -267,5 +284,9 @@ pub fn run_with<S: System>(system: &mut S, mut ls: LockStep, ops: &[Op]) -> Run 
             break;
         }
     }
-    Run { steps, harness_error: None, env: ls.env }
+    Run {
+        steps,
+        harness_error: None,
+        env: ls.env,
+    }
 }

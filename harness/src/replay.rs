@@ -41,7 +41,11 @@ pub struct ScenarioReport {
 impl ScenarioReport {
     /// Calls where the kernel did what the model does not allow.
     pub fn divergences(&self) -> usize {
-        self.run.steps.iter().filter(|s| s.verdict != Verdict::Agree).count()
+        self.run
+            .steps
+            .iter()
+            .filter(|s| s.verdict != Verdict::Agree)
+            .count()
     }
 
     /// Whether everything held: the file's expectations and (on a kernel) the model.
@@ -56,7 +60,11 @@ impl ScenarioReport {
         let _ = writeln!(out, "== {what} {name}");
         out.push_str(&format_run(&self.run, &self.config, &self.run.env, None));
         for u in &self.unmet {
-            let _ = writeln!(out, "EXPECTATION FAILED at call {} (line {}): {}", u.index, u.line, u.message);
+            let _ = writeln!(
+                out,
+                "EXPECTATION FAILED at call {} (line {}): {}",
+                u.index, u.line, u.message
+            );
         }
         let verdict = if self.run.harness_error.is_some() {
             "HARNESS FAILURE"
@@ -94,20 +102,35 @@ fn model_for(config: &CaseConfig, scenario: &Scenario) -> Model {
 }
 
 /// Checks a step's expectations against what happened, binding table variables into `env`.
-fn check_step(step: &Step, index: usize, outcome: Outcome, table: &Snapshot, env: &mut Env, unmet: &mut Vec<Unmet>) {
+fn check_step(
+    step: &Step,
+    index: usize,
+    outcome: Outcome,
+    table: &Snapshot,
+    env: &mut Env,
+    unmet: &mut Vec<Unmet>,
+) {
     if let Some(expect) = &step.expect {
         if !expect.contains(&outcome) {
             let want: Vec<String> = expect.iter().map(|o| o.to_string()).collect();
             unmet.push(Unmet {
                 index,
                 line: step.line,
-                message: format!("{} returned {outcome}, the file expects {}", step.op, want.join(" | ")),
+                message: format!(
+                    "{} returned {outcome}, the file expects {}",
+                    step.op,
+                    want.join(" | ")
+                ),
             });
         }
     }
     if let Some(patterns) = &step.table {
         if let Err(m) = match_table(patterns, table, env) {
-            unmet.push(Unmet { index, line: step.line, message: format!("after {}: {m}", step.op) });
+            unmet.push(Unmet {
+                index,
+                line: step.line,
+                message: format!("after {}: {m}", step.op),
+            });
         }
     }
 }
@@ -134,7 +157,10 @@ pub fn predict(scenario: &Scenario, profile: Profile) -> ScenarioReport {
         let table = b.model.snapshot();
         let mut allowed = Vec::new();
         for x in &branches {
-            let a = crate::lockstep::Allowed { outcome: x.outcome, rule: x.rule };
+            let a = crate::lockstep::Allowed {
+                outcome: x.outcome,
+                rule: x.rule,
+            };
             if !allowed.contains(&a) {
                 allowed.push(a);
             }
@@ -155,7 +181,11 @@ pub fn predict(scenario: &Scenario, profile: Profile) -> ScenarioReport {
     }
     ScenarioReport {
         config,
-        run: crate::lockstep::Run { steps, harness_error: None, env },
+        run: crate::lockstep::Run {
+            steps,
+            harness_error: None,
+            env,
+        },
         unmet,
         on_kernel: false,
     }
@@ -170,7 +200,10 @@ pub fn replay(scenario: &Scenario, profile: Profile) -> Result<ScenarioReport, H
     let spec = sandbox_spec(&config, &scenario.addresses);
     let steps_in = scenario.steps.clone();
     let run = run_case(&spec, move |case| {
-        let mut system = CaseSystem { case, unsettled: false };
+        let mut system = CaseSystem {
+            case,
+            unsettled: false,
+        };
         let mut ls = LockStep::new(model);
         ls.continue_after_divergence = true;
         let mut unmet = Vec::new();
@@ -188,7 +221,14 @@ pub fn replay(scenario: &Scenario, profile: Profile) -> Result<ScenarioReport, H
             if report.verdict != Verdict::Agree {
                 capture(&step.op, &observed, &mut ls.env);
             }
-            check_step(step, i + 1, observed.outcome, &table, &mut ls.env, &mut unmet);
+            check_step(
+                step,
+                i + 1,
+                observed.outcome,
+                &table,
+                &mut ls.env,
+                &mut unmet,
+            );
             steps.push(report);
         }
         (steps, unmet, None, ls.env)
@@ -196,7 +236,11 @@ pub fn replay(scenario: &Scenario, profile: Profile) -> Result<ScenarioReport, H
     let (steps, unmet, harness_error, env) = run;
     Ok(ScenarioReport {
         config,
-        run: crate::lockstep::Run { steps, harness_error, env },
+        run: crate::lockstep::Run {
+            steps,
+            harness_error,
+            env,
+        },
         unmet,
         on_kernel: true,
     })

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use tcpconform_model::{Env, Host, Op, Port, Row, SockAddr, Snapshot, Var};
+use tcpconform_model::{Env, Host, Op, Port, Row, Snapshot, SockAddr, Var};
 
 use crate::campaign::Counterexample;
 use crate::config::CaseConfig;
@@ -27,13 +27,27 @@ impl PortNames {
     pub fn new(env: &Env, ops: &[Op]) -> Self {
         let mut literal = BTreeSet::new();
         for op in ops {
-            if let Op::Bind { addr: SockAddr { port: Port::Lit(p), .. }, .. }
-            | Op::Connect { addr: SockAddr { port: Port::Lit(p), .. }, .. } = op
+            if let Op::Bind {
+                addr: SockAddr {
+                    port: Port::Lit(p), ..
+                },
+                ..
+            }
+            | Op::Connect {
+                addr: SockAddr {
+                    port: Port::Lit(p), ..
+                },
+                ..
+            } = op
             {
                 literal.insert(*p);
             }
         }
-        Self { env: env.clone(), literal, auto: BTreeMap::new() }
+        Self {
+            env: env.clone(),
+            literal,
+            auto: BTreeMap::new(),
+        }
     }
 
     /// Registers every port of a table, so that later names are stable.
@@ -72,7 +86,12 @@ impl PortNames {
 
 fn show_table(table: &Snapshot, names: &PortNames, indent: &str) -> String {
     let f = |p: u16| names.name(p);
-    table.display(&f).to_string().lines().map(|l| format!("{indent}{}\n", l.trim_start())).collect()
+    table
+        .display(&f)
+        .to_string()
+        .lines()
+        .map(|l| format!("{indent}{}\n", l.trim_start()))
+        .collect()
 }
 
 /// One step's line: `  7  bind(s3, 127.0.0.1:5000)     0              -1 EADDRINUSE  <<<`.
@@ -104,17 +123,33 @@ pub fn format_run(run: &Run, config: &CaseConfig, env: &Env, replay_hint: Option
         names.learn(&s.model_table);
     }
     let mut out = String::new();
-    let sysctls: Vec<String> = config.sysctls.iter().map(|(h, s)| {
-        if *h == Host::A { s.to_string() } else { format!("{h}:{s}") }
-    }).collect();
+    let sysctls: Vec<String> = config
+        .sysctls
+        .iter()
+        .map(|(h, s)| {
+            if *h == Host::A {
+                s.to_string()
+            } else {
+                format!("{h}:{s}")
+            }
+        })
+        .collect();
     let _ = writeln!(
         out,
         "profile {}{}, sysctls: {}",
         config.profile,
         if config.two_hosts { ", two hosts" } else { "" },
-        if sysctls.is_empty() { "kernel defaults".to_owned() } else { sysctls.join(" ") }
+        if sysctls.is_empty() {
+            "kernel defaults".to_owned()
+        } else {
+            sysctls.join(" ")
+        }
     );
-    let _ = writeln!(out, "\n  #  {:<46} {:<22} {:<18}", "call", "model allows", "kernel");
+    let _ = writeln!(
+        out,
+        "\n  #  {:<46} {:<22} {:<18}",
+        "call", "model allows", "kernel"
+    );
     for s in &run.steps {
         let _ = writeln!(out, "{}", step_line(s));
     }
@@ -127,7 +162,11 @@ pub fn format_run(run: &Run, config: &CaseConfig, env: &Env, replay_hint: Option
                     "DIVERGENCE at call {}: the kernel returned {}, the model allows {}",
                     d.index,
                     d.observed.outcome,
-                    d.allowed.iter().map(|a| a.outcome.to_string()).collect::<Vec<_>>().join(" | ")
+                    d.allowed
+                        .iter()
+                        .map(|a| a.outcome.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" | ")
                 );
             }
             Verdict::TableDiffers => {
@@ -151,10 +190,14 @@ pub fn format_run(run: &Run, config: &CaseConfig, env: &Env, replay_hint: Option
         if !only_model.is_empty() || !only_kernel.is_empty() {
             let f = |p: u16| names.name(p);
             let show = |r: &Row| {
-                tcpconform_model::snapshot::ShowRow { row: r, names: &f, with_host: false }
-                    .to_string()
-                    .trim_end()
-                    .to_owned()
+                tcpconform_model::snapshot::ShowRow {
+                    row: r,
+                    names: &f,
+                    with_host: false,
+                }
+                .to_string()
+                .trim_end()
+                .to_owned()
             };
             for r in &only_model {
                 let _ = writeln!(out, "    only in the model:  {}", show(r));
@@ -163,7 +206,11 @@ pub fn format_run(run: &Run, config: &CaseConfig, env: &Env, replay_hint: Option
                 let _ = writeln!(out, "    only in the kernel: {}", show(r));
             }
         }
-        let bindings: Vec<String> = names.as_env().iter().map(|(n, p)| format!("${n}={p}")).collect();
+        let bindings: Vec<String> = names
+            .as_env()
+            .iter()
+            .map(|(n, p)| format!("${n}={p}"))
+            .collect();
         if !bindings.is_empty() {
             let _ = writeln!(out, "\n  ports: {}", bindings.join(" "));
         }
@@ -199,7 +246,11 @@ pub fn counterexample_scenario(cx: &Counterexample) -> Scenario {
     for s in &cx.run.steps {
         let mut step = Step::new(s.op.clone()).expect([s.observed.outcome]);
         if s.verdict != Verdict::Agree {
-            let allowed: Vec<String> = s.allowed.iter().map(|a| format!("{} ({})", a.outcome, a.rule)).collect();
+            let allowed: Vec<String> = s
+                .allowed
+                .iter()
+                .map(|a| format!("{} ({})", a.outcome, a.rule))
+                .collect();
             let mut comment = format!("DIVERGENCE: the model allows {}", allowed.join(" | "));
             if matches!(s.verdict, Verdict::TableDiffers) {
                 comment.push_str("; the model's table:");
@@ -218,5 +269,9 @@ pub fn counterexample_scenario(cx: &Counterexample) -> Scenario {
 
 /// The table as patterns, ports named through `env`.
 pub fn table_patterns(table: &Snapshot, env: &Env) -> Vec<RowPattern> {
-    table.rows.iter().map(|(r, _)| row_pattern_from(r, env)).collect()
+    table
+        .rows
+        .iter()
+        .map(|(r, _)| row_pattern_from(r, env))
+        .collect()
 }

@@ -307,11 +307,10 @@ impl Model {
             self.buckets.remove(&(host, port));
         } else if self.profile.releases_bind_owned_ports()
             && owners.iter().all(|o| self.sk(*o).connect_bind)
+            && let Some(b) = self.buckets.get_mut(&(host, port))
         {
-            if let Some(b) = self.buckets.get_mut(&(host, port)) {
-                b.fastreuse = -1;
-                b.fastreuseport = -1;
-            }
+            b.fastreuse = -1;
+            b.fastreuseport = -1;
         }
     }
 
@@ -502,15 +501,16 @@ impl Model {
                 }
             }
         }
-        let saved = (sk.local_ip, sk.opts.v6only);
+        let saved_v6only = sk.opts.v6only;
         {
             let s = self.sk_mut(id);
             s.local_ip = ip;
-            if let IpAddr::V6(a) = ip {
-                if !a.is_unspecified() && a.to_ipv4_mapped().is_none() {
-                    // A native IPv6 address makes the socket v6-only (__inet6_bind()).
-                    s.opts.v6only = true;
-                }
+            if let IpAddr::V6(a) = ip
+                && !a.is_unspecified()
+                && a.to_ipv4_mapped().is_none()
+            {
+                // A native IPv6 address makes the socket v6-only (__inet6_bind()).
+                s.opts.v6only = true;
             }
         }
         let rule = if port == 0 && sk.opts.bind_address_no_port {
@@ -528,7 +528,7 @@ impl Model {
                     // before (inet_reset_saddr()), and restores IPV6_V6ONLY.
                     let s = self.sk_mut(id);
                     s.local_ip = s.family.any();
-                    s.opts.v6only = saved.1;
+                    s.opts.v6only = saved_v6only;
                     return err(Errno::EADDRINUSE, why);
                 }
             }

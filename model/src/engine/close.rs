@@ -28,10 +28,10 @@ impl Model {
     /// Removes a socket from the model altogether (`inet_csk_destroy_sock()`), releasing its
     /// port and its place in a listener's queue.
     pub(super) fn destroy(&mut self, id: SkId) {
-        if let Some(l) = self.sk(id).listener {
-            if let Some(lis) = self.sks.get_mut(&l) {
-                lis.accept_queue.retain(|c| *c != id);
-            }
+        if let Some(l) = self.sk(id).listener
+            && let Some(lis) = self.sks.get_mut(&l)
+        {
+            lis.accept_queue.retain(|c| *c != id);
         }
         let (host, port, bound) = {
             let s = self.sk(id);
@@ -113,7 +113,7 @@ impl Model {
                 since: now,
                 deadline: Some(now + life),
                 tw_entry: now,
-                ..s.clone()
+                ..s
             };
             self.new_sk(tw);
         }
@@ -186,9 +186,7 @@ impl Model {
         }
         if old == TcpState::Listen {
             self.listen_stop(id);
-        } else if need_reset(old) {
-            self.sk_mut(id).err = Some(Errno::ECONNRESET);
-        } else if old == TcpState::SynSent {
+        } else if need_reset(old) || old == TcpState::SynSent {
             self.sk_mut(id).err = Some(Errno::ECONNRESET);
         }
         let s = self.sk_mut(id);

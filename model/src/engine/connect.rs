@@ -50,7 +50,7 @@ impl Model {
                     return (Outcome::Err(Errno::EISCONN), RuleId::ConnectIsConn);
                 }
                 // A destination variable without a value is port 0 (the parser refuses that).
-                let dst = dst.unwrap_or(SocketAddr::new(ip, 0));
+                let dst = dst.unwrap_or_else(|| SocketAddr::new(ip, 0));
                 match self.tcp_connect(id, dst, cx) {
                     Err(res) => return res,
                     Ok(r) => rule = r,

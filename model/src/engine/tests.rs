@@ -596,8 +596,15 @@ fn a_listener_shut_for_sending_passes_it_to_its_children() {
     t.bind(1, "127.0.0.1:5000");
     t.socket_nb(3, Family::Inet);
     t.listen(1);
-    assert_eq!(t.connect(3, "127.0.0.1:5000"), Outcome::Err(Errno::EINPROGRESS));
-    assert!(t.rules().contains(&RuleId::TcpShutdownInherited), "{:?}", t.rules());
+    assert_eq!(
+        t.connect(3, "127.0.0.1:5000"),
+        Outcome::Err(Errno::EINPROGRESS)
+    );
+    assert!(
+        t.rules().contains(&RuleId::TcpShutdownInherited),
+        "{:?}",
+        t.rules()
+    );
     let c = port_of(&t, 3);
     assert_eq!(
         t.table(),
@@ -615,8 +622,16 @@ fn a_listener_shut_for_sending_passes_it_to_its_children() {
 #[test]
 fn a_stale_fastreuse_cache_admits_a_bind_on_6_1_but_not_on_6_18() {
     for (profile, want, rule) in [
-        (Profile::linux(6, 1), Outcome::Ok, RuleId::BindFastReuseCache),
-        (Profile::LINUX_6_18, Outcome::Err(Errno::EADDRINUSE), RuleId::BindConflict),
+        (
+            Profile::linux(6, 1),
+            Outcome::Ok,
+            RuleId::BindFastReuseCache,
+        ),
+        (
+            Profile::LINUX_6_18,
+            Outcome::Err(Errno::EADDRINUSE),
+            RuleId::BindConflict,
+        ),
     ] {
         let mut t = T::new().profile(profile);
         t.socket(0, Family::Inet);
