@@ -185,7 +185,7 @@ fn main() -> ExitCode {
                     Ok(r) => {
                         failed |= !r.passed();
                         if r.run.harness_error.is_some() {
-                            return harness_failed(r.run.harness_error.clone().unwrap_or_default());
+                            return harness_failed(r.run.harness_error.unwrap_or_default());
                         }
                         if json {
                             reports.push(serde_json::json!({"file": path, "report": r}));

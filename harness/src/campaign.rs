@@ -274,10 +274,10 @@ pub fn well_formed(ops: &[Op]) -> bool {
                 if !created.contains(sock) {
                     return false;
                 }
-                if let Port::Var(v) = &addr.port {
-                    if !vars.contains(v) {
-                        return false;
-                    }
+                if let Port::Var(v) = &addr.port
+                    && !vars.contains(v)
+                {
+                    return false;
                 }
                 if let Some(v) = local {
                     vars.insert(v.clone());

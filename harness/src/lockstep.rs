@@ -67,6 +67,14 @@ pub struct StepReport {
     pub verdict: Verdict,
 }
 
+/// The branch that agreed with the kernel.
+struct Matched {
+    table: Snapshot,
+    rule: RuleId,
+    rules: Vec<RuleId>,
+    bindings: Vec<(Var, u16)>,
+}
+
 /// The model's side of a lock-step run: the states still consistent with the kernel.
 #[derive(Clone, Debug)]
 pub struct LockStep {
@@ -114,7 +122,7 @@ impl LockStep {
         };
         let mut allowed: Vec<Allowed> = Vec::new();
         let mut next: Vec<Model> = Vec::new();
-        let mut matched: Option<(Snapshot, RuleId, Vec<RuleId>, Vec<(Var, u16)>)> = None;
+        let mut matched: Option<Matched> = None;
         let mut outcome_match: Option<(Snapshot, RuleId, Vec<RuleId>)> = None;
         let mut first: Option<(Snapshot, RuleId, Vec<RuleId>)> = None;
         let mut fallback: Option<Model> = None;
@@ -152,19 +160,24 @@ impl LockStep {
                     continue;
                 }
                 if matched.is_none() {
-                    matched = Some((table, b.rule, b.rules.clone(), b.bindings.clone()));
+                    matched = Some(Matched {
+                        table,
+                        rule: b.rule,
+                        rules: b.rules.clone(),
+                        bindings: b.bindings.clone(),
+                    });
                 }
                 if !next.contains(&b.model) && next.len() < MAX_HYPOTHESES {
                     next.push(b.model);
                 }
             }
         }
-        let (model_table, rule, rules, verdict) = if let Some((t, r, rs, bindings)) = matched {
-            for (v, p) in &bindings {
+        let (model_table, rule, rules, verdict) = if let Some(m) = matched {
+            for (v, p) in &m.bindings {
                 self.env.bind(v, *p);
             }
             self.hypotheses = next;
-            (t, r, rs, Verdict::Agree)
+            (m.table, m.rule, m.rules, Verdict::Agree)
         } else if let Some((t, r, rs)) = outcome_match {
             let verdict = match violation {
                 Some(v) => Verdict::PortNotAllowed(v),
@@ -209,10 +222,10 @@ pub fn capture(op: &Op, observed: &Observed, env: &mut Env) {
             },
             ..
         } if env.get(v).is_none() => {
-            if observed.outcome == Outcome::Ok {
-                if let Some(l) = observed.local.filter(|l| l.port() != 0) {
-                    env.bind(v, l.port());
-                }
+            if observed.outcome == Outcome::Ok
+                && let Some(l) = observed.local.filter(|l| l.port() != 0)
+            {
+                env.bind(v, l.port());
             }
         }
         Op::Connect { local: Some(v), .. } => {

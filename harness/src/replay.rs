@@ -110,28 +110,28 @@ fn check_step(
     env: &mut Env,
     unmet: &mut Vec<Unmet>,
 ) {
-    if let Some(expect) = &step.expect {
-        if !expect.contains(&outcome) {
-            let want: Vec<String> = expect.iter().map(|o| o.to_string()).collect();
-            unmet.push(Unmet {
-                index,
-                line: step.line,
-                message: format!(
-                    "{} returned {outcome}, the file expects {}",
-                    step.op,
-                    want.join(" | ")
-                ),
-            });
-        }
+    if let Some(expect) = &step.expect
+        && !expect.contains(&outcome)
+    {
+        let want: Vec<String> = expect.iter().map(|o| o.to_string()).collect();
+        unmet.push(Unmet {
+            index,
+            line: step.line,
+            message: format!(
+                "{} returned {outcome}, the file expects {}",
+                step.op,
+                want.join(" | ")
+            ),
+        });
     }
-    if let Some(patterns) = &step.table {
-        if let Err(m) = match_table(patterns, table, env) {
-            unmet.push(Unmet {
-                index,
-                line: step.line,
-                message: format!("after {}: {m}", step.op),
-            });
-        }
+    if let Some(patterns) = &step.table
+        && let Err(m) = match_table(patterns, table, env)
+    {
+        unmet.push(Unmet {
+            index,
+            line: step.line,
+            message: format!("after {}: {m}", step.op),
+        });
     }
 }
 

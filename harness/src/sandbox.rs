@@ -780,17 +780,7 @@ impl Rtnl {
                     });
                     let wanted = match (table, r.header.kind) {
                         (Some(255), RouteType::Local) => true,
-                        (Some(254), RouteType::Unicast) => {
-                            // Directly connected routes (no gateway), not link-local fe80::/64.
-                            !r.attributes
-                                .iter()
-                                .any(|a| matches!(a, RouteAttribute::Gateway(_)))
-                                && !(r.header.address_family == AddressFamily::Inet6
-                                    && r.attributes.iter().any(|a| {
-                                        matches!(a, RouteAttribute::Destination(d)
-                                            if format!("{d:?}").contains("fe80"))
-                                    }))
-                        }
+                        (Some(254), RouteType::Unicast) => is_connected_route(r),
                         _ => false,
                     };
                     if wanted {
@@ -841,6 +831,19 @@ impl Rtnl {
         }
         Ok(())
     }
+}
+
+/// A directly connected route (no gateway) that is not the IPv6 link-local `fe80::/64`.
+fn is_connected_route(r: &netlink_packet_route::route::RouteMessage) -> bool {
+    use netlink_packet_route::route::{RouteAddress, RouteAttribute};
+    let gateway = r
+        .attributes
+        .iter()
+        .any(|a| matches!(a, RouteAttribute::Gateway(_)));
+    let link_local = r.attributes.iter().any(|a| {
+        matches!(a, RouteAttribute::Destination(RouteAddress::Inet6(d)) if d.is_unicast_link_local())
+    });
+    !gateway && !link_local
 }
 
 fn ifindex(name: &str, host: Host) -> Result<u32, HarnessError> {

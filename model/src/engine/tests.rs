@@ -180,7 +180,7 @@ impl T {
             .rows
             .iter()
             .map(|(r, _)| {
-                let peer = r.peer.map_or("*".to_owned(), |p| p.to_string());
+                let peer = r.peer.map_or_else(|| "*".to_owned(), |p| p.to_string());
                 let q = if r.queue != 0 {
                     format!(" q={}", r.queue)
                 } else {
