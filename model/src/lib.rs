@@ -19,7 +19,9 @@
 //! - [`sysctl`], [`profile`]: the inputs that select the rules.
 //! - [`rule`]: the id of every rule ([`RuleId`]).
 //! - [`time`]: virtual time.
-//! - [`env`]: values of port variables.
+//! - [`Model`]: the engine: what each call does, the socket table after it.
+//! - [`ports`]: sets of ports the kernel may choose from.
+//! - [`mod@env`]: values of port variables.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

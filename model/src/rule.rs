@@ -153,8 +153,9 @@ rules! {
          EAFNOSUPPORT (ip6_dst_lookup_tail()).",
     ConnectStaleMappedOps = "connect.stale_mapped_ops":
         "An AF_INET6 socket whose connect to a v4-mapped address failed after the SYN left keeps \
-         the IPv4 transmit path; a later connect to a native IPv6 address loses its SYN and stays \
-         in SYN-SENT (tcp_v6_connect() restores icsk_af_ops only on a synchronous error).",
+         the IPv4 transmit path, and so do the connections it later accepts as a listener; what \
+         they send to a native IPv6 peer (a SYN, data, a FIN) is lost (tcp_v6_connect() restores \
+         icsk_af_ops only on a synchronous error; tcp_v6_syn_recv_sock() inherits it).",
     ConnectMappedOnV6Only = "connect.v6only_mapped":
         "An IPV6_V6ONLY socket connecting to a v4-mapped address fails with ENETUNREACH \
          (tcp_v6_connect()).",

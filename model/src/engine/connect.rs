@@ -200,8 +200,9 @@ impl Model {
         } else if sk.mapped_ops {
             // tcp_v6_connect() never restores ipv6_specific after a v4-mapped connect that
             // failed later (RST): this native IPv6 SYN leaves through the IPv4 path and is
-            // lost, so the socket waits in SYN-SENT.
+            // lost (send() drops it), so the socket waits in SYN-SENT.
             cx.rule(RuleId::ConnectStaleMappedOps);
+            self.send(id, Flags::SYN, 0);
             return Ok(RuleId::ConnectStaleMappedOps);
         }
         self.send(id, Flags::SYN, 0);
@@ -386,7 +387,21 @@ impl Model {
     }
 
     /// Sends a segment from `sk` to its peer.
+    ///
+    /// A full AF_INET6 socket still on the IPv4 transmit path (`mapped_ops`) loses whatever it
+    /// sends to a native IPv6 peer: `icsk_af_ops->queue_xmit` is `ip_queue_xmit()`.
     pub(super) fn send(&mut self, id: SkId, flags: Flags, data: u32) {
+        let s = self.sk(id);
+        let Some(peer) = s.peer else { return };
+        if s.family == Family::Inet6 && s.mapped_ops && !is_mapped(peer.ip()) {
+            return;
+        }
+        self.send_raw(id, flags, data);
+    }
+
+    /// Sends a segment from `sk` to its peer by the family's own path (a request socket's
+    /// SYN-ACK: `tcp_v6_send_synack()`), whatever `icsk_af_ops` says.
+    pub(super) fn send_raw(&mut self, id: SkId, flags: Flags, data: u32) {
         let s = self.sk(id);
         let Some(peer) = s.peer else { return };
         let seg = Segment {

@@ -97,8 +97,10 @@ impl Model {
             let n = s.rx.min(len);
             let s = self.sk_mut(id);
             s.rx -= n;
-            // The same call goes on to the FIN when there is room left (found_fin_ok).
-            if s.rx == 0 && n < len && s.rx_fin {
+            // A FIN that arrived behind data was coalesced onto the last data skb
+            // (tcp_try_coalesce()), so the read that takes the last byte also takes the FIN
+            // (found_fin_ok), whatever room is left.
+            if s.rx == 0 && s.rx_fin {
                 s.rx_fin = false;
             }
             return (Outcome::Bytes(n), RuleId::RecvData);

@@ -267,13 +267,17 @@ impl Model {
         };
         // sk_clone_lock() copies the listener's options and also its sk_shutdown bits (a
         // shutdown() on the listener, even one that failed with ENOTCONN, set them).
+        // For a native IPv6 connection the child also keeps the listener's transmit path
+        // (tcp_v6_syn_recv_sock() sets ipv6_mapped only for v4-mapped ones).
+        let mapped_ops = lis.mapped_ops && !seg.dst.is_ipv4();
         let child = Sk {
             opts: lis.opts,
             shutdown: lis.shutdown,
+            mapped_ops,
             ..child
         };
         let id = self.new_sk(child);
-        self.send(id, Flags::SYN_ACK, 0);
+        self.send_raw(id, Flags::SYN_ACK, 0);
     }
 
     /// A segment for a full socket in a synchronized or opening state.

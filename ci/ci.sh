@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The one entry point that humans and CI both run: `ci/ci.sh [job...]` (default: all).
+#
+#   fmt         rustfmt, check only
+#   clippy      clippy on every target, warnings are errors
+#   model-deps  the model crate depends on nothing but serde (no OS crate, no I/O)
+#   docs        rustdoc, warnings are errors
+#   test        the README's test command: cargo test --workspace (kernel tests included;
+#               with CI=true a kernel test that cannot get a namespace fails instead of skipping)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+job_fmt() { cargo fmt --all -- --check; }
+
+job_clippy() { cargo clippy --locked --workspace --all-targets -- -D warnings; }
+
+job_model_deps() {
+    # Normal (non-dev) dependencies of the model: serde and its derive macro only.
+    local deps
+    deps=$(cargo tree --locked -p tcpconform-model -e normal --prefix none --format '{p}' \
+        | awk '{print $1}' | sort -u | grep -v '^tcpconform-model$' || true)
+    local allowed='^(serde|serde_core|serde_derive|proc-macro2|quote|syn|unicode-ident)$'
+    local bad
+    bad=$(echo "$deps" | grep -Ev "$allowed" || true)
+    if [ -n "$bad" ]; then
+        echo "model-deps: the model crate must stay pure; unexpected dependencies:" >&2
+        echo "$bad" >&2
+        return 1
+    fi
+    echo "model-deps: ok ($(echo "$deps" | tr '\n' ' '))"
+}
+
+job_docs() { RUSTDOCFLAGS=-Dwarnings cargo doc --locked --workspace --no-deps; }
+
+job_test() { cargo test --locked --workspace; }
+
+jobs=("$@")
+[ ${#jobs[@]} -eq 0 ] && jobs=(fmt clippy model-deps docs test)
+for j in "${jobs[@]}"; do
+    echo "==> ci: $j"
+    start=$(date +%s)
+    "job_${j//-/_}"
+    echo "==> ci: $j ok ($(( $(date +%s) - start ))s)"
+done
