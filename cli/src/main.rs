@@ -142,7 +142,19 @@ fn main() -> ExitCode {
             }
             let seed = seed.unwrap_or_else(rand_seed);
             eprintln!("tcpconform run: {cases} cases, seed {seed}, profile {profile}");
-            let mut options = CampaignOptions::new(ConfigSpace::Fixed(config), cases, seed);
+            // Without --sysctl every case draws its own configuration; with it, all use it.
+            let space = if config.sysctls.is_empty() {
+                ConfigSpace::Generated {
+                    base: config,
+                    two_hosts: true,
+                }
+            } else {
+                if let Err(e) = tcpconform_harness::config::validate(&config) {
+                    return bad(e);
+                }
+                ConfigSpace::Fixed(config)
+            };
+            let mut options = CampaignOptions::new(space, cases, seed);
             options.max_len = max_len;
             options.found_dir = Some(found);
             let bar = progress_bar(u64::from(cases));

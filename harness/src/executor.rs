@@ -79,6 +79,8 @@ struct Slot {
     lingers: bool,
     /// The last connection 4-tuple seen (local, peer), kept after close for `peer_vanishes`.
     last_tuple: Option<(SocketAddr, SocketAddr)>,
+    /// The uid the socket was created, and is bound, with (`None`: root).
+    euid: Option<u32>,
 }
 
 /// Runs ops on real sockets, keeping the scenario's names for them.
@@ -236,10 +238,10 @@ impl Executor {
                 std::thread::sleep(Duration::from_millis(*ms));
                 Observed::outcome(Outcome::Ok)
             }
-            Op::Sysctl { host, setting } => {
-                hosts.write_sysctl(*host, setting)?;
-                Observed::outcome(Outcome::Ok)
-            }
+            Op::Sysctl { host, setting } => match hosts.try_write_sysctl(*host, setting)? {
+                Ok(()) => Observed::outcome(Outcome::Ok),
+                Err(e) => Observed::outcome(Outcome::Err(e)),
+            },
             Op::Destroy { sock } => {
                 let outcome = match self.slots.get(sock) {
                     Some(slot) => match observer.destroy(slot.host, slot.cookie)? {
@@ -316,7 +318,14 @@ impl Executor {
                 let Some(s) = self.open(*sock) else {
                     return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));
                 };
-                let outcome = match s.bind(&resolve(addr, env).into()) {
+                // A socket of another uid binds as that uid: without CAP_NET_BIND_SERVICE.
+                let euid = self
+                    .slots
+                    .get(sock)
+                    .and_then(|slot| slot.euid)
+                    .filter(|u| *u != 0);
+                let target = resolve(addr, env).into();
+                let outcome = match with_euid(euid, || s.bind(&target))? {
                     Ok(()) => Outcome::Ok,
                     Err(e) => err_outcome(&e),
                 };
@@ -491,6 +500,7 @@ impl Executor {
                 cookie,
                 lingers: false,
                 last_tuple: None,
+                euid,
             },
         );
         Ok(self.after(sock, Outcome::Ok))
@@ -524,6 +534,7 @@ impl Executor {
                 cookie,
                 lingers: false,
                 last_tuple: None,
+                euid: None,
             },
         );
         Ok(self.after(sock, Outcome::Ok))
@@ -570,6 +581,28 @@ fn io_buffer(op: &Op, len: u32) -> Result<Vec<u8>, HarnessError> {
 ///
 /// The socket's owner uid is its inode's uid, taken from the creator's fsuid
 /// (`sock_alloc()`), which is what the SO_REUSEPORT uid check compares.
+/// Runs `f` with the calling thread's effective uid set to `uid` (dropping the effective
+/// capabilities, as the kernel does for a non-zero euid), then back to root.
+fn with_euid<R>(uid: Option<u32>, f: impl FnOnce() -> R) -> Result<R, HarnessError> {
+    let Some(uid) = uid else {
+        return Ok(f());
+    };
+    sys::set_thread_euid(uid).map_err(|n| HarnessError::Unsupported {
+        what: format!("calling bind() as uid {uid}"),
+        reason: format!(
+            "setresuid on the case thread failed ({}): the harness needs CAP_SETUID, and in a \
+             user namespace only mapped uids exist",
+            errno::from_raw(n)
+        ),
+    })?;
+    let r = f();
+    sys::set_thread_euid(0).map_err(|n| HarnessError::Unsupported {
+        what: "returning the case thread to root".into(),
+        reason: format!("setresuid failed ({})", errno::from_raw(n)),
+    })?;
+    Ok(r)
+}
+
 fn with_fsuid<R>(uid: Option<u32>, f: impl FnOnce() -> R) -> Result<R, HarnessError> {
     let Some(uid) = uid else {
         return Ok(f());

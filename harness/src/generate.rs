@@ -27,32 +27,50 @@ pub const MAX_SOCKETS: u16 = 6;
 /// The literal ports generated cases use (kernel-chosen ones come as variables).
 pub const PORTS: [u16; 2] = [5000, 5001];
 
-fn v4_addrs() -> Vec<IpAddr> {
-    ["127.0.0.1", "127.0.0.2", "0.0.0.0"]
-        .iter()
-        .map(|a| a.parse().expect("literal"))
-        .collect()
+fn ips(list: &[&str]) -> Vec<IpAddr> {
+    list.iter().map(|a| a.parse().expect("literal")).collect()
 }
 
-fn v6_addrs() -> Vec<IpAddr> {
-    ["::1", "::", "::ffff:127.0.0.1", "::ffff:0.0.0.0"]
-        .iter()
-        .map(|a| a.parse().expect("literal"))
-        .collect()
+/// Addresses a socket of `family` on `host` binds: loopback, wildcards, v4-mapped, and on two
+/// hosts the host's own veth address.
+fn bind_addrs(family: Family, host: Host, two_hosts: bool) -> Vec<IpAddr> {
+    let mut v = match family {
+        Family::Inet => ips(&["127.0.0.1", "127.0.0.2", "0.0.0.0"]),
+        Family::Inet6 => ips(&["::1", "::", "::ffff:127.0.0.1", "::ffff:0.0.0.0"]),
+    };
+    if two_hosts {
+        v.extend(match (family, host) {
+            (Family::Inet, Host::A) => ips(&["10.0.0.1"]),
+            (Family::Inet, Host::B) => ips(&["10.0.0.2"]),
+            (Family::Inet6, Host::A) => ips(&["fd00::1", "::ffff:10.0.0.1"]),
+            (Family::Inet6, Host::B) => ips(&["fd00::2", "::ffff:10.0.0.2"]),
+        });
+    }
+    v
 }
 
-fn v4_dests() -> Vec<IpAddr> {
-    ["127.0.0.1", "127.0.0.2"]
-        .iter()
-        .map(|a| a.parse().expect("literal"))
-        .collect()
-}
-
-fn v6_dests() -> Vec<IpAddr> {
-    ["::1", "::ffff:127.0.0.1"]
-        .iter()
-        .map(|a| a.parse().expect("literal"))
-        .collect()
+/// Destinations a socket of `family` on `host` connects to: loopback, and on two hosts both
+/// veth addresses (the other host's, and its own, which also stays on loopback).
+fn dest_addrs(family: Family, host: Host, two_hosts: bool) -> Vec<IpAddr> {
+    let mut v = match family {
+        Family::Inet => ips(&["127.0.0.1", "127.0.0.2"]),
+        Family::Inet6 => ips(&["::1", "::ffff:127.0.0.1"]),
+    };
+    if two_hosts {
+        let (other, own) = match host {
+            Host::A => ("2", "1"),
+            Host::B => ("1", "2"),
+        };
+        v.extend(match family {
+            Family::Inet => ips(&[
+                &format!("10.0.0.{other}"),
+                &format!("10.0.0.{other}"),
+                &format!("10.0.0.{own}"),
+            ]),
+            Family::Inet6 => ips(&[&format!("fd00::{other}"), &format!("::ffff:10.0.0.{other}")]),
+        });
+    }
+    v
 }
 
 /// The generator's state: the model run with its own (canonical) choices.
@@ -161,13 +179,17 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
             host: Host::A,
         });
         if two_hosts {
-            ops.push(Op::Socket {
-                sock,
-                family: Family::Inet,
-                nonblocking: true,
-                euid: None,
-                host: Host::B,
-            });
+            for family in [Family::Inet, Family::Inet, Family::Inet6] {
+                for nonblocking in [true, false] {
+                    ops.push(Op::Socket {
+                        sock,
+                        family,
+                        nonblocking,
+                        euid: None,
+                        host: Host::B,
+                    });
+                }
+            }
         }
         menu.add(if open.len() < 2 { 40 } else { 10 }, ops);
     }
@@ -181,6 +203,7 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
     let listeners = state.model.listeners();
     for &sock in &open {
         let family = state.model.family_of(sock).expect("open");
+        let host = state.model.host_of(sock).expect("open");
         let st = state.model.state_of(sock).expect("open");
         let bound = state.model.port_of(sock).is_some_and(|p| p != 0);
         // setsockopt()
@@ -212,8 +235,7 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
         if st == TcpState::Closed && !bound {
             // bind()
             let addrs = match family {
-                Family::Inet => v4_addrs(),
-                Family::Inet6 => v6_addrs(),
+                Family::Inet | Family::Inet6 => bind_addrs(family, host, two_hosts),
             };
             let mut ops = Vec::new();
             for ip in &addrs {
@@ -247,8 +269,7 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
             );
             // connect(): mostly to a listener.
             let dests = match family {
-                Family::Inet => v4_dests(),
-                Family::Inet6 => v6_dests(),
+                Family::Inet | Family::Inet6 => dest_addrs(family, host, two_hosts),
             };
             let mut to_listeners = Vec::new();
             let mut others = Vec::new();
@@ -282,7 +303,7 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
             let op = Op::Connect {
                 sock,
                 addr: SockAddr {
-                    ip: v4_dests()[0],
+                    ip: "127.0.0.1".parse().expect("literal"),
                     port: Port::Lit(PORTS[0]),
                 },
                 local: None,
@@ -337,6 +358,26 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
             vec![Op::Close { sock }],
         );
     }
+    // sysctl() now and then: the settings a configuration may draw, changed mid-case.
+    let mut settings = Vec::new();
+    for (key, values) in crate::config::INTERESTING {
+        for v in *values {
+            let setting: tcpconform_model::Sysctl = format!("{key}={v}")
+                .parse()
+                .expect("INTERESTING holds valid settings");
+            settings.push(Op::Sysctl {
+                host: Host::A,
+                setting: setting.clone(),
+            });
+            if two_hosts {
+                settings.push(Op::Sysctl {
+                    host: Host::B,
+                    setting,
+                });
+            }
+        }
+    }
+    menu.add(1, settings);
     // destroy() of anything that still has a row
     let destroyable: Vec<Op> = (0..state.names)
         .map(SockId)

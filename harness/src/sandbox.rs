@@ -356,6 +356,33 @@ pub fn write_sysctl_here(setting: &Sysctl) -> Result<(), HarnessError> {
     Ok(())
 }
 
+/// Writes a sysctl of the calling thread's namespace as a scenario op: a value the kernel
+/// refuses is the op's result (`Ok(Err(EINVAL))`), not a harness failure.
+pub fn try_write_sysctl_here(
+    setting: &Sysctl,
+) -> Result<Result<(), tcpconform_model::Errno>, HarnessError> {
+    refuse_in_host(&format!("write sysctl {setting}"))?;
+    let path = setting.key.proc_path();
+    let mut f = File::options()
+        .write(true)
+        .open(&path)
+        .map_err(|e| HarnessError::Sysctl {
+            key: setting.key.name().into(),
+            value: setting.value.to_string(),
+            reason: match e.kind() {
+                std::io::ErrorKind::NotFound => "this kernel has no such sysctl".into(),
+                _ => format!("cannot open {path}: {e}"),
+            },
+        })?;
+    match f.write_all(format!("{}\n", setting.value).as_bytes()) {
+        Ok(()) => Ok(Ok(())),
+        Err(e) => match e.raw_os_error() {
+            Some(n) => Ok(Err(errno::from_raw(n))),
+            None => Err(HarnessError::io(format!("writing {path}"), e)),
+        },
+    }
+}
+
 /// Reads a sysctl of the calling thread's network namespace.
 pub fn read_sysctl_here(key: SysctlKey) -> Result<SysctlValue, HarnessError> {
     let path = key.proc_path();
@@ -529,6 +556,15 @@ impl Hosts {
     /// Writes a sysctl in `host`'s namespace (and reads it back).
     pub fn write_sysctl(&self, host: Host, setting: &Sysctl) -> Result<(), HarnessError> {
         self.enter(host, || write_sysctl_here(setting))?
+    }
+
+    /// Writes a sysctl of `host`'s namespace as a scenario op (see [`try_write_sysctl_here`]).
+    pub fn try_write_sysctl(
+        &self,
+        host: Host,
+        setting: &Sysctl,
+    ) -> Result<Result<(), tcpconform_model::Errno>, HarnessError> {
+        self.enter(host, || try_write_sysctl_here(setting))?
     }
 
     /// Reads a sysctl of `host`'s namespace.

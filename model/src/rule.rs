@@ -177,6 +177,9 @@ rules! {
     ConnectSource = "connect.source_address":
         "A socket without a bound address takes the route's source: 127.0.0.1 for 127/8, the \
          destination itself for other local addresses (ip_route_connect()).",
+    ConnectLoopbackSource = "connect.loopback_source":
+        "A socket bound to a 127/8 address connecting to another host fails with EINVAL: a \
+         loopback source may not leave through a non-loopback device (__mkroute_output()).",
     ConnectSynToTimeWait = "connect.syn_to_timewait":
         "A SYN that meets a TIME-WAIT with no listener behind it is answered with an ACK, the \
          client resets it and keeps retrying: connect() blocks (tcp_timewait_state_process()).",
@@ -312,6 +315,9 @@ rules! {
         "An orphaned FIN-WAIT-2 ends after TCP_LINGER2 or tcp_fin_timeout, silently.",
     SysctlSet = "sysctl.set":
         "The namespace's sysctl takes the new value; sockets that exist keep what they copied.",
+    SysctlRefused = "sysctl.refused":
+        "The kernel refuses a write that breaks a constraint between keys (ip_local_port_range \
+         below ip_unprivileged_port_start): EINVAL, the old value stays (ipv4_local_port_range()).",
     PeerVanished = "bench.peer_vanishes":
         "From now on segments for this connection are silently dropped.",
 }

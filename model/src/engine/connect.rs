@@ -143,7 +143,11 @@ impl Model {
         let Some(dst_host) = self.topology.route(sk.host, dst.ip()) else {
             return fail(Errno::ENETUNREACH, RuleId::ConnectSource);
         };
-        let _ = dst_host;
+        if dst_host != sk.host && matches!(wire_ip(sk.local_ip), IpAddr::V4(a) if a.is_loopback()) {
+            // __mkroute_output(): a loopback source may not leave through a non-loopback
+            // device.
+            return fail(Errno::EINVAL, RuleId::ConnectLoopbackSource);
+        }
         // Source address: the bound one, else the route's (tcp_v4_connect() looks at the IPv4
         // view, so `::ffff:0.0.0.0` also takes the route's).
         let unbound_source = if is_mapped(dst.ip()) || sk.family == Family::Inet {

@@ -310,6 +310,14 @@ impl Model {
         }
     }
 
+    /// The host of the socket behind an open descriptor.
+    pub fn host_of(&self, sock: SockId) -> Option<Host> {
+        match self.fds.get(&sock)? {
+            Fd::Open { sk, .. } => Some(self.sks[sk].host),
+            Fd::Closed => None,
+        }
+    }
+
     /// The local port of the socket behind an open descriptor (0 if none).
     pub fn port_of(&self, sock: SockId) -> Option<u16> {
         match self.fds.get(&sock)? {
@@ -466,12 +474,16 @@ impl Model {
             }
             Op::Close { sock } => self.op_close(*sock, cx),
             Op::Sleep { ms } => self.op_sleep(*ms, cx),
-            Op::Sysctl { host, setting } => {
-                if let Some(s) = self.sysctls.get_mut(host) {
-                    s.set(setting);
+            Op::Sysctl { host, setting } => match self.sysctls.get_mut(host) {
+                Some(s) if s.check_write(setting).is_err() => {
+                    (Outcome::Err(Errno::EINVAL), RuleId::SysctlRefused)
                 }
-                (Outcome::Ok, RuleId::SysctlSet)
-            }
+                Some(s) => {
+                    s.set(setting);
+                    (Outcome::Ok, RuleId::SysctlSet)
+                }
+                None => (Outcome::Err(Errno::EINVAL), RuleId::SysctlRefused),
+            },
             Op::PeerVanishes { sock } => self.op_peer_vanishes(*sock),
             Op::Destroy { sock } => self.op_destroy(*sock, cx),
         };
@@ -649,12 +661,13 @@ impl Model {
                     if !(s.bound && s.port != 0 && self.profile.diag_dumps_bound_sockets()) {
                         continue;
                     }
-                    // A reset connection keeps its peer address until disconnected.
+                    // A reset connection keeps its peer address until disconnected (a peer
+                    // port of 0 shows as none).
                     Row {
                         host: s.host,
                         state: TcpState::Closed,
                         local: s.local(),
-                        peer: s.peer,
+                        peer: s.peer.filter(|p| p.port() != 0),
                         queue: s.rx + u32::from(s.rx_fin),
                     }
                 }
