@@ -34,6 +34,8 @@ pub struct CampaignOptions {
     pub found_dir: Option<PathBuf>,
     /// How many shrinking steps proptest may take before the final delta-debugging pass.
     pub max_shrink_iters: u32,
+    /// Extra kinds of ops (sleeps) and the sysctls the cases must not change.
+    pub generation: generate::GenOptions,
 }
 
 impl CampaignOptions {
@@ -46,6 +48,7 @@ impl CampaignOptions {
             space,
             found_dir: None,
             max_shrink_iters: 2048,
+            generation: generate::GenOptions::default(),
         }
     }
 }
@@ -129,7 +132,11 @@ pub fn run_case(config: &CaseConfig, ops: &[Op]) -> Result<Run, HarnessError> {
 pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> CampaignReport {
     let start = Instant::now();
     let tally = Tally::default();
-    let strategy = generate::cases(options.space.clone(), options.max_len);
+    let strategy = generate::cases_with(
+        options.space.clone(),
+        options.max_len,
+        options.generation.clone(),
+    );
     let config = Config {
         cases: options.cases,
         max_shrink_iters: options.max_shrink_iters,

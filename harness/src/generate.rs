@@ -88,6 +88,17 @@ pub struct GenState {
     pub names: u16,
     /// Variables created so far.
     pub vars: u16,
+    /// What kinds of ops to offer besides socket calls.
+    pub options: GenOptions,
+}
+
+/// Ops the generator offers besides socket calls.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GenOptions {
+    /// `sleep` durations (ms) to offer; none by default (on a kernel a sleep is real time).
+    pub sleeps: Vec<u64>,
+    /// Keys that `sysctl()` ops must not change (those a diff compares).
+    pub frozen: BTreeSet<tcpconform_model::SysctlKey>,
 }
 
 impl GenState {
@@ -101,6 +112,7 @@ impl GenState {
             created: BTreeSet::new(),
             names: 0,
             vars: 0,
+            options: GenOptions::default(),
         }
     }
 
@@ -139,9 +151,27 @@ pub fn cases(
     space: ConfigSpace,
     max_len: usize,
 ) -> Sequential<GenState, Op, BoxedStrategy<GenState>, BoxedStrategy<Op>> {
+    cases_with(space, max_len, GenOptions::default())
+}
+
+/// [`cases`] with extra kinds of ops.
+pub fn cases_with(
+    space: ConfigSpace,
+    max_len: usize,
+    options: GenOptions,
+) -> Sequential<GenState, Op, BoxedStrategy<GenState>, BoxedStrategy<Op>> {
     Sequential::new(
         SizeRange::from(1..=max_len.max(1)),
-        move || space.strategy().prop_map(GenState::new).boxed(),
+        move || {
+            let options = options.clone();
+            space
+                .strategy()
+                .prop_map(move |c| GenState {
+                    options: options.clone(),
+                    ..GenState::new(c)
+                })
+                .boxed()
+        },
         preconditions,
         transitions,
         apply,
@@ -365,6 +395,9 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
             let setting: tcpconform_model::Sysctl = format!("{key}={v}")
                 .parse()
                 .expect("INTERESTING holds valid settings");
+            if state.options.frozen.contains(&setting.key) {
+                continue;
+            }
             settings.push(Op::Sysctl {
                 host: Host::A,
                 setting: setting.clone(),
@@ -378,6 +411,14 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
         }
     }
     menu.add(1, settings);
+    // sleep(), where asked for (virtual time is free on the model).
+    let sleeps: Vec<Op> = state
+        .options
+        .sleeps
+        .iter()
+        .map(|ms| Op::Sleep { ms: *ms })
+        .collect();
+    menu.add(3, sleeps);
     // destroy() of anything that still has a row
     let destroyable: Vec<Op> = (0..state.names)
         .map(SockId)

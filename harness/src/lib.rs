@@ -23,6 +23,8 @@
 //! - [`campaign`]: the property-based campaign with shrinking.
 //! - [`scenario`], [`replay`], [`report`]: scenario files, `predict`/`replay`, and readable
 //!   reports and counterexamples.
+//! - [`diff`], [`check`]: behaviour differences between configurations, and what a sysctl
+//!   configuration really changes.
 //!
 //! Three kinds of result are never mixed: a syscall's error is data (`Outcome::Err`), a
 //! difference from the model is the product, and a [`HarnessError`] means the case did not run.
@@ -30,7 +32,10 @@
 
 #[cfg(target_os = "linux")]
 pub mod campaign;
+#[cfg(target_os = "linux")]
+pub mod check;
 pub mod config;
+pub mod diff;
 #[cfg(target_os = "linux")]
 pub mod errno;
 pub mod error;
