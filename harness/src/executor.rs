@@ -95,6 +95,9 @@ pub struct Executor {
     /// Connections made to lose their segments (`peer_vanishes`), as (local, peer) of the end
     /// that asked, with IPv4 addresses as they travel (v4-mapped ones unmapped).
     impaired: std::collections::BTreeSet<(SocketAddr, SocketAddr)>,
+    /// Local addresses whose arriving segments are all dropped (`peer_vanishes` of a socket
+    /// without a connection).
+    impaired_local: std::collections::BTreeSet<SocketAddr>,
 }
 
 impl Owners for Executor {
@@ -108,7 +111,10 @@ impl Owners for Executor {
 
     fn is_impaired(&self, local: SocketAddr, peer: SocketAddr) -> bool {
         let (l, p) = (on_wire(local), on_wire(peer));
-        self.impaired.contains(&(l, p)) || self.impaired.contains(&(p, l))
+        self.impaired.contains(&(l, p))
+            || self.impaired.contains(&(p, l))
+            || self.impaired_local.contains(&l)
+            || self.impaired_local.contains(&p)
     }
 }
 
@@ -168,6 +174,7 @@ impl Executor {
             cookies: BTreeMap::new(),
             shadowed: Vec::new(),
             impaired: std::collections::BTreeSet::new(),
+            impaired_local: std::collections::BTreeSet::new(),
         }
     }
 
@@ -260,20 +267,58 @@ impl Executor {
                         op: op.to_string(),
                         reason: format!("{sock} was never created"),
                     })?;
-                let tuple = slot
-                    .sock
-                    .as_ref()
-                    .and_then(|s| match addrs_of(s) {
-                        (Some(l), Some(p)) => Some((l, p)),
-                        _ => None,
-                    })
-                    .or(slot.last_tuple)
+                // Its connection (current, else last); unconnected, its address and port.
+                let current = slot.sock.as_ref().map(addrs_of);
+                let target = match (current, slot.last_tuple) {
+                    (Some((Some(l), Some(p))), _) | (_, Some((l, p))) => Some((l, Some(p))),
+                    (Some((Some(l), None)), None) if l.port() != 0 => Some((l, None)),
+                    _ => None,
+                };
+                let host = slot.host;
+                let Some((local, peer)) = target else {
+                    return Ok(self.after(*sock, Outcome::Err(Errno::EINVAL)));
+                };
+                hosts.drop_arriving(host, local, peer)?;
+                match peer {
+                    Some(p) => {
+                        self.impaired.insert((on_wire(local), on_wire(p)));
+                    }
+                    None => {
+                        self.impaired_local.insert(on_wire(local));
+                    }
+                }
+                self.after(*sock, Outcome::Ok)
+            }
+            Op::PeerReboots { sock } => {
+                let slot = self
+                    .slots
+                    .get(sock)
                     .ok_or_else(|| HarnessError::InvalidOp {
                         op: op.to_string(),
-                        reason: format!("{sock} has never had a connection"),
+                        reason: format!("{sock} was never created"),
                     })?;
-                hosts.drop_arriving(slot.host, tuple.0, tuple.1)?;
-                self.impaired.insert((on_wire(tuple.0), on_wire(tuple.1)));
+                let current = slot.sock.as_ref().map(addrs_of);
+                let tuple = match (current, slot.last_tuple) {
+                    (Some((Some(l), Some(p))), _) | (_, Some((l, p))) => Some((l, p)),
+                    _ => None,
+                };
+                let host = slot.host;
+                let Some((local, peer)) = tuple else {
+                    return Ok(self.after(*sock, Outcome::Err(Errno::EINVAL)));
+                };
+                // The far end dies without a word: SOCK_DESTROY it while whatever it sends
+                // toward this end is dropped, then let segments through again.
+                let far_host = hosts.host_of_address(host, peer.ip());
+                hosts.silenced(host, local, peer, || {
+                    let rows = observer.rows(far_host)?;
+                    for row in rows.iter().filter(|r| {
+                        on_wire(r.local) == on_wire(peer) && on_wire(r.peer) == on_wire(local)
+                    }) {
+                        // A row already gone (ENOENT) is as good as destroyed.
+                        let _ = observer.destroy_row_on(far_host, row)?;
+                    }
+                    Ok(())
+                })?;
                 self.after(*sock, Outcome::Ok)
             }
             Op::Setsockopt { sock, opt } => {

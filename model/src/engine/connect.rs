@@ -168,13 +168,15 @@ impl Model {
             // tcp_connect_init() clears the pending error and SOCK_DONE (the shutdown bits
             // stay).
             s.err = None;
+            s.syn_retransmits = 0;
+            s.unacked_since = None;
             s.done = false;
             s.fin_sent = false;
             s.fin_acked = false;
         }
         let rule = if sk.port != 0 {
             // An explicitly bound port: one 4-tuple check, no port search.
-            match self.check_established(id, sk.port, true) {
+            match self.check_established(id, sk.port, true, cx) {
                 Unique::Free => RuleId::ConnectEstablished,
                 Unique::TakeOver(tw) => {
                     self.kill_minisock(tw);
@@ -198,7 +200,11 @@ impl Model {
         // Both ends of a loopback connection run in namespaces with tcp_timestamps; the peer's
         // setting is checked when its SYN-ACK comes back.
         let ts = self.sysctl(sk.host).tcp_timestamps != 0;
-        self.sk_mut(id).timestamps = ts;
+        let (now, span) = (self.now, self.span);
+        let s = self.sk_mut(id);
+        s.timestamps = ts;
+        s.syn_sent_at = now;
+        s.syn_sent_span = span;
         if sk.family == Family::Inet6 && is_mapped(dst.ip()) {
             self.sk_mut(id).mapped_ops = true;
         } else if sk.mapped_ops {
@@ -255,7 +261,13 @@ impl Model {
     /// `__inet_check_established()`: is the 4-tuple of `sk` on `port` unique? With
     /// `explicit` (the port was bound, no search) a minisocket with timestamps is taken over
     /// whatever `tcp_tw_reuse` says; on the autobind path `tcp_twsk_unique()` applies.
-    pub(super) fn check_established(&self, id: SkId, port: u16, explicit: bool) -> Unique {
+    pub(super) fn check_established(
+        &self,
+        id: SkId,
+        port: u16,
+        explicit: bool,
+        cx: &mut Cx<'_>,
+    ) -> Unique {
         let sk = self.sk(id);
         let local = SocketAddr::new(sk.local_ip, port);
         let peer = sk.peer.expect("connecting socket has a peer");
@@ -266,7 +278,7 @@ impl Model {
             if !o.matches_wire(local, peer) {
                 continue;
             }
-            if o.is_minisock() && self.twsk_unique(id, *oid, explicit) {
+            if o.is_minisock() && self.twsk_unique(id, *oid, explicit, cx) {
                 return Unique::TakeOver(*oid);
             }
             return Unique::InUse;
@@ -275,7 +287,7 @@ impl Model {
     }
 
     /// `tcp_twsk_unique()`.
-    fn twsk_unique(&self, id: SkId, tw: SkId, explicit: bool) -> bool {
+    fn twsk_unique(&self, id: SkId, tw: SkId, explicit: bool, cx: &mut Cx<'_>) -> bool {
         let sk = self.sk(id);
         let t = self.sk(tw);
         if !t.timestamps {
@@ -298,12 +310,27 @@ impl Model {
         if reuse == 0 {
             return false;
         }
-        let age = self.now.saturating_sub(t.tw_entry);
-        if self.profile.has_tw_reuse_delay() {
-            age > u64::from(sys.tcp_tw_reuse_delay_ms)
+        // The TIME-WAIT's age, as well as the clocks allow: it began within its creating
+        // call's span, and this call runs within its own.
+        let newest = self.now.saturating_sub(t.tw_entry + t.tw_entry_span);
+        let oldest = (self.now + self.span).saturating_sub(t.tw_entry);
+        let (old_enough_surely, old_enough_maybe) = if self.profile.has_tw_reuse_delay() {
+            // tcp_clock_ms() > tw_entry_stamp + tcp_tw_reuse_delay, on a millisecond clock.
+            let delay = u64::from(sys.tcp_tw_reuse_delay_ms);
+            (newest > delay + 1, oldest + 1 > delay)
         } else {
-            // Before 6.14: a later second of the monotonic clock than the last timestamp.
-            age >= 1000
+            // Before 6.14: a later whole second of the monotonic clock than the last
+            // timestamp received; where the second boundary falls is unknown.
+            (newest >= 1000, oldest > 0)
+        };
+        if old_enough_surely {
+            true
+        } else if old_enough_maybe {
+            // Too close to the edge to call: the model follows both possibilities (the first,
+            // canonical one: not old enough).
+            cx.chooser.choose(2) == 1
+        } else {
+            false
         }
     }
 
@@ -336,7 +363,7 @@ impl Model {
                     Some(b) if b.fastreuse >= 0 || b.fastreuseport >= 0 => {
                         except.insert(p);
                     }
-                    Some(_) => match self.check_established(id, p, false) {
+                    Some(_) => match self.check_established(id, p, false, cx) {
                         Unique::Free => usable.push((p, None)),
                         Unique::TakeOver(tw) => usable.push((p, Some(tw))),
                         Unique::InUse => {

@@ -24,6 +24,7 @@
 //!   IP_LOCAL_PORT_RANGE.
 //! - Memory pressure and `tcp_max_orphans` (both global to the host).
 
+mod bench;
 mod bind;
 mod close;
 mod connect;
@@ -50,6 +51,7 @@ use crate::sysctl::Sysctls;
 use crate::time::Millis;
 
 use sock::{Bucket, Fd, Kind, Sk, SkId, SockState};
+pub use timers::CallClock;
 
 pub(crate) use crate::ports::PortSet;
 
@@ -135,6 +137,9 @@ pub struct Hint {
     pub local: Option<SocketAddr>,
     /// The socket's peer address after the call.
     pub peer: Option<SocketAddr>,
+    /// When the call ran and the table was read (lock-step runs): timers are then judged
+    /// against real time, with their slack.
+    pub clock: Option<CallClock>,
 }
 
 /// One way the kernel may answer a call.
@@ -167,10 +172,15 @@ pub struct Model {
     sks: BTreeMap<SkId, Sk>,
     next_sk: u32,
     buckets: BTreeMap<(Host, u16), Bucket>,
-    /// Connections whose incoming segments are dropped: (host, local, peer) as wire addresses.
-    vanished: BTreeSet<(Host, SocketAddr, SocketAddr)>,
+    /// Where incoming segments are dropped (`peer_vanishes`), as wire addresses.
+    vanished: BTreeSet<bench::Drop>,
+    /// Each name's last connection (host, local, peer), kept after close.
+    last_tuple: BTreeMap<SockId, (Host, SocketAddr, SocketAddr)>,
     /// Segments sent and not yet delivered (always empty between calls).
     in_flight: Vec<wire::Segment>,
+    /// How uncertain `now` is during the current call (its real duration in lock-step; 0 when
+    /// the model runs alone): timers armed now get this much more slack.
+    span: Millis,
 }
 
 /// The choices made while computing one branch, and how to enumerate the others.
@@ -265,7 +275,9 @@ impl Model {
             next_sk: 0,
             buckets: BTreeMap::new(),
             vanished: BTreeSet::new(),
+            last_tuple: BTreeMap::new(),
             in_flight: Vec::new(),
+            span: 0,
         }
     }
 
@@ -435,9 +447,30 @@ impl Model {
         }
     }
 
-    /// Runs one op, then delivers whatever it sent.
+    /// Runs one op, then delivers whatever it sent. In lock-step, timers that fell due before
+    /// the call fire first, and those due before the table was read fire after it.
     fn apply(&mut self, op: &Op, env: &Env, cx: &mut Cx<'_>) -> Res {
-        let res = match op {
+        let clock = cx.hint.clock;
+        if let Some(c) = clock {
+            self.advance(c.start, false, cx);
+            self.span = c.end.saturating_sub(c.start);
+        }
+        let res = self.apply_op(op, env, cx);
+        self.deliver_all(cx);
+        self.remember_tuples(&op.socks());
+        self.refresh_silent_peer_timers();
+        if let Some(c) = clock {
+            self.span = 0;
+            let r = self.advance(c.observed.max(c.end), false, cx);
+            if matches!(op, Op::Sleep { .. }) {
+                return (res.0, r);
+            }
+        }
+        res
+    }
+
+    fn apply_op(&mut self, op: &Op, env: &Env, cx: &mut Cx<'_>) -> Res {
+        match op {
             Op::Socket {
                 sock,
                 family,
@@ -485,10 +518,9 @@ impl Model {
                 None => (Outcome::Err(Errno::EINVAL), RuleId::SysctlRefused),
             },
             Op::PeerVanishes { sock } => self.op_peer_vanishes(*sock),
+            Op::PeerReboots { sock } => self.op_peer_reboots(*sock),
             Op::Destroy { sock } => self.op_destroy(*sock, cx),
-        };
-        self.deliver_all(cx);
-        res
+        }
     }
 
     /// Runs `f` on the socket behind an open descriptor, or answers EBADF.
@@ -574,7 +606,16 @@ impl Model {
             SockOpt::ReuseAddr(v) => sk.opts.reuseaddr = v,
             SockOpt::ReusePort(v) => sk.opts.reuseport = v,
             SockOpt::Linger(v) => sk.opts.linger = v,
-            SockOpt::KeepAlive(v) => sk.opts.keepalive = v,
+            SockOpt::KeepAlive(v) => {
+                // tcp_set_keepalive(): turning it on arms the timer (not in CLOSE or LISTEN).
+                let arm = v
+                    && !sk.opts.keepalive
+                    && !matches!(sk.state, TcpState::Closed | TcpState::Listen);
+                sk.opts.keepalive = v;
+                if arm {
+                    self.note_keepalive_armed(id, false);
+                }
+            }
             SockOpt::V6Only(v) => {
                 // do_ipv6_setsockopt(): IPV6_V6ONLY is refused once the socket has a port; an
                 // AF_INET socket does not know the IPPROTO_IPV6 level at all.
@@ -594,7 +635,13 @@ impl Model {
                 if !(1..=32767).contains(&v) {
                     return einval;
                 }
+                // tcp_sock_set_keepidle_locked() re-arms a running keepalive timer.
+                let rearm =
+                    sk.opts.keepalive && !matches!(sk.state, TcpState::Closed | TcpState::Listen);
                 sk.opts.keepidle = v;
+                if rearm {
+                    self.note_keepalive_armed(id, true);
+                }
             }
             SockOpt::KeepIntvl(v) => {
                 if !(1..=32767).contains(&v) {
@@ -625,20 +672,6 @@ impl Model {
             }
         }
         (Outcome::Ok, RuleId::SetsockoptOk)
-    }
-
-    fn op_peer_vanishes(&mut self, sock: SockId) -> Res {
-        if let Some(Fd::Open { sk, .. }) = self.fds.get(&sock) {
-            let s = &self.sks[sk];
-            if let Some(peer) = s.peer {
-                let local = SocketAddr::new(wire_ip(s.local_ip), s.port);
-                let peer = SocketAddr::new(wire_ip(peer.ip()), peer.port());
-                self.vanished.insert((s.host, local, peer));
-            }
-            (Outcome::Ok, RuleId::PeerVanished)
-        } else {
-            (Outcome::Err(Errno::EBADF), RuleId::FdClosed)
-        }
     }
 
     // --- the socket table -----------------------------------------------------------------
@@ -693,17 +726,18 @@ impl Model {
                     queue: 0,
                 },
             };
-            let timer = match (s.kind, s.deadline) {
-                (Kind::Minisock, Some(d)) => Some(Timer {
-                    kind: TimerKind::TimeWait,
-                    remaining_ms: d.saturating_sub(self.now),
-                }),
-                (Kind::Full, Some(d)) => Some(Timer {
-                    kind: TimerKind::Keepalive,
-                    remaining_ms: d.saturating_sub(self.now),
-                }),
-                _ => None,
-            };
+            let timer = s.timer.map(|d| Timer {
+                kind: match d.event {
+                    timers::Event::MinisockExpires => TimerKind::TimeWait,
+                    timers::Event::OrphanFinWait2 | timers::Event::KeepaliveDeath => {
+                        TimerKind::Keepalive
+                    }
+                    timers::Event::UserTimeout | timers::Event::SynRetransmit => {
+                        TimerKind::Retransmit
+                    }
+                },
+                remaining_ms: d.at.saturating_sub(self.now),
+            });
             let owner = if s.listener.is_some() { None } else { s.owner };
             let info = RowInfo {
                 owner,
