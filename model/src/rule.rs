@@ -64,9 +64,6 @@ rules! {
     BindAddrNotLocal = "bind.addr_not_local":
         "An address the host does not have fails with EADDRNOTAVAIL (inet_addr_valid_or_nonlocal(), \
          ipv6_chk_addr()).",
-    BindPrivilegedPort = "bind.privileged_port":
-        "A port below ip_unprivileged_port_start without CAP_NET_BIND_SERVICE fails with EACCES \
-         (inet_port_requires_bind_service()).",
     BindAlreadyBound = "bind.already_bound":
         "bind() on a socket that has a port or is not CLOSED fails with EINVAL (__inet_bind()).",
     BindMappedOnV6Only = "bind.v6only_mapped":

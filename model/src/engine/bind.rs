@@ -454,8 +454,9 @@ impl Model {
         let err = |e: Errno, r: RuleId| (Outcome::Err(e), r);
         let sk = self.sk(id).clone();
         let sys = self.sysctl(sk.host).clone();
-        let privileged = sk.uid == 0;
-        let needs_cap = port != 0 && port < sys.ip_unprivileged_port_start;
+        // No EACCES for ports below ip_unprivileged_port_start: __inet_bind() asks whether the
+        // *caller* has CAP_NET_BIND_SERVICE (ns_capable()), and every call is made as root
+        // (`euid=` only sets the socket's owner, sk_uid).
         match (sk.family, ip) {
             (Family::Inet, IpAddr::V6(_)) => {
                 return err(Errno::EAFNOSUPPORT, RuleId::BindFamilyMismatch);
@@ -464,25 +465,19 @@ impl Model {
                 return err(Errno::EINVAL, RuleId::BindFamilyMismatch);
             }
             (Family::Inet, IpAddr::V4(a)) => {
-                // __inet_bind(): address, then privilege, then state.
+                // __inet_bind(): address, then state.
                 if !a.is_unspecified()
                     && !sys.ip_nonlocal_bind
                     && !self.topology.is_local(sk.host, ip)
                 {
                     return err(Errno::EADDRNOTAVAIL, RuleId::BindAddrNotLocal);
                 }
-                if needs_cap && !privileged {
-                    return err(Errno::EACCES, RuleId::BindPrivilegedPort);
-                }
                 if sk.state != TcpState::Closed || sk.port != 0 {
                     return err(Errno::EINVAL, RuleId::BindAlreadyBound);
                 }
             }
             (Family::Inet6, IpAddr::V6(a)) => {
-                // __inet6_bind(): privilege, then state, then the address.
-                if needs_cap && !privileged {
-                    return err(Errno::EACCES, RuleId::BindPrivilegedPort);
-                }
+                // __inet6_bind(): state, then the address.
                 if sk.state != TcpState::Closed || sk.port != 0 {
                     return err(Errno::EINVAL, RuleId::BindAlreadyBound);
                 }
