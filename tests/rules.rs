@@ -988,6 +988,22 @@ static ROWS: &[Row] = &[
         sleep(1s)                               = 0
             | (empty)
     ").model_only(SIXTY_SECONDS),
+    // The same for a TIME-WAIT entered from FIN-WAIT-2 by a socket whose descriptor is open
+    // (tcp_time_wait(), not the minisocket's own FIN handling).
+    decides(RuleId::TimeWaitExpires, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        shutdown(s2, SHUT_WR)                   = 0
+        close(s1)                               = 0
+        close(s0)                               = 0
+        sleep(59s)                              = 0
+        sleep(1s)                               = 0
+            | (empty)
+    ").model_only(SIXTY_SECONDS),
     // tcp_fin_timeout=1: the orphan's FIN-WAIT-2 minisocket lives 1 s.
     decides(RuleId::FinWait2Expires, "
         @sysctl net.ipv4.tcp_fin_timeout=1
