@@ -15,7 +15,7 @@
 //! must name the row's rule. Rows in [`Lane::ModelOnly`] say why they cannot run on the kernel
 //! in the fast lane.
 //!
-//! `every_rule_id_is_pinned_by_a_row` fails when a rule is added without a row here.
+//! `every_rule_is_pinned_by_a_test` fails when a rule is added without a row here.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -1107,7 +1107,7 @@ fn check_last(row: &Row, report: &ScenarioReport, want: Outcome) -> Option<Strin
 }
 
 #[test]
-fn every_rule_id_is_pinned_by_a_row() {
+fn every_rule_is_pinned_by_a_test() {
     let pinned: BTreeSet<RuleId> = ROWS.iter().map(|r| r.rule).collect();
     let missing: Vec<&str> = RuleId::ALL
         .iter()
