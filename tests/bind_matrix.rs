@@ -14,6 +14,10 @@
 //! combination of {none, SO_REUSEADDR, SO_REUSEPORT} on the old and the new socket, and
 //! SO_REUSEPORT on both with the old socket created by another uid: 720 cases.
 //!
+//! The port-0 matrix follows `reuseaddr_ports_exhausted.c`: with a one-port
+//! `ip_local_port_range` held by a first socket, a second `bind(:0)` for every combination of
+//! SO_REUSEADDR/SO_REUSEPORT, listening, uid, overlapping address and `ip_autobind_reuse`.
+//!
 //! The expected results come from an independent table written from
 //! `/work/shared/research/kernel-rules.md` (§1 C1 overlap, C3 reuse exemptions, C4 listen
 //! re-check, C7 TIME-WAIT; §2.1), not from the model. Every case runs on the model, which must
@@ -128,6 +132,8 @@ fn shares(old: Flags, old_listening: bool, new: Flags, same_uid_or_tw: bool) -> 
     let reuseport = old.rp && new.rp && same_uid_or_tw;
     reuseaddr || reuseport
 }
+
+const RA_RP: Flags = Flags { ra: true, rp: true };
 
 const OK: Outcome = Outcome::Ok;
 const IN_USE: Outcome = Outcome::Err(Errno::EADDRINUSE);
@@ -343,8 +349,8 @@ struct Case {
     /// The grid it is printed in.
     grid: String,
     /// Its row and column in the grid.
-    row: &'static str,
-    col: &'static str,
+    row: String,
+    col: String,
     text: String,
     /// (0-based step index, expected result).
     probes: Vec<(usize, Outcome)>,
@@ -412,11 +418,11 @@ impl Builder {
         !conflict
     }
 
-    fn case(self, grid: String, row: &'static str, col: &'static str) -> Case {
+    fn case(self, grid: String, row: &str, col: &str) -> Case {
         Case {
             grid,
-            row,
-            col,
+            row: row.to_owned(),
+            col: col.to_owned(),
             text: self.text,
             probes: self.probes,
         }
@@ -483,6 +489,72 @@ fn timewait_matrix() -> Vec<Case> {
                     overlap(srv.class, b.class) && !shares(opts.first, false, opts.second, true);
                 sc.second(b, opts.second, conflict);
                 cases.push(sc.case(grid.clone(), srv.name, b.name));
+            }
+        }
+    }
+    cases
+}
+
+/// The port-0 matrix, after `reuseaddr_ports_exhausted.c`: `ip_local_port_range` is one port,
+/// the first socket takes it with `bind(:0)` (on 127.0.0.1, 0.0.0.0, 127.0.0.2 or `[::]`
+/// v6only), and a second socket asks `bind(127.0.0.1:0)` for one: × {none, SO_REUSEADDR,
+/// SO_REUSEPORT, both} on each × first listening or bound × first socket's uid the same or
+/// 65534 × `ip_autobind_reuse` 0 or 1: 512 cases.
+fn exhausted_matrix() -> Vec<Case> {
+    let flags = [("-", PLAIN), ("RA", RA), ("RP", RP), ("RA+RP", RA_RP)];
+    let mut cases = Vec::new();
+    for autobind_reuse in [false, true] {
+        for first in [&ADDRS[1], &ADDRS[0], &ADDRS[2], &ADDRS[4]] {
+            let grid = format!(
+                "ports exhausted, ip_autobind_reuse={}, first socket on {}, second on 127.0.0.1",
+                u8::from(autobind_reuse),
+                first.name
+            );
+            for (n1, f1) in flags {
+                for listens in [false, true] {
+                    for other_uid in [false, true] {
+                        let row = format!(
+                            "{n1}{}{}",
+                            if listens { " listening" } else { "" },
+                            if other_uid { " uid 65534" } else { "" }
+                        );
+                        for (n2, f2) in flags {
+                            let mut sc = Builder::new();
+                            sc.text
+                                .push_str("@sysctl net.ipv4.ip_local_port_range=40000 40000\n");
+                            if autobind_reuse {
+                                sc.text.push_str("@sysctl net.ipv4.ip_autobind_reuse=1\n");
+                            }
+                            sc.socket(0, first.family, first.v6only, f1, other_uid);
+                            sc.setup(&format!("bind(s0, {}:$P)", first.ip));
+                            if listens {
+                                sc.setup("listen(s0)");
+                            }
+                            // §1 P3 (and the selftest's rules 1-6): the only port is taken
+                            // unless nobody overlapping holds it, or, with ip_autobind_reuse,
+                            // both have SO_REUSEADDR, the owner is not listening, and they do
+                            // not also share SO_REUSEPORT and a uid.
+                            let ov = overlap(first.class, Class::V4(1));
+                            let same_uid = !other_uid;
+                            let relaxed = autobind_reuse
+                                && f1.ra
+                                && f2.ra
+                                && !listens
+                                && !(f1.rp && f2.rp && same_uid);
+                            let conflict = ov && !relaxed;
+                            sc.socket(9, "inet", false, f2, false);
+                            sc.probe("bind(s9, 127.0.0.1:$Q)", result(conflict));
+                            if !conflict {
+                                sc.probe("listen(s9)", OK);
+                                if !listens {
+                                    let conflict = ov && !shares(f2, true, f1, same_uid);
+                                    sc.probe("listen(s0)", result(conflict));
+                                }
+                            }
+                            cases.push(sc.case(grid.clone(), &row, n2));
+                        }
+                    }
+                }
             }
         }
     }
@@ -556,34 +628,40 @@ fn cell(found: &Found) -> String {
     s
 }
 
-/// Prints each grid: rows are the first socket (or TIME-WAIT), columns the second address.
-fn print_grids(cases: &[Case], found: &[Found]) {
-    let mut grids: Vec<&str> = Vec::new();
-    for c in cases {
-        if !grids.contains(&c.grid.as_str()) {
-            grids.push(&c.grid);
+/// The distinct values of `f` over `items`, in order of first appearance.
+fn distinct<'a, T>(items: impl Iterator<Item = &'a T>, f: impl Fn(&'a T) -> &'a str) -> Vec<&'a str>
+where
+    T: 'a,
+{
+    let mut v: Vec<&str> = Vec::new();
+    for x in items {
+        let k = f(x);
+        if !v.contains(&k) {
+            v.push(k);
         }
     }
-    for g in grids {
+    v
+}
+
+/// Prints each grid: rows are the first socket (or TIME-WAIT), columns the second one.
+fn print_grids(cases: &[Case], found: &[Found]) {
+    for g in distinct(cases.iter(), |c| c.grid.as_str()) {
         let idx: Vec<usize> = (0..cases.len()).filter(|i| cases[*i].grid == g).collect();
-        let mut rows: Vec<&str> = Vec::new();
-        for &i in &idx {
-            if !rows.contains(&cases[i].row) {
-                rows.push(cases[i].row);
-            }
-        }
-        let mut out = format!("\n{g}\n{:>27}", "");
-        for a in &ADDRS {
-            let _ = write!(out, " {:>5}", short(a.name));
+        let rows = distinct(idx.iter().map(|&i| &cases[i]), |c| c.row.as_str());
+        let cols = distinct(idx.iter().map(|&i| &cases[i]), |c| c.col.as_str());
+        let width = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        let mut out = format!("\n{g}\n{:>width$}", "");
+        for c in &cols {
+            let _ = write!(out, " {:>5}", short(c));
         }
         for r in rows {
-            let _ = write!(out, "\n{r:>27}");
-            for a in &ADDRS {
-                let c = idx
+            let _ = write!(out, "\n{r:>width$}");
+            for c in &cols {
+                let cell = idx
                     .iter()
-                    .find(|&&i| cases[i].row == r && cases[i].col == a.name)
+                    .find(|&&i| cases[i].row == r && cases[i].col == *c)
                     .map_or_else(String::new, |&i| cell(&found[i]));
-                let _ = write!(out, " {c:>5}");
+                let _ = write!(out, " {cell:>5}");
             }
         }
         println!("{out}");
@@ -657,6 +735,7 @@ fn on_the_kernel(profile: Profile) -> impl Fn(&Scenario) -> ScenarioReport {
 fn the_matrix_has_every_ordered_pair_option_and_listen_state() {
     assert_eq!(matrix().len(), 8 * 8 * 5 * 2);
     assert_eq!(timewait_matrix().len(), 9 * 8 * 10);
+    assert_eq!(exhausted_matrix().len(), 2 * 4 * 4 * 2 * 2 * 4);
 }
 
 #[test]
@@ -731,6 +810,30 @@ fn the_timewait_bind_matrix_holds_on_the_kernel_and_agrees_with_the_model() {
     run_all(
         &format!("TIME-WAIT bind matrix on {profile}"),
         &timewait_matrix(),
+        on_the_kernel(profile),
+    );
+}
+
+#[test]
+fn the_exhausted_port_matrix_holds_on_the_model() {
+    run_all(
+        "exhausted-port matrix on the model",
+        &exhausted_matrix(),
+        on_the_model,
+    );
+}
+
+#[test]
+fn the_exhausted_port_matrix_holds_on_the_kernel_and_agrees_with_the_model() {
+    if !sandbox::kernel_or_skip(
+        "the_exhausted_port_matrix_holds_on_the_kernel_and_agrees_with_the_model",
+    ) {
+        return;
+    }
+    let profile = kernel::running_profile().expect("the running kernel has a version");
+    run_all(
+        &format!("exhausted-port matrix on {profile}"),
+        &exhausted_matrix(),
         on_the_kernel(profile),
     );
 }
