@@ -175,8 +175,11 @@ rules! {
         "A socket without a bound address takes the route's source: 127.0.0.1 for 127/8, the \
          destination itself for other local addresses (ip_route_connect()).",
     ConnectSynToTimeWait = "connect.syn_to_timewait":
-        "A SYN that meets a TIME-WAIT with no listener behind it is answered with an ACK, the \
-         client resets it and keeps retrying: connect() blocks (tcp_timewait_state_process()).",
+        "A SYN that meets a TIME-WAIT with no listener behind it is answered with an ACK; the \
+         client answers that with RST and sends its SYN again after TCP_TIMEOUT_MIN (2 jiffies), \
+         which a blocking connect() waits for: the TIME-WAIT reset (tcp_rfc1337=0), the SYN is \
+         refused (ECONNREFUSED); still there, it answers again and connect() blocks \
+         (tcp_timewait_state_process(), tcp_rcv_synsent_state_process()).",
 
     // --- accept --------------------------------------------------------------------------------
     AcceptOk = "accept.ok":

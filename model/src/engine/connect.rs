@@ -63,18 +63,19 @@ impl Model {
                 }
             }
         }
-        let state = self.sk(id).state;
+        let mut state = self.sk(id).state;
+        if state == TcpState::SynSent && !nonblocking && self.sk(id).deadline.is_some() {
+            // A blocking connect() is still waiting when the SYN goes out again after
+            // TCP_TIMEOUT_MIN (tcp_rcv_synsent_state_process()): it meets what is there now.
+            rule = self.resend_syn(id, cx);
+            state = self.sk(id).state;
+        }
         if matches!(state, TcpState::SynSent | TcpState::SynReceived) {
             if nonblocking {
                 return (Outcome::Err(Errno::EALREADY), RuleId::ConnectAlready);
             }
             // A blocking connect() waits; the harness stops waiting at its bound.
-            let why = if rule == RuleId::ConnectAlready {
-                RuleId::ConnectAlready
-            } else {
-                rule
-            };
-            return (Outcome::Blocks, why);
+            return (Outcome::Blocks, rule);
         }
         if state == TcpState::Closed {
             // sock_error: the pending error (or ECONNABORTED), then tcp_disconnect().
@@ -85,7 +86,7 @@ impl Model {
                 Some(e) => {
                     let r = if ss == SockState::Connecting {
                         RuleId::ConnectPendingError
-                    } else if e == Errno::ECONNREFUSED {
+                    } else if e == Errno::ECONNREFUSED && rule != RuleId::ConnectSynToTimeWait {
                         RuleId::ConnectRefused
                     } else {
                         rule
@@ -167,6 +168,7 @@ impl Model {
             s.done = false;
             s.fin_sent = false;
             s.fin_acked = false;
+            s.syn_resent = false;
         }
         let rule = if sk.port != 0 {
             // An explicitly bound port: one 4-tuple check, no port search.

@@ -686,7 +686,11 @@ impl Model {
                     remaining_ms: d.saturating_sub(self.now),
                 }),
                 (Kind::Full, Some(d)) => Some(Timer {
-                    kind: TimerKind::Keepalive,
+                    kind: if s.state == TcpState::SynSent {
+                        TimerKind::Retransmit
+                    } else {
+                        TimerKind::Keepalive
+                    },
                     remaining_ms: d.saturating_sub(self.now),
                 }),
                 _ => None,

@@ -156,6 +156,8 @@ pub(crate) struct Sk {
     pub(crate) deadline: Option<Millis>,
     /// For a minisocket: the `tw_entry_stamp` that `tcp_tw_reuse_delay` is measured from.
     pub(crate) tw_entry: Millis,
+    /// SYN-SENT: the SYN was sent again (`icsk_retransmits` > 0).
+    pub(crate) syn_resent: bool,
 }
 
 impl Sk {
@@ -204,6 +206,7 @@ impl Sk {
             since: 0,
             deadline: None,
             tw_entry: 0,
+            syn_resent: false,
         }
     }
 

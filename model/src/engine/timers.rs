@@ -60,7 +60,21 @@ impl Model {
             }
             return RuleId::FinWait2Expires;
         }
+        if s.state == TcpState::SynSent {
+            return self.resend_syn(id, cx);
+        }
         self.sk_mut(id).deadline = None;
         RuleId::SleepNothingDue
+    }
+
+    /// The SYN-SENT retransmit timer armed by a stray ACK fires: the SYN goes out again
+    /// (tcp_retransmit_timer()).
+    pub(super) fn resend_syn(&mut self, id: SkId, cx: &mut Cx<'_>) -> RuleId {
+        let s = self.sk_mut(id);
+        s.deadline = None;
+        s.syn_resent = true;
+        self.send(id, super::wire::Flags::SYN, 0);
+        self.deliver_all(cx);
+        RuleId::ConnectSynToTimeWait
     }
 }
