@@ -355,8 +355,10 @@ static ROWS: &[Row] = &[
         s1 = socket(inet, nonblock)             = 0
         connect(s1, 127.0.0.1:8080)             = -1 EINPROGRESS
     "),
-    // The SYN meets a TIME-WAIT with no listener behind it: the client stays in SYN-SENT.
+    // The SYN meets a TIME-WAIT with no listener behind it that ignores the client's RST
+    // (tcp_rfc1337=1): the client stays in SYN-SENT until its next retransmission (1 s).
     decides(RuleId::ConnectAlready, "
+        @sysctl net.ipv4.tcp_rfc1337=1
         s0 = socket(inet)                       = 0
         bind(s0, 127.0.0.1:8080)                = 0
         listen(s0)                              = 0
@@ -503,7 +505,26 @@ static ROWS: &[Row] = &[
             | ESTAB  127.0.0.2:8080 127.0.0.1:$C
             | ESTAB  127.0.0.1:$C   127.0.0.2:8080
     "),
-    applies(RuleId::ConnectSynToTimeWait, "
+    // The server's TIME-WAIT holds 127.0.0.1:8080 -> :7000 and nobody listens: the SYN gets an
+    // ACK, the client's RST ends the TIME-WAIT, the SYN resent after TCP_TIMEOUT_MIN is refused.
+    decides(RuleId::ConnectSynToTimeWait, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        bind(s1, 127.0.0.1:7000)                = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s2)                               = 0
+        close(s1)                               = 0
+        close(s0)                               = 0
+        s3 = socket(inet)                       = 0
+        bind(s3, 127.0.0.1:7000)                = 0
+        connect(s3, 127.0.0.1:8080)             = -1 ECONNREFUSED
+            | UNCONN 127.0.0.1:7000 *
+    "),
+    // The same for a non-blocking connect: the resend is a timer, 2 jiffies after the call.
+    decides(RuleId::ConnectSynToTimeWait, "
         s0 = socket(inet)                       = 0
         bind(s0, 127.0.0.1:8080)                = 0
         listen(s0)                              = 0
@@ -517,6 +538,27 @@ static ROWS: &[Row] = &[
         s3 = socket(inet, nonblock)             = 0
         bind(s3, 127.0.0.1:7000)                = 0
         connect(s3, 127.0.0.1:8080)             = -1 EINPROGRESS
+        sleep(50ms)                             = 0
+            | UNCONN 127.0.0.1:7000 127.0.0.1:8080  # reset, not yet disconnected
+    "),
+    // Under tcp_rfc1337=1 the TIME-WAIT survives the RST and answers the resent SYN again.
+    decides(RuleId::ConnectSynToTimeWait, "
+        @sysctl net.ipv4.tcp_rfc1337=1
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        bind(s1, 127.0.0.1:7000)                = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s2)                               = 0
+        close(s1)                               = 0
+        close(s0)                               = 0
+        s3 = socket(inet)                       = 0
+        bind(s3, 127.0.0.1:7000)                = 0
+        connect(s3, 127.0.0.1:8080)             = BLOCKS
+            | SYN-SENT  127.0.0.1:7000 127.0.0.1:8080
+            | TIME-WAIT 127.0.0.1:8080 127.0.0.1:7000
     "),
 
     // --- accept(), send(), recv() ----------------------------------------------------------
@@ -568,6 +610,7 @@ static ROWS: &[Row] = &[
         send(s1, 1)                             = -1 ECONNRESET
     "),
     decides(RuleId::SendWaitConnect, "
+        @sysctl net.ipv4.tcp_rfc1337=1
         s0 = socket(inet)                       = 0
         bind(s0, 127.0.0.1:8080)                = 0
         listen(s0)                              = 0
@@ -666,6 +709,7 @@ static ROWS: &[Row] = &[
             | UNCONN 127.0.0.1:8080 *
     "),
     decides(RuleId::ShutdownSynSent, "
+        @sysctl net.ipv4.tcp_rfc1337=1
         s0 = socket(inet)                       = 0
         bind(s0, 127.0.0.1:8080)                = 0
         listen(s0)                              = 0
@@ -885,7 +929,7 @@ static ROWS: &[Row] = &[
         connect(s3, 127.0.0.1:8080)             = 0
     "),
     // No listener behind the TIME-WAIT: it answers the SYN with an ACK, the client's RST
-    // ends it.
+    // ends it (and the resent SYN is refused).
     applies(RuleId::TimeWaitRstKills, "
         s0 = socket(inet)                       = 0
         bind(s0, 127.0.0.1:8080)                = 0
@@ -897,10 +941,10 @@ static ROWS: &[Row] = &[
         close(s2)                               = 0
         close(s1)                               = 0
         close(s0)                               = 0
-        s3 = socket(inet, nonblock)             = 0
+        s3 = socket(inet)                       = 0
         bind(s3, 127.0.0.1:7000)                = 0
-        connect(s3, 127.0.0.1:8080)             = -1 EINPROGRESS
-            | SYN-SENT 127.0.0.1:7000 127.0.0.1:8080
+        connect(s3, 127.0.0.1:8080)             = -1 ECONNREFUSED
+            | UNCONN 127.0.0.1:7000 *
     "),
     applies(RuleId::TimeWaitRstIgnored, "
         @sysctl net.ipv4.tcp_rfc1337=1
