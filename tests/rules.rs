@@ -342,7 +342,7 @@ static ROWS: &[Row] = &[
         s0 = socket(inet)                       = 0
         connect(s0, 127.0.0.1:9)                = -1 ECONNREFUSED
     "),
-    applies(RuleId::ConnectSelf, "
+    decides(RuleId::ConnectSelf, "
         s0 = socket(inet)                       = 0
         bind(s0, 127.0.0.1:5000)                = 0
         connect(s0, 127.0.0.1:5000)             = 0

@@ -102,6 +102,9 @@ impl Model {
         self.set_ss(sock, SockState::Connected);
         let r = if ss == SockState::Connecting {
             RuleId::ConnectCompleted
+        } else if cx.rules.contains(&RuleId::ConnectSelf) {
+            // No listener took the SYN: the socket met its own (tcp_rcv_synsent_state_process()).
+            RuleId::ConnectSelf
         } else {
             rule
         };
