@@ -21,7 +21,7 @@
 //! # Bounded blocking
 //!
 //! Every blocking socket (created without `SOCK_NONBLOCK`, and every accepted socket) gets
-//! `SO_RCVTIMEO` and `SO_SNDTIMEO` set to [`ExecConfig::block_bound`] (25 ms by default). The
+//! `SO_RCVTIMEO` and `SO_SNDTIMEO` set to [`ExecConfig::block_bound`] (100 ms by default). The
 //! kernel then ends a blocking call that is still waiting at the bound: `connect` with
 //! `EINPROGRESS` (or `EALREADY` for a second connect while the first is pending), `accept`,
 //! `recv` and `send` with `EAGAIN`. On a blocking socket those answers can only come from the
@@ -61,7 +61,7 @@ pub struct ExecConfig {
 impl Default for ExecConfig {
     fn default() -> Self {
         Self {
-            block_bound: Duration::from_millis(25),
+            block_bound: Duration::from_millis(tcpconform_model::time::BLOCKING_BOUND_MS),
         }
     }
 }

@@ -66,7 +66,8 @@ rules! {
          ipv6_chk_addr()).",
     BindPrivilegedPort = "bind.privileged_port":
         "A port below ip_unprivileged_port_start without CAP_NET_BIND_SERVICE fails with EACCES \
-         (inet_port_requires_bind_service()).",
+         (inet_port_requires_bind_service(), ns_capable()): the harness binds a socket created \
+         with euid=N as uid N.",
     BindAlreadyBound = "bind.already_bound":
         "bind() on a socket that has a port or is not CLOSED fails with EINVAL (__inet_bind()).",
     BindMappedOnV6Only = "bind.v6only_mapped":
@@ -181,8 +182,11 @@ rules! {
         "A socket bound to a 127/8 address connecting to another host fails with EINVAL: a \
          loopback source may not leave through a non-loopback device (__mkroute_output()).",
     ConnectSynToTimeWait = "connect.syn_to_timewait":
-        "A SYN that meets a TIME-WAIT with no listener behind it is answered with an ACK, the \
-         client resets it and keeps retrying: connect() blocks (tcp_timewait_state_process()).",
+        "A SYN that meets a TIME-WAIT with no listener behind it is answered with an ACK; the \
+         client answers that with RST and sends its SYN again after TCP_TIMEOUT_MIN (2 jiffies), \
+         which a blocking connect() waits for: the TIME-WAIT reset (tcp_rfc1337=0), the SYN is \
+         refused (ECONNREFUSED); still there, it answers again and connect() blocks \
+         (tcp_timewait_state_process(), tcp_rcv_synsent_state_process()).",
 
     // --- accept --------------------------------------------------------------------------------
     AcceptOk = "accept.ok":

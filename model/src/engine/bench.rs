@@ -176,6 +176,14 @@ impl Model {
                 let expiries =
                     syn_expiries(sys.tcp_syn_retries, self.profile.syn_linear_timeouts());
                 let k = (s.syn_retransmits as usize).min(expiries.len() - 1);
+                if let Some(at) = s.syn_early {
+                    let slack = wheel_slack(crate::time::TIMEOUT_MIN_MS, hz) + s.syn_sent_span;
+                    return Some(Deadline {
+                        at,
+                        slack,
+                        event: Event::SynRetransmit,
+                    });
+                }
                 let at = s.syn_sent_at + expiries[k];
                 // Every retransmission timer may run late; allow a tenth on top.
                 let slack =

@@ -63,18 +63,32 @@ impl Model {
                 }
             }
         }
-        let state = self.sk(id).state;
+        let mut state = self.sk(id).state;
+        if state == TcpState::SynSent
+            && !nonblocking
+            && let Some(at) = self.sk(id).syn_early
+            && at <= self.now + crate::time::BLOCKING_BOUND_MS
+            // In lock-step the resend may also come after the harness stopped waiting (a busy
+            // machine delays the timer's softirq): then connect() blocks, and the resend is
+            // one of the timers judged against the call's real end.
+            && (cx.hint.clock.is_none() || cx.chooser.choose(2) == 0)
+        {
+            // A blocking connect() is still waiting when the SYN goes out again after
+            // TCP_TIMEOUT_MIN (tcp_rcv_synsent_state_process()): it meets what is there now.
+            self.sk_mut(id).syn_early = None;
+            self.sk_mut(id).syn_retransmits += 1;
+            self.send(id, Flags::SYN, 0);
+            self.deliver_all(cx);
+            cx.rule(RuleId::SynRetransmitted);
+            rule = RuleId::ConnectSynToTimeWait;
+            state = self.sk(id).state;
+        }
         if matches!(state, TcpState::SynSent | TcpState::SynReceived) {
             if nonblocking {
                 return (Outcome::Err(Errno::EALREADY), RuleId::ConnectAlready);
             }
             // A blocking connect() waits; the harness stops waiting at its bound.
-            let why = if rule == RuleId::ConnectAlready {
-                RuleId::ConnectAlready
-            } else {
-                rule
-            };
-            return (Outcome::Blocks, why);
+            return (Outcome::Blocks, rule);
         }
         if state == TcpState::Closed {
             // sock_error: the pending error (or ECONNABORTED), then tcp_disconnect().
@@ -85,7 +99,7 @@ impl Model {
                 Some(e) => {
                     let r = if ss == SockState::Connecting {
                         RuleId::ConnectPendingError
-                    } else if e == Errno::ECONNREFUSED {
+                    } else if e == Errno::ECONNREFUSED && rule != RuleId::ConnectSynToTimeWait {
                         RuleId::ConnectRefused
                     } else {
                         rule
@@ -101,6 +115,9 @@ impl Model {
         self.set_ss(sock, SockState::Connected);
         let r = if ss == SockState::Connecting {
             RuleId::ConnectCompleted
+        } else if cx.rules.contains(&RuleId::ConnectSelf) {
+            // No listener took the SYN: the socket met its own (tcp_rcv_synsent_state_process()).
+            RuleId::ConnectSelf
         } else {
             rule
         };
@@ -173,6 +190,7 @@ impl Model {
             s.done = false;
             s.fin_sent = false;
             s.fin_acked = false;
+            s.syn_early = None;
         }
         let rule = if sk.port != 0 {
             // An explicitly bound port: one 4-tuple check, no port search.

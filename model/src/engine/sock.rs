@@ -175,6 +175,9 @@ pub(crate) struct Sk {
     pub(crate) syn_sent_span: Millis,
     /// SYN retransmissions so far.
     pub(crate) syn_retransmits: u32,
+    /// An early SYN retransmission, after a stray ACK was answered with RST
+    /// (`tcp_rcv_synsent_state_process()`: TCP_TIMEOUT_MIN when nothing was resent yet).
+    pub(crate) syn_early: Option<Millis>,
 }
 
 impl Sk {
@@ -232,6 +235,7 @@ impl Sk {
             syn_sent_at: 0,
             syn_sent_span: 0,
             syn_retransmits: 0,
+            syn_early: None,
         }
     }
 

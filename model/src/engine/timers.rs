@@ -169,13 +169,28 @@ impl Model {
                     self.sysctl(s.host).tcp_syn_retries,
                     self.profile.syn_linear_timeouts(),
                 );
-                if s.syn_retransmits as usize + 1 >= expiries.len() {
+                let early = s.syn_early.is_some();
+                if !early && s.syn_retransmits as usize + 1 >= expiries.len() {
                     self.timeout_kill(id);
                     RuleId::SynRetriesExhausted
                 } else {
-                    self.sk_mut(id).syn_retransmits += 1;
+                    let now = self.now;
+                    let s = self.sk_mut(id);
+                    s.syn_retransmits += 1;
+                    if early {
+                        // The retransmission timer restarts from here with the RTO the first
+                        // retransmission would have had.
+                        s.syn_early = None;
+                        s.syn_sent_at = now.saturating_sub(expiries[0]);
+                    }
                     self.send(id, super::wire::Flags::SYN, 0);
-                    RuleId::SynRetransmitted
+                    if early {
+                        // The resend that answers a TIME-WAIT's ACK decides what the
+                        // connect() meets: refused, or the TIME-WAIT's ACK again.
+                        RuleId::ConnectSynToTimeWait
+                    } else {
+                        RuleId::SynRetransmitted
+                    }
                 }
             }
         }

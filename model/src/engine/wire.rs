@@ -318,8 +318,14 @@ impl Model {
                     cx.rule(RuleId::ConnectSelf);
                     self.send(id, Flags::SYN_ACK, 0);
                 } else if f.ack {
-                    // An ACK that does not acknowledge our SYN: answer it with RST; the SYN
-                    // will be retransmitted later.
+                    // An ACK that does not acknowledge our SYN: answer it with RST, and send
+                    // the SYN again after TCP_TIMEOUT_MIN unless it was resent already
+                    // (tcp_rcv_synsent_state_process(), "Previous FIN/ACK or RST/ACK might be
+                    // ignored").
+                    if self.sk(id).syn_retransmits == 0 {
+                        let due = self.now + crate::time::TIMEOUT_MIN_MS;
+                        self.sk_mut(id).syn_early = Some(due);
+                    }
                     self.queue_segment(Segment {
                         from_host: self.sk(id).host,
                         src: seg.dst,
