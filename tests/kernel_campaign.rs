@@ -33,6 +33,7 @@ fn the_kernel_agrees_with_the_model_on_random_cases() {
     };
     let mut options = CampaignOptions::new(space, cases, seed);
     options.found_dir = Some(repo_root().join("target").join("tcpconform-found"));
+    options.max_shrink_iters = env_number("TCPCONFORM_SHRINK_ITERS", options.max_shrink_iters);
     let report = campaign::run(&options, &|_| {});
     println!(
         "{} cases, {} calls, {} rules hit, {:.1}s",
@@ -50,9 +51,8 @@ fn the_kernel_agrees_with_the_model_on_random_cases() {
                 .as_ref()
                 .map(|p| format!("cargo run -p tcpconform -- replay {}", p.display()));
             panic!(
-                "the kernel diverged from the model (seed {seed}); shrunk from {} to {} calls:\n{}",
-                cx.original_len,
-                cx.ops.len(),
+                "the kernel diverged from the model (seed {seed}); {}:\n{}",
+                cx.headline(),
                 format_run(&cx.run, &cx.config, &cx.run.env, replay.as_deref())
             );
         }

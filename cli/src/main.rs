@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tcpconform_harness::campaign::{self, CampaignOptions, CampaignOutcome};
 use tcpconform_harness::config::{CaseConfig, ConfigSpace};
 use tcpconform_harness::report::format_run;
-use tcpconform_harness::{check, kernel, replay, sandbox, scenario};
+use tcpconform_harness::{check, kernel, lanes, replay, sandbox, scenario};
 use tcpconform_model::{Host, Profile, RuleId, Sysctl};
 
 #[derive(Parser)]
@@ -45,6 +45,32 @@ enum Command {
         /// A sysctl for every case's namespace (repeatable), e.g. net.ipv4.tcp_tw_reuse=0.
         #[arg(long = "sysctl", value_name = "KEY=VALUE")]
         sysctls: Vec<String>,
+        /// Where a shrunk counterexample is saved.
+        #[arg(long, default_value = "tcpconform-found")]
+        found: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a timer lane: random cases whose timers really run out, side by side in their own
+    /// namespaces. `timers`: seconds-long timers (orphan FIN-WAIT-2, keepalive,
+    /// TCP_USER_TIMEOUT, SYN retries, tw_reuse_delay, vanished and rebooted peers), about 10 s;
+    /// `timewait`: real 60 s TIME-WAIT expiries, about 70 s.
+    Lane {
+        /// Which lane: timers or timewait.
+        lane: lanes::Lane,
+        /// How many cases (default: 64 timer cases, 240 TIME-WAIT cases).
+        #[arg(long)]
+        cases: Option<u32>,
+        /// How many cases run at once (default: all of them).
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// The generator's seed (random if not given; always printed).
+        #[arg(long, env = "TCPCONFORM_SEED")]
+        seed: Option<u64>,
+        /// The kernel profile to predict for (default: the running kernel's).
+        #[arg(long)]
+        profile: Option<String>,
         /// Where a shrunk counterexample is saved.
         #[arg(long, default_value = "tcpconform-found")]
         found: PathBuf,
@@ -225,6 +251,71 @@ fn main() -> ExitCode {
                 );
             } else {
                 print_campaign(&report);
+            }
+            match report.outcome {
+                CampaignOutcome::Passed => ExitCode::SUCCESS,
+                CampaignOutcome::Diverged(_) => ExitCode::from(1),
+                CampaignOutcome::HarnessFailed(_) => ExitCode::from(3),
+            }
+        }
+        Command::Lane {
+            lane,
+            cases,
+            concurrency,
+            seed,
+            profile,
+            found,
+            json,
+        } => {
+            let profile = match parse_profile(profile.as_deref(), running_profile) {
+                Ok(p) => p,
+                Err(e) => return bad(e),
+            };
+            if let Err(e) = sandbox::probe() {
+                return harness_failed(e);
+            }
+            let seed = seed.unwrap_or_else(rand_seed);
+            let mut options = lanes::LaneOptions::new(lane, profile, seed);
+            if let Some(n) = cases {
+                options.cases = n;
+                options.concurrency = n as usize;
+            }
+            if let Some(c) = concurrency {
+                options.concurrency = c.max(1);
+            }
+            options.found_dir = Some(found);
+            eprintln!(
+                "tcpconform lane {}: {} cases, {} at a time, seed {seed}, profile {profile}",
+                lane.name(),
+                options.cases,
+                options.concurrency
+            );
+            let bar = progress_bar(u64::from(options.cases));
+            let report = lanes::run(&options, &|n| bar.set_position(n));
+            bar.finish_and_clear();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("report serializes")
+                );
+            } else {
+                println!("{}", report.summary());
+                if let CampaignOutcome::Diverged(cx) = &report.outcome {
+                    let replay = cx
+                        .path
+                        .as_ref()
+                        .map(|p| format!("tcpconform replay {}", p.display()));
+                    print!(
+                        "{}",
+                        format_run(&cx.run, &cx.config, &cx.run.env, replay.as_deref())
+                    );
+                    println!(
+                        "seed: tcpconform lane {} --cases {} --seed {}",
+                        lane.name(),
+                        options.cases,
+                        seed
+                    );
+                }
             }
             match report.outcome {
                 CampaignOutcome::Passed => ExitCode::SUCCESS,
@@ -510,13 +601,7 @@ fn print_campaign(r: &campaign::CampaignReport) {
                 .path
                 .as_ref()
                 .map(|p| format!("tcpconform replay {}", p.display()));
-            println!(
-                "DIVERGENCE: a case of {} calls shrank to {} in {:.2}s ({} re-runs)",
-                cx.original_len,
-                cx.ops.len(),
-                cx.shrink_time.as_secs_f64(),
-                r.shrink_cases
-            );
+            println!("DIVERGENCE: {} ({} re-runs)", cx.headline(), r.shrink_cases);
             print!(
                 "{}",
                 format_run(&cx.run, &cx.config, &cx.run.env, replay.as_deref())

@@ -68,6 +68,36 @@ pub struct Counterexample {
     pub shrink_time: Duration,
     /// The scenario file it was saved to.
     pub path: Option<PathBuf>,
+    /// Whether the shrunk case diverged again when it was re-run. `false`: the divergence
+    /// depends on timing; `ops` and `run` are the case as it diverged, unshrunk.
+    #[serde(default = "yes")]
+    pub reproduced: bool,
+}
+
+impl Counterexample {
+    /// One line on how the counterexample was reduced: "a case of 22 calls shrank to 7 in
+    /// 1.2s", or, when the shrunk case passed when run again, that the divergence depends on
+    /// timing and is shown as it ran.
+    pub fn headline(&self) -> String {
+        if self.reproduced {
+            format!(
+                "a case of {} calls shrank to {} in {:.2}s",
+                self.original_len,
+                self.ops.len(),
+                self.shrink_time.as_secs_f64()
+            )
+        } else {
+            format!(
+                "a case diverged once but not when run again (timing-dependent); shown as it \
+                 ran, {} calls",
+                self.ops.len()
+            )
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// How a campaign ended.
@@ -104,6 +134,7 @@ pub struct CampaignReport {
 #[derive(Default)]
 struct Tally {
     cases: AtomicU64,
+    cases_before_shrink: AtomicU64,
     calls: AtomicU64,
     rules: Mutex<BTreeMap<RuleId, u64>>,
     harness_error: Mutex<Option<String>>,
@@ -124,8 +155,16 @@ impl Tally {
 }
 
 /// Runs one case: the config's sandbox, the ops, the model in lock-step.
+/// A case the harness could not finish is a [`HarnessError`], never a pass.
 pub fn run_case(config: &CaseConfig, ops: &[Op]) -> Result<Run, HarnessError> {
-    run_on_kernel(config, &[], ops, false)
+    let run = run_on_kernel(config, &[], ops, false)?;
+    match run.harness_error {
+        Some(reason) => Err(HarnessError::MidCase {
+            call: run.steps.len() + 1,
+            reason,
+        }),
+        None => Ok(run),
+    }
 }
 
 /// Runs a campaign. `progress` is called after every case with the number of cases done.
@@ -147,6 +186,10 @@ pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campai
     };
     let mut runner = TestRunner::new(config);
     let first_failure: Mutex<Option<usize>> = Mutex::new(None);
+    // The shortest case that diverged, as it ran. Shrinking starts from it rather than from
+    // proptest's final value, which is not always one that failed (a value tree that cannot
+    // undo its last simplification leaves a passing value current).
+    let smallest: Mutex<Option<(CaseConfig, Vec<Op>, Run)>> = Mutex::new(None);
     let result = runner.run(&strategy, |(state, ops, seen)| {
         if tally.harness_error.lock().expect("lock").is_some() {
             return Err(TestCaseError::fail("harness failed earlier"));
@@ -165,6 +208,14 @@ pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campai
         progress(tally.cases.load(Ordering::Relaxed));
         if let Some(d) = run.divergence() {
             first_failure.lock().expect("lock").get_or_insert(ops.len());
+            let upto = (d.index + 1).min(ops.len());
+            let mut smallest = smallest.lock().expect("lock");
+            if smallest
+                .as_ref()
+                .is_none_or(|(_, best, _)| upto < best.len())
+            {
+                *smallest = Some((state.config, ops[..upto].to_vec(), run.clone()));
+            }
             return Err(TestCaseError::fail(format!(
                 "divergence at step {}",
                 d.index
@@ -173,6 +224,9 @@ pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campai
         Ok(())
     });
     let cases_before_shrink = tally.cases.load(Ordering::Relaxed);
+    tally
+        .cases_before_shrink
+        .store(cases_before_shrink, Ordering::Relaxed);
     let outcome = if let Some(e) = tally.harness_error.lock().expect("lock").clone() {
         CampaignOutcome::HarnessFailed(e)
     } else {
@@ -181,15 +235,34 @@ pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campai
             Err(TestError::Fail(_, (state, ops, _))) => {
                 let shrink_start = Instant::now();
                 let original_len = first_failure.lock().expect("lock").unwrap_or(ops.len());
-                match minimize(&state.config, ops) {
-                    Ok((ops, run)) => {
+                let (config, ops, diverged) = match smallest.into_inner().expect("lock") {
+                    Some(found) => found,
+                    // Unreachable in practice: a failure is recorded before it is returned.
+                    None => {
+                        let run = run_case(&state.config, &ops);
+                        match run {
+                            Ok(run) => (state.config, ops, run),
+                            Err(e) => {
+                                return report_of(
+                                    options,
+                                    &tally,
+                                    start,
+                                    CampaignOutcome::HarnessFailed(e.to_string()),
+                                );
+                            }
+                        }
+                    }
+                };
+                match minimize(&config, ops, diverged) {
+                    Ok((ops, run, reproduced)) => {
                         let mut cx = Counterexample {
-                            config: state.config.clone(),
+                            config,
                             ops,
                             run,
                             original_len,
                             shrink_time: shrink_start.elapsed(),
                             path: None,
+                            reproduced,
                         };
                         if let Some(dir) = &options.found_dir {
                             cx.path = save(dir, &cx).ok();
@@ -202,13 +275,23 @@ pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campai
             Err(TestError::Abort(why)) => CampaignOutcome::HarnessFailed(format!("aborted: {why}")),
         }
     };
+    report_of(options, &tally, start, outcome)
+}
+
+fn report_of(
+    options: &CampaignOptions,
+    tally: &Tally,
+    start: Instant,
+    outcome: CampaignOutcome,
+) -> CampaignReport {
+    let cases_before_shrink = tally.cases_before_shrink.load(Ordering::Relaxed);
     let cases = tally.cases.load(Ordering::Relaxed);
     CampaignReport {
         seed: options.seed,
         cases: cases_before_shrink.min(u64::from(options.cases)),
         shrink_cases: cases.saturating_sub(cases_before_shrink.min(u64::from(options.cases))),
         calls: tally.calls.load(Ordering::Relaxed),
-        rules_hit: tally.rules.into_inner().expect("lock"),
+        rules_hit: tally.rules.lock().expect("lock").clone(),
         elapsed: start.elapsed(),
         outcome,
     }
@@ -218,12 +301,18 @@ pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campai
 /// still diverges, until no single op can go. Ops a later op needs (its socket's `socket()`,
 /// the op that binds a variable it uses) are removed only together with it, because the
 /// shortened case must still parse.
-pub fn minimize(config: &CaseConfig, ops: Vec<Op>) -> Result<(Vec<Op>, Run), HarnessError> {
+///
+/// `diverged` is the run in which `ops` diverged. If `ops` no longer diverge when run again,
+/// the divergence depends on timing: `ops` and `diverged` come back unshrunk, with `false`.
+pub fn minimize(
+    config: &CaseConfig,
+    ops: Vec<Op>,
+    diverged: Run,
+) -> Result<(Vec<Op>, Run, bool), HarnessError> {
     let mut best = ops;
     let mut best_run = run_case(config, &best)?;
     if best_run.divergence().is_none() {
-        // Flaky: the shrunk case passes now. Report it as it is; the verdict says so.
-        return Ok((best, best_run));
+        return Ok((best, diverged, false));
     }
     // Cut everything after the divergence.
     let at = best_run.divergence().map_or(best.len(), |d| d.index);
@@ -256,7 +345,7 @@ pub fn minimize(config: &CaseConfig, ops: Vec<Op>) -> Result<(Vec<Op>, Run), Har
             chunk = (chunk / 2).max(1);
         }
     }
-    Ok((best, best_run))
+    Ok((best, best_run, true))
 }
 
 /// Whether a sequence still makes sense for `config`: run on the generator's model, every op

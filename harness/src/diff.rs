@@ -339,6 +339,8 @@ pub fn diff(left: &CaseConfig, right: &CaseConfig, options: &DiffOptions) -> Dif
     }
     let gen_options = generate::GenOptions {
         sleeps: vec![200, 1500, 3_000, 61_000],
+        sleep_budget_ms: None,
+        timers: true,
         frozen,
     };
     let strategies = [

@@ -68,6 +68,15 @@ pub enum HarnessError {
         /// Why.
         reason: String,
     },
+    /// A case stopped part-way because the harness failed at one of its calls (the calls before
+    /// it ran and were compared).
+    #[error("the harness failed at call {call} of the case: {reason}")]
+    MidCase {
+        /// The 1-based call at which it failed.
+        call: usize,
+        /// What failed.
+        reason: String,
+    },
     /// A harness operation did not finish in time.
     #[error("{what} did not finish within {after:?}")]
     Timeout {

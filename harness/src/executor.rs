@@ -111,10 +111,15 @@ impl Owners for Executor {
 
     fn is_impaired(&self, local: SocketAddr, peer: SocketAddr) -> bool {
         let (l, p) = (on_wire(local), on_wire(peer));
+        let vanished = |a: SocketAddr| {
+            self.impaired_local
+                .iter()
+                .any(|v| *v == a || (v.ip().is_unspecified() && v.port() == a.port()))
+        };
         self.impaired.contains(&(l, p))
             || self.impaired.contains(&(p, l))
-            || self.impaired_local.contains(&l)
-            || self.impaired_local.contains(&p)
+            || vanished(l)
+            || vanished(p)
     }
 }
 
@@ -562,9 +567,12 @@ impl Executor {
                 return Ok(Observed::outcome(outcome));
             }
         };
-        let (host, family) = {
+        // The accepted socket belongs to the listener's user: the server process that calls
+        // accept() runs as the user that created its listener (the model's sk_uid is
+        // inherited the same way, and bind()'s privileged-port check asks that user).
+        let (host, family, euid) = {
             let slot = &self.slots[&listener];
-            (slot.host, slot.family)
+            (slot.host, slot.family, slot.euid)
         };
         // An accepted socket is blocking whatever its listener is (accept4 without
         // SOCK_NONBLOCK).
@@ -579,7 +587,7 @@ impl Executor {
                 cookie,
                 lingers: false,
                 last_tuple: None,
-                euid: None,
+                euid,
             },
         );
         Ok(self.after(sock, Outcome::Ok))
@@ -601,8 +609,18 @@ impl Executor {
     }
 }
 
+/// Held (shared) by every `close()` of a case's socket and (exclusively) by the harness while
+/// a process it started (`nft`) runs. A child holds a copy of every descriptor of the process
+/// from its fork until its exec closes them (they are all `O_CLOEXEC`); a `close()` in that
+/// window, on another case's thread, releases nothing, and that case's socket stays in its
+/// table (seen as an ESTAB or LISTEN row still there after `close`). The parent cannot see when
+/// the child's exec has closed them (`posix_spawn` returns at the vfork release, before
+/// `do_close_on_exec()`), so the gate is held until the child exits.
+pub(crate) static FORK_GATE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 /// Closes a socket, bounding the wait of a lingering close.
 fn close(s: Socket, lingers: bool, bound: Duration) {
+    let _no_fork = FORK_GATE.read().unwrap_or_else(|e| e.into_inner());
     let fd: OwnedFd = s.into();
     if lingers {
         sys::close_bounded(fd, bound);

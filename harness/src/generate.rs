@@ -97,6 +97,13 @@ pub struct GenState {
 pub struct GenOptions {
     /// `sleep` durations (ms) to offer; none by default (on a kernel a sleep is real time).
     pub sleeps: Vec<u64>,
+    /// With `Some(ms)`, a `sleep` is offered only while the case's sleeps add up to at most
+    /// `ms` (the wall time a case may cost).
+    pub sleep_budget_ms: Option<u64>,
+    /// Offer the timer options (SO_KEEPALIVE, TCP_KEEPIDLE/KEEPINTVL/KEEPCNT,
+    /// TCP_USER_TIMEOUT, TCP_LINGER2 with short values) and the half-open test-bench actions
+    /// (`peer_vanishes`, `peer_reboots`).
+    pub timers: bool,
     /// Keys that `sysctl()` ops must not change (those a diff compares).
     pub frozen: BTreeSet<tcpconform_model::SysctlKey>,
 }
@@ -250,6 +257,41 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
         if family == Family::Inet6 {
             opts.push(SockOpt::V6Only(true));
             opts.push(SockOpt::V6Only(false));
+        }
+        if state.options.timers {
+            // Short timers, so that they run out within a case: keepalive of 1 s, a user
+            // timeout under 2 s, an orphan FIN-WAIT-2 of 1-2 s.
+            let timer_opts = [
+                SockOpt::KeepAlive(true),
+                SockOpt::KeepAlive(true),
+                SockOpt::KeepIdle(1),
+                SockOpt::KeepIntvl(1),
+                SockOpt::KeepCnt(1),
+                SockOpt::KeepCnt(2),
+                SockOpt::UserTimeout(400),
+                SockOpt::UserTimeout(1500),
+                SockOpt::Linger2(1),
+                SockOpt::Linger2(2),
+                SockOpt::Linger2(-1),
+            ];
+            menu.add(
+                if st.is_connected() { 8 } else { 2 },
+                timer_opts
+                    .into_iter()
+                    .map(|opt| Op::Setsockopt { sock, opt })
+                    .collect(),
+            );
+            // The peer disappears: silently, or by a reboot that forgets the connection.
+            let mut bench = vec![Op::PeerVanishes { sock }];
+            if st.is_connected() {
+                bench.push(Op::PeerReboots { sock });
+            }
+            let w = if st.is_connected() || st == TcpState::Listen {
+                4
+            } else {
+                0
+            };
+            menu.add(w, bench);
         }
         let opt_weight = if st == TcpState::Closed && !bound {
             10
@@ -412,13 +454,20 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
     }
     menu.add(1, settings);
     // sleep(), where asked for (virtual time is free on the model).
+    let slept = state.model.now();
     let sleeps: Vec<Op> = state
         .options
         .sleeps
         .iter()
+        .filter(|ms| {
+            state
+                .options
+                .sleep_budget_ms
+                .is_none_or(|budget| slept + **ms <= budget)
+        })
         .map(|ms| Op::Sleep { ms: *ms })
         .collect();
-    menu.add(3, sleeps);
+    menu.add(if state.options.timers { 6 } else { 3 }, sleeps);
     // destroy() of anything that still has a row
     let destroyable: Vec<Op> = (0..state.names)
         .map(SockId)
@@ -481,4 +530,41 @@ pub fn apply(mut state: GenState, op: &Op) -> GenState {
         _ => {}
     }
     state
+}
+
+/// Draws `n` more ops for `state` from `runner`'s random source (each from
+/// [`transitions`], kept only when it meets the [`preconditions`]) and applies them; returns
+/// the state after them and the ops. For callers that build a case in phases (the timer lanes)
+/// rather than as one proptest value.
+pub fn draw(
+    state: GenState,
+    n: usize,
+    runner: &mut proptest::test_runner::TestRunner,
+) -> (GenState, Vec<Op>) {
+    draw_where(state, n, runner, &|_, _| true)
+}
+
+/// [`draw`], keeping only ops for which `keep` holds.
+pub fn draw_where(
+    mut state: GenState,
+    n: usize,
+    runner: &mut proptest::test_runner::TestRunner,
+    keep: &dyn Fn(&GenState, &Op) -> bool,
+) -> (GenState, Vec<Op>) {
+    use proptest::strategy::ValueTree;
+    let mut ops = Vec::with_capacity(n);
+    let mut tries = 0;
+    while ops.len() < n && tries < 16 * n.max(1) {
+        tries += 1;
+        let Ok(tree) = transitions(&state).new_tree(runner) else {
+            continue;
+        };
+        let op = tree.current();
+        if !preconditions(&state, &op) || !keep(&state, &op) {
+            continue;
+        }
+        state = apply(state, &op);
+        ops.push(op);
+    }
+    (state, ops)
 }

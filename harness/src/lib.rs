@@ -44,6 +44,7 @@ pub mod executor;
 pub mod generate;
 #[cfg(target_os = "linux")]
 pub mod kernel;
+pub mod lanes;
 pub mod lockstep;
 #[cfg(target_os = "linux")]
 pub mod observer;

@@ -647,8 +647,12 @@ impl Hosts {
         ))
     }
 
+    /// Everything arriving for `local`; a wildcard address stands for every address.
     fn match_local(&self, local: SocketAddr) -> String {
         let ip = tcpconform_model::addr::wire_ip(local.ip());
+        if ip.is_unspecified() {
+            return format!("tcp dport {}", local.port());
+        }
         let proto = if ip.is_ipv4() { "ip" } else { "ip6" };
         format!("{proto} daddr {ip} tcp dport {}", local.port())
     }
@@ -671,6 +675,10 @@ impl Hosts {
             );
         }
         script.push_str(rules);
+        // No case closes a socket until nft has exited (see `executor::FORK_GATE`).
+        let _no_close = crate::executor::FORK_GATE
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         let child = self.enter(host, || {
             refuse_in_host("add a firewall rule")?;
             Command::new(&nft)
@@ -948,8 +956,9 @@ fn ifindex(name: &str, host: Host) -> Result<u32, HarnessError> {
     })
 }
 
-/// How long a link may take to become operational.
-const LINK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a link may take to become operational (usually under a millisecond; seconds when
+/// hundreds of cases set up at once on a loaded machine).
+const LINK_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Waits until the interface `name` (of the calling thread's namespace) carries packets.
 ///

@@ -66,8 +66,9 @@ rules! {
          ipv6_chk_addr()).",
     BindPrivilegedPort = "bind.privileged_port":
         "A port below ip_unprivileged_port_start without CAP_NET_BIND_SERVICE fails with EACCES \
-         (inet_port_requires_bind_service(), ns_capable()): the harness binds a socket created \
-         with euid=N as uid N.",
+         (inet_port_requires_bind_service(), ns_capable()): the check comes before the \
+         already-bound one; the harness binds a socket created with euid=N, or accepted from \
+         one, as uid N.",
     BindAlreadyBound = "bind.already_bound":
         "bind() on a socket that has a port or is not CLOSED fails with EINVAL (__inet_bind()).",
     BindMappedOnV6Only = "bind.v6only_mapped":
@@ -279,6 +280,14 @@ rules! {
     TcpRstReceived = "tcp.rst_received":
         "An RST closes the connection with ECONNRESET (EPIPE in CLOSE-WAIT, ECONNREFUSED in \
          SYN-SENT) (tcp_reset()).",
+    TcpHeldUnacked = "tcp.held_unacked":
+        "Against a silent peer, data sent while earlier data is unacknowledged stays queued \
+         (Nagle: a small segment waits while a small one is unacknowledged); the tail loss \
+         probe one RTO (204 ms) after the first send pushes out what is queued then; a FIN \
+         goes out with everything queued until the first retransmission timeout (two RTOs), \
+         after which loss recovery's one-segment window holds data and FIN for good. send() \
+         still succeeds; the peer never sees what is held (tcp_nagle_check(), \
+         tcp_send_loss_probe(), tcp_enter_loss(), tcp_cwnd_test()).",
     TcpDataAfterClose = "tcp.data_after_close":
         "New data for a socket whose receive side is closed (an orphan, or SHUT_RD in FIN-WAIT) \
          is answered with RST and the socket dies (tcp_rcv_state_process(), TCPAbortOnData).",
@@ -321,6 +330,11 @@ rules! {
         "With SO_KEEPALIVE and a peer that answers nothing, the connection fails with ETIMEDOUT \
          (and an RST) after TCP_KEEPIDLE + TCP_KEEPCNT × TCP_KEEPINTVL of silence \
          (tcp_keepalive_timer()).",
+    KeepaliveProbeReset = "timer.keepalive_probe_reset":
+        "With SO_KEEPALIVE, an idle connection probes its peer every TCP_KEEPIDLE (answered \
+         probes show nothing); the first probe after the peer's host forgot the connection (its \
+         socket closed and went, was destroyed, or the host rebooted) is answered with RST, \
+         which resets the connection (tcp_keepalive_timer(), tcp_write_wakeup()).",
     UserTimeoutExpires = "timer.user_timeout":
         "Data unacknowledged for longer than TCP_USER_TIMEOUT fails the connection with ETIMEDOUT \
          (tcp_write_timeout(), tcp_clamp_rto_to_user_timeout()).",

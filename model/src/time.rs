@@ -10,6 +10,10 @@ pub const TIME_WAIT_LEN_MS: Millis = 60_000;
 /// HZ=1000, 20 ms at HZ=100).
 pub const TIMEOUT_MIN_MS: Millis = 8;
 
+/// Linux `TCP_RTO_MIN` (200 ms): the retransmission timeout of a connection whose round trip
+/// is short (loopback, the veth), `tcp_set_rto()` clamping the variance term to it.
+pub const RTO_MIN_MS: Millis = 200;
+
 /// How long the harness lets a blocking call wait before it calls it `BLOCKS` (its
 /// SO_RCVTIMEO/SO_SNDTIMEO): what happens to the socket within that time, the call sees. Long
 /// enough that a 2-jiffy timer inside the call is not missed on a loaded machine.

@@ -9,14 +9,15 @@ use std::net::SocketAddr;
 
 use super::sock::{Fd, Kind, SkId};
 use super::timers::{Deadline, Event, wheel_slack};
-use super::{Model, Res};
+use super::wire::Flags;
+use super::{Cx, Model, Res};
 use crate::addr::wire_ip;
 use crate::errno::Errno;
 use crate::op::{Host, SockId};
 use crate::outcome::Outcome;
 use crate::rule::RuleId;
 use crate::state::TcpState;
-use crate::time::Millis;
+use crate::time::{Millis, RTO_MIN_MS};
 
 /// Where incoming segments are dropped: at `host`, for `local`, from `peer` (any when `None`).
 pub(crate) type Drop = (Host, SocketAddr, Option<SocketAddr>);
@@ -52,11 +53,14 @@ impl Model {
         }
     }
 
-    /// Whether segments arriving at `host` for `local` from `peer` are dropped.
+    /// Whether segments arriving at `host` for `local` from `peer` are dropped. A vanished
+    /// wildcard address stands for every address of the host.
     pub(super) fn dropped(&self, host: Host, local: SocketAddr, peer: SocketAddr) -> bool {
-        self.vanished
-            .iter()
-            .any(|(h, l, p)| *h == host && *l == local && p.is_none_or(|p| p == peer))
+        self.vanished.iter().any(|(h, l, p)| {
+            *h == host
+                && (*l == local || (l.ip().is_unspecified() && l.port() == local.port()))
+                && p.is_none_or(|p| p == peer)
+        })
     }
 
     /// `peer_vanishes(sock)`: from now on, drop what arrives for the socket's connection (its
@@ -71,8 +75,11 @@ impl Model {
         let drop: Option<Drop> = match (current, self.last_tuple.get(&sock)) {
             (Some((h, l, p)), _) | (None, Some(&(h, l, p))) => Some((h, l, Some(p))),
             (None, None) => open.and_then(|sk| {
+                // The address getsockname() reports: the port outlives its release
+                // (`inet_sport`).
                 let s = self.sk(sk);
-                (s.port != 0).then(|| (s.host, SocketAddr::new(wire_ip(s.local_ip), s.port), None))
+                let port = if s.port != 0 { s.port } else { s.sport };
+                (port != 0).then(|| (s.host, SocketAddr::new(wire_ip(s.local_ip), port), None))
             }),
         };
         let Some(drop) = drop else {
@@ -126,7 +133,9 @@ impl Model {
         s.shutdown.send = true;
         s.timer = None;
         let release = !s.port_lock && s.bound;
-        let orphan = s.orphan || s.listener.is_some();
+        // A connection not yet accepted stays in its listener's queue, closed, for accept()
+        // to return (tcp_abort() of a socket that is not SOCK_DEAD).
+        let orphan = s.orphan;
         if release {
             self.put_port(id);
         }
@@ -139,6 +148,22 @@ impl Model {
     /// SYN retransmissions, TCP_USER_TIMEOUT over unacknowledged data, keepalive.
     pub(super) fn refresh_silent_peer_timers(&mut self) {
         let ids: Vec<SkId> = self.sks.keys().copied().collect();
+        // The far end's retransmissions that have arrived by now count as received (they
+        // must not be forgotten when the far end goes).
+        for &id in &ids {
+            let s = self.sk(id);
+            if s.kind != Kind::Full || !s.opts.keepalive {
+                continue;
+            }
+            let now = self.now;
+            if let Some(&(at, slack)) = self.arrivals(id).iter().rfind(|(at, _)| *at <= now) {
+                let s = self.sk_mut(id);
+                if at > s.last_rx {
+                    s.last_rx = at;
+                    s.ka_span = s.ka_span.max(slack);
+                }
+            }
+        }
         for id in ids {
             let s = self.sk(id);
             if s.kind != Kind::Full
@@ -149,20 +174,162 @@ impl Model {
             let want = self.silent_peer_deadline(id);
             let s = self.sk_mut(id);
             match (s.timer, want) {
-                // Keep a running timer whose deadline did not move (its slack stays).
-                (Some(cur), Some(new)) if cur.event == new.event && cur.at == new.at => {}
+                // Keep a running timer whose deadline did not move (its slack stays), and a
+                // pending keepalive probe (its deadline only moves on as time passes).
+                (Some(cur), Some(new))
+                    if cur.event == new.event
+                        && (cur.at == new.at || cur.event == Event::KeepaliveProbe) => {}
                 (_, new) => s.timer = new,
             }
         }
     }
 
-    /// Whether nothing answers the socket: its incoming segments are dropped.
+    /// Whether nothing answers the socket: what arrives for it is dropped, or what it sends is
+    /// dropped where its peer lives.
     fn unanswered(&self, id: SkId) -> bool {
         let s = self.sk(id);
         let Some(peer) = s.peer else { return false };
         let local = SocketAddr::new(wire_ip(s.local_ip), s.port);
         let peer = SocketAddr::new(wire_ip(peer.ip()), peer.port());
         self.dropped(s.host, local, peer)
+            || self
+                .topology
+                .route(s.host, peer.ip())
+                .is_some_and(|far| self.dropped(far, peer, local))
+    }
+
+    /// Whether the socket's peer host has no socket for the connection any more (its socket
+    /// closed and went, was destroyed, or its host rebooted): a segment from us gets an RST.
+    fn peer_forgot(&self, id: SkId) -> bool {
+        let s = self.sk(id);
+        let Some(peer) = s.peer else { return false };
+        let local = SocketAddr::new(wire_ip(s.local_ip), s.port);
+        let peer = SocketAddr::new(wire_ip(peer.ip()), peer.port());
+        let Some(far) = self.topology.route(s.host, peer.ip()) else {
+            return false;
+        };
+        !self
+            .sks
+            .values()
+            .any(|o| o.host == far && o.state.is_connected() && o.matches_wire(peer, local))
+    }
+
+    /// `send()` of `len` bytes by `id`: whether they are queued instead of sent. Against a
+    /// silent peer, with data already unacknowledged, they are: Nagle holds a small segment
+    /// while a small one is unacknowledged (`tcp_nagle_check()`, Minshall's variant), the tail
+    /// loss probe one RTO after the first send pushes out what is queued then
+    /// (`tcp_send_loss_probe()`: new data, Nagle off), and after it nothing more leaves: Nagle
+    /// again, then loss recovery. Near the probe's time, both.
+    pub(super) fn queue_if_held(&mut self, id: SkId, len: u32, cx: &mut Cx<'_>) -> bool {
+        let s = self.sk(id);
+        let Some(since) = s.unacked_since else {
+            return false;
+        };
+        if !self.unanswered(id) {
+            return false;
+        }
+        let rto = rto_ms(self.profile.hz());
+        let slack = wheel_slack(rto, self.profile.hz()) + s.unacked_span + self.span;
+        let probe = since + rto;
+        let probe_went = s.tlp_done
+            || if self.now < probe {
+                false
+            } else if self.now >= probe + slack {
+                true
+            } else {
+                cx.chooser.choose(2) == 1
+            };
+        let s = self.sk_mut(id);
+        s.tlp_done = probe_went;
+        s.held += len;
+        cx.rule(RuleId::TcpHeldUnacked);
+        true
+    }
+
+    /// The FIN of `id` (close, SHUT_WR): whether it is held. Against a silent peer it goes out,
+    /// with whatever data is queued (`tcp_send_fin()` pushes with Nagle off), until the first
+    /// retransmission timeout, two RTOs after the first unacknowledged send (the loss probe
+    /// re-arms the timer); from then on loss recovery's congestion window of one segment, which
+    /// the retransmission fills, holds it (`tcp_enter_loss()`, `tcp_cwnd_test()`). Near that
+    /// time, both.
+    pub(super) fn fin_held(&mut self, id: SkId, cx: &mut Cx<'_>) -> bool {
+        let s = self.sk(id);
+        let held = match s.unacked_since {
+            Some(since) if self.unanswered(id) => {
+                let hz = self.profile.hz();
+                let rto = rto_ms(hz);
+                let loss = since + 2 * rto;
+                let slack = 2 * wheel_slack(rto, hz) + s.unacked_span + self.span;
+                if self.now < loss {
+                    false
+                } else if self.now >= loss + slack {
+                    true
+                } else {
+                    cx.chooser.choose(2) == 1
+                }
+            }
+            _ => false,
+        };
+        if held {
+            self.sk_mut(id).fin_held = true;
+            cx.rule(RuleId::TcpHeldUnacked);
+        } else if s.held > 0 {
+            let n = s.held;
+            self.sk_mut(id).held = 0;
+            self.send(id, Flags::ACK, n);
+        }
+        held
+    }
+
+    /// The tail loss probe of `id` goes out with the data queued behind Nagle.
+    pub(super) fn loss_probe(&mut self, id: SkId) {
+        let s = self.sk_mut(id);
+        s.tlp_done = true;
+        let n = std::mem::take(&mut s.held);
+        if n > 0 {
+            self.send(id, Flags::ACK, n);
+        }
+    }
+
+    /// The socket at the other end of `id`'s connection, if its host still has one.
+    fn far_end(&self, id: SkId) -> Option<SkId> {
+        let s = self.sk(id);
+        let peer = s.peer?;
+        let local = SocketAddr::new(wire_ip(s.local_ip), s.port);
+        let peer = SocketAddr::new(wire_ip(peer.ip()), peer.port());
+        let far = self.topology.route(s.host, peer.ip())?;
+        self.sks
+            .iter()
+            .find(|(_, o)| o.host == far && o.state.is_connected() && o.matches_wire(peer, local))
+            .map(|(k, _)| *k)
+    }
+
+    /// When the far end's retransmissions of data it sent unacknowledged reach `id`, with
+    /// their slack: what keeps a connection whose own segments are dropped from looking idle
+    /// to keepalive (each arrival clears `icsk_probes_out` in `tcp_ack()`).
+    fn arrivals(&self, id: SkId) -> Vec<(Millis, Millis)> {
+        let Some(far) = self.far_end(id) else {
+            return Vec::new();
+        };
+        let (s, f) = (self.sk(id), self.sk(far));
+        let Some(since) = f.unacked_since else {
+            return Vec::new();
+        };
+        let local = SocketAddr::new(wire_ip(s.local_ip), s.port);
+        let from = SocketAddr::new(wire_ip(f.local_ip), f.port);
+        if f.is_minisock() || self.dropped(s.host, local, from) {
+            return Vec::new();
+        }
+        let hz = self.profile.hz();
+        let rto = rto_ms(hz);
+        let ut = u64::from(f.opts.user_timeout);
+        (0..10)
+            .map(|k| {
+                let at = since + (rto << k);
+                (at, (k + 1) * wheel_slack(rto << k, hz) + f.unacked_span)
+            })
+            .take_while(|(at, _)| ut == 0 || *at < since + ut)
+            .collect()
     }
 
     /// The deadline of whatever will end a connection whose peer stays silent.
@@ -200,19 +367,63 @@ impl Model {
             | TcpState::FinWait2
             | TcpState::Closing
             | TcpState::LastAck
+                if s.opts.keepalive
+                    && s.unacked_since.is_none()
+                    && !self.unanswered(id)
+                    && self.peer_forgot(id) =>
+            {
+                // Probes were answered (nothing to see) until the peer forgot the connection;
+                // the next one, a multiple of the idle time after the first, gets an RST.
+                let idle = u64::from(if s.opts.keepidle > 0 {
+                    s.opts.keepidle
+                } else {
+                    sys.tcp_keepalive_time_s
+                }) * 1000;
+                let first = s.ka_check_at.max(s.last_rx + idle);
+                let k = self.now.saturating_sub(first).div_ceil(idle.max(1));
+                let at = first + k * idle;
+                let mut slack = (k + 1) * wheel_slack(idle, hz) + s.ka_span;
+                if at < self.now + slack {
+                    // A probe due about now may have gone just before the peer forgot (and
+                    // been answered): then the RST answers the next one.
+                    slack += idle;
+                }
+                Some(Deadline {
+                    at,
+                    slack,
+                    event: Event::KeepaliveProbe,
+                })
+            }
+            TcpState::Established
+            | TcpState::CloseWait
+            | TcpState::FinWait1
+            | TcpState::FinWait2
+            | TcpState::Closing
+            | TcpState::LastAck
                 if self.unanswered(id) =>
             {
                 if let Some(since) = s.unacked_since {
-                    // Retransmissions time out after TCP_USER_TIMEOUT; without it after
-                    // tcp_retries2 (about 15 minutes), which no lane waits for.
+                    // The loss probe that pushes out queued data; retransmissions time out
+                    // after TCP_USER_TIMEOUT, without it after tcp_retries2 (about 15
+                    // minutes), which no lane waits for.
+                    let rto = rto_ms(hz);
+                    let probe = (s.held > 0 && !s.tlp_done).then(|| Deadline {
+                        at: since + rto,
+                        slack: wheel_slack(rto, hz) + s.unacked_span,
+                        event: Event::LossProbe,
+                    });
                     let ut = u64::from(s.opts.user_timeout);
-                    return (ut > 0).then(|| Deadline {
+                    let give_up = (ut > 0).then(|| Deadline {
                         at: since + ut,
                         // The retransmission timer is clamped to the user timeout, but the
                         // check may run up to one RTO late (measured: +0.42 s on 2 s).
                         slack: 600 + s.unacked_span,
                         event: Event::UserTimeout,
                     });
+                    return match (probe, give_up) {
+                        (Some(p), Some(g)) => Some(if p.at <= g.at { p } else { g }),
+                        (p, g) => p.or(g),
+                    };
                 }
                 if !s.opts.keepalive {
                     return None;
@@ -236,22 +447,38 @@ impl Model {
                 // `idle` since the timer was armed and since the last segment arrived; then one
                 // every `intvl`; dead after `cnt` unanswered probes, or, with
                 // TCP_USER_TIMEOUT, at the first probe time past it.
-                let first = s.ka_check_at.max(s.last_rx + idle);
                 let ut = u64::from(s.opts.user_timeout);
-                let probes = if ut > 0 {
-                    let mut k = 1;
-                    while first + k * intvl < s.last_rx + ut {
-                        k += 1;
-                    }
-                    k
-                } else {
-                    cnt
+                let probe_slack = |probes: u64| {
+                    wheel_slack(idle, hz) + probes * wheel_slack(intvl, hz) + s.ka_span
                 };
-                let at = first + probes * intvl;
-                let slack = wheel_slack(idle, hz) + probes * wheel_slack(intvl, hz) + s.ka_span;
+                let arrivals = self.arrivals(id);
+                if arrivals.is_empty() || ut > 0 {
+                    let first = s.ka_check_at.max(s.last_rx + idle);
+                    let probes = if ut > 0 {
+                        let mut k = 1;
+                        while first + k * intvl < s.last_rx + ut {
+                            k += 1;
+                        }
+                        k
+                    } else {
+                        cnt
+                    };
+                    return Some(Deadline {
+                        at: first + probes * intvl,
+                        slack: probe_slack(probes),
+                        event: Event::KeepaliveDeath,
+                    });
+                }
+                // The far end's retransmissions still arrive: each starts the wait over. The
+                // earliest and latest the arrivals may come give the window.
+                let early: Vec<Millis> = arrivals.iter().map(|(at, _)| *at).collect();
+                let late: Vec<Millis> = arrivals.iter().map(|(at, sl)| at + sl).collect();
+                let death =
+                    |a: &[Millis]| keepalive_death(s.ka_check_at, s.last_rx, a, idle, intvl, cnt);
+                let (d1, d2) = (death(&early), death(&late));
                 Some(Deadline {
-                    at,
-                    slack,
+                    at: d1.min(d2),
+                    slack: d1.abs_diff(d2) + probe_slack(cnt),
                     event: Event::KeepaliveDeath,
                 })
             }
@@ -332,6 +559,47 @@ pub(crate) fn syn_give_up_ms(limit: u32, linear: u32) -> Millis {
         retransmits += 1;
         if retransmits > u64::from(linear) {
             rto = (rto * 2).min(120_000);
+        }
+    }
+}
+
+/// The retransmission timeout of a short path (loopback, the veth): `TCP_RTO_MIN` plus the
+/// round trip, rounded up to a jiffy (`__tcp_set_rto()`, `usecs_to_jiffies()`): 204 ms at
+/// HZ=250. The tail loss probe waits as long with one segment out (`tcp_schedule_loss_probe()`).
+pub(super) fn rto_ms(hz: u64) -> Millis {
+    RTO_MIN_MS + 1000 / hz.max(1)
+}
+
+/// When keepalive ends a connection whose probes go unanswered while segments still arrive at
+/// `arrivals` (sorted): the first probe once `idle` has passed since the last arrival (the
+/// timer first checks at `check_at`), one every `intvl`, death at the check after `cnt`
+/// probes, unless something arrives first, which clears the probes and starts the wait over
+/// (`tcp_keepalive_timer()`, `keepalive_time_elapsed()`, `tcp_ack()`).
+pub(super) fn keepalive_death(
+    check_at: Millis,
+    last_rx: Millis,
+    arrivals: &[Millis],
+    idle: Millis,
+    intvl: Millis,
+    cnt: u64,
+) -> Millis {
+    let intvl = intvl.max(1);
+    let mut last = last_rx;
+    let mut t = check_at.max(last + idle);
+    loop {
+        if let Some(&a) = arrivals.iter().rfind(|&&a| a > last && a <= t) {
+            last = a;
+            t = t.max(a + idle);
+            continue;
+        }
+        let death = t + cnt * intvl;
+        match arrivals.iter().find(|&&a| a > t && a < death) {
+            Some(&a) => {
+                last = a;
+                let next_check = t + ((a - t) / intvl + 1) * intvl;
+                t = next_check.max(a + idle);
+            }
+            None => return death,
         }
     }
 }

@@ -290,6 +290,9 @@ impl Model {
         {
             let s = self.sk_mut(id);
             s.bound = false;
+            if s.port != 0 {
+                s.sport = s.port;
+            }
             s.port = 0;
             s.connect_bind = false;
         }

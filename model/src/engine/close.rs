@@ -223,12 +223,12 @@ impl Model {
     }
 
     /// [`Self::close_state`] for the other modules.
-    pub(super) fn close_state_pub(&mut self, id: SkId) -> bool {
-        self.close_state(id)
+    pub(super) fn close_state_pub(&mut self, id: SkId, cx: &mut Cx<'_>) -> bool {
+        self.close_state(id, cx)
     }
 
     /// `tcp_close_state()`: the state after a close or SHUT_WR, and whether to send FIN.
-    fn close_state(&mut self, id: SkId) -> bool {
+    fn close_state(&mut self, id: SkId, cx: &mut Cx<'_>) -> bool {
         let s = self.sk_mut(id);
         let (next, fin) = match s.state {
             TcpState::Established | TcpState::SynReceived => (TcpState::FinWait1, true),
@@ -243,8 +243,11 @@ impl Model {
         }
         if fin {
             self.sk_mut(id).fin_sent = true;
+            let held = self.fin_held(id, cx);
             self.note_tx(id);
-            self.send(id, Flags::FIN, 0);
+            if !held {
+                self.send(id, Flags::FIN, 0);
+            }
         }
         fin
     }
@@ -281,7 +284,7 @@ impl Model {
             }
             self.set_closed(id);
             rule = RuleId::CloseLingerZero;
-        } else if self.close_state(id) {
+        } else if self.close_state(id, cx) {
             rule = if old == TcpState::CloseWait {
                 RuleId::ClosePassive
             } else {
@@ -302,7 +305,7 @@ impl Model {
         match self.sk(id).state {
             TcpState::Closed => self.destroy(id),
             TcpState::FinWait2 if self.sk(id).is_minisock() => {}
-            TcpState::FinWait2 if self.sk(id).timer.is_none() => {
+            TcpState::FinWait2 if old == TcpState::FinWait2 => {
                 // Already in FIN-WAIT-2 when closed (SHUT_WR earlier, FIN acknowledged).
                 self.orphan_reaches_fin_wait2(id, false, cx);
             }
@@ -347,14 +350,13 @@ impl Model {
                 if state == TcpState::Closed {
                     return (Outcome::Err(Errno::ENOTCONN), RuleId::ShutdownNotConn);
                 }
-                let _ = cx;
                 if how.shuts_wr()
                     && matches!(
                         state,
                         TcpState::Established | TcpState::SynReceived | TcpState::CloseWait
                     )
                 {
-                    self.close_state(id);
+                    self.close_state(id, cx);
                     return (Outcome::Ok, RuleId::ShutdownWr);
                 }
                 (

@@ -187,6 +187,9 @@ impl Model {
             s.err = None;
             s.syn_retransmits = 0;
             s.unacked_since = None;
+            s.held = 0;
+            s.fin_held = false;
+            s.tlp_done = false;
             s.done = false;
             s.fin_sent = false;
             s.fin_acked = false;

@@ -50,7 +50,6 @@ impl Model {
 
     /// `send(2)` with `MSG_NOSIGNAL`.
     pub(super) fn op_send(&mut self, id: SkId, sock: SockId, len: u32, cx: &mut Cx<'_>) -> Res {
-        let _ = cx;
         let (_, nonblocking) = self.fd_state(sock);
         let state = self.sk(id).state;
         if !matches!(state, TcpState::Established | TcpState::CloseWait) {
@@ -78,8 +77,11 @@ impl Model {
         if len == 0 {
             return (Outcome::Ok, RuleId::SendOk);
         }
+        let held = self.queue_if_held(id, len, cx);
         self.note_tx(id);
-        self.send(id, Flags::ACK, len);
+        if !held {
+            self.send(id, Flags::ACK, len);
+        }
         (Outcome::Bytes(len), RuleId::SendOk)
     }
 

@@ -729,12 +729,12 @@ impl Model {
             let timer = s.timer.map(|d| Timer {
                 kind: match d.event {
                     timers::Event::MinisockExpires => TimerKind::TimeWait,
-                    timers::Event::OrphanFinWait2 | timers::Event::KeepaliveDeath => {
-                        TimerKind::Keepalive
-                    }
-                    timers::Event::UserTimeout | timers::Event::SynRetransmit => {
-                        TimerKind::Retransmit
-                    }
+                    timers::Event::OrphanFinWait2
+                    | timers::Event::KeepaliveDeath
+                    | timers::Event::KeepaliveProbe => TimerKind::Keepalive,
+                    timers::Event::UserTimeout
+                    | timers::Event::SynRetransmit
+                    | timers::Event::LossProbe => TimerKind::Retransmit,
                 },
                 remaining_ms: d.at.saturating_sub(self.now),
             });

@@ -108,6 +108,9 @@ pub(crate) struct Sk {
     pub(crate) local_ip: IpAddr,
     /// `inet_num`: the local port, 0 when none.
     pub(crate) port: u16,
+    /// `inet_sport` where it outlives `inet_num`: the last port released (what getsockname()
+    /// still reports).
+    pub(crate) sport: u16,
     /// Whether the socket is on its port's bind bucket's owner list.
     pub(crate) bound: bool,
     /// `SOCK_BINDADDR_LOCK`: the address was bound explicitly.
@@ -165,6 +168,12 @@ pub(crate) struct Sk {
     pub(crate) unacked_since: Option<Millis>,
     /// The uncertainty of `unacked_since`.
     pub(crate) unacked_span: Millis,
+    /// Bytes `send()` queued that never left (held against a silent peer).
+    pub(crate) held: u32,
+    /// The FIN is queued and never left (held in loss recovery).
+    pub(crate) fin_held: bool,
+    /// The tail loss probe went out (it is sent once per episode).
+    pub(crate) tlp_done: bool,
     /// When the keepalive timer next checks the idle time.
     pub(crate) ka_check_at: Millis,
     /// The uncertainty of the keepalive times.
@@ -191,6 +200,7 @@ impl Sk {
             state: TcpState::Closed,
             local_ip: family.any(),
             port: 0,
+            sport: 0,
             bound: false,
             addr_lock: false,
             port_lock: false,
@@ -230,6 +240,9 @@ impl Sk {
             last_rx: 0,
             unacked_since: None,
             unacked_span: 0,
+            held: 0,
+            fin_held: false,
+            tlp_done: false,
             ka_check_at: 0,
             ka_span: 0,
             syn_sent_at: 0,

@@ -31,6 +31,10 @@ pub(crate) enum Event {
     OrphanFinWait2,
     /// The last keepalive probe went unanswered (`tcp_keepalive_timer()`).
     KeepaliveDeath,
+    /// A keepalive probe to a peer that forgot the connection (answered with RST).
+    KeepaliveProbe,
+    /// The tail loss probe, which sends data queued behind Nagle (`tcp_send_loss_probe()`).
+    LossProbe,
     /// Data stayed unacknowledged longer than TCP_USER_TIMEOUT (`tcp_write_timeout()`).
     UserTimeout,
     /// The SYN-SENT retransmission timer: resend the SYN, or give up (`tcp_write_timeout()`).
@@ -158,6 +162,16 @@ impl Model {
                 self.send(id, super::wire::Flags::RST, 0);
                 self.timeout_kill(id);
                 RuleId::KeepaliveTimesOut
+            }
+            Event::KeepaliveProbe => {
+                // tcp_write_wakeup(): a bare ACK one below snd_una; the far host finds no
+                // socket and answers RST.
+                self.send(id, super::wire::Flags::ACK, 0);
+                RuleId::KeepaliveProbeReset
+            }
+            Event::LossProbe => {
+                self.loss_probe(id);
+                RuleId::TcpHeldUnacked
             }
             Event::UserTimeout => {
                 self.timeout_kill(id);

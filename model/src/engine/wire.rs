@@ -360,7 +360,7 @@ impl Model {
                         // tcp_rcv_state_process(), SYN-RECV: a send side shut before the
                         // connection existed is shut now (a FIN goes out).
                         cx.rule(RuleId::TcpShutdownInherited);
-                        self.close_state_pub(id);
+                        self.close_state_pub(id, cx);
                     }
                     self.rcv_established_part(id, seg, cx);
                 }
