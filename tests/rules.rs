@@ -1027,6 +1027,19 @@ static ROWS: &[Row] = &[
         destroy(s2)                             = 0  # the server's TIME-WAIT
             | (empty)
     "),
+    // A TIME-WAIT reached in the accept queue carries the cookie the accepted socket has.
+    decides(RuleId::DestroyOk, "
+        s0 = socket(inet)                       = 0
+        shutdown(s0, SHUT_WR)                   = -1 ENOTCONN
+        bind(s0, 127.0.0.1:5000)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:5000)             = 0
+        close(s1)                               = 0
+        s2 = accept(s0)                         = 0
+        destroy(s2)                             = 0
+            | LISTEN 127.0.0.1:5000 *
+    "),
     decides(RuleId::DestroyNoRow, "
         s0 = socket(inet)                       = 0
         destroy(s0)                             = -1 ENOENT
