@@ -901,6 +901,20 @@ static ROWS: &[Row] = &[
         s0 = socket(inet)                       = 0
         connect(s0, 127.0.0.1:9)                = -1 ECONNREFUSED
     "),
+    // s1 leaves no TIME-WAIT (tcp_max_tw_buckets=0) and the range is one port: s2 gets s1's
+    // 4-tuple, and its SYN meets the server end s1 left in CLOSE-WAIT.
+    applies(RuleId::TcpChallengeAck, "
+        @sysctl net.ipv4.ip_local_port_range=40000 40000
+        @sysctl net.ipv4.tcp_max_tw_buckets=0
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:5000)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:5000)             = 0
+        close(s1)                               = 0
+        s2 = socket(inet, nonblock)             = 0
+        connect(s2, 127.0.0.1:5000)             = -1 EINPROGRESS
+    "),
 
     // --- TIME-WAIT and FIN-WAIT-2 minisockets ----------------------------------------------
     applies(RuleId::TimeWaitOverflow, "
@@ -1012,6 +1026,19 @@ static ROWS: &[Row] = &[
         close(s0)                               = 0
         destroy(s2)                             = 0  # the server's TIME-WAIT
             | (empty)
+    "),
+    // A TIME-WAIT reached in the accept queue carries the cookie the accepted socket has.
+    decides(RuleId::DestroyOk, "
+        s0 = socket(inet)                       = 0
+        shutdown(s0, SHUT_WR)                   = -1 ENOTCONN
+        bind(s0, 127.0.0.1:5000)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:5000)             = 0
+        close(s1)                               = 0
+        s2 = accept(s0)                         = 0
+        destroy(s2)                             = 0
+            | LISTEN 127.0.0.1:5000 *
     "),
     decides(RuleId::DestroyNoRow, "
         s0 = socket(inet)                       = 0

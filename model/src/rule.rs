@@ -297,6 +297,11 @@ rules! {
          (sk_clone_lock(), tcp_rcv_state_process()).",
     TcpNoSocket = "tcp.no_socket":
         "A segment for no socket is answered with RST (tcp_v4_send_reset()).",
+    TcpChallengeAck = "tcp.challenge_ack":
+        "A SYN for a synchronized connection (a new client on the 4-tuple of a connection whose \
+         other end is gone) gets a challenge ACK; the SYN-SENT client answers it with RST, which \
+         ends the old connection, and resends its SYN 2 jiffies later (tcp_validate_incoming(), \
+         tcp_send_challenge_ack(), tcp_rcv_synsent_state_process()).",
     TimeWaitOverflow = "timewait.overflow":
         "With tcp_max_tw_buckets minisockets already present, a closing socket gets none: it is \
          freed at once and its port released (inet_twsk_alloc(), tcp_time_wait()).",

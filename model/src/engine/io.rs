@@ -37,6 +37,15 @@ impl Model {
         let c = self.sk_mut(child);
         c.listener = None;
         c.owner = Some(new);
+        // A connection that reached TIME-WAIT while queued left a minisocket with its cookie
+        // (inet_twsk_alloc() copies sk_cookie): the accepted name finds it (destroy()).
+        let (host, ip, peer, port) = (c.host, c.local_ip, c.peer, self.sk(id).port);
+        for t in self.sks.values_mut() {
+            let same = t.host == host && t.local_ip == ip && t.port == port && t.peer == peer;
+            if t.is_minisock() && t.owner.is_none() && same {
+                t.owner = Some(new);
+            }
+        }
         self.fds.insert(
             new,
             Fd::Open {

@@ -715,7 +715,8 @@ impl Model {
                     host: s.host,
                     state: st,
                     local: s.local(),
-                    peer: s.peer,
+                    // A SYN-SENT to port 0 too (sock_diag's dport 0 is shown as no peer).
+                    peer: s.peer.filter(|p| p.port() != 0),
                     queue: s.rx + u32::from(s.rx_fin),
                 },
                 (Kind::Minisock, st) => Row {

@@ -367,8 +367,13 @@ impl Model {
             }
             _ => {
                 if f.syn {
-                    // A SYN in a synchronized state gets a challenge ACK (RFC 5961), which the
-                    // model leaves out: nothing changes.
+                    // A SYN in a synchronized state gets a challenge ACK (RFC 5961,
+                    // tcp_validate_incoming(), tcp_send_challenge_ack()); the SYN-SENT socket
+                    // that sent it answers with RST, which ends this connection. (At most one
+                    // per tcp_invalid_ratelimit, 500 ms, per socket: not modelled, the RST ends
+                    // the connection before a second SYN could come.)
+                    cx.rule(RuleId::TcpChallengeAck);
+                    self.send(id, Flags::ACK, 0);
                     return;
                 }
                 self.rcv_established_part(id, seg, cx);
