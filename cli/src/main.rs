@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tcpconform_harness::campaign::{self, CampaignOptions, CampaignOutcome};
 use tcpconform_harness::config::{CaseConfig, ConfigSpace};
 use tcpconform_harness::report::format_run;
-use tcpconform_harness::{check, kernel, replay, sandbox, scenario};
+use tcpconform_harness::{bench, check, kernel, replay, sandbox, scenario};
 use tcpconform_model::{Host, Profile, RuleId, Sysctl};
 
 #[derive(Parser)]
@@ -130,6 +130,22 @@ enum Command {
         /// Replay each difference on this kernel under both configurations.
         #[arg(long)]
         confirm: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure the campaign: cases/s, calls/s, where the time goes, and the bare kernel cost
+    /// of the same calls (a fresh namespace, no model, no observer) beside it.
+    Bench {
+        /// How many random cases (each run twice: in full, and bare).
+        #[arg(long, default_value_t = 1000)]
+        cases: u32,
+        /// The generator's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Most calls in one case.
+        #[arg(long, default_value_t = 24)]
+        max_len: usize,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -448,6 +464,37 @@ fn main() -> ExitCode {
                 print_diff(&report);
             }
             ExitCode::SUCCESS
+        }
+        Command::Bench {
+            cases,
+            seed,
+            max_len,
+            json,
+        } => {
+            if let Err(e) = sandbox::probe() {
+                return harness_failed(e);
+            }
+            let options = bench::BenchOptions {
+                cases,
+                seed,
+                max_len,
+                config: CaseConfig::defaults(running_profile()),
+            };
+            let bar = progress_bar(2 * u64::from(cases));
+            let offset = |pass: &str| if pass == "bare" { u64::from(cases) } else { 0 };
+            let report = bench::run(&options, &|pass, n| bar.set_position(offset(pass) + n));
+            bar.finish_and_clear();
+            match report {
+                Ok(r) if json => {
+                    println!("{}", serde_json::to_string_pretty(&r).expect("serializes"));
+                    ExitCode::SUCCESS
+                }
+                Ok(r) => {
+                    print!("{}", r.render());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => harness_failed(e),
+            }
         }
         Command::Rules => {
             for r in RuleId::ALL {

@@ -21,6 +21,7 @@
 //!   profile.
 //! - [`config`], [`generate`]: case configurations and model-guided random cases.
 //! - [`campaign`]: the property-based campaign with shrinking.
+//! - [`bench`]: the campaign's speed, where its time goes, and the bare kernel cost beside it.
 //! - [`scenario`], [`replay`], [`report`]: scenario files, `predict`/`replay`, and readable
 //!   reports and counterexamples.
 //! - [`diff`], [`check`]: behaviour differences between configurations, and what a sysctl
@@ -30,6 +31,8 @@
 //! difference from the model is the product, and a [`HarnessError`] means the case did not run.
 //! All `unsafe` code lives in the private `sys` module.
 
+#[cfg(target_os = "linux")]
+pub mod bench;
 #[cfg(target_os = "linux")]
 pub mod campaign;
 #[cfg(target_os = "linux")]
@@ -52,6 +55,7 @@ pub mod report;
 #[cfg(target_os = "linux")]
 pub mod sandbox;
 pub mod scenario;
+pub mod stopwatch;
 #[cfg(target_os = "linux")]
 mod sys;
 

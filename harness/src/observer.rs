@@ -69,8 +69,8 @@ use tcpconform_model::{
     Errno, Family, Host, Row, RowInfo, Snapshot, SockId, TcpState, Timer, TimerKind,
 };
 
-use crate::errno;
 use crate::error::HarnessError;
+use crate::{errno, stopwatch};
 
 /// How long a netlink request may take before the harness gives up on it.
 pub const NETLINK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -678,7 +678,7 @@ impl Observer {
         let mut previous: Option<Snapshot> = None;
         let mut dumps = 0;
         loop {
-            let raw = self.all_rows()?;
+            let raw = stopwatch::time("observe: dumps", || self.all_rows())?;
             dumps += 1;
             let busy = in_flight(&raw, owners);
             let snapshot = Snapshot::new(
@@ -698,7 +698,7 @@ impl Observer {
                 });
             }
             if busy > 0 || previous.is_some() {
-                std::thread::sleep(pause);
+                stopwatch::time("observe: settling pauses", || std::thread::sleep(pause));
                 pause = (pause * 2).min(Duration::from_millis(2));
             }
             previous = Some(snapshot);

@@ -67,7 +67,7 @@ use tcpconform_model::{Env, Host, Observed, Op, Snapshot, Sysctl, SysctlKey, Sys
 use crate::error::HarnessError;
 use crate::executor::{ExecConfig, Executor};
 use crate::observer::{DiagSocket, NlSocket, Observer, Settled};
-use crate::{errno, sys};
+use crate::{errno, stopwatch, sys};
 
 /// Host `a`'s IPv4 address on the veth link of a two-host case.
 pub const HOST_A_V4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -485,16 +485,18 @@ impl Hosts {
         // create the hosts from a scratch namespace that asks for a private one.
         let shared = shared_ehash_entries();
         let parent = match (ehash_buckets, shared) {
-            (Some(n), Some(_)) => {
+            (Some(n), Some(_)) => stopwatch::time("setup: scratch namespace", || {
                 let p = new_netns("scratch")?;
                 // Best effort: without the sysctl (Linux < 6.1) the hosts share the table.
-                write_raw_sysctl("net.ipv4.tcp_child_ehash_entries", &n.to_string())
-                    .ok()
-                    .map(|()| p)
-            }
+                Ok::<_, HarnessError>(
+                    write_raw_sysctl("net.ipv4.tcp_child_ehash_entries", &n.to_string())
+                        .ok()
+                        .map(|()| p),
+                )
+            })?,
             _ => None,
         };
-        let a = new_netns("a")?;
+        let a = stopwatch::time("setup: namespace a", || new_netns("a"))?;
         let b = if two_hosts {
             if let Some(p) = &parent {
                 setns(p, CloneFlags::CLONE_NEWNET).map_err(|e| {
@@ -516,9 +518,11 @@ impl Hosts {
         } else {
             None
         };
-        drop(parent);
+        stopwatch::time("setup: drop scratch namespace", || drop(parent));
         if let Some(shared) = shared {
-            restore_hash_derived_defaults(shared)?;
+            stopwatch::time("setup: hash-derived sysctls", || {
+                restore_hash_derived_defaults(shared)
+            })?;
         }
         Ok(Self {
             a,
@@ -1003,7 +1007,11 @@ fn lo_up(host: Host) -> Result<(), HarnessError> {
 
 /// Builds the topology of `spec` in `hosts` (the thread is in host `a`).
 fn build_topology(spec: &SandboxSpec, hosts: &Hosts) -> Result<(), HarnessError> {
-    lo_up(Host::A)?;
+    stopwatch::time("setup: topology", || build_topology_timed(spec, hosts))
+}
+
+fn build_topology_timed(spec: &SandboxSpec, hosts: &Hosts) -> Result<(), HarnessError> {
+    stopwatch::time("setup: lo up", || lo_up(Host::A))?;
     if spec.two_hosts {
         hosts.enter(Host::B, || lo_up(Host::B))??;
     }
@@ -1082,7 +1090,7 @@ fn build_topology(spec: &SandboxSpec, hosts: &Hosts) -> Result<(), HarnessError>
     }
     // Last, once every route exists: acknowledge at once (see Rtnl::quickack_routes).
     for rt in [rt_a.as_mut(), rt_b.as_mut()].into_iter().flatten() {
-        rt.quickack_routes()?;
+        stopwatch::time("setup: quickack routes", || rt.quickack_routes())?;
     }
     Ok(())
 }
@@ -1154,15 +1162,23 @@ impl Case {
                 });
             }
         }
-        let hosts = Hosts::create(spec.two_hosts, spec.ehash_buckets)?;
+        let hosts = stopwatch::time("setup: namespaces", || {
+            Hosts::create(spec.two_hosts, spec.ehash_buckets)
+        })?;
         build_topology(spec, &hosts)?;
-        for (host, setting) in &spec.sysctls {
-            hosts.write_sysctl(*host, setting)?;
-        }
-        let mut diag = vec![DiagSocket::open_here(Host::A)?];
-        if spec.two_hosts {
-            diag.push(hosts.enter(Host::B, || DiagSocket::open_here(Host::B))??);
-        }
+        stopwatch::time("setup: sysctls", || -> Result<(), HarnessError> {
+            for (host, setting) in &spec.sysctls {
+                hosts.write_sysctl(*host, setting)?;
+            }
+            Ok(())
+        })?;
+        let diag = stopwatch::time("setup: sock_diag sockets", || -> Result<_, HarnessError> {
+            let mut diag = vec![DiagSocket::open_here(Host::A)?];
+            if spec.two_hosts {
+                diag.push(hosts.enter(Host::B, || DiagSocket::open_here(Host::B))??);
+            }
+            Ok(diag)
+        })?;
         Ok(Self {
             hosts,
             executor: Executor::new(spec.exec),
@@ -1232,8 +1248,11 @@ impl Case {
 
 impl Drop for Case {
     fn drop(&mut self) {
-        self.executor.close_all();
-        if let Err(e) = self.observer.destroy_orphans() {
+        let _t = stopwatch::Span::new("teardown: case drop body");
+        stopwatch::time("teardown: close", || self.executor.close_all());
+        if let Err(e) =
+            stopwatch::time("teardown: orphan sweep", || self.observer.destroy_orphans())
+        {
             eprintln!("tcpconform: teardown could not destroy orphaned sockets: {e}");
         }
     }
@@ -1272,6 +1291,86 @@ pub fn run_case_timed<R: Send>(
             .name("tcpconform-case".into())
             .spawn_scoped(scope, move || -> Result<_, HarnessError> {
                 let mut case = Case::create(spec)?;
+                let setup_done = Instant::now();
+                let r = f(&mut case);
+                let run_done = Instant::now();
+                stopwatch::time("teardown: drop case", || drop(case));
+                Ok((r, setup_done, run_done))
+            })
+            .map_err(|e| HarnessError::io("spawning the case thread", e))
+            .map(|h| h.join())
+    })?;
+    let end = Instant::now();
+    match joined {
+        Ok(result) => {
+            let (r, setup_done, run_done) = result?;
+            Ok((
+                r,
+                CaseTimings {
+                    setup: setup_done - start,
+                    run: run_done - setup_done,
+                    teardown: end - run_done,
+                },
+            ))
+        }
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// A bare case: the namespaces and the executor, no observer (see [`run_bare`]).
+pub struct BareCase {
+    hosts: Hosts,
+    executor: Executor,
+    observer: Observer,
+}
+
+impl BareCase {
+    /// Runs one op (see [`Executor::apply`]).
+    pub fn apply(&mut self, op: &Op, env: &Env) -> Result<Observed, HarnessError> {
+        self.executor
+            .apply(op, env, &mut self.hosts, &mut self.observer)
+    }
+}
+
+impl Drop for BareCase {
+    fn drop(&mut self) {
+        self.executor.close_all();
+    }
+}
+
+/// The least a test of socket calls must do, for the benchmark's baseline: a thread in a
+/// fresh network namespace with `lo` up (two hosts: the same veth topology as a case), `f`,
+/// the descriptors closed, the thread joined. No private hash table, no `quickack` routes on
+/// loopback, no sysctls, no `sock_diag` socket unless `diag` (a `destroy` op needs one).
+pub fn run_bare<R: Send>(
+    two_hosts: bool,
+    diag: bool,
+    f: impl FnOnce(&mut BareCase) -> R + Send,
+) -> Result<(R, CaseTimings), HarnessError> {
+    initial_namespaces();
+    let start = Instant::now();
+    let joined = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("tcpconform-bare".into())
+            .spawn_scoped(scope, move || -> Result<_, HarnessError> {
+                let hosts = Hosts::create(two_hosts, None)?;
+                if two_hosts {
+                    build_topology(&SandboxSpec::two_hosts(), &hosts)?;
+                } else {
+                    lo_up(Host::A)?;
+                }
+                let mut sockets = Vec::new();
+                if diag {
+                    sockets.push(DiagSocket::open_here(Host::A)?);
+                    if two_hosts {
+                        sockets.push(hosts.enter(Host::B, || DiagSocket::open_here(Host::B))??);
+                    }
+                }
+                let mut case = BareCase {
+                    hosts,
+                    executor: Executor::new(ExecConfig::default()),
+                    observer: Observer::new(sockets),
+                };
                 let setup_done = Instant::now();
                 let r = f(&mut case);
                 let run_done = Instant::now();
