@@ -16,6 +16,7 @@
 //!
 //! The ratio bare / full says how much of the harness's wall time is the kernel's own work.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -89,6 +90,19 @@ impl BarePhases {
     }
 }
 
+/// Wall time, time on a CPU and time waiting for one (ready to run: the machine's other load)
+/// of a pass's case threads. CPU time counts the thread's own work, in user space and in the
+/// kernel; work the kernel defers to its own threads (freeing namespaces) is not in it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThreadTimes {
+    /// Wall time.
+    pub wall: Duration,
+    /// On a CPU.
+    pub cpu: Duration,
+    /// Ready, waiting for a CPU.
+    pub runqueue: Duration,
+}
+
 /// A benchmark's figures.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BenchReport {
@@ -104,10 +118,14 @@ pub struct BenchReport {
     pub dumps: u64,
     /// Wall time of the full pass (generation included).
     pub full_wall: Duration,
+    /// The full pass's case threads: CPU time and run-queue wait.
+    pub full_thread: ThreadTimes,
     /// Where it went.
     pub full: Phases,
     /// Wall time of the bare pass.
     pub bare_wall: Duration,
+    /// The bare pass's case threads: CPU time and run-queue wait.
+    pub bare_thread: ThreadTimes,
     /// Where it went.
     pub bare: BarePhases,
     /// Divergences seen in the full pass (the benchmark does not shrink them).
@@ -129,94 +147,100 @@ impl BenchReport {
         self.calls as f64 / self.full_wall.as_secs_f64().max(1e-9)
     }
 
-    /// Bare kernel time over full harness time.
+    /// Bare kernel time over full harness time (wall).
     pub fn ratio(&self) -> f64 {
         self.bare_wall.as_secs_f64() / self.full_wall.as_secs_f64().max(1e-9)
     }
 
+    /// Bare kernel time over full harness time (CPU time of the case threads).
+    pub fn cpu_ratio(&self) -> f64 {
+        self.bare_thread.cpu.as_secs_f64() / self.full_thread.cpu.as_secs_f64().max(1e-9)
+    }
+
     /// A one-screen summary.
     pub fn render(&self) -> String {
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let per_case = |d: Duration| ms(d) / self.cases.max(1) as f64;
+        use std::fmt::Write;
+        let n = self.cases.max(1) as f64;
+        let ms = |d: Duration| d.as_secs_f64() * 1e3 / n;
         let pct = |d: Duration, of: Duration| 100.0 * d.as_secs_f64() / of.as_secs_f64().max(1e-9);
+        let secs = |d: Duration| d.as_secs_f64();
         let mut s = String::new();
-        s.push_str(&format!(
-            "tcpconform bench: {} cases, {} calls, seed {}\n\n",
+        let _ = writeln!(
+            s,
+            "tcpconform bench: {} cases, {} calls, seed {}\n",
             self.cases, self.calls, self.seed
-        ));
-        s.push_str(&format!(
-            "full harness  {:>8.2} s   {:>7.0} cases/s  {:>7.0} calls/s\n",
-            self.full_wall.as_secs_f64(),
-            self.cases_per_sec(),
-            self.calls_per_sec()
-        ));
-        s.push_str(&format!(
-            "bare kernel   {:>8.2} s   {:>7.0} cases/s  {:>7.0} calls/s\n",
-            self.bare_wall.as_secs_f64(),
-            self.cases as f64 / self.bare_wall.as_secs_f64().max(1e-9),
-            self.calls as f64 / self.bare_wall.as_secs_f64().max(1e-9),
-        ));
-        s.push_str(&format!(
-            "ratio bare/full  {:.2}   (the share of the harness's wall time the kernel needs anyway)\n\n",
-            self.ratio()
-        ));
-        s.push_str("where the full harness's time goes      ms/case    share\n");
-        let w = self.full_wall;
-        let kernel = self.full.setup + self.full.calls + self.full.teardown;
-        let rows = [
-            ("  generation (strategy + gen. model)", self.full.generate),
-            ("  sandbox setup (namespaces, routes…)", self.full.setup),
-            ("  calls (syscalls)", self.full.calls),
-            ("    of which BLOCKS waits", self.full.blocked),
-            ("  observation (sock_diag, settling)", self.full.observe),
-            ("  model (lock-step comparison)", self.full.model),
-            ("  teardown (close, sweep, join)", self.full.teardown),
-            ("  kernel in all (setup+calls+teardown)", kernel),
-            ("  unaccounted", w.saturating_sub(self.full.total())),
-        ];
-        for (name, d) in rows {
-            s.push_str(&format!(
-                "{name:<40}{:>8.3}   {:>5.1}%\n",
-                per_case(d),
-                pct(d, w)
-            ));
-        }
-        s.push_str("  finer spans\n");
-        for (name, d, n) in &self.spans {
-            s.push_str(&format!(
-                "    {name:<36}{:>8.3}   {:>5.1}%   ({n}x, {:.1} us each)\n",
-                per_case(*d),
-                pct(*d, w),
-                d.as_secs_f64() * 1e6 / (*n).max(1) as f64
-            ));
-        }
-        s.push_str("\nwhere the bare run's time goes          ms/case    share\n");
-        for (name, d) in [
-            ("  setup (thread, namespace, lo up)", self.bare.setup),
-            ("  calls (syscalls)", self.bare.calls),
-            ("  teardown (close, join)", self.bare.teardown),
+        );
+        let _ = writeln!(
+            s,
+            "{:<15}{:>9}{:>10}{:>10}{:>10}{:>14}",
+            "", "wall", "cases/s", "calls/s", "CPU", "CPU wait"
+        );
+        for (name, t) in [
+            ("full harness", &self.full_thread),
+            ("bare kernel", &self.bare_thread),
         ] {
-            s.push_str(&format!(
-                "{name:<40}{:>8.3}   {:>5.1}%\n",
-                per_case(d),
-                pct(d, self.bare_wall)
-            ));
+            let _ = writeln!(
+                s,
+                "{name:<15}{:>7.2} s{:>10.0}{:>10.0}{:>8.2} s{:>12.2} s",
+                secs(t.wall),
+                self.cases as f64 / secs(t.wall).max(1e-9),
+                self.calls as f64 / secs(t.wall).max(1e-9),
+                secs(t.cpu),
+                secs(t.runqueue)
+            );
         }
-        for (name, d, n) in &self.bare_spans {
-            s.push_str(&format!(
-                "    {name:<36}{:>8.3}   {:>5.1}%   ({n}x, {:.1} us each)\n",
-                per_case(*d),
-                pct(*d, self.bare_wall),
-                d.as_secs_f64() * 1e6 / (*n).max(1) as f64
-            ));
+        let _ = writeln!(
+            s,
+            "ratio bare/full: wall {:.2}, CPU {:.2}\n",
+            self.ratio(),
+            self.cpu_ratio()
+        );
+        let w = self.full_wall;
+        let _ = writeln!(s, "full harness, per case                   ms  % of wall");
+        let kernel = self.full.setup + self.full.calls + self.full.teardown;
+        for (name, d) in [
+            ("generation (strategy, its model)", self.full.generate),
+            ("sandbox setup", self.full.setup),
+            ("calls (syscalls)", self.full.calls),
+            ("observation (sock_diag, settling)", self.full.observe),
+            ("model (lock-step comparison)", self.full.model),
+            ("teardown", self.full.teardown),
+            ("= kernel: setup + calls + teardown", kernel),
+            (
+                "unaccounted (bench loop, thread)",
+                w.saturating_sub(self.full.total()),
+            ),
+        ] {
+            let _ = writeln!(s, "  {name:<35}{:>7.3}{:>8.1}%", ms(d), pct(d, w));
         }
-        s.push_str(&format!(
-            "\nBLOCKS calls {}   settling dumps {} ({:.1} per call)   divergences {}\n",
+        for (name, d, count) in &self.spans {
+            let _ = writeln!(
+                s,
+                "    {:<33}{:>7.3}{:>8.1}%  {count} x {:.0} us",
+                name,
+                ms(*d),
+                pct(*d, w),
+                d.as_secs_f64() * 1e6 / (*count).max(1) as f64
+            );
+        }
+        let b = self.bare_wall;
+        let _ = writeln!(s, "bare kernel, per case");
+        for (name, d) in [
+            ("setup (namespace, lo up)", self.bare.setup),
+            ("calls (syscalls)", self.bare.calls),
+            ("teardown", self.bare.teardown),
+        ] {
+            let _ = writeln!(s, "  {name:<35}{:>7.3}{:>8.1}%", ms(d), pct(d, b));
+        }
+        let _ = writeln!(
+            s,
+            "\nBLOCKS calls {} ({:.1} ms waiting)  settling dumps {} ({:.2} per call)  divergences {}",
             self.blocked_calls,
+            self.full.blocked.as_secs_f64() * 1e3,
             self.dumps,
             self.dumps as f64 / self.calls.max(1) as f64,
             self.divergences
-        ));
+        );
         s
     }
 }
@@ -320,11 +344,51 @@ fn bare_case(config: &CaseConfig, ops: &[Op], phases: &mut BarePhases) -> Result
     Ok(())
 }
 
+/// How many cases run in a row in one pass before the other pass runs as many: both passes
+/// then see the same load from the rest of the machine.
+const CHUNK: u32 = 50;
+
+/// Time on a CPU and time waiting for one, of the calling thread
+/// (`/proc/thread-self/schedstat`), when the kernel reports it.
+fn sched_times() -> Option<(Duration, Duration)> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let mut f = text.split_whitespace().map(|n| n.parse::<u64>().ok());
+    let on_cpu = f.next()??;
+    let waiting = f.next()??;
+    Some((Duration::from_nanos(on_cpu), Duration::from_nanos(waiting)))
+}
+
+/// Runs `f` on a case thread ([`sandbox::on_case_thread`]), adding its wall time, CPU time
+/// and run-queue wait to `times`.
+fn on_case_thread<R: Send>(
+    ehash_buckets: Option<u32>,
+    times: &mut ThreadTimes,
+    f: impl FnOnce() -> R + Send,
+) -> Result<R, HarnessError> {
+    let start = Instant::now();
+    let (r, sched) = sandbox::on_case_thread(ehash_buckets, || {
+        let before = sched_times();
+        let r = f();
+        let after = sched_times();
+        (r, before.zip(after))
+    })?;
+    times.wall += start.elapsed();
+    if let Some(((c0, w0), (c1, w1))) = sched {
+        times.cpu += c1.saturating_sub(c0);
+        times.runqueue += w1.saturating_sub(w0);
+    }
+    Ok(r)
+}
+
 /// Runs the benchmark. `progress` is called with the pass (`"full"`, `"bare"`) and the cases
 /// done in it.
+///
+/// The passes alternate in chunks of [`CHUNK`] cases, each chunk on a case thread of its own
+/// ([`sandbox::on_case_thread`], as the campaign runs): the full pass's with the private hash
+/// tables of a case, the bare pass's with none.
 pub fn run(
     options: &BenchOptions,
-    progress: &dyn Fn(&str, u64),
+    progress: &(dyn Fn(&str, u64) + Sync),
 ) -> Result<BenchReport, HarnessError> {
     let strategy = generate::cases(ConfigSpace::Fixed(options.config.clone()), options.max_len);
     let mut runner = TestRunner::new(Config {
@@ -339,61 +403,90 @@ pub fn run(
         blocked_calls: 0,
         dumps: 0,
         full_wall: Duration::ZERO,
+        full_thread: ThreadTimes::default(),
         full: Phases::default(),
         bare_wall: Duration::ZERO,
+        bare_thread: ThreadTimes::default(),
         bare: BarePhases::default(),
         divergences: 0,
         spans: Vec::new(),
         bare_spans: Vec::new(),
     };
-    stopwatch::start();
+    let ehash = sandbox_spec(&options.config, &[]).ehash_buckets;
     let mut full = Phases::default();
-    let mut cases: Vec<(CaseConfig, Vec<Op>)> = Vec::new();
-    let start = Instant::now();
-    for i in 0..options.cases {
-        let g = Instant::now();
-        let (state, ops, _) = strategy
-            .new_tree(&mut runner)
-            .map_err(|e| HarnessError::InvalidOp {
-                op: "generate a case".into(),
-                reason: e.to_string(),
-            })?
-            .current();
-        full.generate += g.elapsed();
-        let run = full_case(&state.config, &ops, &mut full, &mut report)?;
-        if let Some(e) = &run.harness_error {
-            return Err(HarnessError::InvalidOp {
-                op: "a benchmark case".into(),
-                reason: e.clone(),
-            });
-        }
-        if run.divergence().is_some() {
-            report.divergences += 1;
-        }
-        report.calls += ops.len() as u64;
-        cases.push((state.config, ops));
-        progress("full", u64::from(i) + 1);
-    }
-    report.full_wall = start.elapsed();
-    report.spans = spans(stopwatch::take());
-    stopwatch::start();
-    report.full = full;
-    report.cases = cases.len() as u64;
-    let start = Instant::now();
     let mut bare = BarePhases::default();
-    for (i, (config, ops)) in cases.iter().enumerate() {
-        bare_case(config, ops, &mut bare)?;
-        progress("bare", i as u64 + 1);
+    let mut full_spans = BTreeMap::new();
+    let mut bare_spans = BTreeMap::new();
+    let mut full_thread = ThreadTimes::default();
+    let mut bare_thread = ThreadTimes::default();
+    let mut done = 0;
+    while done < options.cases {
+        let n = CHUNK.min(options.cases - done);
+        stopwatch::start();
+        let chunk = on_case_thread(ehash, &mut full_thread, || {
+            let mut chunk: Vec<(CaseConfig, Vec<Op>)> = Vec::new();
+            for i in 0..n {
+                let g = Instant::now();
+                let (state, ops, _) = strategy
+                    .new_tree(&mut runner)
+                    .map_err(|e| HarnessError::InvalidOp {
+                        op: "generate a case".into(),
+                        reason: e.to_string(),
+                    })?
+                    .current();
+                full.generate += g.elapsed();
+                let run = full_case(&state.config, &ops, &mut full, &mut report)?;
+                if let Some(e) = &run.harness_error {
+                    return Err(HarnessError::InvalidOp {
+                        op: "a benchmark case".into(),
+                        reason: e.clone(),
+                    });
+                }
+                if run.divergence().is_some() {
+                    report.divergences += 1;
+                }
+                report.calls += ops.len() as u64;
+                chunk.push((state.config, ops));
+                progress("full", u64::from(done + i + 1));
+            }
+            Ok(chunk)
+        })??;
+        merge(&mut full_spans, stopwatch::take());
+        stopwatch::start();
+        on_case_thread(None, &mut bare_thread, || -> Result<(), HarnessError> {
+            for (i, (config, ops)) in chunk.iter().enumerate() {
+                bare_case(config, ops, &mut bare)?;
+                progress("bare", u64::from(done) + i as u64 + 1);
+            }
+            Ok(())
+        })??;
+        merge(&mut bare_spans, stopwatch::take());
+        done += n;
     }
-    report.bare_wall = start.elapsed();
-    report.bare_spans = spans(stopwatch::take());
+    report.cases = u64::from(done);
+    report.full_wall = full_thread.wall;
+    report.bare_wall = bare_thread.wall;
+    report.full_thread = full_thread;
+    report.bare_thread = bare_thread;
+    report.full = full;
     report.bare = bare;
+    report.spans = spans(full_spans);
+    report.bare_spans = spans(bare_spans);
     Ok(report)
 }
 
-fn spans(
-    map: std::collections::BTreeMap<&'static str, (Duration, u64)>,
-) -> Vec<(String, Duration, u64)> {
+fn merge(
+    into: &mut BTreeMap<&'static str, (Duration, u64)>,
+    from: BTreeMap<&'static str, (Duration, u64)>,
+) {
+    for (k, (d, n)) in from {
+        let e = into.entry(k).or_default();
+        e.0 += d;
+        e.1 += n;
+    }
+}
+
+fn spans(map: BTreeMap<&'static str, (Duration, u64)>) -> Vec<(String, Duration, u64)> {
     map.into_iter()
         .map(|(k, (d, n))| (k.to_owned(), d, n))
         .collect()

@@ -129,7 +129,16 @@ pub fn run_case(config: &CaseConfig, ops: &[Op]) -> Result<Run, HarnessError> {
 }
 
 /// Runs a campaign. `progress` is called after every case with the number of cases done.
+///
+/// Every case runs in place on one case thread ([`crate::sandbox::on_case_thread`]); if that
+/// thread cannot be set up, each case gets a thread of its own (and reports why it failed).
 pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> CampaignReport {
+    let ehash = crate::sandbox::SandboxSpec::default().ehash_buckets;
+    crate::sandbox::on_case_thread(ehash, || run_here(options, progress))
+        .unwrap_or_else(|_| run_here(options, progress))
+}
+
+fn run_here(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> CampaignReport {
     let start = Instant::now();
     let tally = Tally::default();
     let strategy = generate::cases_with(

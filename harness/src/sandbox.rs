@@ -421,6 +421,19 @@ impl Drop for Return<'_> {
     }
 }
 
+/// A new namespace whose children get a private established-hash table of `buckets` (`None`
+/// when the kernel has no `tcp_child_ehash_entries`, Linux < 6.1: the hosts then share the
+/// table). The calling thread is left in it.
+fn scratch_namespace(buckets: u32) -> Result<Option<OwnedFd>, HarnessError> {
+    let p = new_netns("scratch")?;
+    // Best effort: without the sysctl the hosts share the table.
+    Ok(
+        write_raw_sysctl("net.ipv4.tcp_child_ehash_entries", &buckets.to_string())
+            .ok()
+            .map(|()| p),
+    )
+}
+
 fn open_own_ns() -> Result<OwnedFd, HarnessError> {
     File::open("/proc/thread-self/ns/net")
         .map(OwnedFd::from)
@@ -480,22 +493,24 @@ fn write_raw_sysctl(key: &str, value: &str) -> Result<(), HarnessError> {
 }
 
 impl Hosts {
-    fn create(two_hosts: bool, ehash_buckets: Option<u32>) -> Result<Self, HarnessError> {
+    /// Creates the hosts' namespaces. `home` is the namespace of a case thread
+    /// ([`on_case_thread`]) that already gives new namespaces a private table of
+    /// `ehash_buckets`; without it, a scratch namespace that does is made for this case.
+    fn create(
+        two_hosts: bool,
+        ehash_buckets: Option<u32>,
+        home: Option<&OwnedFd>,
+    ) -> Result<Self, HarnessError> {
         // A namespace's established-hash table is chosen by the namespace its creator is in:
         // create the hosts from a scratch namespace that asks for a private one.
         let shared = shared_ehash_entries();
-        let parent = match (ehash_buckets, shared) {
-            (Some(n), Some(_)) => stopwatch::time("setup: scratch namespace", || {
-                let p = new_netns("scratch")?;
-                // Best effort: without the sysctl (Linux < 6.1) the hosts share the table.
-                Ok::<_, HarnessError>(
-                    write_raw_sysctl("net.ipv4.tcp_child_ehash_entries", &n.to_string())
-                        .ok()
-                        .map(|()| p),
-                )
-            })?,
+        let scratch = match (home, ehash_buckets, shared) {
+            (None, Some(n), Some(_)) => {
+                stopwatch::time("setup: scratch namespace", || scratch_namespace(n))?
+            }
             _ => None,
         };
+        let parent = home.or(scratch.as_ref());
         let a = stopwatch::time("setup: namespace a", || new_netns("a"))?;
         let b = if two_hosts {
             if let Some(p) = &parent {
@@ -518,7 +533,7 @@ impl Hosts {
         } else {
             None
         };
-        stopwatch::time("setup: drop scratch namespace", || drop(parent));
+        stopwatch::time("setup: drop scratch namespace", || drop(scratch));
         if let Some(shared) = shared {
             stopwatch::time("setup: hash-derived sysctls", || {
                 restore_hash_derived_defaults(shared)
@@ -1148,7 +1163,7 @@ pub struct Case {
 }
 
 impl Case {
-    fn create(spec: &SandboxSpec) -> Result<Self, HarnessError> {
+    fn create(spec: &SandboxSpec, home: Option<&OwnedFd>) -> Result<Self, HarnessError> {
         for (host, what) in spec
             .addresses
             .iter()
@@ -1163,7 +1178,7 @@ impl Case {
             }
         }
         let hosts = stopwatch::time("setup: namespaces", || {
-            Hosts::create(spec.two_hosts, spec.ehash_buckets)
+            Hosts::create(spec.two_hosts, spec.ehash_buckets, home)
         })?;
         build_topology(spec, &hosts)?;
         stopwatch::time("setup: sysctls", || -> Result<(), HarnessError> {
@@ -1284,37 +1299,118 @@ pub fn run_case_timed<R: Send>(
     spec: &SandboxSpec,
     f: impl FnOnce(&mut Case) -> R + Send,
 ) -> Result<(R, CaseTimings), HarnessError> {
+    run_somewhere(spec.ehash_buckets, |home| Case::create(spec, home), f)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where a case runs
+
+thread_local! {
+    /// The home namespace of a case thread ([`on_case_thread`]) and the private table size
+    /// the namespaces made from it get.
+    static HOME: std::cell::RefCell<Option<(std::rc::Rc<OwnedFd>, Option<u32>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The calling thread's home namespace, when it is a case thread whose cases get private
+/// tables of `ehash_buckets`.
+fn case_thread_home(ehash_buckets: Option<u32>) -> Option<std::rc::Rc<OwnedFd>> {
+    HOME.with_borrow(|h| match h {
+        Some((home, n)) if *n == ehash_buckets => Some(home.clone()),
+        _ => None,
+    })
+}
+
+/// Runs `f` on a new thread, a *case thread*, on which [`run_case`] runs every case in place
+/// rather than on a thread of its own, and returns its result.
+///
+/// The thread lives in a home namespace of its own (a scratch namespace whose new namespaces
+/// get a private established-hash table of `ehash_buckets`, see the module docs; with `None`,
+/// the namespace it started in). A case unshares fresh namespaces from there, runs, closes its
+/// descriptors and returns home with `setns`, which drops the thread's last reference to the
+/// case's namespaces: they are freed as when a case thread exits. What this saves per case is
+/// a thread's creation and join (two hand-offs between threads, each a wake-up that waits for
+/// a CPU on a loaded machine) and the scratch namespace (about 0.4 ms). A case whose
+/// [`SandboxSpec::ehash_buckets`] differs from the thread's still gets a thread of its own.
+pub fn on_case_thread<R: Send>(
+    ehash_buckets: Option<u32>,
+    f: impl FnOnce() -> R + Send,
+) -> Result<R, HarnessError> {
+    initial_namespaces();
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("tcpconform-cases".into())
+            .spawn_scoped(scope, move || -> Result<R, HarnessError> {
+                if let Some(n) = ehash_buckets
+                    && shared_ehash_entries().is_some()
+                {
+                    // Leaves the thread in the scratch namespace (also when the kernel has no
+                    // private tables: cases made from it then share the table, as they would
+                    // from a scratch namespace of their own).
+                    scratch_namespace(n)?;
+                }
+                let home = open_own_ns()?;
+                HOME.set(Some((std::rc::Rc::new(home), ehash_buckets)));
+                let r = f();
+                HOME.set(None);
+                Ok(r)
+            })
+            .map_err(|e| HarnessError::io("spawning the case thread", e))?;
+        match thread.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// Sets a case up with `setup`, runs `f` on it and tears it down (drops it), in place on a
+/// case thread whose home fits `ehash_buckets`, else on a new thread; reports the times.
+fn run_somewhere<C, R: Send>(
+    ehash_buckets: Option<u32>,
+    setup: impl FnOnce(Option<&OwnedFd>) -> Result<C, HarnessError> + Send,
+    f: impl FnOnce(&mut C) -> R + Send,
+) -> Result<(R, CaseTimings), HarnessError> {
     initial_namespaces();
     let start = Instant::now();
-    let joined = std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("tcpconform-case".into())
-            .spawn_scoped(scope, move || -> Result<_, HarnessError> {
-                let mut case = Case::create(spec)?;
-                let setup_done = Instant::now();
-                let r = f(&mut case);
-                let run_done = Instant::now();
-                stopwatch::time("teardown: drop case", || drop(case));
-                Ok((r, setup_done, run_done))
-            })
-            .map_err(|e| HarnessError::io("spawning the case thread", e))
-            .map(|h| h.join())
-    })?;
-    let end = Instant::now();
-    match joined {
-        Ok(result) => {
-            let (r, setup_done, run_done) = result?;
-            Ok((
-                r,
-                CaseTimings {
-                    setup: setup_done - start,
-                    run: run_done - setup_done,
-                    teardown: end - run_done,
-                },
-            ))
+    let body = move |home: Option<&OwnedFd>| -> Result<(R, Instant, Instant), HarnessError> {
+        let mut case = setup(home)?;
+        let setup_done = Instant::now();
+        let r = f(&mut case);
+        let run_done = Instant::now();
+        stopwatch::time("teardown: drop case", || drop(case));
+        Ok((r, setup_done, run_done))
+    };
+    let (r, setup_done, run_done) = match case_thread_home(ehash_buckets) {
+        Some(home) => {
+            // Back home afterwards, also after an error or a panic.
+            let back = Return(&home);
+            let out = body(Some(&home));
+            stopwatch::time("teardown: return home", || drop(back));
+            out?
         }
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+        None => {
+            let joined = std::thread::scope(|scope| {
+                std::thread::Builder::new()
+                    .name("tcpconform-case".into())
+                    .spawn_scoped(scope, move || body(None))
+                    .map_err(|e| HarnessError::io("spawning the case thread", e))
+                    .map(|h| h.join())
+            })?;
+            match joined {
+                Ok(result) => result?,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    };
+    let end = Instant::now();
+    Ok((
+        r,
+        CaseTimings {
+            setup: setup_done - start,
+            run: run_done - setup_done,
+            teardown: end - run_done,
+        },
+    ))
 }
 
 /// A bare case: the namespaces and the executor, no observer (see [`run_bare`]).
@@ -1338,61 +1434,35 @@ impl Drop for BareCase {
     }
 }
 
-/// The least a test of socket calls must do, for the benchmark's baseline: a thread in a
-/// fresh network namespace with `lo` up (two hosts: the same veth topology as a case), `f`,
-/// the descriptors closed, the thread joined. No private hash table, no `quickack` routes on
-/// loopback, no sysctls, no `sock_diag` socket unless `diag` (a `destroy` op needs one).
+/// The least a test of socket calls must do, for the benchmark's baseline: fresh network
+/// namespaces with `lo` up (two hosts: the same veth topology as a case), `f`, the descriptors
+/// closed; in place on a case thread made with `ehash_buckets` `None`, else on a thread of its
+/// own. No private hash table, no `quickack` routes on loopback, no sysctls, no `sock_diag`
+/// socket unless `diag` (a `destroy` op needs one).
 pub fn run_bare<R: Send>(
     two_hosts: bool,
     diag: bool,
     f: impl FnOnce(&mut BareCase) -> R + Send,
 ) -> Result<(R, CaseTimings), HarnessError> {
-    initial_namespaces();
-    let start = Instant::now();
-    let joined = std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("tcpconform-bare".into())
-            .spawn_scoped(scope, move || -> Result<_, HarnessError> {
-                let hosts = Hosts::create(two_hosts, None)?;
-                if two_hosts {
-                    build_topology(&SandboxSpec::two_hosts(), &hosts)?;
-                } else {
-                    lo_up(Host::A)?;
-                }
-                let mut sockets = Vec::new();
-                if diag {
-                    sockets.push(DiagSocket::open_here(Host::A)?);
-                    if two_hosts {
-                        sockets.push(hosts.enter(Host::B, || DiagSocket::open_here(Host::B))??);
-                    }
-                }
-                let mut case = BareCase {
-                    hosts,
-                    executor: Executor::new(ExecConfig::default()),
-                    observer: Observer::new(sockets),
-                };
-                let setup_done = Instant::now();
-                let r = f(&mut case);
-                let run_done = Instant::now();
-                drop(case);
-                Ok((r, setup_done, run_done))
-            })
-            .map_err(|e| HarnessError::io("spawning the case thread", e))
-            .map(|h| h.join())
-    })?;
-    let end = Instant::now();
-    match joined {
-        Ok(result) => {
-            let (r, setup_done, run_done) = result?;
-            Ok((
-                r,
-                CaseTimings {
-                    setup: setup_done - start,
-                    run: run_done - setup_done,
-                    teardown: end - run_done,
-                },
-            ))
+    let setup = move |home: Option<&OwnedFd>| -> Result<BareCase, HarnessError> {
+        let hosts = Hosts::create(two_hosts, None, home)?;
+        if two_hosts {
+            build_topology(&SandboxSpec::two_hosts(), &hosts)?;
+        } else {
+            lo_up(Host::A)?;
         }
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+        let mut sockets = Vec::new();
+        if diag {
+            sockets.push(DiagSocket::open_here(Host::A)?);
+            if two_hosts {
+                sockets.push(hosts.enter(Host::B, || DiagSocket::open_here(Host::B))??);
+            }
+        }
+        Ok(BareCase {
+            hosts,
+            executor: Executor::new(ExecConfig::default()),
+            observer: Observer::new(sockets),
+        })
+    };
+    run_somewhere(None, setup, f)
 }
