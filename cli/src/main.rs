@@ -474,11 +474,15 @@ fn main() -> ExitCode {
             if let Err(e) = sandbox::probe() {
                 return harness_failed(e);
             }
+            // The default campaign's cases: generated sysctls, a quarter on two hosts.
             let options = bench::BenchOptions {
                 cases,
                 seed,
                 max_len,
-                config: CaseConfig::defaults(running_profile()),
+                space: ConfigSpace::Generated {
+                    base: CaseConfig::defaults(running_profile()),
+                    two_hosts: true,
+                },
             };
             let bar = progress_bar(2 * u64::from(cases));
             let offset = |pass: &str| if pass == "bare" { u64::from(cases) } else { 0 };

@@ -30,7 +30,7 @@ use crate::error::HarnessError;
 use crate::generate;
 use crate::kernel::sandbox_spec;
 use crate::lockstep::{self, LockStep, Run, System};
-use crate::sandbox::{self, Case};
+use crate::sandbox::{self, Case, SandboxSpec};
 use crate::stopwatch;
 
 /// What a benchmark runs.
@@ -42,8 +42,9 @@ pub struct BenchOptions {
     pub seed: u64,
     /// Most ops in one case.
     pub max_len: usize,
-    /// The configuration of every case.
-    pub config: CaseConfig,
+    /// The configurations cases are drawn from (the campaign's default: generated sysctls,
+    /// a quarter of the cases on two hosts).
+    pub space: ConfigSpace,
 }
 
 /// Where the full harness's time went, summed over all cases.
@@ -328,7 +329,8 @@ fn full_case(
 /// Runs `ops` bare: a fresh namespace, the calls, nothing else.
 fn bare_case(config: &CaseConfig, ops: &[Op], phases: &mut BarePhases) -> Result<(), HarnessError> {
     let needs_diag = ops.iter().any(|op| matches!(op, Op::Destroy { .. }));
-    let t = sandbox::run_bare(config.two_hosts, needs_diag, |case| {
+    let spec = sandbox_spec(config, &[]);
+    let t = sandbox::run_bare(&spec, needs_diag, |case| {
         let mut env = Env::new();
         for op in ops {
             let observed = case.apply(op, &env)?;
@@ -390,7 +392,7 @@ pub fn run(
     options: &BenchOptions,
     progress: &(dyn Fn(&str, u64) + Sync),
 ) -> Result<BenchReport, HarnessError> {
-    let strategy = generate::cases(ConfigSpace::Fixed(options.config.clone()), options.max_len);
+    let strategy = generate::cases(options.space.clone(), options.max_len);
     let mut runner = TestRunner::new(Config {
         rng_seed: RngSeed::Fixed(options.seed),
         failure_persistence: None,
@@ -412,7 +414,7 @@ pub fn run(
         spans: Vec::new(),
         bare_spans: Vec::new(),
     };
-    let ehash = sandbox_spec(&options.config, &[]).ehash_buckets;
+    let ehash = SandboxSpec::default().ehash_buckets;
     let mut full = Phases::default();
     let mut bare = BarePhases::default();
     let mut full_spans = BTreeMap::new();

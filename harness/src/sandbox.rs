@@ -1022,10 +1022,18 @@ fn lo_up(host: Host) -> Result<(), HarnessError> {
 
 /// Builds the topology of `spec` in `hosts` (the thread is in host `a`).
 fn build_topology(spec: &SandboxSpec, hosts: &Hosts) -> Result<(), HarnessError> {
-    stopwatch::time("setup: topology", || build_topology_timed(spec, hosts))
+    stopwatch::time("setup: topology", || {
+        build_topology_timed(spec, hosts, true)
+    })
 }
 
-fn build_topology_timed(spec: &SandboxSpec, hosts: &Hosts) -> Result<(), HarnessError> {
+/// [`build_topology`]; `quickack` sets the routes' `quickack` (the bare baseline of
+/// [`run_bare`] goes without).
+fn build_topology_timed(
+    spec: &SandboxSpec,
+    hosts: &Hosts,
+    quickack: bool,
+) -> Result<(), HarnessError> {
     stopwatch::time("setup: lo up", || lo_up(Host::A))?;
     if spec.two_hosts {
         hosts.enter(Host::B, || lo_up(Host::B))??;
@@ -1105,7 +1113,9 @@ fn build_topology_timed(spec: &SandboxSpec, hosts: &Hosts) -> Result<(), Harness
     }
     // Last, once every route exists: acknowledge at once (see Rtnl::quickack_routes).
     for rt in [rt_a.as_mut(), rt_b.as_mut()].into_iter().flatten() {
-        stopwatch::time("setup: quickack routes", || rt.quickack_routes())?;
+        if quickack {
+            stopwatch::time("setup: quickack routes", || rt.quickack_routes())?;
+        }
     }
     Ok(())
 }
@@ -1434,33 +1444,37 @@ impl Drop for BareCase {
     }
 }
 
-/// The least a test of socket calls must do, for the benchmark's baseline: fresh network
-/// namespaces with `lo` up (two hosts: the same veth topology as a case), `f`, the descriptors
-/// closed; in place on a case thread made with `ehash_buckets` `None`, else on a thread of its
-/// own. No private hash table, no `quickack` routes on loopback, no sysctls, no `sock_diag`
-/// socket unless `diag` (a `destroy` op needs one).
+/// The least a test of these socket calls must do, for the benchmark's baseline: fresh
+/// network namespaces with `lo` up (two hosts: the same veth topology as a case, without
+/// `quickack` routes), the spec's addresses and sysctls, `f`, the descriptors closed; in place
+/// on a case thread made with `ehash_buckets` `None`, else on a thread of its own. No private
+/// hash table, no `quickack` routes, no `sock_diag` socket unless `diag` (a `destroy` op needs
+/// one).
 pub fn run_bare<R: Send>(
-    two_hosts: bool,
+    spec: &SandboxSpec,
     diag: bool,
     f: impl FnOnce(&mut BareCase) -> R + Send,
 ) -> Result<(R, CaseTimings), HarnessError> {
     let setup = move |home: Option<&OwnedFd>| -> Result<BareCase, HarnessError> {
-        let hosts = Hosts::create(two_hosts, None, home)?;
-        if two_hosts {
-            build_topology(&SandboxSpec::two_hosts(), &hosts)?;
+        let hosts = Hosts::create(spec.two_hosts, None, home)?;
+        if spec.two_hosts || !spec.addresses.is_empty() {
+            build_topology_timed(spec, &hosts, false)?;
         } else {
             lo_up(Host::A)?;
+        }
+        for (host, setting) in &spec.sysctls {
+            hosts.write_sysctl(*host, setting)?;
         }
         let mut sockets = Vec::new();
         if diag {
             sockets.push(DiagSocket::open_here(Host::A)?);
-            if two_hosts {
+            if spec.two_hosts {
                 sockets.push(hosts.enter(Host::B, || DiagSocket::open_here(Host::B))??);
             }
         }
         Ok(BareCase {
             hosts,
-            executor: Executor::new(ExecConfig::default()),
+            executor: Executor::new(spec.exec),
             observer: Observer::new(sockets),
         })
     };
