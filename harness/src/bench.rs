@@ -348,7 +348,7 @@ fn bare_case(config: &CaseConfig, ops: &[Op], phases: &mut BarePhases) -> Result
 
 /// How many cases run in a row in one pass before the other pass runs as many: both passes
 /// then see the same load from the rest of the machine.
-const CHUNK: u32 = 50;
+const CHUNK: u32 = 10;
 
 /// Time on a CPU and time waiting for one, of the calling thread
 /// (`/proc/thread-self/schedstat`), when the kernel reports it.

@@ -44,7 +44,7 @@ use tcpconform_model::{
 };
 
 use crate::error::HarnessError;
-use crate::observer::{ALL_STATES, Observer, Owners, TCP_BOUND_INACTIVE};
+use crate::observer::{ALL_STATES, Observer, Owners, TCP_BOUND_INACTIVE, TCP_LISTEN};
 use crate::sandbox::Hosts;
 use crate::{errno, sys};
 
@@ -133,7 +133,6 @@ impl Owners for Executor {
     /// that changed, and settling dumps again.
     fn dump_states(&self) -> u32 {
         const TCP_CLOSE: u8 = 7;
-        const TCP_LISTEN: u8 = 10;
         let mut states = ALL_STATES & !(1 << TCP_LISTEN) & !(1 << TCP_BOUND_INACTIVE);
         let open = self
             .slots

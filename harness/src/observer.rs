@@ -84,6 +84,8 @@ const RECV_BUF: usize = 64 * 1024;
 
 /// `TCP_NEW_SYN_RECV`: a request socket.
 pub const TCP_NEW_SYN_RECV: u8 = 12;
+/// `TCP_LISTEN`.
+pub const TCP_LISTEN: u8 = 10;
 /// `TCP_BOUND_INACTIVE`: the state bit that asks for bound, unconnected sockets (Linux 6.8+).
 pub const TCP_BOUND_INACTIVE: u8 = 13;
 
@@ -711,6 +713,33 @@ pub fn in_flight(rows: &[DiagRow], owners: &dyn Owners) -> usize {
         .count()
 }
 
+/// Whether `op` cannot put a segment on the wire, nor let a timer fire: after it, a table
+/// that was settled before needs no second dump to show that nothing is still changing.
+/// `socket`, `bind`, `listen`, `setsockopt`, `getsockopt(SO_ERROR)`, `accept` (it takes an
+/// established connection off the queue) and a sysctl write send nothing; `connect`, `send`,
+/// `recv` (a window update), `shutdown`, `close`, `destroy` may, and `sleep` lets timers run.
+pub fn sends_nothing(op: &tcpconform_model::Op) -> bool {
+    use tcpconform_model::Op;
+    match op {
+        Op::Socket { .. }
+        | Op::Bind { .. }
+        | Op::Listen { .. }
+        | Op::Setsockopt { .. }
+        | Op::GetsockoptSoError { .. }
+        | Op::Accept { .. }
+        | Op::Sysctl { .. } => true,
+        Op::Connect { .. }
+        | Op::Send { .. }
+        | Op::Recv { .. }
+        | Op::Shutdown { .. }
+        | Op::Close { .. }
+        | Op::Destroy { .. }
+        | Op::PeerVanishes { .. }
+        | Op::PeerReboots { .. }
+        | Op::Sleep { .. } => false,
+    }
+}
+
 /// Whether two tables hold the same rows, bound and inactive ones (`CLOSE`) left out.
 ///
 /// Settling compares consecutive tables to see that nothing changes any more behind the
@@ -789,19 +818,41 @@ impl Observer {
         self.settled_snapshot_within(owners, SETTLE_BUDGET)
     }
 
+    /// [`Observer::settled_snapshot`] after a call that sent no segment (see
+    /// [`sends_nothing`]), on a table that was settled before it: one dump, unless it shows
+    /// something in flight.
+    pub fn settled_snapshot_after_quiet_call(
+        &mut self,
+        owners: &dyn Owners,
+    ) -> Result<Settled, HarnessError> {
+        self.settle(owners, SETTLE_BUDGET, true)
+    }
+
     /// [`Observer::settled_snapshot`] with another budget.
     pub fn settled_snapshot_within(
         &mut self,
         owners: &dyn Owners,
         budget: Duration,
     ) -> Result<Settled, HarnessError> {
+        self.settle(owners, budget, false)
+    }
+
+    fn settle(
+        &mut self,
+        owners: &dyn Owners,
+        budget: Duration,
+        quiet: bool,
+    ) -> Result<Settled, HarnessError> {
         let start = Instant::now();
         let mut pause = Duration::from_micros(50);
         let mut previous: Option<Snapshot> = None;
         let mut dumps = 0;
+        // Read again only when a table changed: a socket that changes state in between shows
+        // as a change (see `Owners::dump_states`).
+        let mut needed = owners.dump_states();
         loop {
-            let mut states = owners.dump_states();
-            if previous.is_none() {
+            let mut states = needed;
+            if previous.is_none() && !quiet {
                 // The first dump is only the reference the next is compared with, and the
                 // comparison leaves bound, inactive rows out (see `same_active_rows`): it can
                 // skip the walk of the bind hash, the dearest part of a dump.
@@ -818,11 +869,13 @@ impl Observer {
                     .map(|r| r.with_info(owners))
                     .collect::<Result<Vec<_>, _>>()?,
             );
-            let stable = previous
-                .as_ref()
-                .is_some_and(|p| same_active_rows(p, &snapshot));
-            // At least two dumps, so that the table returned is a whole one.
-            let out_of_time = previous.is_some() && start.elapsed() + pause > budget;
+            let stable = (quiet && dumps == 1)
+                || previous
+                    .as_ref()
+                    .is_some_and(|p| same_active_rows(p, &snapshot));
+            // At least two dumps (one after a quiet call), so that the table returned is a
+            // whole one.
+            let out_of_time = (previous.is_some() || quiet) && start.elapsed() + pause > budget;
             if (stable && busy == 0) || out_of_time {
                 return Ok(Settled {
                     snapshot,
@@ -835,6 +888,9 @@ impl Observer {
             if busy > 0 || previous.is_some() {
                 stopwatch::time("observe: settling pauses", || std::thread::sleep(pause));
                 pause = (pause * 2).min(Duration::from_millis(2));
+            }
+            if !stable {
+                needed = owners.dump_states();
             }
             previous = Some(snapshot);
         }
@@ -875,8 +931,10 @@ impl Observer {
     /// TIME-WAIT minisockets and request sockets die with the namespace and are left alone.
     pub fn destroy_orphans(&mut self) -> Result<usize, HarnessError> {
         let mut n = 0;
+        // An orphan is never a listener nor bound and inactive (both hold a descriptor).
+        let states = ALL_STATES & !(1 << TCP_LISTEN) & !(1 << TCP_BOUND_INACTIVE);
         for d in &mut self.hosts {
-            let rows = d.rows()?;
+            let rows = d.rows_in(states)?;
             for row in rows
                 .iter()
                 .filter(|r| r.inode == 0 && !r.is_minisocket() && !r.is_request())

@@ -67,7 +67,7 @@ use tcpconform_model::{Env, Host, Observed, Op, Snapshot, Sysctl, SysctlKey, Sys
 use crate::error::HarnessError;
 use crate::executor::{ExecConfig, Executor};
 use crate::observer::{DiagSocket, NlSocket, Observer, Settled};
-use crate::{errno, stopwatch, sys};
+use crate::{errno, observer, stopwatch, sys};
 
 /// Host `a`'s IPv4 address on the veth link of a two-host case.
 pub const HOST_A_V4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -1170,6 +1170,8 @@ pub struct Case {
     hosts: Hosts,
     executor: Executor,
     observer: Observer,
+    /// The last table read settled, and no call since can have sent a segment.
+    quiet: bool,
 }
 
 impl Case {
@@ -1208,11 +1210,13 @@ impl Case {
             hosts,
             executor: Executor::new(spec.exec),
             observer: Observer::new(diag),
+            quiet: false,
         })
     }
 
     /// Runs one op (see [`Executor::apply`]).
     pub fn apply(&mut self, op: &Op, env: &Env) -> Result<Observed, HarnessError> {
+        self.quiet &= observer::sends_nothing(op);
         self.executor
             .apply(op, env, &mut self.hosts, &mut self.observer)
     }
@@ -1222,9 +1226,18 @@ impl Case {
         self.observer.snapshot(&self.executor)
     }
 
-    /// The socket table, read until it stops changing (see [`Observer::settled_snapshot`]).
+    /// The socket table, read until it stops changing (see [`Observer::settled_snapshot`]);
+    /// when the last table read settled and no call since could send a segment, one dump
+    /// ([`Observer::settled_snapshot_after_quiet_call`]).
     pub fn settled_snapshot(&mut self) -> Result<Settled, HarnessError> {
-        self.observer.settled_snapshot(&self.executor)
+        let s = if self.quiet {
+            self.observer
+                .settled_snapshot_after_quiet_call(&self.executor)?
+        } else {
+            self.observer.settled_snapshot(&self.executor)?
+        };
+        self.quiet = s.settled;
+        Ok(s)
     }
 
     /// Writes a sysctl in `host`'s namespace mid-case.
@@ -1260,6 +1273,7 @@ impl Case {
         local: SocketAddr,
         peer: SocketAddr,
     ) -> Result<(), HarnessError> {
+        self.quiet = false;
         self.hosts.drop_arriving(host, local, Some(peer))?;
         self.executor.mark_impaired(local, peer);
         Ok(())
