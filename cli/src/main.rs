@@ -48,6 +48,10 @@ enum Command {
         /// Where a shrunk counterexample is saved.
         #[arg(long, default_value = "tcpconform-found")]
         found: PathBuf,
+        /// Write one line per case (the hashes of its calls, verdicts and results) to this
+        /// file: two runs of the same seed must write the same.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -198,6 +202,7 @@ fn main() -> ExitCode {
             profile,
             sysctls,
             found,
+            record,
             json,
         } => {
             let profile = match parse_profile(profile.as_deref(), running_profile) {
@@ -231,9 +236,17 @@ fn main() -> ExitCode {
             let mut options = CampaignOptions::new(space, cases, seed);
             options.max_len = max_len;
             options.found_dir = Some(found);
+            options.record = record.is_some();
             let bar = progress_bar(u64::from(cases));
             let report = campaign::run(&options, &|n| bar.set_position(n.min(u64::from(cases))));
             bar.finish_and_clear();
+            if let Some(path) = &record {
+                let mut text = report.fingerprint.lines.join("\n");
+                text.push('\n');
+                if let Err(e) = std::fs::write(path, text) {
+                    eprintln!("tcpconform: cannot write {}: {e}", path.display());
+                }
+            }
             if json {
                 println!(
                     "{}",
@@ -542,6 +555,11 @@ fn progress_bar(len: u64) -> ProgressBar {
 }
 
 fn print_campaign(r: &campaign::CampaignReport) {
+    let f = &r.fingerprint;
+    println!(
+        "fingerprint of {} cases: calls {}  verdicts {}  outcomes {}",
+        f.cases, f.calls_hash, f.verdicts_hash, f.outcomes_hash
+    );
     let rate = r.cases as f64 / r.elapsed.as_secs_f64().max(1e-9);
     println!(
         "cases {}  calls {}  rules hit {}/{}  divergences {}  time {:.1}s ({rate:.0} cases/s)  seed {}",

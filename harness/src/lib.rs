@@ -21,6 +21,7 @@
 //!   profile.
 //! - [`config`], [`generate`]: case configurations and model-guided random cases.
 //! - [`campaign`]: the property-based campaign with shrinking.
+//! - [`fingerprint`]: hashes of a campaign's cases, verdicts and results, to compare runs.
 //! - [`bench`]: the campaign's speed, where its time goes, and the bare kernel cost beside it.
 //! - [`scenario`], [`replay`], [`report`]: scenario files, `predict`/`replay`, and readable
 //!   reports and counterexamples.
@@ -44,6 +45,7 @@ pub mod errno;
 pub mod error;
 #[cfg(target_os = "linux")]
 pub mod executor;
+pub mod fingerprint;
 pub mod generate;
 #[cfg(target_os = "linux")]
 pub mod kernel;

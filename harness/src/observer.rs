@@ -713,11 +713,13 @@ pub fn in_flight(rows: &[DiagRow], owners: &dyn Owners) -> usize {
         .count()
 }
 
-/// Whether `op` cannot put a segment on the wire, nor let a timer fire: after it, a table
-/// that was settled before needs no second dump to show that nothing is still changing.
-/// `socket`, `bind`, `listen`, `setsockopt`, `getsockopt(SO_ERROR)`, `accept` (it takes an
-/// established connection off the queue) and a sysctl write send nothing; `connect`, `send`,
-/// `recv` (a window update), `shutdown`, `close`, `destroy` may, and `sleep` lets timers run.
+/// Whether `op` cannot put a segment on the wire: after it, a table that was settled before
+/// needs no second dump to show that nothing is still in transit. `socket`, `bind`,
+/// `listen`, `setsockopt`, `getsockopt(SO_ERROR)`, `accept` (it takes an established
+/// connection off the queue) and a sysctl write send nothing; `connect`, `send`, `recv` (a
+/// window update), `shutdown`, `close`, `destroy` may, and so may the test bench's actions and
+/// the timers that run during a `sleep`. (A timer can fire at any time; the model judges
+/// those by the call's times, not by settling.)
 pub fn sends_nothing(op: &tcpconform_model::Op) -> bool {
     use tcpconform_model::Op;
     match op {
