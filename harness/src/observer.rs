@@ -72,8 +72,10 @@ use tcpconform_model::{
 use crate::error::HarnessError;
 use crate::{errno, stopwatch};
 
-/// How long a netlink request may take before the harness gives up on it.
-pub const NETLINK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a netlink request may take before the harness gives up on it: a bound against
+/// hanging. An rtnetlink request waits for the RTNL lock, which the freeing of namespaces holds
+/// for long stretches on a loaded machine.
+pub const NETLINK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest [`Observer::settled_snapshot`] keeps dumping (a delayed ACK arrives within 8 ms
 /// here; the rest is margin for a loaded machine).
