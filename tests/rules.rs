@@ -1174,6 +1174,49 @@ static ROWS: &[Row] = &[
             | LISTEN 127.0.0.1:8080 *
             | ESTAB  127.0.0.1:8080 127.0.0.1:$C
     "),
+    // The peer's host forgot the connection: the first keepalive probe meets RST.
+    decides(RuleId::KeepaliveProbeReset, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080) local $C    = 0
+        s2 = accept(s0)                         = 0
+        setsockopt(s1, SO_KEEPALIVE, 1)         = 0
+        setsockopt(s1, TCP_KEEPIDLE, 1)         = 0
+        peer_reboots(s1)                        = 0
+        sleep(1500ms)                           = 0
+            | LISTEN 127.0.0.1:8080 *
+    "),
+    // Nagle against a silent peer: the second small segment waits for an ACK that never
+    // comes (the tail loss probe pushes it out one RTO later).
+    applies(RuleId::TcpHeldUnacked, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080) local $C    = 0
+        s2 = accept(s0)                         = 0
+        peer_vanishes(s1)                       = 0
+        send(s1, 5)                             = 5
+        send(s1, 5)                             = 5
+    "),
+    decides(RuleId::TcpHeldUnacked, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080) local $C    = 0
+        s2 = accept(s0)                         = 0
+        peer_vanishes(s1)                       = 0
+        send(s1, 5)                             = 5
+        send(s1, 5)                             = 5
+        recv(s2, 64)                            = 5
+        sleep(300ms)                            = 0
+            | LISTEN 127.0.0.1:8080 *
+            | ESTAB  127.0.0.1:8080 127.0.0.1:$C
+            | ESTAB  127.0.0.1:$C   127.0.0.1:8080
+    "),
     decides(RuleId::SynRetransmitted, "
         s0 = socket(inet)                       = 0
         bind(s0, 127.0.0.1:8080)                = 0

@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tcpconform_harness::campaign::{self, CampaignOptions, CampaignOutcome};
 use tcpconform_harness::config::{CaseConfig, ConfigSpace};
 use tcpconform_harness::report::format_run;
-use tcpconform_harness::{check, kernel, lanes, replay, sandbox, scenario};
+use tcpconform_harness::{bench, check, kernel, lanes, replay, sandbox, scenario};
 use tcpconform_model::{Host, Profile, RuleId, Sysctl};
 
 #[derive(Parser)]
@@ -48,6 +48,10 @@ enum Command {
         /// Where a shrunk counterexample is saved.
         #[arg(long, default_value = "tcpconform-found")]
         found: PathBuf,
+        /// Write one line per case (the hashes of its calls, verdicts and results) to this
+        /// file: two runs of the same seed must write the same.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -160,6 +164,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure the campaign: cases/s, calls/s, where the time goes, and the bare kernel cost
+    /// of the same calls (a fresh namespace, no model, no observer) beside it.
+    Bench {
+        /// How many random cases (each run twice: in full, and bare).
+        #[arg(long, default_value_t = 1000)]
+        cases: u32,
+        /// The generator's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Most calls in one case.
+        #[arg(long, default_value_t = 24)]
+        max_len: usize,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the model's rules.
     Rules,
 }
@@ -208,6 +228,7 @@ fn main() -> ExitCode {
             profile,
             sysctls,
             found,
+            record,
             json,
         } => {
             let profile = match parse_profile(profile.as_deref(), running_profile) {
@@ -241,9 +262,17 @@ fn main() -> ExitCode {
             let mut options = CampaignOptions::new(space, cases, seed);
             options.max_len = max_len;
             options.found_dir = Some(found);
+            options.record = record.is_some();
             let bar = progress_bar(u64::from(cases));
             let report = campaign::run(&options, &|n| bar.set_position(n.min(u64::from(cases))));
             bar.finish_and_clear();
+            if let Some(path) = &record {
+                let mut text = report.fingerprint.lines.join("\n");
+                text.push('\n');
+                if let Err(e) = std::fs::write(path, text) {
+                    eprintln!("tcpconform: cannot write {}: {e}", path.display());
+                }
+            }
             if json {
                 println!(
                     "{}",
@@ -540,6 +569,41 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Bench {
+            cases,
+            seed,
+            max_len,
+            json,
+        } => {
+            if let Err(e) = sandbox::probe() {
+                return harness_failed(e);
+            }
+            // The default campaign's cases: generated sysctls, a quarter on two hosts.
+            let options = bench::BenchOptions {
+                cases,
+                seed,
+                max_len,
+                space: ConfigSpace::Generated {
+                    base: CaseConfig::defaults(running_profile()),
+                    two_hosts: true,
+                },
+            };
+            let bar = progress_bar(2 * u64::from(cases));
+            let offset = |pass: &str| if pass == "bare" { u64::from(cases) } else { 0 };
+            let report = bench::run(&options, &|pass, n| bar.set_position(offset(pass) + n));
+            bar.finish_and_clear();
+            match report {
+                Ok(r) if json => {
+                    println!("{}", serde_json::to_string_pretty(&r).expect("serializes"));
+                    ExitCode::SUCCESS
+                }
+                Ok(r) => {
+                    print!("{}", r.render());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => harness_failed(e),
+            }
+        }
         Command::Rules => {
             for r in RuleId::ALL {
                 println!("{:<40} {}", r.id(), r.describe());
@@ -582,6 +646,11 @@ fn progress_bar(len: u64) -> ProgressBar {
 }
 
 fn print_campaign(r: &campaign::CampaignReport) {
+    let f = &r.fingerprint;
+    println!(
+        "fingerprint of {} cases: calls {}  verdicts {}  outcomes {}",
+        f.cases, f.calls_hash, f.verdicts_hash, f.outcomes_hash
+    );
     let rate = r.cases as f64 / r.elapsed.as_secs_f64().max(1e-9);
     println!(
         "cases {}  calls {}  rules hit {}/{}  divergences {}  time {:.1}s ({rate:.0} cases/s)  seed {}",

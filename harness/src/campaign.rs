@@ -14,6 +14,7 @@ use tcpconform_model::{Op, RuleId};
 
 use crate::config::{CaseConfig, ConfigSpace};
 use crate::error::HarnessError;
+use crate::fingerprint::Fingerprint;
 use crate::generate;
 use crate::kernel::run_on_kernel;
 use crate::lockstep::Run;
@@ -36,6 +37,8 @@ pub struct CampaignOptions {
     pub max_shrink_iters: u32,
     /// Extra kinds of ops (sleeps) and the sysctls the cases must not change.
     pub generation: generate::GenOptions,
+    /// Keep a line per case in the report's fingerprint ([`Fingerprint::lines`]).
+    pub record: bool,
 }
 
 impl CampaignOptions {
@@ -49,6 +52,7 @@ impl CampaignOptions {
             found_dir: None,
             max_shrink_iters: 2048,
             generation: generate::GenOptions::default(),
+            record: false,
         }
     }
 }
@@ -128,6 +132,10 @@ pub struct CampaignReport {
     pub elapsed: Duration,
     /// How it ended.
     pub outcome: CampaignOutcome,
+    /// Hashes of every case run (shrinking's re-runs included): two runs of the same seed
+    /// must have the same.
+    #[serde(default)]
+    pub fingerprint: Fingerprint,
 }
 
 /// Counters shared by the cases of a campaign.
@@ -138,10 +146,12 @@ struct Tally {
     calls: AtomicU64,
     rules: Mutex<BTreeMap<RuleId, u64>>,
     harness_error: Mutex<Option<String>>,
+    fingerprint: Mutex<Fingerprint>,
 }
 
 impl Tally {
-    fn record(&self, run: &Run) {
+    fn record(&self, ops: &[Op], run: &Run) {
+        self.fingerprint.lock().expect("tally lock").add(ops, run);
         self.cases.fetch_add(1, Ordering::Relaxed);
         self.calls
             .fetch_add(run.steps.len() as u64, Ordering::Relaxed);
@@ -168,9 +178,21 @@ pub fn run_case(config: &CaseConfig, ops: &[Op]) -> Result<Run, HarnessError> {
 }
 
 /// Runs a campaign. `progress` is called after every case with the number of cases done.
+///
+/// Every case runs in place on one case thread ([`crate::sandbox::on_case_thread`]); if that
+/// thread cannot be set up, each case gets a thread of its own (and reports why it failed).
 pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> CampaignReport {
+    let ehash = crate::sandbox::SandboxSpec::default().ehash_buckets;
+    crate::sandbox::on_case_thread(ehash, || run_here(options, progress))
+        .unwrap_or_else(|_| run_here(options, progress))
+}
+
+fn run_here(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> CampaignReport {
     let start = Instant::now();
-    let tally = Tally::default();
+    let tally = Tally {
+        fingerprint: Mutex::new(Fingerprint::new(options.record)),
+        ..Tally::default()
+    };
     let strategy = generate::cases_with(
         options.space.clone(),
         options.max_len,
@@ -204,7 +226,7 @@ pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campai
         if let Some(seen) = seen {
             seen.store(run.steps.len(), Ordering::SeqCst);
         }
-        tally.record(&run);
+        tally.record(&ops, &run);
         progress(tally.cases.load(Ordering::Relaxed));
         if let Some(d) = run.divergence() {
             first_failure.lock().expect("lock").get_or_insert(ops.len());
@@ -294,6 +316,7 @@ fn report_of(
         rules_hit: tally.rules.lock().expect("lock").clone(),
         elapsed: start.elapsed(),
         outcome,
+        fingerprint: tally.fingerprint.lock().expect("lock").clone(),
     }
 }
 

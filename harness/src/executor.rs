@@ -44,7 +44,7 @@ use tcpconform_model::{
 };
 
 use crate::error::HarnessError;
-use crate::observer::{Observer, Owners};
+use crate::observer::{ALL_STATES, Observer, Owners, TCP_BOUND_INACTIVE, TCP_LISTEN};
 use crate::sandbox::Hosts;
 use crate::{errno, sys};
 
@@ -120,6 +120,54 @@ impl Owners for Executor {
             || self.impaired.contains(&(p, l))
             || vanished(l)
             || vanished(p)
+    }
+
+    /// Every state, but `LISTEN` only while a descriptor is a listener, and
+    /// `TCP_BOUND_INACTIVE` (whose dump walks the whole global bind hash, 65536 buckets here,
+    /// most of a dump's cost) only while a row can be in it.
+    ///
+    /// A bound, inactive row is a socket in `CLOSE` still in the bind hash. A socket without a
+    /// descriptor is never one: a closed or orphaned socket that reaches `CLOSE` is destroyed
+    /// and unhashed (`inet_csk_destroy_sock()`). The exceptions hold a descriptor or sit in the
+    /// accept queue of one: a bound socket that was never connected or whose connection ended
+    /// (`tcp_set_state(CLOSE)` keeps the port of an explicit bind, `SOCK_BINDPORT_LOCK`), and
+    /// a queued child that was reset (it inherits the listener's lock). So the state is asked
+    /// for when a descriptor is in `CLOSE` with a port (`getsockname`), or is a listener with
+    /// a queue (`tcpi_unacked` of a listener is its accept queue's length), read with
+    /// `TCP_INFO` just before each dump. A socket that changes state between the reading and the dump shows as a table
+    /// that changed, and settling dumps again.
+    fn dump_states(&self) -> u32 {
+        const TCP_CLOSE: u8 = 7;
+        let mut states = ALL_STATES & !(1 << TCP_LISTEN) & !(1 << TCP_BOUND_INACTIVE);
+        let open = self
+            .slots
+            .values()
+            .filter_map(|s| s.sock.as_ref())
+            .chain(self.shadowed.iter());
+        for s in open {
+            match sys::tcp_info_head(s.as_fd()) {
+                Ok((TCP_LISTEN, queued)) => {
+                    states |= 1 << TCP_LISTEN;
+                    if queued > 0 {
+                        states |= 1 << TCP_BOUND_INACTIVE;
+                    }
+                }
+                Ok((TCP_CLOSE, _)) => {
+                    // Only a bound socket is in the bind hash (an unbound one has port 0).
+                    if s.local_addr()
+                        .ok()
+                        .and_then(|a| a.as_socket())
+                        .is_none_or(|a| a.port() != 0)
+                    {
+                        states |= 1 << TCP_BOUND_INACTIVE;
+                    }
+                }
+                Ok(_) => {}
+                // Cannot tell: ask for everything.
+                Err(_) => return ALL_STATES,
+            }
+        }
+        states
     }
 }
 

@@ -10,7 +10,6 @@ use std::net::IpAddr;
 
 use proptest::prelude::*;
 use proptest::sample::SizeRange;
-use proptest::strategy::Union;
 use proptest_state_machine::strategy::Sequential;
 use tcpconform_model::{
     DEFAULT_BACKLOG, Env, Family, Host, How, Model, Op, Outcome, Port, SockAddr, SockId, SockOpt,
@@ -135,20 +134,108 @@ impl GenState {
     }
 
     fn would_block(&self, op: &Op) -> bool {
-        self.model.step(op, &self.env).outcome == Outcome::Blocks
+        crate::stopwatch::time("generate: would_block model steps", || {
+            self.model.step(op, &self.env).outcome == Outcome::Blocks
+        })
     }
 }
 
 /// Weighted candidates for the next op.
+///
+/// An arm added with [`Menu::add_unless_blocking`] holds ops of which those the model says would
+/// block are not candidates. They are filtered lazily, when drawn ([`MenuStrategy`]): asking
+/// the model costs a whole step (for an unbound socket's `connect()`, a walk over the ephemeral
+/// range), and most of a menu is never drawn.
 struct Menu {
-    arms: Vec<(u32, BoxedStrategy<Op>)>,
+    arms: Vec<Arm>,
+}
+
+#[derive(Clone, Debug)]
+struct Arm {
+    weight: u32,
+    ops: Vec<Op>,
+    /// Ops that would block are not candidates.
+    unless_blocking: bool,
 }
 
 impl Menu {
     fn add(&mut self, weight: u32, ops: Vec<Op>) {
+        self.push(weight, ops, false);
+    }
+
+    /// Adds an arm of `ops` without those that would block (checked when drawn).
+    fn add_unless_blocking(&mut self, weight: u32, ops: Vec<Op>) {
+        self.push(weight, ops, true);
+    }
+
+    fn push(&mut self, weight: u32, ops: Vec<Op>, unless_blocking: bool) {
         if !ops.is_empty() && weight > 0 {
-            self.arms
-                .push((weight, proptest::sample::select(ops).boxed()));
+            self.arms.push(Arm {
+                weight,
+                ops,
+                unless_blocking,
+            });
+        }
+    }
+
+    fn into_strategy(self, state: &GenState) -> BoxedStrategy<Op> {
+        if self.arms.is_empty() {
+            return Just(Op::Sleep { ms: 0 }).boxed();
+        }
+        MenuStrategy {
+            arms: self.arms,
+            state: std::sync::Arc::new(state.clone()),
+        }
+        .boxed()
+    }
+}
+
+/// Draws one op from a [`Menu`]: an arm by weight, then an op of the arm uniformly; an op that
+/// would block is struck out and the draw repeated (an arm left empty is struck out too). The
+/// result has the distribution of filtering every arm first and then drawing, at the cost of
+/// asking the model only about the ops actually drawn. Drawn ops do not shrink (proptest's
+/// deletion shrinking and the campaign's own minimization remain).
+#[derive(Debug)]
+struct MenuStrategy {
+    arms: Vec<Arm>,
+    state: std::sync::Arc<GenState>,
+}
+
+impl Strategy for MenuStrategy {
+    type Tree = Just<Op>;
+    type Value = Op;
+
+    fn new_tree(
+        &self,
+        runner: &mut proptest::test_runner::TestRunner,
+    ) -> proptest::strategy::NewTree<Self> {
+        let mut arms = self.arms.clone();
+        loop {
+            let total: u32 = arms.iter().map(|a| a.weight).sum();
+            if total == 0 {
+                return Ok(Just(Op::Sleep { ms: 0 }));
+            }
+            let mut x = runner.rng().random_range(0..total);
+            let i = arms
+                .iter()
+                .position(|a| {
+                    if x < a.weight {
+                        true
+                    } else {
+                        x -= a.weight;
+                        false
+                    }
+                })
+                .expect("x < total");
+            let arm = &mut arms[i];
+            let j = runner.rng().random_range(0..arm.ops.len());
+            if !arm.unless_blocking || !self.state.would_block(&arm.ops[j]) {
+                return Ok(Just(arm.ops.swap_remove(j)));
+            }
+            arm.ops.swap_remove(j);
+            if arm.ops.is_empty() {
+                arms.swap_remove(i);
+            }
         }
     }
 }
@@ -357,9 +444,6 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
                         },
                         local: Some(local_var.clone()),
                     };
-                    if state.would_block(&op) {
-                        continue;
-                    }
                     let p = state.env.resolve(&port);
                     if listeners.iter().any(|(_, l)| Some(l.port()) == p) {
                         to_listeners.push(op);
@@ -368,8 +452,8 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
                     }
                 }
             }
-            menu.add(if bound { 6 } else { 24 }, to_listeners);
-            menu.add(3, others);
+            menu.add_unless_blocking(if bound { 6 } else { 24 }, to_listeners);
+            menu.add_unless_blocking(3, others);
         }
         if matches!(st, TcpState::SynSent | TcpState::Established) {
             let op = Op::Connect {
@@ -380,9 +464,7 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
                 },
                 local: None,
             };
-            if !state.would_block(&op) {
-                menu.add(1, vec![op]);
-            }
+            menu.add_unless_blocking(1, vec![op]);
         }
         // accept()
         if st == TcpState::Listen {
@@ -392,8 +474,8 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
                 peer: None,
             };
             let queued = state.model.queue_len(sock) > 0;
-            if state.names < MAX_SOCKETS + 3 && !state.would_block(&op) {
-                menu.add(if queued { 30 } else { 1 }, vec![op]);
+            if state.names < MAX_SOCKETS + 3 {
+                menu.add_unless_blocking(if queued { 30 } else { 1 }, vec![op]);
             }
         }
         // send(), recv(), getsockopt()
@@ -402,15 +484,13 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
             let sends: Vec<Op> = [1u32, 3, 8]
                 .iter()
                 .map(|len| Op::Send { sock, len: *len })
-                .filter(|op| !state.would_block(op))
                 .collect();
-            menu.add(w, sends);
+            menu.add_unless_blocking(w, sends);
             let recvs: Vec<Op> = [1u32, 4, 64]
                 .iter()
                 .map(|len| Op::Recv { sock, len: *len })
-                .filter(|op| !state.would_block(op))
                 .collect();
-            menu.add(w, recvs);
+            menu.add_unless_blocking(w, recvs);
         }
         menu.add(1, vec![Op::GetsockoptSoError { sock }]);
         // shutdown(), close()
@@ -482,10 +562,7 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
         .map(|sock| Op::Close { sock })
         .collect();
     menu.add(1, closed);
-    if menu.arms.is_empty() {
-        return Just(Op::Sleep { ms: 0 }).boxed();
-    }
-    Union::new_weighted(menu.arms).boxed()
+    menu.into_strategy(state)
 }
 
 /// Whether `op` still makes sense after the ops before it (shrinking deletes ops).
@@ -506,7 +583,9 @@ pub fn preconditions(state: &GenState, op: &Op) -> bool {
 
 /// Runs `op` on the generator's model.
 pub fn apply(mut state: GenState, op: &Op) -> GenState {
-    let b = state.model.step(op, &state.env);
+    let b = crate::stopwatch::time("generate: apply model steps", || {
+        state.model.step(op, &state.env)
+    });
     for (v, p) in &b.bindings {
         state.env.bind(v, *p);
     }

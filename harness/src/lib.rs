@@ -21,6 +21,8 @@
 //!   profile.
 //! - [`config`], [`generate`]: case configurations and model-guided random cases.
 //! - [`campaign`]: the property-based campaign with shrinking.
+//! - [`fingerprint`]: hashes of a campaign's cases, verdicts and results, to compare runs.
+//! - [`bench`]: the campaign's speed, where its time goes, and the bare kernel cost beside it.
 //! - [`scenario`], [`replay`], [`report`]: scenario files, `predict`/`replay`, and readable
 //!   reports and counterexamples.
 //! - [`diff`], [`check`]: behaviour differences between configurations, and what a sysctl
@@ -30,6 +32,8 @@
 //! difference from the model is the product, and a [`HarnessError`] means the case did not run.
 //! All `unsafe` code lives in the private `sys` module.
 
+#[cfg(target_os = "linux")]
+pub mod bench;
 #[cfg(target_os = "linux")]
 pub mod campaign;
 #[cfg(target_os = "linux")]
@@ -41,6 +45,7 @@ pub mod errno;
 pub mod error;
 #[cfg(target_os = "linux")]
 pub mod executor;
+pub mod fingerprint;
 pub mod generate;
 #[cfg(target_os = "linux")]
 pub mod kernel;
@@ -53,6 +58,7 @@ pub mod report;
 #[cfg(target_os = "linux")]
 pub mod sandbox;
 pub mod scenario;
+pub mod stopwatch;
 #[cfg(target_os = "linux")]
 mod sys;
 

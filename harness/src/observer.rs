@@ -69,11 +69,13 @@ use tcpconform_model::{
     Errno, Family, Host, Row, RowInfo, Snapshot, SockId, TcpState, Timer, TimerKind,
 };
 
-use crate::errno;
 use crate::error::HarnessError;
+use crate::{errno, stopwatch};
 
-/// How long a netlink request may take before the harness gives up on it.
-pub const NETLINK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a netlink request may take before the harness gives up on it: a bound against
+/// hanging. An rtnetlink request waits for the RTNL lock, which the freeing of namespaces holds
+/// for long stretches on a loaded machine.
+pub const NETLINK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest [`Observer::settled_snapshot`] keeps dumping (a delayed ACK arrives within 8 ms
 /// here; the rest is margin for a loaded machine).
@@ -84,11 +86,20 @@ const RECV_BUF: usize = 64 * 1024;
 
 /// `TCP_NEW_SYN_RECV`: a request socket.
 pub const TCP_NEW_SYN_RECV: u8 = 12;
+/// `TCP_LISTEN`.
+pub const TCP_LISTEN: u8 = 10;
 /// `TCP_BOUND_INACTIVE`: the state bit that asks for bound, unconnected sockets (Linux 6.8+).
 pub const TCP_BOUND_INACTIVE: u8 = 13;
 
 /// Every state bit from `TCP_ESTABLISHED` (1) to `TCP_BOUND_INACTIVE` (13).
-const ALL_STATES: u32 = (1 << (TCP_BOUND_INACTIVE as u32 + 1)) - 2;
+pub const ALL_STATES: u32 = (1 << (TCP_BOUND_INACTIVE as u32 + 1)) - 2;
+
+/// `TCPDIAG_GETSOCK`: the inet_diag dump request before `SOCK_DIAG_BY_FAMILY`.
+const TCPDIAG_GETSOCK: u16 = 18;
+/// `SOCK_DIAG_BY_FAMILY`.
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// `INET_DIAG_INFO`: the `tcp_info` extension.
+const INET_DIAG_INFO: u8 = 2;
 
 /// A synchronous netlink socket: one request at a time, answers matched by sequence number,
 /// every receive bounded by [`NETLINK_TIMEOUT`].
@@ -211,16 +222,70 @@ impl NlSocket {
         &mut self,
         payload: NetlinkPayload<I>,
         what: &str,
-        mut each: F,
+        each: F,
     ) -> Result<bool, HarnessError>
     where
         I: NetlinkSerializable + NetlinkDeserializable,
         F: FnMut(&I, &[u8]) -> Result<(), HarnessError>,
     {
         let seq = self.send(payload, NLM_F_REQUEST | NLM_F_DUMP, what)?;
+        self.receive_dump(seq, None, what, each)
+    }
+
+    /// [`NlSocket::dump`] of a request given as bytes (`body`, after the netlink header) of
+    /// message type `message_type`, whose answers carry the same type and are decoded as if
+    /// they were of type `answers_as`.
+    pub(crate) fn dump_bytes<I, F>(
+        &mut self,
+        message_type: u16,
+        body: &[u8],
+        answers_as: u16,
+        what: &str,
+        each: F,
+    ) -> Result<bool, HarnessError>
+    where
+        I: NetlinkDeserializable,
+        F: FnMut(&I, &[u8]) -> Result<(), HarnessError>,
+    {
+        self.seq = self.seq.wrapping_add(1);
+        let len = (16 + body.len()) as u32;
+        let mut bytes = Vec::with_capacity(len as usize);
+        bytes.extend_from_slice(&len.to_ne_bytes());
+        bytes.extend_from_slice(&message_type.to_ne_bytes());
+        bytes.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        bytes.extend_from_slice(&self.seq.to_ne_bytes());
+        bytes.extend_from_slice(&0u32.to_ne_bytes());
+        bytes.extend_from_slice(body);
+        let sent = self
+            .sock
+            .send(&bytes, 0)
+            .map_err(|e| HarnessError::io(format!("sending netlink request {what}"), e))?;
+        if sent != bytes.len() {
+            return Err(HarnessError::netlink(what, "short send"));
+        }
+        let seq = self.seq;
+        self.receive_dump(seq, Some((message_type, answers_as)), what, each)
+    }
+
+    /// Receives the answers of dump `seq` until its end; `retype` renames a message type
+    /// before decoding.
+    fn receive_dump<I, F>(
+        &mut self,
+        seq: u32,
+        retype: Option<(u16, u16)>,
+        what: &str,
+        mut each: F,
+    ) -> Result<bool, HarnessError>
+    where
+        I: NetlinkDeserializable,
+        F: FnMut(&I, &[u8]) -> Result<(), HarnessError>,
+    {
         let mut interrupted = false;
         loop {
             let n = self.recv(what)?;
+            if let Some((from, to)) = retype {
+                retype_messages(&mut self.buf[..n], from, to);
+            }
             let mut done = false;
             walk::<I>(&self.buf[..n], what, |header, payload, raw| {
                 if header.sequence_number != seq {
@@ -249,6 +314,21 @@ impl NlSocket {
                 return Ok(interrupted);
             }
         }
+    }
+}
+
+/// Renames the type of every netlink message of type `from` in a datagram to `to`.
+fn retype_messages(mut bytes: &mut [u8], from: u16, to: u16) {
+    while bytes.len() >= 16 {
+        let len = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+        if u16::from_ne_bytes([bytes[4], bytes[5]]) == from {
+            bytes[4..6].copy_from_slice(&to.to_ne_bytes());
+        }
+        let step = len.next_multiple_of(4).max(16);
+        bytes = match bytes.get_mut(step..) {
+            Some(rest) => rest,
+            None => return,
+        };
     }
 }
 
@@ -283,6 +363,12 @@ pub trait Owners {
     fn is_impaired(&self, local: SocketAddr, peer: SocketAddr) -> bool {
         let _ = (local, peer);
         false
+    }
+    /// The states (a mask of `1 << TCP_*` bits) a dump must ask for to miss no row: every
+    /// state unless the owner knows that no row can be in some of them (see
+    /// [`crate::executor::Executor`]'s). Asked before every dump.
+    fn dump_states(&self) -> u32 {
+        ALL_STATES
     }
 }
 
@@ -463,68 +549,82 @@ impl DiagSocket {
         self.host
     }
 
-    fn request(family: Family) -> InetRequest {
-        let (af, id) = match family {
-            Family::Inet => (libc::AF_INET as u8, SocketId::new_v4()),
-            Family::Inet6 => (libc::AF_INET6 as u8, SocketId::new_v6()),
-        };
-        InetRequest {
-            family: af,
-            protocol: libc::IPPROTO_TCP as u8,
-            extensions: ExtensionFlags::INFO,
-            states: StateFlags::from_bits_retain(ALL_STATES),
-            socket_id: id,
-        }
+    /// The body of a `TCPDIAG_GETSOCK` dump request (`struct inet_diag_req`, the interface
+    /// before `SOCK_DIAG_BY_FAMILY`): family, source and destination prefix lengths, the
+    /// extensions (`INET_DIAG_INFO`), a zero `inet_diag_sockid` (48 bytes), the states and
+    /// `idiag_dbs`.
+    fn compat_request(states: u32) -> Vec<u8> {
+        let mut body = Vec::with_capacity(60);
+        body.extend_from_slice(&[libc::AF_INET as u8, 0, 0, 1 << (INET_DIAG_INFO - 1)]);
+        body.extend_from_slice(&[0; 48]);
+        body.extend_from_slice(&states.to_ne_bytes());
+        body.extend_from_slice(&0u32.to_ne_bytes());
+        body
     }
 
-    fn dump_family(&mut self, family: Family, out: &mut Vec<DiagRow>) -> Result<(), HarnessError> {
-        let what = format!("sock_diag dump of {family} sockets on host {}", self.host);
+    /// One dump of both families' rows in `states`.
+    ///
+    /// It is a `TCPDIAG_GETSOCK` dump: the kernel answers it with `sdiag_family` `AF_UNSPEC`
+    /// (`inet_diag_dump_compat()`), so one walk of the hash tables yields the `AF_INET` and the
+    /// `AF_INET6` rows, where `SOCK_DIAG_BY_FAMILY` takes a walk per family. Each walk visits
+    /// every bucket of the listening hash (when `LISTEN` is asked for), of the global bind
+    /// hash (when `TCP_BOUND_INACTIVE` is) and of the namespace's established hash, whatever
+    /// the number of sockets. The answers are `inet_diag_msg`s like `SOCK_DIAG_BY_FAMILY`'s,
+    /// under the request's message type.
+    fn dump(&mut self, states: u32, out: &mut Vec<DiagRow>) -> Result<(), HarnessError> {
+        let what = format!("sock_diag dump of the TCP sockets of host {}", self.host);
+        let body = Self::compat_request(states);
         for _attempt in 0..3 {
             let start = out.len();
             let host = self.host;
-            let payload = SockDiagMessage::InetRequest(Self::request(family)).into();
-            let interrupted = self.nl.dump(payload, &what, |msg, raw| {
-                let SockDiagMessage::InetResponse(r) = msg else {
-                    return Ok(());
-                };
-                let h = &r.header;
-                let (timer, retransmits, expires_ms) = raw_timer(raw)
-                    .ok_or_else(|| HarnessError::netlink(&what, "short inet_diag_msg"))?;
-                let fam = match i32::from(h.family) {
-                    libc::AF_INET => Family::Inet,
-                    libc::AF_INET6 => Family::Inet6,
-                    other => {
-                        return Err(HarnessError::netlink(
-                            &what,
-                            format!("row of address family {other}"),
-                        ));
-                    }
-                };
-                let id = &h.socket_id;
-                let unacked = r.nlas.iter().find_map(|n| match n {
-                    Nla::TcpInfo(info) => raw_unacked(info),
-                    _ => None,
-                });
-                out.push(DiagRow {
-                    host,
-                    family: fam,
-                    state: h.state,
-                    timer,
-                    retransmits,
-                    expires_ms,
-                    local: SocketAddr::new(id.source_address, id.source_port),
-                    peer: SocketAddr::new(id.destination_address, id.destination_port),
-                    interface: id.interface_id,
-                    cookie: cookie_of(id),
-                    rqueue: h.recv_queue,
-                    wqueue: h.send_queue,
-                    uid: h.uid,
-                    inode: h.inode,
-                    unacked,
-                    id: id.clone(),
-                });
-                Ok(())
-            })?;
+            let interrupted = self.nl.dump_bytes(
+                TCPDIAG_GETSOCK,
+                &body,
+                SOCK_DIAG_BY_FAMILY,
+                &what,
+                |msg, raw| {
+                    let SockDiagMessage::InetResponse(r) = msg else {
+                        return Ok(());
+                    };
+                    let h = &r.header;
+                    let (timer, retransmits, expires_ms) = raw_timer(raw)
+                        .ok_or_else(|| HarnessError::netlink(&what, "short inet_diag_msg"))?;
+                    let fam = match i32::from(h.family) {
+                        libc::AF_INET => Family::Inet,
+                        libc::AF_INET6 => Family::Inet6,
+                        other => {
+                            return Err(HarnessError::netlink(
+                                &what,
+                                format!("row of address family {other}"),
+                            ));
+                        }
+                    };
+                    let id = &h.socket_id;
+                    let unacked = r.nlas.iter().find_map(|n| match n {
+                        Nla::TcpInfo(info) => raw_unacked(info),
+                        _ => None,
+                    });
+                    out.push(DiagRow {
+                        host,
+                        family: fam,
+                        state: h.state,
+                        timer,
+                        retransmits,
+                        expires_ms,
+                        local: SocketAddr::new(id.source_address, id.source_port),
+                        peer: SocketAddr::new(id.destination_address, id.destination_port),
+                        interface: id.interface_id,
+                        cookie: cookie_of(id),
+                        rqueue: h.recv_queue,
+                        wqueue: h.send_queue,
+                        uid: h.uid,
+                        inode: h.inode,
+                        unacked,
+                        id: id.clone(),
+                    });
+                    Ok(())
+                },
+            )?;
             if !interrupted {
                 return Ok(());
             }
@@ -538,9 +638,13 @@ impl DiagSocket {
 
     /// Every TCP row of this host, both families.
     pub fn rows(&mut self) -> Result<Vec<DiagRow>, HarnessError> {
+        self.rows_in(ALL_STATES)
+    }
+
+    /// The TCP rows of this host in `states` (a mask of `1 << TCP_*` bits), both families.
+    pub fn rows_in(&mut self, states: u32) -> Result<Vec<DiagRow>, HarnessError> {
         let mut out = Vec::new();
-        self.dump_family(Family::Inet, &mut out)?;
-        self.dump_family(Family::Inet6, &mut out)?;
+        self.dump(states, &mut out)?;
         Ok(out)
     }
 
@@ -611,6 +715,52 @@ pub fn in_flight(rows: &[DiagRow], owners: &dyn Owners) -> usize {
         .count()
 }
 
+/// Whether `op` cannot put a segment on the wire: after it, a table that was settled before
+/// needs no second dump to show that nothing is still in transit. `socket`, `bind`,
+/// `listen`, `setsockopt`, `getsockopt(SO_ERROR)`, `accept` (it takes an established
+/// connection off the queue) and a sysctl write send nothing; `connect`, `send`, `recv` (a
+/// window update), `shutdown`, `close`, `destroy` may, and so may the test bench's actions and
+/// the timers that run during a `sleep`. (A timer can fire at any time; the model judges
+/// those by the call's times, not by settling.)
+pub fn sends_nothing(op: &tcpconform_model::Op) -> bool {
+    use tcpconform_model::Op;
+    match op {
+        Op::Socket { .. }
+        | Op::Bind { .. }
+        | Op::Listen { .. }
+        | Op::Setsockopt { .. }
+        | Op::GetsockoptSoError { .. }
+        | Op::Accept { .. }
+        | Op::Sysctl { .. } => true,
+        Op::Connect { .. }
+        | Op::Send { .. }
+        | Op::Recv { .. }
+        | Op::Shutdown { .. }
+        | Op::Close { .. }
+        | Op::Destroy { .. }
+        | Op::PeerVanishes { .. }
+        | Op::PeerReboots { .. }
+        | Op::Sleep { .. } => false,
+    }
+}
+
+/// Whether two tables hold the same rows, bound and inactive ones (`CLOSE`) left out.
+///
+/// Settling compares consecutive tables to see that nothing changes any more behind the
+/// caller's back. A socket in `CLOSE` changes only by a call on its descriptor (it is in no
+/// lookup table, so no segment reaches it), except when it got there asynchronously, from a
+/// connection reset or refused by a late segment — and then the row it had before (in
+/// `SYN-SENT`, `ESTABLISHED`, …) vanished from the other table, which the comparison sees.
+pub fn same_active_rows(a: &Snapshot, b: &Snapshot) -> bool {
+    let active = |s: &Snapshot| -> Vec<Row> {
+        s.key()
+            .into_iter()
+            .filter(|r| r.state != TcpState::Closed)
+            .collect()
+    };
+    active(a) == active(b)
+}
+
 /// The socket tables of a case's hosts.
 pub struct Observer {
     hosts: Vec<DiagSocket>,
@@ -644,9 +794,14 @@ impl Observer {
 
     /// Every row of every host.
     pub fn all_rows(&mut self) -> Result<Vec<DiagRow>, HarnessError> {
+        self.all_rows_in(ALL_STATES)
+    }
+
+    /// Every row of every host in `states`.
+    pub fn all_rows_in(&mut self, states: u32) -> Result<Vec<DiagRow>, HarnessError> {
         let mut out = Vec::new();
         for d in &mut self.hosts {
-            out.extend(d.rows()?);
+            out.extend(d.rows_in(states)?);
         }
         Ok(out)
     }
@@ -654,7 +809,7 @@ impl Observer {
     /// The table of every host, as the model compares it, read once.
     pub fn snapshot(&mut self, owners: &dyn Owners) -> Result<Snapshot, HarnessError> {
         let rows = self
-            .all_rows()?
+            .all_rows_in(owners.dump_states())?
             .iter()
             .map(|r| r.with_info(owners))
             .collect::<Result<Vec<_>, _>>()?;
@@ -667,18 +822,50 @@ impl Observer {
         self.settled_snapshot_within(owners, SETTLE_BUDGET)
     }
 
+    /// [`Observer::settled_snapshot`] after a call that sent no segment (see
+    /// [`sends_nothing`]), on a table that was settled before it: one dump, unless it shows
+    /// something in flight.
+    pub fn settled_snapshot_after_quiet_call(
+        &mut self,
+        owners: &dyn Owners,
+    ) -> Result<Settled, HarnessError> {
+        self.settle(owners, SETTLE_BUDGET, true)
+    }
+
     /// [`Observer::settled_snapshot`] with another budget.
     pub fn settled_snapshot_within(
         &mut self,
         owners: &dyn Owners,
         budget: Duration,
     ) -> Result<Settled, HarnessError> {
+        self.settle(owners, budget, false)
+    }
+
+    fn settle(
+        &mut self,
+        owners: &dyn Owners,
+        budget: Duration,
+        quiet: bool,
+    ) -> Result<Settled, HarnessError> {
         let start = Instant::now();
         let mut pause = Duration::from_micros(50);
         let mut previous: Option<Snapshot> = None;
         let mut dumps = 0;
+        // Read again only when a table changed: a socket that changes state in between shows
+        // as a change (see `Owners::dump_states`).
+        let mut needed = owners.dump_states();
         loop {
-            let raw = self.all_rows()?;
+            let mut states = needed;
+            if previous.is_none() && !quiet {
+                // The first dump is only the reference the next is compared with, and the
+                // comparison leaves bound, inactive rows out (see `same_active_rows`): it can
+                // skip the walk of the bind hash, the dearest part of a dump.
+                states &= !(1 << TCP_BOUND_INACTIVE);
+            }
+            let raw = stopwatch::time("observe: dumps", || self.all_rows_in(states))?;
+            if states & (1 << TCP_BOUND_INACTIVE) != 0 {
+                stopwatch::add("observe: of which with the bind-hash walk", Duration::ZERO);
+            }
             dumps += 1;
             let busy = in_flight(&raw, owners);
             let snapshot = Snapshot::new(
@@ -686,8 +873,13 @@ impl Observer {
                     .map(|r| r.with_info(owners))
                     .collect::<Result<Vec<_>, _>>()?,
             );
-            let stable = previous.as_ref().is_some_and(|p| p.same_rows(&snapshot));
-            let out_of_time = start.elapsed() + pause > budget;
+            let stable = (quiet && dumps == 1)
+                || previous
+                    .as_ref()
+                    .is_some_and(|p| same_active_rows(p, &snapshot));
+            // At least two dumps (one after a quiet call), so that the table returned is a
+            // whole one.
+            let out_of_time = (previous.is_some() || quiet) && start.elapsed() + pause > budget;
             if (stable && busy == 0) || out_of_time {
                 return Ok(Settled {
                     snapshot,
@@ -698,8 +890,11 @@ impl Observer {
                 });
             }
             if busy > 0 || previous.is_some() {
-                std::thread::sleep(pause);
+                stopwatch::time("observe: settling pauses", || std::thread::sleep(pause));
                 pause = (pause * 2).min(Duration::from_millis(2));
+            }
+            if !stable {
+                needed = owners.dump_states();
             }
             previous = Some(snapshot);
         }
@@ -740,8 +935,10 @@ impl Observer {
     /// TIME-WAIT minisockets and request sockets die with the namespace and are left alone.
     pub fn destroy_orphans(&mut self) -> Result<usize, HarnessError> {
         let mut n = 0;
+        // An orphan is never a listener nor bound and inactive (both hold a descriptor).
+        let states = ALL_STATES & !(1 << TCP_LISTEN) & !(1 << TCP_BOUND_INACTIVE);
         for d in &mut self.hosts {
-            let rows = d.rows()?;
+            let rows = d.rows_in(states)?;
             for row in rows
                 .iter()
                 .filter(|r| r.inode == 0 && !r.is_minisocket() && !r.is_request())

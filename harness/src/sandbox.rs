@@ -67,7 +67,7 @@ use tcpconform_model::{Env, Host, Observed, Op, Snapshot, Sysctl, SysctlKey, Sys
 use crate::error::HarnessError;
 use crate::executor::{ExecConfig, Executor};
 use crate::observer::{DiagSocket, NlSocket, Observer, Settled};
-use crate::{errno, sys};
+use crate::{errno, observer, stopwatch, sys};
 
 /// Host `a`'s IPv4 address on the veth link of a two-host case.
 pub const HOST_A_V4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -421,6 +421,19 @@ impl Drop for Return<'_> {
     }
 }
 
+/// A new namespace whose children get a private established-hash table of `buckets` (`None`
+/// when the kernel has no `tcp_child_ehash_entries`, Linux < 6.1: the hosts then share the
+/// table). The calling thread is left in it.
+fn scratch_namespace(buckets: u32) -> Result<Option<OwnedFd>, HarnessError> {
+    let p = new_netns("scratch")?;
+    // Best effort: without the sysctl the hosts share the table.
+    Ok(
+        write_raw_sysctl("net.ipv4.tcp_child_ehash_entries", &buckets.to_string())
+            .ok()
+            .map(|()| p),
+    )
+}
+
 fn open_own_ns() -> Result<OwnedFd, HarnessError> {
     File::open("/proc/thread-self/ns/net")
         .map(OwnedFd::from)
@@ -480,21 +493,25 @@ fn write_raw_sysctl(key: &str, value: &str) -> Result<(), HarnessError> {
 }
 
 impl Hosts {
-    fn create(two_hosts: bool, ehash_buckets: Option<u32>) -> Result<Self, HarnessError> {
+    /// Creates the hosts' namespaces. `home` is the namespace of a case thread
+    /// ([`on_case_thread`]) that already gives new namespaces a private table of
+    /// `ehash_buckets`; without it, a scratch namespace that does is made for this case.
+    fn create(
+        two_hosts: bool,
+        ehash_buckets: Option<u32>,
+        home: Option<&OwnedFd>,
+    ) -> Result<Self, HarnessError> {
         // A namespace's established-hash table is chosen by the namespace its creator is in:
         // create the hosts from a scratch namespace that asks for a private one.
         let shared = shared_ehash_entries();
-        let parent = match (ehash_buckets, shared) {
-            (Some(n), Some(_)) => {
-                let p = new_netns("scratch")?;
-                // Best effort: without the sysctl (Linux < 6.1) the hosts share the table.
-                write_raw_sysctl("net.ipv4.tcp_child_ehash_entries", &n.to_string())
-                    .ok()
-                    .map(|()| p)
+        let scratch = match (home, ehash_buckets, shared) {
+            (None, Some(n), Some(_)) => {
+                stopwatch::time("setup: scratch namespace", || scratch_namespace(n))?
             }
             _ => None,
         };
-        let a = new_netns("a")?;
+        let parent = home.or(scratch.as_ref());
+        let a = stopwatch::time("setup: namespace a", || new_netns("a"))?;
         let b = if two_hosts {
             if let Some(p) = &parent {
                 setns(p, CloneFlags::CLONE_NEWNET).map_err(|e| {
@@ -516,9 +533,11 @@ impl Hosts {
         } else {
             None
         };
-        drop(parent);
+        stopwatch::time("setup: drop scratch namespace", || drop(scratch));
         if let Some(shared) = shared {
-            restore_hash_derived_defaults(shared)?;
+            stopwatch::time("setup: hash-derived sysctls", || {
+                restore_hash_derived_defaults(shared)
+            })?;
         }
         Ok(Self {
             a,
@@ -956,8 +975,10 @@ fn ifindex(name: &str, host: Host) -> Result<u32, HarnessError> {
     })
 }
 
-/// How long a link may take to become operational (usually under a millisecond; seconds when
-/// hundreds of cases set up at once on a loaded machine).
+/// How long a link may take to become operational: a bound against hanging, far above the
+/// usual milliseconds. Linkwatch and address setup wait for the RTNL lock, which the freeing of
+/// namespaces (`cleanup_net()`, this process's and the machine's) holds for long stretches on a
+/// loaded machine: 2 s was seen to run out with both CPUs busy, 10 s with hundreds of cases setting up at once.
 const LINK_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Waits until the interface `name` (of the calling thread's namespace) carries packets.
@@ -985,12 +1006,14 @@ fn wait_ready(name: &str) -> Result<(), HarnessError> {
     })
 }
 
-/// Polls `done` every 100 µs until it holds, for at most [`LINK_TIMEOUT`].
+/// Polls `done` until it holds, for at most [`LINK_TIMEOUT`]: every 100 µs at first, then
+/// less often (at most every 5 ms).
 fn poll_until(
     what: &str,
     mut done: impl FnMut() -> Result<bool, HarnessError>,
 ) -> Result<(), HarnessError> {
     let start = Instant::now();
+    let mut pause = Duration::from_micros(100);
     while !done()? {
         if start.elapsed() > LINK_TIMEOUT {
             return Err(HarnessError::Timeout {
@@ -998,7 +1021,10 @@ fn poll_until(
                 after: LINK_TIMEOUT,
             });
         }
-        std::thread::sleep(Duration::from_micros(100));
+        std::thread::sleep(pause);
+        if start.elapsed() > Duration::from_millis(10) {
+            pause = (pause * 2).min(Duration::from_millis(5));
+        }
     }
     Ok(())
 }
@@ -1012,7 +1038,19 @@ fn lo_up(host: Host) -> Result<(), HarnessError> {
 
 /// Builds the topology of `spec` in `hosts` (the thread is in host `a`).
 fn build_topology(spec: &SandboxSpec, hosts: &Hosts) -> Result<(), HarnessError> {
-    lo_up(Host::A)?;
+    stopwatch::time("setup: topology", || {
+        build_topology_timed(spec, hosts, true)
+    })
+}
+
+/// [`build_topology`]; `quickack` sets the routes' `quickack` (the bare baseline of
+/// [`run_bare`] goes without).
+fn build_topology_timed(
+    spec: &SandboxSpec,
+    hosts: &Hosts,
+    quickack: bool,
+) -> Result<(), HarnessError> {
+    stopwatch::time("setup: lo up", || lo_up(Host::A))?;
     if spec.two_hosts {
         hosts.enter(Host::B, || lo_up(Host::B))??;
     }
@@ -1091,7 +1129,9 @@ fn build_topology(spec: &SandboxSpec, hosts: &Hosts) -> Result<(), HarnessError>
     }
     // Last, once every route exists: acknowledge at once (see Rtnl::quickack_routes).
     for rt in [rt_a.as_mut(), rt_b.as_mut()].into_iter().flatten() {
-        rt.quickack_routes()?;
+        if quickack {
+            stopwatch::time("setup: quickack routes", || rt.quickack_routes())?;
+        }
     }
     Ok(())
 }
@@ -1146,10 +1186,12 @@ pub struct Case {
     hosts: Hosts,
     executor: Executor,
     observer: Observer,
+    /// The last table read settled, and no call since can have sent a segment.
+    quiet: bool,
 }
 
 impl Case {
-    fn create(spec: &SandboxSpec) -> Result<Self, HarnessError> {
+    fn create(spec: &SandboxSpec, home: Option<&OwnedFd>) -> Result<Self, HarnessError> {
         for (host, what) in spec
             .addresses
             .iter()
@@ -1163,24 +1205,34 @@ impl Case {
                 });
             }
         }
-        let hosts = Hosts::create(spec.two_hosts, spec.ehash_buckets)?;
+        let hosts = stopwatch::time("setup: namespaces", || {
+            Hosts::create(spec.two_hosts, spec.ehash_buckets, home)
+        })?;
         build_topology(spec, &hosts)?;
-        for (host, setting) in &spec.sysctls {
-            hosts.write_sysctl(*host, setting)?;
-        }
-        let mut diag = vec![DiagSocket::open_here(Host::A)?];
-        if spec.two_hosts {
-            diag.push(hosts.enter(Host::B, || DiagSocket::open_here(Host::B))??);
-        }
+        stopwatch::time("setup: sysctls", || -> Result<(), HarnessError> {
+            for (host, setting) in &spec.sysctls {
+                hosts.write_sysctl(*host, setting)?;
+            }
+            Ok(())
+        })?;
+        let diag = stopwatch::time("setup: sock_diag sockets", || -> Result<_, HarnessError> {
+            let mut diag = vec![DiagSocket::open_here(Host::A)?];
+            if spec.two_hosts {
+                diag.push(hosts.enter(Host::B, || DiagSocket::open_here(Host::B))??);
+            }
+            Ok(diag)
+        })?;
         Ok(Self {
             hosts,
             executor: Executor::new(spec.exec),
             observer: Observer::new(diag),
+            quiet: false,
         })
     }
 
     /// Runs one op (see [`Executor::apply`]).
     pub fn apply(&mut self, op: &Op, env: &Env) -> Result<Observed, HarnessError> {
+        self.quiet &= observer::sends_nothing(op);
         self.executor
             .apply(op, env, &mut self.hosts, &mut self.observer)
     }
@@ -1190,9 +1242,18 @@ impl Case {
         self.observer.snapshot(&self.executor)
     }
 
-    /// The socket table, read until it stops changing (see [`Observer::settled_snapshot`]).
+    /// The socket table, read until it stops changing (see [`Observer::settled_snapshot`]);
+    /// when the last table read settled and no call since could send a segment, one dump
+    /// ([`Observer::settled_snapshot_after_quiet_call`]).
     pub fn settled_snapshot(&mut self) -> Result<Settled, HarnessError> {
-        self.observer.settled_snapshot(&self.executor)
+        let s = if self.quiet {
+            self.observer
+                .settled_snapshot_after_quiet_call(&self.executor)?
+        } else {
+            self.observer.settled_snapshot(&self.executor)?
+        };
+        self.quiet = s.settled;
+        Ok(s)
     }
 
     /// Writes a sysctl in `host`'s namespace mid-case.
@@ -1228,6 +1289,7 @@ impl Case {
         local: SocketAddr,
         peer: SocketAddr,
     ) -> Result<(), HarnessError> {
+        self.quiet = false;
         self.hosts.drop_arriving(host, local, Some(peer))?;
         self.executor.mark_impaired(local, peer);
         Ok(())
@@ -1241,8 +1303,11 @@ impl Case {
 
 impl Drop for Case {
     fn drop(&mut self) {
-        self.executor.close_all();
-        if let Err(e) = self.observer.destroy_orphans() {
+        let _t = stopwatch::Span::new("teardown: case drop body");
+        stopwatch::time("teardown: close", || self.executor.close_all());
+        if let Err(e) =
+            stopwatch::time("teardown: orphan sweep", || self.observer.destroy_orphans())
+        {
             eprintln!("tcpconform: teardown could not destroy orphaned sockets: {e}");
         }
     }
@@ -1274,35 +1339,206 @@ pub fn run_case_timed<R: Send>(
     spec: &SandboxSpec,
     f: impl FnOnce(&mut Case) -> R + Send,
 ) -> Result<(R, CaseTimings), HarnessError> {
+    run_somewhere(spec.ehash_buckets, |home| Case::create(spec, home), f)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where a case runs
+
+thread_local! {
+    /// The home namespace of a case thread ([`on_case_thread`]) and the private table size
+    /// the namespaces made from it get.
+    static HOME: std::cell::RefCell<Option<(std::rc::Rc<OwnedFd>, Option<u32>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The calling thread's home namespace, when it is a case thread whose cases get private
+/// tables of `ehash_buckets`.
+fn case_thread_home(ehash_buckets: Option<u32>) -> Option<std::rc::Rc<OwnedFd>> {
+    HOME.with_borrow(|h| match h {
+        Some((home, n)) if *n == ehash_buckets => Some(home.clone()),
+        _ => None,
+    })
+}
+
+/// Runs `f` on a new thread, a *case thread*, on which [`run_case`] runs every case in place
+/// rather than on a thread of its own, and returns its result.
+///
+/// The thread lives in a home namespace of its own (a scratch namespace whose new namespaces
+/// get a private established-hash table of `ehash_buckets`, see the module docs; with `None`,
+/// the namespace it started in). A case unshares fresh namespaces from there, runs, closes its
+/// descriptors and returns home with `setns`, which drops the thread's last reference to the
+/// case's namespaces: they are freed as when a case thread exits. What this saves per case is
+/// a thread's creation and join (two hand-offs between threads, each a wake-up that waits for
+/// a CPU on a loaded machine) and the scratch namespace (about 0.4 ms). A case whose
+/// [`SandboxSpec::ehash_buckets`] differs from the thread's still gets a thread of its own.
+pub fn on_case_thread<R: Send>(
+    ehash_buckets: Option<u32>,
+    f: impl FnOnce() -> R + Send,
+) -> Result<R, HarnessError> {
+    initial_namespaces();
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("tcpconform-cases".into())
+            .spawn_scoped(scope, move || -> Result<R, HarnessError> {
+                if let Some(n) = ehash_buckets
+                    && shared_ehash_entries().is_some()
+                {
+                    // Leaves the thread in the scratch namespace (also when the kernel has no
+                    // private tables: cases made from it then share the table, as they would
+                    // from a scratch namespace of their own).
+                    scratch_namespace(n)?;
+                }
+                let home = open_own_ns()?;
+                HOME.set(Some((std::rc::Rc::new(home), ehash_buckets)));
+                let r = f();
+                HOME.set(None);
+                Ok(r)
+            })
+            .map_err(|e| HarnessError::io("spawning the case thread", e))?;
+        match thread.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// `setup`, and once more if it ran out of time (a link or a netlink answer that did not come
+/// within its bound, on a loaded machine), from the namespace the thread was in. Nothing of the
+/// case has run yet, so a second attempt changes nothing but the odds; a second timeout is
+/// the case's harness failure.
+fn setup_once_more_after_a_timeout<C>(
+    home: Option<&OwnedFd>,
+    setup: &impl Fn(Option<&OwnedFd>) -> Result<C, HarnessError>,
+) -> Result<C, HarnessError> {
+    let origin = match home {
+        Some(_) => None,
+        None => Some(open_own_ns()?),
+    };
+    match setup(home) {
+        Err(HarnessError::Timeout { what, after }) => {
+            eprintln!(
+                "tcpconform: setting a case up timed out ({what} did not finish within {after:?}); \
+                 trying once more"
+            );
+            stopwatch::add("setup: retried after a timeout", Duration::ZERO);
+            if let Some(ns) = home.or(origin.as_ref()) {
+                setns(ns, CloneFlags::CLONE_NEWNET).map_err(|e| {
+                    HarnessError::NamespaceUnavailable {
+                        reason: format!("setns back after a failed setup: {e}"),
+                    }
+                })?;
+            }
+            setup(home)
+        }
+        other => other,
+    }
+}
+
+/// Sets a case up with `setup`, runs `f` on it and tears it down (drops it), in place on a
+/// case thread whose home fits `ehash_buckets`, else on a new thread; reports the times.
+fn run_somewhere<C, R: Send>(
+    ehash_buckets: Option<u32>,
+    setup: impl Fn(Option<&OwnedFd>) -> Result<C, HarnessError> + Send,
+    f: impl FnOnce(&mut C) -> R + Send,
+) -> Result<(R, CaseTimings), HarnessError> {
     initial_namespaces();
     let start = Instant::now();
-    let joined = std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("tcpconform-case".into())
-            .spawn_scoped(scope, move || -> Result<_, HarnessError> {
-                let mut case = Case::create(spec)?;
-                let setup_done = Instant::now();
-                let r = f(&mut case);
-                let run_done = Instant::now();
-                drop(case);
-                Ok((r, setup_done, run_done))
-            })
-            .map_err(|e| HarnessError::io("spawning the case thread", e))
-            .map(|h| h.join())
-    })?;
-    let end = Instant::now();
-    match joined {
-        Ok(result) => {
-            let (r, setup_done, run_done) = result?;
-            Ok((
-                r,
-                CaseTimings {
-                    setup: setup_done - start,
-                    run: run_done - setup_done,
-                    teardown: end - run_done,
-                },
-            ))
+    let body = move |home: Option<&OwnedFd>| -> Result<(R, Instant, Instant), HarnessError> {
+        let mut case = setup_once_more_after_a_timeout(home, &setup)?;
+        let setup_done = Instant::now();
+        let r = f(&mut case);
+        let run_done = Instant::now();
+        stopwatch::time("teardown: drop case", || drop(case));
+        Ok((r, setup_done, run_done))
+    };
+    let (r, setup_done, run_done) = match case_thread_home(ehash_buckets) {
+        Some(home) => {
+            // Back home afterwards, also after an error or a panic.
+            let back = Return(&home);
+            let out = body(Some(&home));
+            stopwatch::time("teardown: return home", || drop(back));
+            out?
         }
-        Err(panic) => std::panic::resume_unwind(panic),
+        None => {
+            let joined = std::thread::scope(|scope| {
+                std::thread::Builder::new()
+                    .name("tcpconform-case".into())
+                    .spawn_scoped(scope, move || body(None))
+                    .map_err(|e| HarnessError::io("spawning the case thread", e))
+                    .map(|h| h.join())
+            })?;
+            match joined {
+                Ok(result) => result?,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    };
+    let end = Instant::now();
+    Ok((
+        r,
+        CaseTimings {
+            setup: setup_done - start,
+            run: run_done - setup_done,
+            teardown: end - run_done,
+        },
+    ))
+}
+
+/// A bare case: the namespaces and the executor, no observer (see [`run_bare`]).
+pub struct BareCase {
+    hosts: Hosts,
+    executor: Executor,
+    observer: Observer,
+}
+
+impl BareCase {
+    /// Runs one op (see [`Executor::apply`]).
+    pub fn apply(&mut self, op: &Op, env: &Env) -> Result<Observed, HarnessError> {
+        self.executor
+            .apply(op, env, &mut self.hosts, &mut self.observer)
     }
+}
+
+impl Drop for BareCase {
+    fn drop(&mut self) {
+        self.executor.close_all();
+    }
+}
+
+/// The least a test of these socket calls must do, for the benchmark's baseline: fresh
+/// network namespaces with `lo` up (two hosts: the same veth topology as a case, without
+/// `quickack` routes), the spec's addresses and sysctls, `f`, the descriptors closed; in place
+/// on a case thread made with `ehash_buckets` `None`, else on a thread of its own. No private
+/// hash table, no `quickack` routes, no `sock_diag` socket unless `diag` (a `destroy` op needs
+/// one).
+pub fn run_bare<R: Send>(
+    spec: &SandboxSpec,
+    diag: bool,
+    f: impl FnOnce(&mut BareCase) -> R + Send,
+) -> Result<(R, CaseTimings), HarnessError> {
+    let setup = move |home: Option<&OwnedFd>| -> Result<BareCase, HarnessError> {
+        let hosts = Hosts::create(spec.two_hosts, None, home)?;
+        if spec.two_hosts || !spec.addresses.is_empty() {
+            build_topology_timed(spec, &hosts, false)?;
+        } else {
+            lo_up(Host::A)?;
+        }
+        for (host, setting) in &spec.sysctls {
+            hosts.write_sysctl(*host, setting)?;
+        }
+        let mut sockets = Vec::new();
+        if diag {
+            sockets.push(DiagSocket::open_here(Host::A)?);
+            if spec.two_hosts {
+                sockets.push(hosts.enter(Host::B, || DiagSocket::open_here(Host::B))??);
+            }
+        }
+        Ok(BareCase {
+            hosts,
+            executor: Executor::new(spec.exec),
+            observer: Observer::new(sockets),
+        })
+    };
+    run_somewhere(None, setup, f)
 }

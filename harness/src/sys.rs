@@ -84,6 +84,38 @@ pub(crate) fn getsockopt_int(fd: BorrowedFd<'_>, level: c_int, name: c_int) -> R
     }
 }
 
+/// The start of `getsockopt(fd, IPPROTO_TCP, TCP_INFO)`: `tcpi_state` (the kernel's `TCP_*`
+/// number) and `tcpi_unacked` (for a listener: the connections in its accept queue).
+///
+/// `struct tcp_info` (`include/uapi/linux/tcp.h`) starts with eight `u8` fields, `tcpi_state`
+/// first, then `tcpi_rto`, `tcpi_ato`, `tcpi_snd_mss`, `tcpi_rcv_mss` and `tcpi_unacked`
+/// (`u32` each, native-endian): 28 bytes, which the kernel copies as asked.
+pub(crate) fn tcp_info_head(fd: BorrowedFd<'_>) -> Result<(u8, u32), i32> {
+    let mut info = [0u8; 28];
+    let mut len = info.len() as socklen_t;
+    // SAFETY: `fd` is live; `info` is a writable local buffer whose size is in `len`, and the
+    // kernel writes at most `len` bytes (tcp_get_info() copies min(len, sizeof(tcp_info))).
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast::<c_void>(),
+            &raw mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(last_errno());
+    }
+    if (len as usize) < info.len() {
+        return Err(libc::EINVAL);
+    }
+    Ok((
+        info[0],
+        u32::from_ne_bytes([info[24], info[25], info[26], info[27]]),
+    ))
+}
+
 /// `listen(fd, backlog)` with the backlog passed through as the C `int` it is.
 pub(crate) fn listen(fd: BorrowedFd<'_>, backlog: c_int) -> Result<(), i32> {
     // SAFETY: `fd` is a live descriptor; listen takes no pointers.

@@ -401,6 +401,8 @@ const MALFORMED: &[(&str, usize, &str)] = &[
     ("@profile bsd-14\n", 1, "unknown profile"),
     ("@title\n", 1, "needs text"),
     ("@title a\n@title b\n", 2, "second @title"),
+    // Found by the fuzzer (fuzz/, target `scenario`): `lines()` splits at `\n` only.
+    ("@title a\rb\n", 1, "carriage return"),
     ("@sysctl net.ipv4.tcp_tw_reuse=0\n@sysctl net.ipv4.tcp_tw_reuse=1\n", 2, "set twice"),
     ("@address 0.0.0.0\n", 1, "unicast"),
     ("s0 = socket(inet)\n@hosts 2\n", 2, "after the first op"),

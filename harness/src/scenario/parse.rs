@@ -135,6 +135,11 @@ impl Parser {
         if text.is_empty() {
             return Err("@title needs text".to_owned());
         }
+        // `lines()` ends a line at `\n` only: a carriage return inside would make the title
+        // two lines for most readers (and for `Scenario::validate`).
+        if text.contains('\r') {
+            return Err("@title must be one line, but it holds a carriage return".to_owned());
+        }
         self.title_line = Some(line);
         self.scenario.title = Some(text.to_owned());
         Ok(())
