@@ -65,6 +65,14 @@ pub struct Counterexample {
     pub shrink_time: Duration,
     /// The scenario file it was saved to.
     pub path: Option<PathBuf>,
+    /// Whether the divergence happened again when the shrunk case was re-run. When it did not
+    /// (a timing-dependent difference), `ops` and `run` are the last failing case as it ran.
+    #[serde(default = "reproduced_default")]
+    pub reproduced: bool,
+}
+
+fn reproduced_default() -> bool {
+    true
 }
 
 /// How a campaign ended.
@@ -140,6 +148,7 @@ pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campai
     };
     let mut runner = TestRunner::new(config);
     let first_failure: Mutex<Option<usize>> = Mutex::new(None);
+    let last_failure: Mutex<Option<(Vec<Op>, Run)>> = Mutex::new(None);
     let result = runner.run(&strategy, |(state, ops, seen)| {
         if tally.harness_error.lock().expect("lock").is_some() {
             return Err(TestCaseError::fail("harness failed earlier"));
@@ -158,10 +167,9 @@ pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campai
         progress(tally.cases.load(Ordering::Relaxed));
         if let Some(d) = run.divergence() {
             first_failure.lock().expect("lock").get_or_insert(ops.len());
-            return Err(TestCaseError::fail(format!(
-                "divergence at step {}",
-                d.index
-            )));
+            let why = format!("divergence at step {}", d.index);
+            *last_failure.lock().expect("lock") = Some((ops, run));
+            return Err(TestCaseError::fail(why));
         }
         Ok(())
     });
@@ -176,6 +184,12 @@ pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campai
                 let original_len = first_failure.lock().expect("lock").unwrap_or(ops.len());
                 match minimize(&state.config, ops) {
                     Ok((ops, run)) => {
+                        let reproduced = run.divergence().is_some();
+                        // Did not happen again: report the last case that did diverge.
+                        let (ops, run) = match last_failure.lock().expect("lock").take() {
+                            Some(failed) if !reproduced => failed,
+                            _ => (ops, run),
+                        };
                         let mut cx = Counterexample {
                             config: state.config.clone(),
                             ops,
@@ -183,6 +197,7 @@ pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campai
                             original_len,
                             shrink_time: shrink_start.elapsed(),
                             path: None,
+                            reproduced,
                         };
                         if let Some(dir) = &options.found_dir {
                             cx.path = save(dir, &cx).ok();

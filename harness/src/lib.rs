@@ -23,11 +23,15 @@
 //! - [`campaign`]: the property-based campaign with shrinking.
 //! - [`scenario`], [`replay`], [`report`]: scenario files, `predict`/`replay`, and readable
 //!   reports and counterexamples.
+//! - [`across`]: a scenario written for one kernel, replayed on another with that kernel's
+//!   model (the kernel matrix's check of profile differences).
 //!
 //! Three kinds of result are never mixed: a syscall's error is data (`Outcome::Err`), a
 //! difference from the model is the product, and a [`HarnessError`] means the case did not run.
 //! All `unsafe` code lives in the private `sys` module.
 
+#[cfg(target_os = "linux")]
+pub mod across;
 #[cfg(target_os = "linux")]
 pub mod campaign;
 pub mod config;
