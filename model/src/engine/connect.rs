@@ -272,13 +272,33 @@ impl Model {
 
     /// `tcp_twsk_unique()`.
     fn twsk_unique(&self, id: SkId, tw: SkId, explicit: bool) -> bool {
+        self.twsk_reuse(id, tw, explicit) == Some(true)
+    }
+
+    /// Before 6.14: the minisocket that holds `id`'s 4-tuple on `port` when whether it may be
+    /// reused depends on where a second boundary of the monotonic clock fell (see
+    /// [`Profile::has_tw_reuse_delay`](crate::Profile::has_tw_reuse_delay)).
+    fn tw_reuse_undecided(&self, id: SkId, port: u16) -> Option<SkId> {
+        let sk = self.sk(id);
+        let local = SocketAddr::new(sk.local_ip, port);
+        let peer = sk.peer?;
+        self.sks
+            .iter()
+            .find(|(o, s)| **o != id && s.host == sk.host && s.matches_wire(local, peer))
+            .filter(|(o, s)| s.is_minisock() && self.twsk_reuse(id, **o, false).is_none())
+            .map(|(o, _)| *o)
+    }
+
+    /// `tcp_twsk_unique()`: `None` when the answer depends on the wall clock (before 6.14, a
+    /// TIME-WAIT younger than a second).
+    fn twsk_reuse(&self, id: SkId, tw: SkId, explicit: bool) -> Option<bool> {
         let sk = self.sk(id);
         let t = self.sk(tw);
         if !t.timestamps {
-            return false;
+            return Some(false);
         }
         if explicit {
-            return true;
+            return Some(true);
         }
         let sys = self.sysctl(sk.host);
         let mut reuse = sys.tcp_tw_reuse;
@@ -292,14 +312,18 @@ impl Model {
             }
         }
         if reuse == 0 {
-            return false;
+            return Some(false);
         }
         let age = self.now.saturating_sub(t.tw_entry);
         if self.profile.has_tw_reuse_delay() {
-            age > u64::from(sys.tcp_tw_reuse_delay_ms)
+            Some(age > u64::from(sys.tcp_tw_reuse_delay_ms))
+        } else if age >= 1000 {
+            Some(true)
         } else {
-            // Before 6.14: a later second of the monotonic clock than the last timestamp.
-            age >= 1000
+            // Before 6.14: a later second of the monotonic clock than the last timestamp
+            // (`time_after32(ktime_get_seconds(), tw_ts_recent_stamp)`); younger than a second,
+            // that depends on where the boundary fell.
+            None
         }
     }
 
@@ -335,9 +359,13 @@ impl Model {
                     Some(_) => match self.check_established(id, p, false) {
                         Unique::Free => usable.push((p, None)),
                         Unique::TakeOver(tw) => usable.push((p, Some(tw))),
-                        Unique::InUse => {
-                            except.insert(p);
-                        }
+                        Unique::InUse => match self.tw_reuse_undecided(id, p) {
+                            // Before 6.14 both answers are the kernel's (canonical: not yet).
+                            Some(tw) if cx.chooser.choose(2) == 1 => usable.push((p, Some(tw))),
+                            _ => {
+                                except.insert(p);
+                            }
+                        },
                     },
                 }
             }

@@ -167,6 +167,9 @@ pub struct Model {
     sks: BTreeMap<SkId, Sk>,
     next_sk: u32,
     buckets: BTreeMap<(Host, u16), Bucket>,
+    /// Linux 6.1 only: the family of each port's bind2 bucket for the IPv4 wildcard address
+    /// (see [`Profile::mapped_bind_misses_ipv6_wildcard_bucket`]).
+    wild4_tb2: BTreeMap<(Host, u16), Family>,
     /// Connections whose incoming segments are dropped: (host, local, peer) as wire addresses.
     vanished: BTreeSet<(Host, SocketAddr, SocketAddr)>,
     /// Segments sent and not yet delivered (always empty between calls).
@@ -264,6 +267,7 @@ impl Model {
             sks: BTreeMap::new(),
             next_sk: 0,
             buckets: BTreeMap::new(),
+            wild4_tb2: BTreeMap::new(),
             vanished: BTreeSet::new(),
             in_flight: Vec::new(),
         }
@@ -366,6 +370,7 @@ impl Model {
                 violation: None,
             };
             let (outcome, rule) = model.apply(op, env, &mut cx);
+            model.sync_wild4_tb2();
             let bindings = model.bindings(op, env, outcome);
             let mut rules = vec![rule];
             rules.extend(cx.rules.iter().copied().filter(|r| *r != rule));
@@ -732,3 +737,6 @@ fn loopback(ip: IpAddr) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod profile_tests;
