@@ -782,7 +782,7 @@ matrix_table() {
 # across_cell LINE: a scenario's verdict on one kernel, short (from an `ACROSS` line).
 across_cell() {
     sed -E -e 's/^holds.*/holds/' \
-        -e 's/^differs from [^ ]+ at line ([0-9, ]+) \(call.*/differs (line \1)/' \
+        -e 's/^differs from [^ ]+ at (.*); calls .*/differs: \1/' \
         -e 's/^this kernel has no ([^ ]+).*/no \1/' -e 's/^FAILS.*/**FAILS**/' <<<"$1"
 }
 
@@ -850,7 +850,7 @@ cmd_matrix() {
         binary=$(build_static) || die "matrix: the static build failed"
     fi
     [ -x "$binary" ] || die "matrix: $binary is not an executable file"
-    # The debug line tables are a third of the binary; the initramfs need not carry them.
+    # Debug information is four fifths of the binary; the initramfs need not carry it.
     local stripped
     stripped=$(mktemp -d)
     CLEANUP+=("$stripped")
@@ -909,10 +909,11 @@ cmd_matrix() {
                 echo "## Scenarios: tcpconform replay --across $(basename "$scenarios")/*.scn"
                 echo
                 echo "Each scenario runs on each kernel with the model for that kernel. *holds*: every"
-                echo "expectation of the file held; *differs (line N)*: the kernel agreed with its model"
-                echo "and the file (written for another kernel, its \`@profile\`) does not hold there, at"
-                echo "line N; *no KEY*: the kernel lacks a sysctl the file needs, as its profile says;"
-                echo "**FAILS**: the kernel diverged from its model (see scenarios/<kernel>/output.txt)."
+                echo "expectation of the file held; *differs: line N (result|table)*: the kernel agreed"
+                echo "with its model and the file (written for another kernel, its \`@profile\`) does not"
+                echo "hold there, at line N; *no KEY*: the kernel lacks a sysctl the file needs, as its"
+                echo "profile says; **FAILS**: the kernel diverged from its model (see"
+                echo "scenarios/<kernel>/output.txt)."
                 echo
                 scenario_table
                 echo

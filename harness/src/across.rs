@@ -62,23 +62,35 @@ impl AcrossReport {
         !matches!(self.verdict, Across::Fails(_))
     }
 
-    /// The file lines of the given calls.
-    fn lines(&self, calls: &[usize]) -> Vec<usize> {
+    /// Where the file stopped holding, at the given calls: `line 12 (result)`, `line 14
+    /// (table)` (a table expectation's message starts with "after", see `replay`).
+    fn lines(&self, calls: &[usize]) -> Vec<String> {
         let Some(replay) = &self.replay else {
             return Vec::new();
         };
-        let mut lines: Vec<usize> = replay
+        let mut lines: Vec<(usize, &str)> = replay
             .unmet
             .iter()
             .filter(|u| calls.contains(&u.index))
-            .map(|u| u.line)
+            .map(|u| {
+                let kind = if u.message.starts_with("after ") {
+                    "table"
+                } else {
+                    "result"
+                };
+                (u.line, kind)
+            })
             .collect();
         lines.sort_unstable();
         lines.dedup();
         lines
+            .into_iter()
+            .map(|(l, k)| format!("line {l} ({k})"))
+            .collect()
     }
 
-    /// One line: `ACROSS linux-6.1 NAME: holds` (or `differs at line 12 …`, `FAILS: …`).
+    /// One line: `ACROSS linux-6.1 NAME: holds` (or `differs from linux-6.18 at line 12
+    /// (result); calls 4; …`, `FAILS: …`).
     pub fn summary(&self, name: &str) -> String {
         let from = self
             .file_profile
@@ -106,8 +118,8 @@ impl AcrossReport {
                     )
                 };
                 format!(
-                    "differs from {from} at line {} (call {}), {how}",
-                    list(&self.lines(calls)),
+                    "differs from {from} at {}; calls {}; {how}",
+                    self.lines(calls).join(", "),
                     list(calls),
                 )
             }
