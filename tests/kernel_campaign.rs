@@ -26,11 +26,12 @@ fn the_kernel_agrees_with_the_model_on_random_cases() {
             .unwrap_or(1),
     );
     println!("campaign: {cases} cases, seed {seed} (TCPCONFORM_SEED={seed} repeats it), {profile}");
-    let mut options = CampaignOptions::new(
-        ConfigSpace::Fixed(CaseConfig::defaults(profile)),
-        cases,
-        seed,
-    );
+    // Every case draws its own sysctls (and a quarter run on two hosts).
+    let space = ConfigSpace::Generated {
+        base: CaseConfig::defaults(profile),
+        two_hosts: true,
+    };
+    let mut options = CampaignOptions::new(space, cases, seed);
     options.found_dir = Some(repo_root().join("target").join("tcpconform-found"));
     let report = campaign::run(&options, &|_| {});
     println!(

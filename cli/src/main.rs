@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tcpconform_harness::campaign::{self, CampaignOptions, CampaignOutcome};
 use tcpconform_harness::config::{CaseConfig, ConfigSpace};
 use tcpconform_harness::report::{self, format_run};
-use tcpconform_harness::{across, kernel, replay, sandbox, scenario};
+use tcpconform_harness::{across, check, kernel, replay, sandbox, scenario};
 use tcpconform_model::{Host, Profile, RuleId, Sysctl};
 
 #[derive(Parser)]
@@ -83,6 +83,64 @@ enum Command {
         #[arg(long)]
         profile: Option<String>,
         /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a sysctl configuration: conformance under it, what each setting really changes
+    /// (proven on the kernel), and which settings do nothing. Never writes the host's sysctls.
+    Check {
+        /// A setting (repeatable), e.g. net.ipv4.tcp_tw_reuse=1.
+        #[arg(long = "sysctl", value_name = "KEY=VALUE")]
+        sysctls: Vec<String>,
+        /// A sysctl.conf file (repeatable; comments and `-` prefixes understood).
+        #[arg(long = "file", value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Check the host's current values (read only).
+        #[arg(long)]
+        host: bool,
+        /// Conformance cases under the configuration.
+        #[arg(long, default_value_t = 1000)]
+        cases: u32,
+        /// Random cases per setting when looking for its effect.
+        #[arg(long, default_value_t = 3000)]
+        diff_cases: u32,
+        /// The generator's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The kernel profile (default: the running kernel's).
+        #[arg(long)]
+        profile: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the behaviours that differ between two configurations (sysctls and/or profiles).
+    Diff {
+        /// A profile (once: both sides; twice: left then right).
+        #[arg(long = "profile")]
+        profiles: Vec<String>,
+        /// A setting of the left configuration (repeatable).
+        #[arg(long = "left", value_name = "KEY=VALUE")]
+        left: Vec<String>,
+        /// A setting of the right configuration (repeatable).
+        #[arg(long = "right", value_name = "KEY=VALUE")]
+        right: Vec<String>,
+        /// A sysctl.conf for the left configuration.
+        #[arg(long = "left-file")]
+        left_file: Option<PathBuf>,
+        /// A sysctl.conf for the right configuration.
+        #[arg(long = "right-file")]
+        right_file: Option<PathBuf>,
+        /// Random cases to try.
+        #[arg(long, default_value_t = 5000)]
+        cases: u32,
+        /// The generator's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Replay each difference on this kernel under both configurations.
+        #[arg(long)]
+        confirm: bool,
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -153,7 +211,19 @@ fn main() -> ExitCode {
             }
             let seed = seed.unwrap_or_else(rand_seed);
             eprintln!("tcpconform run: {cases} cases, seed {seed}, profile {profile}");
-            let mut options = CampaignOptions::new(ConfigSpace::Fixed(config), cases, seed);
+            // Without --sysctl every case draws its own configuration; with it, all use it.
+            let space = if config.sysctls.is_empty() {
+                ConfigSpace::Generated {
+                    base: config,
+                    two_hosts: true,
+                }
+            } else {
+                if let Err(e) = tcpconform_harness::config::validate(&config) {
+                    return bad(e);
+                }
+                ConfigSpace::Fixed(config)
+            };
+            let mut options = CampaignOptions::new(space, cases, seed);
             options.max_len = max_len;
             options.found_dir = Some(found);
             let bar = progress_bar(u64::from(cases));
@@ -265,6 +335,139 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::SUCCESS
             }
+        }
+        Command::Check {
+            sysctls,
+            files,
+            host,
+            cases,
+            diff_cases,
+            seed,
+            profile,
+            json,
+        } => {
+            let profile = match parse_profile(profile.as_deref(), running_profile) {
+                Ok(p) => p,
+                Err(e) => return bad(e),
+            };
+            let mut written = Vec::new();
+            for f in &files {
+                match check::read_sysctl_conf(f) {
+                    Ok(w) => written.extend(w),
+                    Err(e) => return bad(e),
+                }
+            }
+            for s in &sysctls {
+                match check::parse_arg(s) {
+                    Ok(w) => written.push(w),
+                    Err(e) => return bad(e),
+                }
+            }
+            if host {
+                written.extend(check::host_settings(profile));
+            }
+            let resolved = match check::resolve(written, profile, &check::key_exists_on_host) {
+                Ok(r) => r,
+                Err(e) => return bad(e),
+            };
+            if let Err(e) = sandbox::probe() {
+                return harness_failed(e);
+            }
+            let bar = progress_bar(u64::from(cases));
+            let options = check::CheckOptions {
+                cases,
+                seed,
+                diff_cases,
+                confirm: 3,
+            };
+            let report = check::check(resolved, options, &|n| bar.set_position(n));
+            bar.finish_and_clear();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("serializes")
+                );
+            } else {
+                print!("{}", check::render(&report));
+            }
+            let unconfirmed = report
+                .effects
+                .iter()
+                .flat_map(|e| &e.differences)
+                .any(|d| matches!(d.confirmed, Some(Err(_))));
+            match report.campaign.outcome {
+                CampaignOutcome::HarnessFailed(_) => ExitCode::from(3),
+                CampaignOutcome::Diverged(_) => ExitCode::from(1),
+                CampaignOutcome::Passed if unconfirmed => ExitCode::from(1),
+                CampaignOutcome::Passed => ExitCode::SUCCESS,
+            }
+        }
+        Command::Diff {
+            profiles,
+            left,
+            right,
+            left_file,
+            right_file,
+            cases,
+            seed,
+            confirm,
+            json,
+        } => {
+            let parse = |p: Option<&String>| -> Result<Profile, String> {
+                match p {
+                    Some(p) => p.parse(),
+                    None => Ok(running_profile()),
+                }
+            };
+            let (lp, rp) = match profiles.len() {
+                0 | 1 => match parse(profiles.first()) {
+                    Ok(p) => (p, p),
+                    Err(e) => return bad(e),
+                },
+                2 => match (parse(profiles.first()), parse(profiles.get(1))) {
+                    (Ok(a), Ok(b)) => (a, b),
+                    (Err(e), _) | (_, Err(e)) => return bad(e),
+                },
+                _ => return bad("--profile may be given at most twice"),
+            };
+            let side = |profile: Profile, args: &[String], file: &Option<PathBuf>| {
+                let mut written = Vec::new();
+                if let Some(f) = file {
+                    written.extend(check::read_sysctl_conf(f)?);
+                }
+                for a in args {
+                    written.push(check::parse_arg(a)?);
+                }
+                check::resolve(written, profile, &check::key_exists_on_host).map(|r| r.config)
+            };
+            let (l, r) = match (side(lp, &left, &left_file), side(rp, &right, &right_file)) {
+                (Ok(l), Ok(r)) => (l, r),
+                (Err(e), _) | (_, Err(e)) => return bad(e),
+            };
+            let options = tcpconform_harness::diff::DiffOptions {
+                cases,
+                seed,
+                budget: std::time::Duration::from_secs(60),
+                ..Default::default()
+            };
+            let mut report = tcpconform_harness::diff::diff(&l, &r, &options);
+            if confirm {
+                if let Err(e) = sandbox::probe() {
+                    return harness_failed(e);
+                }
+                for d in &mut report.differences {
+                    tcpconform_harness::diff::confirm_on_kernel(d, &l, &r);
+                }
+            }
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("serializes")
+                );
+            } else {
+                print_diff(&report);
+            }
+            ExitCode::SUCCESS
         }
         Command::Rules => {
             for r in RuleId::ALL {
@@ -394,5 +597,35 @@ fn print_campaign(r: &campaign::CampaignReport) {
                 r.seed
             );
         }
+    }
+}
+
+fn describe(c: &CaseConfig) -> String {
+    let settings: Vec<String> = c.sysctls.iter().map(|(_, s)| s.to_string()).collect();
+    format!(
+        "{}{}",
+        c.profile,
+        if settings.is_empty() {
+            String::new()
+        } else {
+            format!(" with {}", settings.join(" "))
+        }
+    )
+}
+
+fn print_diff(r: &tcpconform_harness::diff::DiffReport) {
+    println!("left:  {}", describe(&r.left));
+    println!("right: {}", describe(&r.right));
+    println!(
+        "{} random cases in {:.1}s: {} behaviour(s) differ",
+        r.cases,
+        r.elapsed.as_secs_f64(),
+        r.differences.len()
+    );
+    for d in &r.differences {
+        print!(
+            "{}",
+            check::render_difference(d, "on the left", "on the right")
+        );
     }
 }

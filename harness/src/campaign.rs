@@ -34,6 +34,8 @@ pub struct CampaignOptions {
     pub found_dir: Option<PathBuf>,
     /// How many shrinking steps proptest may take before the final delta-debugging pass.
     pub max_shrink_iters: u32,
+    /// Extra kinds of ops (sleeps) and the sysctls the cases must not change.
+    pub generation: generate::GenOptions,
 }
 
 impl CampaignOptions {
@@ -46,6 +48,7 @@ impl CampaignOptions {
             space,
             found_dir: None,
             max_shrink_iters: 2048,
+            generation: generate::GenOptions::default(),
         }
     }
 }
@@ -137,7 +140,11 @@ pub fn run_case(config: &CaseConfig, ops: &[Op]) -> Result<Run, HarnessError> {
 pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> CampaignReport {
     let start = Instant::now();
     let tally = Tally::default();
-    let strategy = generate::cases(options.space.clone(), options.max_len);
+    let strategy = generate::cases_with(
+        options.space.clone(),
+        options.max_len,
+        options.generation.clone(),
+    );
     let config = Config {
         cases: options.cases,
         max_shrink_iters: options.max_shrink_iters,
@@ -244,7 +251,7 @@ pub fn minimize(config: &CaseConfig, ops: Vec<Op>) -> Result<(Vec<Op>, Run), Har
             let end = (i + chunk).min(best.len());
             let mut candidate: Vec<Op> = best[..i].to_vec();
             candidate.extend_from_slice(&best[end..]);
-            if !candidate.is_empty() && well_formed(&candidate) {
+            if !candidate.is_empty() && well_formed(config, &candidate) {
                 let run = run_case(config, &candidate)?;
                 if let Some(d) = run.divergence() {
                     let at = d.index;
@@ -267,54 +274,16 @@ pub fn minimize(config: &CaseConfig, ops: Vec<Op>) -> Result<(Vec<Op>, Run), Har
     Ok((best, best_run))
 }
 
-/// Whether a sequence still makes sense: sockets are created before use, variables bound
-/// before they are needed as destinations.
-pub fn well_formed(ops: &[Op]) -> bool {
-    use tcpconform_model::{Port, SockAddr};
-    let mut created = std::collections::BTreeSet::new();
-    let mut vars = std::collections::BTreeSet::new();
+/// Whether a sequence still makes sense for `config`: run on the generator's model, every op
+/// passes the generator's preconditions (sockets created before use, destination variables
+/// bound by then).
+pub fn well_formed(config: &CaseConfig, ops: &[Op]) -> bool {
+    let mut state = generate::GenState::new(config.clone());
     for op in ops {
-        match op {
-            Op::Socket { sock, .. } => {
-                if !created.insert(*sock) {
-                    return false;
-                }
-            }
-            Op::Accept { listener, sock, .. } => {
-                if !created.contains(listener) || !created.insert(*sock) {
-                    return false;
-                }
-            }
-            Op::Connect { sock, addr, local } => {
-                if !created.contains(sock) {
-                    return false;
-                }
-                if let Port::Var(v) = &addr.port
-                    && !vars.contains(v)
-                {
-                    return false;
-                }
-                if let Some(v) = local {
-                    vars.insert(v.clone());
-                }
-            }
-            Op::Bind {
-                sock,
-                addr: SockAddr { port, .. },
-            } => {
-                if !created.contains(sock) {
-                    return false;
-                }
-                if let Port::Var(v) = port {
-                    vars.insert(v.clone());
-                }
-            }
-            other => {
-                if !other.socks().iter().all(|s| created.contains(s)) {
-                    return false;
-                }
-            }
+        if !generate::preconditions(&state, op) {
+            return false;
         }
+        state = generate::apply(state, op);
     }
     true
 }

@@ -61,6 +61,66 @@ impl CaseConfig {
 pub enum ConfigSpace {
     /// Every case uses this configuration.
     Fixed(CaseConfig),
+    /// Each case draws sysctls around `base` (each modelled key with a fair chance of an
+    /// interesting value: a tiny or odd-parity port range, reserved ports, `tcp_tw_reuse` 0/1/2,
+    /// timestamps off, `tcp_max_tw_buckets` 0 or 1, …) and, when `two_hosts`, a quarter of the
+    /// cases run on two hosts joined by a veth pair.
+    Generated {
+        /// The settings every case starts from.
+        base: CaseConfig,
+        /// Whether some cases use two hosts.
+        two_hosts: bool,
+    },
+}
+
+/// The values a generated configuration draws for each key (besides its default).
+pub const INTERESTING: &[(&str, &[&str])] = &[
+    ("net.ipv4.tcp_tw_reuse", &["0", "1", "2"]),
+    ("net.ipv4.tcp_timestamps", &["0", "2"]),
+    (
+        "net.ipv4.ip_local_port_range",
+        &[
+            "40000 40000",
+            "40000 40001",
+            "40000 40003",
+            "40001 40004",
+            "40000 40009",
+        ],
+    ),
+    (
+        "net.ipv4.ip_local_reserved_ports",
+        &["40000", "40001", "40000-40001", "40003"],
+    ),
+    ("net.ipv4.ip_autobind_reuse", &["1"]),
+    ("net.ipv4.tcp_max_tw_buckets", &["0", "1", "2"]),
+    ("net.ipv4.tcp_rfc1337", &["1"]),
+    ("net.ipv6.bindv6only", &["1"]),
+    ("net.ipv4.tcp_fin_timeout", &["1", "30"]),
+    ("net.ipv4.ip_unprivileged_port_start", &["0", "5001"]),
+];
+
+fn sysctl_strategy(host: Host) -> BoxedStrategy<Vec<(Host, Sysctl)>> {
+    let per_key: Vec<BoxedStrategy<Option<(Host, Sysctl)>>> = INTERESTING
+        .iter()
+        .map(|(key, values)| {
+            let settings: Vec<Sysctl> = values
+                .iter()
+                .map(|v| {
+                    format!("{key}={v}")
+                        .parse()
+                        .expect("INTERESTING holds valid settings")
+                })
+                .collect();
+            prop_oneof![
+                3 => Just(None),
+                1 => proptest::sample::select(settings).prop_map(move |s| Some((host, s))),
+            ]
+            .boxed()
+        })
+        .collect();
+    per_key
+        .prop_map(|v| v.into_iter().flatten().collect())
+        .boxed()
 }
 
 impl ConfigSpace {
@@ -68,6 +128,59 @@ impl ConfigSpace {
     pub fn strategy(&self) -> BoxedStrategy<CaseConfig> {
         match self {
             Self::Fixed(c) => Just(c.clone()).boxed(),
+            Self::Generated { base, two_hosts } => {
+                let base = base.clone();
+                let hosts = if *two_hosts {
+                    prop_oneof![3 => Just(false), 1 => Just(true)].boxed()
+                } else {
+                    Just(false).boxed()
+                };
+                (hosts, sysctl_strategy(Host::A), sysctl_strategy(Host::B))
+                    .prop_map(move |(two, a, b)| {
+                        let mut c = base.clone();
+                        c.two_hosts = two;
+                        c.sysctls.extend(a);
+                        if two {
+                            c.sysctls.extend(b);
+                        }
+                        c
+                    })
+                    .boxed()
+            }
         }
+    }
+}
+
+/// Checks that a configuration can be written, in order, into fresh namespaces: every key
+/// exists on the profile's kernel and no write breaks a constraint between keys.
+pub fn validate(config: &CaseConfig) -> Result<(), String> {
+    let mut current = config.host_sysctls_defaults();
+    for (h, s) in &config.sysctls {
+        let (maj, min) = s.key.since();
+        if !config.profile.at_least(maj, min) {
+            return Err(format!(
+                "{s}: {} has no {} (it appeared in {maj}.{min})",
+                config.profile, s.key
+            ));
+        }
+        if *h == Host::B && !config.two_hosts {
+            return Err(format!("{s}: host b exists only with two hosts"));
+        }
+        let sys = current
+            .entry(*h)
+            .or_insert_with(|| config.profile.default_sysctls());
+        sys.check_write(s)?;
+        sys.set(s);
+    }
+    Ok(())
+}
+
+impl CaseConfig {
+    fn host_sysctls_defaults(&self) -> BTreeMap<Host, Sysctls> {
+        self.topology()
+            .hosts
+            .iter()
+            .map(|(h, _)| (*h, self.profile.default_sysctls()))
+            .collect()
     }
 }

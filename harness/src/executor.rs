@@ -21,7 +21,7 @@
 //! # Bounded blocking
 //!
 //! Every blocking socket (created without `SOCK_NONBLOCK`, and every accepted socket) gets
-//! `SO_RCVTIMEO` and `SO_SNDTIMEO` set to [`ExecConfig::block_bound`] (25 ms by default). The
+//! `SO_RCVTIMEO` and `SO_SNDTIMEO` set to [`ExecConfig::block_bound`] (100 ms by default). The
 //! kernel then ends a blocking call that is still waiting at the bound: `connect` with
 //! `EINPROGRESS` (or `EALREADY` for a second connect while the first is pending), `accept`,
 //! `recv` and `send` with `EAGAIN`. On a blocking socket those answers can only come from the
@@ -61,7 +61,7 @@ pub struct ExecConfig {
 impl Default for ExecConfig {
     fn default() -> Self {
         Self {
-            block_bound: Duration::from_millis(25),
+            block_bound: Duration::from_millis(tcpconform_model::time::BLOCKING_BOUND_MS),
         }
     }
 }
@@ -79,6 +79,8 @@ struct Slot {
     lingers: bool,
     /// The last connection 4-tuple seen (local, peer), kept after close for `peer_vanishes`.
     last_tuple: Option<(SocketAddr, SocketAddr)>,
+    /// The uid the socket was created, and is bound, with (`None`: root).
+    euid: Option<u32>,
 }
 
 /// Runs ops on real sockets, keeping the scenario's names for them.
@@ -93,6 +95,9 @@ pub struct Executor {
     /// Connections made to lose their segments (`peer_vanishes`), as (local, peer) of the end
     /// that asked, with IPv4 addresses as they travel (v4-mapped ones unmapped).
     impaired: std::collections::BTreeSet<(SocketAddr, SocketAddr)>,
+    /// Local addresses whose arriving segments are all dropped (`peer_vanishes` of a socket
+    /// without a connection).
+    impaired_local: std::collections::BTreeSet<SocketAddr>,
 }
 
 impl Owners for Executor {
@@ -106,7 +111,10 @@ impl Owners for Executor {
 
     fn is_impaired(&self, local: SocketAddr, peer: SocketAddr) -> bool {
         let (l, p) = (on_wire(local), on_wire(peer));
-        self.impaired.contains(&(l, p)) || self.impaired.contains(&(p, l))
+        self.impaired.contains(&(l, p))
+            || self.impaired.contains(&(p, l))
+            || self.impaired_local.contains(&l)
+            || self.impaired_local.contains(&p)
     }
 }
 
@@ -166,6 +174,7 @@ impl Executor {
             cookies: BTreeMap::new(),
             shadowed: Vec::new(),
             impaired: std::collections::BTreeSet::new(),
+            impaired_local: std::collections::BTreeSet::new(),
         }
     }
 
@@ -236,10 +245,10 @@ impl Executor {
                 std::thread::sleep(Duration::from_millis(*ms));
                 Observed::outcome(Outcome::Ok)
             }
-            Op::Sysctl { host, setting } => {
-                hosts.write_sysctl(*host, setting)?;
-                Observed::outcome(Outcome::Ok)
-            }
+            Op::Sysctl { host, setting } => match hosts.try_write_sysctl(*host, setting)? {
+                Ok(()) => Observed::outcome(Outcome::Ok),
+                Err(e) => Observed::outcome(Outcome::Err(e)),
+            },
             Op::Destroy { sock } => {
                 let outcome = match self.slots.get(sock) {
                     Some(slot) => match observer.destroy(slot.host, slot.cookie)? {
@@ -258,20 +267,58 @@ impl Executor {
                         op: op.to_string(),
                         reason: format!("{sock} was never created"),
                     })?;
-                let tuple = slot
-                    .sock
-                    .as_ref()
-                    .and_then(|s| match addrs_of(s) {
-                        (Some(l), Some(p)) => Some((l, p)),
-                        _ => None,
-                    })
-                    .or(slot.last_tuple)
+                // Its connection (current, else last); unconnected, its address and port.
+                let current = slot.sock.as_ref().map(addrs_of);
+                let target = match (current, slot.last_tuple) {
+                    (Some((Some(l), Some(p))), _) | (_, Some((l, p))) => Some((l, Some(p))),
+                    (Some((Some(l), None)), None) if l.port() != 0 => Some((l, None)),
+                    _ => None,
+                };
+                let host = slot.host;
+                let Some((local, peer)) = target else {
+                    return Ok(self.after(*sock, Outcome::Err(Errno::EINVAL)));
+                };
+                hosts.drop_arriving(host, local, peer)?;
+                match peer {
+                    Some(p) => {
+                        self.impaired.insert((on_wire(local), on_wire(p)));
+                    }
+                    None => {
+                        self.impaired_local.insert(on_wire(local));
+                    }
+                }
+                self.after(*sock, Outcome::Ok)
+            }
+            Op::PeerReboots { sock } => {
+                let slot = self
+                    .slots
+                    .get(sock)
                     .ok_or_else(|| HarnessError::InvalidOp {
                         op: op.to_string(),
-                        reason: format!("{sock} has never had a connection"),
+                        reason: format!("{sock} was never created"),
                     })?;
-                hosts.drop_arriving(slot.host, tuple.0, tuple.1)?;
-                self.impaired.insert((on_wire(tuple.0), on_wire(tuple.1)));
+                let current = slot.sock.as_ref().map(addrs_of);
+                let tuple = match (current, slot.last_tuple) {
+                    (Some((Some(l), Some(p))), _) | (_, Some((l, p))) => Some((l, p)),
+                    _ => None,
+                };
+                let host = slot.host;
+                let Some((local, peer)) = tuple else {
+                    return Ok(self.after(*sock, Outcome::Err(Errno::EINVAL)));
+                };
+                // The far end dies without a word: SOCK_DESTROY it while whatever it sends
+                // toward this end is dropped, then let segments through again.
+                let far_host = hosts.host_of_address(host, peer.ip());
+                hosts.silenced(host, local, peer, || {
+                    let rows = observer.rows(far_host)?;
+                    for row in rows.iter().filter(|r| {
+                        on_wire(r.local) == on_wire(peer) && on_wire(r.peer) == on_wire(local)
+                    }) {
+                        // A row already gone (ENOENT) is as good as destroyed.
+                        let _ = observer.destroy_row_on(far_host, row)?;
+                    }
+                    Ok(())
+                })?;
                 self.after(*sock, Outcome::Ok)
             }
             Op::Setsockopt { sock, opt } => {
@@ -316,7 +363,14 @@ impl Executor {
                 let Some(s) = self.open(*sock) else {
                     return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));
                 };
-                let outcome = match s.bind(&resolve(addr, env).into()) {
+                // A socket of another uid binds as that uid: without CAP_NET_BIND_SERVICE.
+                let euid = self
+                    .slots
+                    .get(sock)
+                    .and_then(|slot| slot.euid)
+                    .filter(|u| *u != 0);
+                let target = resolve(addr, env).into();
+                let outcome = match with_euid(euid, || s.bind(&target))? {
                     Ok(()) => Outcome::Ok,
                     Err(e) => err_outcome(&e),
                 };
@@ -491,6 +545,7 @@ impl Executor {
                 cookie,
                 lingers: false,
                 last_tuple: None,
+                euid,
             },
         );
         Ok(self.after(sock, Outcome::Ok))
@@ -524,6 +579,7 @@ impl Executor {
                 cookie,
                 lingers: false,
                 last_tuple: None,
+                euid: None,
             },
         );
         Ok(self.after(sock, Outcome::Ok))
@@ -570,6 +626,28 @@ fn io_buffer(op: &Op, len: u32) -> Result<Vec<u8>, HarnessError> {
 ///
 /// The socket's owner uid is its inode's uid, taken from the creator's fsuid
 /// (`sock_alloc()`), which is what the SO_REUSEPORT uid check compares.
+/// Runs `f` with the calling thread's effective uid set to `uid` (dropping the effective
+/// capabilities, as the kernel does for a non-zero euid), then back to root.
+fn with_euid<R>(uid: Option<u32>, f: impl FnOnce() -> R) -> Result<R, HarnessError> {
+    let Some(uid) = uid else {
+        return Ok(f());
+    };
+    sys::set_thread_euid(uid).map_err(|n| HarnessError::Unsupported {
+        what: format!("calling bind() as uid {uid}"),
+        reason: format!(
+            "setresuid on the case thread failed ({}): the harness needs CAP_SETUID, and in a \
+             user namespace only mapped uids exist",
+            errno::from_raw(n)
+        ),
+    })?;
+    let r = f();
+    sys::set_thread_euid(0).map_err(|n| HarnessError::Unsupported {
+        what: "returning the case thread to root".into(),
+        reason: format!("setresuid failed ({})", errno::from_raw(n)),
+    })?;
+    Ok(r)
+}
+
 fn with_fsuid<R>(uid: Option<u32>, f: impl FnOnce() -> R) -> Result<R, HarnessError> {
     let Some(uid) = uid else {
         return Ok(f());

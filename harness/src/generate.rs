@@ -27,32 +27,50 @@ pub const MAX_SOCKETS: u16 = 6;
 /// The literal ports generated cases use (kernel-chosen ones come as variables).
 pub const PORTS: [u16; 2] = [5000, 5001];
 
-fn v4_addrs() -> Vec<IpAddr> {
-    ["127.0.0.1", "127.0.0.2", "0.0.0.0"]
-        .iter()
-        .map(|a| a.parse().expect("literal"))
-        .collect()
+fn ips(list: &[&str]) -> Vec<IpAddr> {
+    list.iter().map(|a| a.parse().expect("literal")).collect()
 }
 
-fn v6_addrs() -> Vec<IpAddr> {
-    ["::1", "::", "::ffff:127.0.0.1", "::ffff:0.0.0.0"]
-        .iter()
-        .map(|a| a.parse().expect("literal"))
-        .collect()
+/// Addresses a socket of `family` on `host` binds: loopback, wildcards, v4-mapped, and on two
+/// hosts the host's own veth address.
+fn bind_addrs(family: Family, host: Host, two_hosts: bool) -> Vec<IpAddr> {
+    let mut v = match family {
+        Family::Inet => ips(&["127.0.0.1", "127.0.0.2", "0.0.0.0"]),
+        Family::Inet6 => ips(&["::1", "::", "::ffff:127.0.0.1", "::ffff:0.0.0.0"]),
+    };
+    if two_hosts {
+        v.extend(match (family, host) {
+            (Family::Inet, Host::A) => ips(&["10.0.0.1"]),
+            (Family::Inet, Host::B) => ips(&["10.0.0.2"]),
+            (Family::Inet6, Host::A) => ips(&["fd00::1", "::ffff:10.0.0.1"]),
+            (Family::Inet6, Host::B) => ips(&["fd00::2", "::ffff:10.0.0.2"]),
+        });
+    }
+    v
 }
 
-fn v4_dests() -> Vec<IpAddr> {
-    ["127.0.0.1", "127.0.0.2"]
-        .iter()
-        .map(|a| a.parse().expect("literal"))
-        .collect()
-}
-
-fn v6_dests() -> Vec<IpAddr> {
-    ["::1", "::ffff:127.0.0.1"]
-        .iter()
-        .map(|a| a.parse().expect("literal"))
-        .collect()
+/// Destinations a socket of `family` on `host` connects to: loopback, and on two hosts both
+/// veth addresses (the other host's, and its own, which also stays on loopback).
+fn dest_addrs(family: Family, host: Host, two_hosts: bool) -> Vec<IpAddr> {
+    let mut v = match family {
+        Family::Inet => ips(&["127.0.0.1", "127.0.0.2"]),
+        Family::Inet6 => ips(&["::1", "::ffff:127.0.0.1"]),
+    };
+    if two_hosts {
+        let (other, own) = match host {
+            Host::A => ("2", "1"),
+            Host::B => ("1", "2"),
+        };
+        v.extend(match family {
+            Family::Inet => ips(&[
+                &format!("10.0.0.{other}"),
+                &format!("10.0.0.{other}"),
+                &format!("10.0.0.{own}"),
+            ]),
+            Family::Inet6 => ips(&[&format!("fd00::{other}"), &format!("::ffff:10.0.0.{other}")]),
+        });
+    }
+    v
 }
 
 /// The generator's state: the model run with its own (canonical) choices.
@@ -70,6 +88,17 @@ pub struct GenState {
     pub names: u16,
     /// Variables created so far.
     pub vars: u16,
+    /// What kinds of ops to offer besides socket calls.
+    pub options: GenOptions,
+}
+
+/// Ops the generator offers besides socket calls.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GenOptions {
+    /// `sleep` durations (ms) to offer; none by default (on a kernel a sleep is real time).
+    pub sleeps: Vec<u64>,
+    /// Keys that `sysctl()` ops must not change (those a diff compares).
+    pub frozen: BTreeSet<tcpconform_model::SysctlKey>,
 }
 
 impl GenState {
@@ -83,6 +112,7 @@ impl GenState {
             created: BTreeSet::new(),
             names: 0,
             vars: 0,
+            options: GenOptions::default(),
         }
     }
 
@@ -121,9 +151,27 @@ pub fn cases(
     space: ConfigSpace,
     max_len: usize,
 ) -> Sequential<GenState, Op, BoxedStrategy<GenState>, BoxedStrategy<Op>> {
+    cases_with(space, max_len, GenOptions::default())
+}
+
+/// [`cases`] with extra kinds of ops.
+pub fn cases_with(
+    space: ConfigSpace,
+    max_len: usize,
+    options: GenOptions,
+) -> Sequential<GenState, Op, BoxedStrategy<GenState>, BoxedStrategy<Op>> {
     Sequential::new(
         SizeRange::from(1..=max_len.max(1)),
-        move || space.strategy().prop_map(GenState::new).boxed(),
+        move || {
+            let options = options.clone();
+            space
+                .strategy()
+                .prop_map(move |c| GenState {
+                    options: options.clone(),
+                    ..GenState::new(c)
+                })
+                .boxed()
+        },
         preconditions,
         transitions,
         apply,
@@ -161,13 +209,17 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
             host: Host::A,
         });
         if two_hosts {
-            ops.push(Op::Socket {
-                sock,
-                family: Family::Inet,
-                nonblocking: true,
-                euid: None,
-                host: Host::B,
-            });
+            for family in [Family::Inet, Family::Inet, Family::Inet6] {
+                for nonblocking in [true, false] {
+                    ops.push(Op::Socket {
+                        sock,
+                        family,
+                        nonblocking,
+                        euid: None,
+                        host: Host::B,
+                    });
+                }
+            }
         }
         menu.add(if open.len() < 2 { 40 } else { 10 }, ops);
     }
@@ -181,6 +233,7 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
     let listeners = state.model.listeners();
     for &sock in &open {
         let family = state.model.family_of(sock).expect("open");
+        let host = state.model.host_of(sock).expect("open");
         let st = state.model.state_of(sock).expect("open");
         let bound = state.model.port_of(sock).is_some_and(|p| p != 0);
         // setsockopt()
@@ -212,8 +265,7 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
         if st == TcpState::Closed && !bound {
             // bind()
             let addrs = match family {
-                Family::Inet => v4_addrs(),
-                Family::Inet6 => v6_addrs(),
+                Family::Inet | Family::Inet6 => bind_addrs(family, host, two_hosts),
             };
             let mut ops = Vec::new();
             for ip in &addrs {
@@ -247,8 +299,7 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
             );
             // connect(): mostly to a listener.
             let dests = match family {
-                Family::Inet => v4_dests(),
-                Family::Inet6 => v6_dests(),
+                Family::Inet | Family::Inet6 => dest_addrs(family, host, two_hosts),
             };
             let mut to_listeners = Vec::new();
             let mut others = Vec::new();
@@ -282,7 +333,7 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
             let op = Op::Connect {
                 sock,
                 addr: SockAddr {
-                    ip: v4_dests()[0],
+                    ip: "127.0.0.1".parse().expect("literal"),
                     port: Port::Lit(PORTS[0]),
                 },
                 local: None,
@@ -337,6 +388,37 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
             vec![Op::Close { sock }],
         );
     }
+    // sysctl() now and then: the settings a configuration may draw, changed mid-case.
+    let mut settings = Vec::new();
+    for (key, values) in crate::config::INTERESTING {
+        for v in *values {
+            let setting: tcpconform_model::Sysctl = format!("{key}={v}")
+                .parse()
+                .expect("INTERESTING holds valid settings");
+            if state.options.frozen.contains(&setting.key) {
+                continue;
+            }
+            settings.push(Op::Sysctl {
+                host: Host::A,
+                setting: setting.clone(),
+            });
+            if two_hosts {
+                settings.push(Op::Sysctl {
+                    host: Host::B,
+                    setting,
+                });
+            }
+        }
+    }
+    menu.add(1, settings);
+    // sleep(), where asked for (virtual time is free on the model).
+    let sleeps: Vec<Op> = state
+        .options
+        .sleeps
+        .iter()
+        .map(|ms| Op::Sleep { ms: *ms })
+        .collect();
+    menu.add(3, sleeps);
     // destroy() of anything that still has a row
     let destroyable: Vec<Op> = (0..state.names)
         .map(SockId)

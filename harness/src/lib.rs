@@ -25,6 +25,8 @@
 //!   reports and counterexamples.
 //! - [`across`]: a scenario written for one kernel, replayed on another with that kernel's
 //!   model (the kernel matrix's check of profile differences).
+//! - [`diff`], [`check`]: behaviour differences between configurations, and what a sysctl
+//!   configuration really changes.
 //!
 //! Three kinds of result are never mixed: a syscall's error is data (`Outcome::Err`), a
 //! difference from the model is the product, and a [`HarnessError`] means the case did not run.
@@ -34,7 +36,10 @@
 pub mod across;
 #[cfg(target_os = "linux")]
 pub mod campaign;
+#[cfg(target_os = "linux")]
+pub mod check;
 pub mod config;
+pub mod diff;
 #[cfg(target_os = "linux")]
 pub mod errno;
 pub mod error;

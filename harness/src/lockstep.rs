@@ -9,7 +9,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use tcpconform_model::{Env, Hint, Model, Observed, Op, Outcome, RuleId, Snapshot, Var};
+use tcpconform_model::{CallClock, Env, Hint, Model, Observed, Op, Outcome, RuleId, Snapshot, Var};
 
 /// Something that runs ops for real: the kernel (in a sandbox), or a fake in tests.
 pub trait System {
@@ -115,10 +115,12 @@ impl LockStep {
         op: &Op,
         observed: Observed,
         kernel_table: Snapshot,
+        clock: Option<CallClock>,
     ) -> StepReport {
         let hint = Hint {
             local: observed.local,
             peer: observed.peer,
+            clock,
         };
         let mut allowed: Vec<Allowed> = Vec::new();
         let mut next: Vec<Model> = Vec::new();
@@ -242,6 +244,52 @@ pub fn capture(op: &Op, observed: &Observed, env: &mut Env) {
     }
 }
 
+/// Times the calls of a run against the case's start, for the model's timers.
+#[derive(Clone, Copy, Debug)]
+pub struct Stopwatch {
+    t0: std::time::Instant,
+    start: u64,
+    end: u64,
+}
+
+impl Stopwatch {
+    /// Starts counting now (the case's time 0).
+    pub fn start() -> Self {
+        Self {
+            t0: std::time::Instant::now(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    fn ms_floor(&self) -> u64 {
+        self.t0.elapsed().as_millis() as u64
+    }
+
+    fn ms_ceil(&self) -> u64 {
+        self.t0.elapsed().as_micros().div_ceil(1000) as u64
+    }
+
+    /// A call is about to start.
+    pub fn call_starts(&mut self) {
+        self.start = self.ms_floor();
+    }
+
+    /// The call returned.
+    pub fn call_returned(&mut self) {
+        self.end = self.ms_ceil();
+    }
+
+    /// The table has been read: the call's clock.
+    pub fn table_read(&self) -> CallClock {
+        CallClock {
+            start: self.start,
+            end: self.end,
+            observed: self.ms_ceil().max(self.end),
+        }
+    }
+}
+
 /// The result of running a whole sequence in lock-step.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Run {
@@ -269,7 +317,9 @@ pub fn run<S: System>(system: &mut S, model: Model, ops: &[Op]) -> Run {
 /// [`run`] from a prepared [`LockStep`] (e.g. one that continues after a divergence).
 pub fn run_with<S: System>(system: &mut S, mut ls: LockStep, ops: &[Op]) -> Run {
     let mut steps = Vec::new();
+    let mut clock = Stopwatch::start();
     for (i, op) in ops.iter().enumerate() {
+        clock.call_starts();
         let observed = match system.exec(op, &ls.env) {
             Ok(o) => o,
             Err(e) => {
@@ -280,6 +330,7 @@ pub fn run_with<S: System>(system: &mut S, mut ls: LockStep, ops: &[Op]) -> Run 
                 };
             }
         };
+        clock.call_returned();
         let table = match system.table() {
             Ok(t) => t,
             Err(e) => {
@@ -290,7 +341,7 @@ pub fn run_with<S: System>(system: &mut S, mut ls: LockStep, ops: &[Op]) -> Run 
                 };
             }
         };
-        let report = ls.step(i + 1, op, observed, table);
+        let report = ls.step(i + 1, op, observed, table, Some(clock.table_read()));
         let stop = report.verdict != Verdict::Agree && !ls.continue_after_divergence;
         steps.push(report);
         if stop {

@@ -726,6 +726,15 @@ impl Observer {
         Ok(result)
     }
 
+    /// `SOCK_DESTROY` of one dumped row of `host`.
+    pub fn destroy_row_on(
+        &mut self,
+        host: Host,
+        row: &DiagRow,
+    ) -> Result<Result<(), Errno>, HarnessError> {
+        self.socket(host)?.destroy_row(row)
+    }
+
     /// Destroys every full socket that no descriptor holds any more and that could outlive
     /// the case (orphans retransmitting to a vanished peer keep their namespace alive).
     /// TIME-WAIT minisockets and request sockets die with the namespace and are left alone.

@@ -208,16 +208,25 @@ pub fn replay(scenario: &Scenario, profile: Profile) -> Result<ScenarioReport, H
         ls.continue_after_divergence = true;
         let mut unmet = Vec::new();
         let mut steps = Vec::new();
+        let mut clock = crate::lockstep::Stopwatch::start();
         for (i, step) in steps_in.iter().enumerate() {
+            clock.call_starts();
             let observed = match system.exec(&step.op, &ls.env) {
                 Ok(o) => o,
                 Err(e) => return (steps, unmet, Some(e.to_string()), ls.env),
             };
+            clock.call_returned();
             let table = match system.table() {
                 Ok(t) => t,
                 Err(e) => return (steps, unmet, Some(e.to_string()), ls.env),
             };
-            let report = ls.step(i + 1, &step.op, observed, table.clone());
+            let report = ls.step(
+                i + 1,
+                &step.op,
+                observed,
+                table.clone(),
+                Some(clock.table_read()),
+            );
             if report.verdict != Verdict::Agree {
                 capture(&step.op, &observed, &mut ls.env);
             }

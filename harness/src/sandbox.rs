@@ -356,6 +356,33 @@ pub fn write_sysctl_here(setting: &Sysctl) -> Result<(), HarnessError> {
     Ok(())
 }
 
+/// Writes a sysctl of the calling thread's namespace as a scenario op: a value the kernel
+/// refuses is the op's result (`Ok(Err(EINVAL))`), not a harness failure.
+pub fn try_write_sysctl_here(
+    setting: &Sysctl,
+) -> Result<Result<(), tcpconform_model::Errno>, HarnessError> {
+    refuse_in_host(&format!("write sysctl {setting}"))?;
+    let path = setting.key.proc_path();
+    let mut f = File::options()
+        .write(true)
+        .open(&path)
+        .map_err(|e| HarnessError::Sysctl {
+            key: setting.key.name().into(),
+            value: setting.value.to_string(),
+            reason: match e.kind() {
+                std::io::ErrorKind::NotFound => "this kernel has no such sysctl".into(),
+                _ => format!("cannot open {path}: {e}"),
+            },
+        })?;
+    match f.write_all(format!("{}\n", setting.value).as_bytes()) {
+        Ok(()) => Ok(Ok(())),
+        Err(e) => match e.raw_os_error() {
+            Some(n) => Ok(Err(errno::from_raw(n))),
+            None => Err(HarnessError::io(format!("writing {path}"), e)),
+        },
+    }
+}
+
 /// Reads a sysctl of the calling thread's network namespace.
 pub fn read_sysctl_here(key: SysctlKey) -> Result<SysctlValue, HarnessError> {
     let path = key.proc_path();
@@ -531,6 +558,15 @@ impl Hosts {
         self.enter(host, || write_sysctl_here(setting))?
     }
 
+    /// Writes a sysctl of `host`'s namespace as a scenario op (see [`try_write_sysctl_here`]).
+    pub fn try_write_sysctl(
+        &self,
+        host: Host,
+        setting: &Sysctl,
+    ) -> Result<Result<(), tcpconform_model::Errno>, HarnessError> {
+        self.enter(host, || try_write_sysctl_here(setting))?
+    }
+
     /// Reads a sysctl of `host`'s namespace.
     pub fn read_sysctl(&self, host: Host, key: SysctlKey) -> Result<SysctlValue, HarnessError> {
         self.enter(host, || read_sysctl_here(key))?
@@ -543,14 +579,54 @@ impl Hosts {
         &mut self,
         host: Host,
         local: SocketAddr,
-        peer: SocketAddr,
+        peer: Option<SocketAddr>,
     ) -> Result<(), HarnessError> {
-        let nft = find_nft().ok_or_else(|| HarnessError::Unsupported {
-            what: "peer_vanishes".into(),
-            reason: "it needs the `nft` binary (Debian package `nftables`) to drop the \
-                     connection's segments"
-                .into(),
-        })?;
+        let rule = match peer {
+            Some(p) => self.match_tuple(local, p)?,
+            None => self.match_local(local),
+        };
+        self.nft(
+            host,
+            &format!("add rule inet tcpconform input {rule} drop\n"),
+        )
+    }
+
+    /// The host that owns `ip`, seen from `from` (loopback addresses are `from`'s own).
+    pub fn host_of_address(&self, from: Host, ip: IpAddr) -> Host {
+        let wire = tcpconform_model::addr::wire_ip(ip);
+        let is = |h: Host| match (h, wire) {
+            (Host::A, IpAddr::V4(a)) => a == HOST_A_V4,
+            (Host::B, IpAddr::V4(a)) => a == HOST_B_V4,
+            (Host::A, IpAddr::V6(a)) => a == HOST_A_V6,
+            (Host::B, IpAddr::V6(a)) => a == HOST_B_V6,
+        };
+        if self.b.is_some() && !is(from) && is(from.other()) {
+            from.other()
+        } else {
+            from
+        }
+    }
+
+    /// Runs `f` while segments arriving at `host` for `local` from `peer` are dropped (a
+    /// chain of its own, flushed afterwards).
+    pub fn silenced<R>(
+        &mut self,
+        host: Host,
+        local: SocketAddr,
+        peer: SocketAddr,
+        f: impl FnOnce() -> Result<R, HarnessError>,
+    ) -> Result<R, HarnessError> {
+        let rule = self.match_tuple(local, peer)?;
+        self.nft(
+            host,
+            &format!("add rule inet tcpconform silence {rule} drop\n"),
+        )?;
+        let r = f();
+        self.nft(host, "flush chain inet tcpconform silence\n")?;
+        r
+    }
+
+    fn match_tuple(&self, local: SocketAddr, peer: SocketAddr) -> Result<String, HarnessError> {
         let wire = |a: SocketAddr| tcpconform_model::addr::wire_ip(a.ip());
         let proto = match (wire(local), wire(peer)) {
             (IpAddr::V4(_), IpAddr::V4(_)) => "ip",
@@ -562,22 +638,39 @@ impl Hosts {
                 });
             }
         };
+        Ok(format!(
+            "{proto} saddr {} {proto} daddr {} tcp sport {} tcp dport {}",
+            wire(peer),
+            wire(local),
+            peer.port(),
+            local.port()
+        ))
+    }
+
+    fn match_local(&self, local: SocketAddr) -> String {
+        let ip = tcpconform_model::addr::wire_ip(local.ip());
+        let proto = if ip.is_ipv4() { "ip" } else { "ip6" };
+        format!("{proto} daddr {ip} tcp dport {}", local.port())
+    }
+
+    /// Runs an nft script in `host`'s namespace, creating the harness's table first.
+    fn nft(&mut self, host: Host, rules: &str) -> Result<(), HarnessError> {
+        let nft = find_nft().ok_or_else(|| HarnessError::Unsupported {
+            what: "peer_vanishes / peer_reboots".into(),
+            reason: "they need the `nft` binary (Debian package `nftables`) to drop the \
+                     connection's segments"
+                .into(),
+        })?;
         let idx = usize::from(host == Host::B);
         let mut script = String::new();
         if !self.nft_ready[idx] {
             script.push_str(
                 "table inet tcpconform {\n  chain input {\n    type filter hook input \
-                 priority -300; policy accept;\n  }\n}\n",
+                 priority -300; policy accept;\n  }\n  chain silence {\n    type filter hook \
+                 input priority -301; policy accept;\n  }\n}\n",
             );
         }
-        script.push_str(&format!(
-            "add rule inet tcpconform input {proto} saddr {} {proto} daddr {} tcp sport {} \
-             tcp dport {} drop\n",
-            wire(peer),
-            wire(local),
-            peer.port(),
-            local.port()
-        ));
+        script.push_str(rules);
         let child = self.enter(host, || {
             refuse_in_host("add a firewall rule")?;
             Command::new(&nft)
@@ -1126,7 +1219,7 @@ impl Case {
         local: SocketAddr,
         peer: SocketAddr,
     ) -> Result<(), HarnessError> {
-        self.hosts.drop_arriving(host, local, peer)?;
+        self.hosts.drop_arriving(host, local, Some(peer))?;
         self.executor.mark_impaired(local, peer);
         Ok(())
     }

@@ -102,6 +102,23 @@ pub(crate) fn set_fsuid(uid: u32) -> u32 {
     prev as u32
 }
 
+/// The raw `setresuid(-1, uid, -1)` system call on the calling thread only (glibc's wrapper
+/// would change every thread of the process). A non-zero effective uid clears the thread's
+/// effective capabilities; going back to 0 restores them from the permitted set.
+pub(crate) fn set_thread_euid(uid: u32) -> Result<(), i32> {
+    // SAFETY: setresuid takes three integers (-1: unchanged) and touches only the calling
+    // thread's credentials.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_setresuid,
+            -1 as libc::c_long,
+            libc::c_long::from(uid),
+            -1 as libc::c_long,
+        )
+    };
+    if r < 0 { Err(last_errno()) } else { Ok(()) }
+}
+
 /// The calling thread's fsuid (`setfsuid(-1)` changes nothing and returns it).
 pub(crate) fn fsuid() -> u32 {
     // SAFETY: as in `set_fsuid`; -1 is never a valid uid, so nothing changes.

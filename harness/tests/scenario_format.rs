@@ -470,7 +470,7 @@ fn parse_file_reads_both_forms_and_names_the_file() {
     assert_eq!(
         e.to_string(),
         format!(
-            "{}:2: unknown op `frob` (known: socket, setsockopt, getsockopt, bind, listen, connect, accept, send, recv, shutdown, close, sleep, sysctl, peer_vanishes, destroy)",
+            "{}:2: unknown op `frob` (known: socket, setsockopt, getsockopt, bind, listen, connect, accept, send, recv, shutdown, close, sleep, sysctl, peer_vanishes, peer_reboots, destroy)",
             scn.display()
         )
     );

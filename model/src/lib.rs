@@ -41,7 +41,7 @@ pub mod sysctl;
 pub mod time;
 
 pub use addr::{Family, Port, SockAddr, Var};
-pub use engine::{Branch, Hint, Model, Topology};
+pub use engine::{Branch, CallClock, Hint, Model, Topology};
 pub use env::Env;
 pub use errno::Errno;
 pub use op::{DEFAULT_BACKLOG, Host, How, Op, SockId, SockOpt};

@@ -35,6 +35,16 @@ pub enum Host {
     B,
 }
 
+impl Host {
+    /// The other host of a two-host scenario.
+    pub fn other(self) -> Self {
+        match self {
+            Self::A => Self::B,
+            Self::B => Self::A,
+        }
+    }
+}
+
 impl fmt::Display for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -253,6 +263,13 @@ pub enum Op {
         /// The socket whose peer vanishes.
         sock: SockId,
     },
+    /// Test bench: the peer of `sock`'s connection disappears without a word (its host
+    /// rebooted): its socket is gone and sends nothing; segments that reach it later are
+    /// answered with RST by a host that knows no such connection.
+    PeerReboots {
+        /// The socket whose peer reboots.
+        sock: SockId,
+    },
     /// Test bench: `SOCK_DESTROY` of the socket-table row of `sock` (or of what remains of it
     /// after close: an orphan, a TIME-WAIT row), as `ss -K` does.
     Destroy {
@@ -276,6 +293,7 @@ impl Op {
             | Self::Shutdown { sock, .. }
             | Self::Close { sock }
             | Self::PeerVanishes { sock }
+            | Self::PeerReboots { sock }
             | Self::Destroy { sock } => Some(*sock),
             Self::Accept { listener, .. } => Some(*listener),
             Self::Sleep { .. } | Self::Sysctl { .. } => None,
@@ -307,6 +325,7 @@ impl Op {
             Self::Sleep { .. } => "sleep",
             Self::Sysctl { .. } => "sysctl",
             Self::PeerVanishes { .. } => "peer_vanishes",
+            Self::PeerReboots { .. } => "peer_reboots",
             Self::Destroy { .. } => "destroy",
         }
     }
@@ -376,6 +395,7 @@ impl fmt::Display for Op {
                 }
             }
             Self::PeerVanishes { sock } => write!(f, "peer_vanishes({sock})"),
+            Self::PeerReboots { sock } => write!(f, "peer_reboots({sock})"),
             Self::Destroy { sock } => write!(f, "destroy({sock})"),
         }
     }

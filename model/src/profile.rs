@@ -107,6 +107,19 @@ impl Profile {
         !self.at_least(6, 2)
     }
 
+    /// The kernel's timer frequency (`CONFIG_HZ`): 250 for the host and every Debian kernel
+    /// checked. It sets the granularity of timers (`wheel_slack`).
+    pub fn hz(self) -> u64 {
+        250
+    }
+
+    /// How many SYN retransmissions keep the initial 1 s RTO before it doubles
+    /// (`tcp_syn_linear_timeouts`, default 4; ccce324dabfe "tcp: make the first N SYN RTO
+    /// backoffs linear", v6.5).
+    pub fn syn_linear_timeouts(self) -> u32 {
+        if self.at_least(6, 5) { 4 } else { 0 }
+    }
+
     /// sock_diag can dump bound, unconnected sockets (`TCP_BOUND_INACTIVE`).
     /// (91051f003948 "tcp: Dump bound-only sockets in inet_diag.", v6.8.)
     pub fn diag_dumps_bound_sockets(self) -> bool {

@@ -66,7 +66,8 @@ rules! {
          ipv6_chk_addr()).",
     BindPrivilegedPort = "bind.privileged_port":
         "A port below ip_unprivileged_port_start without CAP_NET_BIND_SERVICE fails with EACCES \
-         (inet_port_requires_bind_service()).",
+         (inet_port_requires_bind_service(), ns_capable()): the harness binds a socket created \
+         with euid=N as uid N.",
     BindAlreadyBound = "bind.already_bound":
         "bind() on a socket that has a port or is not CLOSED fails with EINVAL (__inet_bind()).",
     BindMappedOnV6Only = "bind.v6only_mapped":
@@ -177,9 +178,15 @@ rules! {
     ConnectSource = "connect.source_address":
         "A socket without a bound address takes the route's source: 127.0.0.1 for 127/8, the \
          destination itself for other local addresses (ip_route_connect()).",
+    ConnectLoopbackSource = "connect.loopback_source":
+        "A socket bound to a 127/8 address connecting to another host fails with EINVAL: a \
+         loopback source may not leave through a non-loopback device (__mkroute_output()).",
     ConnectSynToTimeWait = "connect.syn_to_timewait":
-        "A SYN that meets a TIME-WAIT with no listener behind it is answered with an ACK, the \
-         client resets it and keeps retrying: connect() blocks (tcp_timewait_state_process()).",
+        "A SYN that meets a TIME-WAIT with no listener behind it is answered with an ACK; the \
+         client answers that with RST and sends its SYN again after TCP_TIMEOUT_MIN (2 jiffies), \
+         which a blocking connect() waits for: the TIME-WAIT reset (tcp_rfc1337=0), the SYN is \
+         refused (ECONNREFUSED); still there, it answers again and connect() blocks \
+         (tcp_timewait_state_process(), tcp_rcv_synsent_state_process()).",
 
     // --- accept --------------------------------------------------------------------------------
     AcceptOk = "accept.ok":
@@ -310,10 +317,31 @@ rules! {
         "TIME-WAIT ends 60 s after it began (TCP_TIMEWAIT_LEN), silently (inet_twsk_kill()).",
     FinWait2Expires = "timer.fin_wait2_expires":
         "An orphaned FIN-WAIT-2 ends after TCP_LINGER2 or tcp_fin_timeout, silently.",
+    KeepaliveTimesOut = "timer.keepalive_times_out":
+        "With SO_KEEPALIVE and a peer that answers nothing, the connection fails with ETIMEDOUT \
+         (and an RST) after TCP_KEEPIDLE + TCP_KEEPCNT × TCP_KEEPINTVL of silence \
+         (tcp_keepalive_timer()).",
+    UserTimeoutExpires = "timer.user_timeout":
+        "Data unacknowledged for longer than TCP_USER_TIMEOUT fails the connection with ETIMEDOUT \
+         (tcp_write_timeout(), tcp_clamp_rto_to_user_timeout()).",
+    SynRetransmitted = "timer.syn_retransmitted":
+        "An unanswered SYN is sent again: 1 s after the first, every second for the first \
+         tcp_syn_linear_timeouts retransmissions (6.5+), then doubling (tcp_retransmit_timer()).",
+    SynRetriesExhausted = "timer.syn_retries_exhausted":
+        "A SYN that is never answered is retransmitted tcp_syn_retries (TCP_SYNCNT) times, then \
+         connect() fails with ETIMEDOUT after (2^(n+1) - 1) s (tcp_write_timeout(), \
+         tcp_model_timeout()).",
     SysctlSet = "sysctl.set":
         "The namespace's sysctl takes the new value; sockets that exist keep what they copied.",
+    SysctlRefused = "sysctl.refused":
+        "The kernel refuses a write that breaks a constraint between keys (ip_local_port_range \
+         below ip_unprivileged_port_start): EINVAL, the old value stays (ipv4_local_port_range()).",
     PeerVanished = "bench.peer_vanishes":
-        "From now on segments for this connection are silently dropped.",
+        "From now on segments arriving for the socket (its connection, or, unconnected, its \
+         address and port) are silently dropped; a socket that never had an address: EINVAL.",
+    PeerRebooted = "bench.peer_reboots":
+        "The peer's socket is gone without a word; what reaches its host later is answered \
+         with RST (tcp_v4_send_reset()); a socket without a peer: EINVAL.",
 }
 
 impl fmt::Display for RuleId {

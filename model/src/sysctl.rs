@@ -436,6 +436,32 @@ impl Sysctls {
         }
     }
 
+    /// Whether the kernel accepts writing `s` now: the value ranges are checked when a setting
+    /// is parsed; this checks the constraints between keys. `ip_local_port_range` must start at
+    /// or above `ip_unprivileged_port_start`, and `ip_unprivileged_port_start` must not exceed
+    /// the range's start (`ipv4_local_port_range()`, `ipv4_privileged_ports()`).
+    pub fn check_write(&self, s: &Sysctl) -> Result<(), String> {
+        match (&s.key, &s.value) {
+            (SysctlKey::IpLocalPortRange, SysctlValue::Range(lo, _))
+                if *lo < self.ip_unprivileged_port_start =>
+            {
+                Err(format!(
+                    "{s}: the range must start at or above ip_unprivileged_port_start ({})",
+                    self.ip_unprivileged_port_start
+                ))
+            }
+            (SysctlKey::IpUnprivilegedPortStart, SysctlValue::Int(v))
+                if *v > i64::from(self.ip_local_port_range.0) =>
+            {
+                Err(format!(
+                    "{s}: must not exceed the start of ip_local_port_range ({})",
+                    self.ip_local_port_range.0
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The settings in which `self` differs from `base`.
     pub fn diff_from(&self, base: &Self) -> Vec<Sysctl> {
         SysctlKey::ALL

@@ -6,6 +6,15 @@ pub type Millis = u64;
 /// Linux `TCP_TIMEWAIT_LEN`: how long TIME-WAIT lasts (60 s, compiled in; no sysctl changes it).
 pub const TIME_WAIT_LEN_MS: Millis = 60_000;
 
+/// Linux `TCP_TIMEOUT_MIN` (2 jiffies): 8 ms at HZ=250, the HZ of Debian's kernels (2 ms at
+/// HZ=1000, 20 ms at HZ=100).
+pub const TIMEOUT_MIN_MS: Millis = 8;
+
+/// How long the harness lets a blocking call wait before it calls it `BLOCKS` (its
+/// SO_RCVTIMEO/SO_SNDTIMEO): what happens to the socket within that time, the call sees. Long
+/// enough that a 2-jiffy timer inside the call is not missed on a loaded machine.
+pub const BLOCKING_BOUND_MS: Millis = 100;
+
 /// Linux `TCP_FIN_TIMEOUT_MAX`: the largest TCP_LINGER2 accepted (120 s, larger values clamp).
 pub const FIN_TIMEOUT_MAX_S: i32 = 120;
 

@@ -14,7 +14,7 @@ use super::{AddrPattern, ParseError, RowPattern, Scenario, Step};
 
 /// The op names, for error messages.
 const OPS: &str = "socket, setsockopt, getsockopt, bind, listen, connect, accept, send, recv, \
-                   shutdown, close, sleep, sysctl, peer_vanishes, destroy";
+                   shutdown, close, sleep, sysctl, peer_vanishes, peer_reboots, destroy";
 
 /// The socket options `setsockopt` knows, for error messages.
 const SOCKOPTS: &str = "SO_REUSEADDR, SO_REUSEPORT, SO_LINGER, SO_KEEPALIVE, IPV6_V6ONLY, \
@@ -490,12 +490,13 @@ fn build_op(
                 how,
             }
         }
-        "close" | "peer_vanishes" | "destroy" => {
+        "close" | "peer_vanishes" | "peer_reboots" | "destroy" => {
             let [s] = arity(name, "NAME(SOCK)", &args)?;
             let sock = sock(s)?;
             match name {
                 "close" => Op::Close { sock },
                 "destroy" => Op::Destroy { sock },
+                "peer_reboots" => Op::PeerReboots { sock },
                 _ => Op::PeerVanishes { sock },
             }
         }

@@ -3,6 +3,7 @@
 //! `SOCK_DESTROY` (`tcp_abort()`).
 
 use super::sock::{Fd, Kind, Sk, SkId, SockState};
+use super::timers::Event;
 use super::wire::Flags;
 use super::{Cx, Model, Res};
 use crate::errno::Errno;
@@ -84,6 +85,22 @@ impl Model {
     /// 60 s, or FIN-WAIT-2 for the orphan timeout), unless `tcp_max_tw_buckets` minisockets
     /// exist already; then the full socket is done.
     pub(super) fn time_wait(&mut self, id: SkId, substate: TcpState, cx: &mut Cx<'_>) {
+        let s = self.sk(id);
+        let life = match substate {
+            TcpState::TimeWait => TIME_WAIT_LEN_MS,
+            _ => u64::from(s.fin_time_s(self.sysctl(s.host).tcp_fin_timeout_s)) * 1000,
+        };
+        self.time_wait_for(id, substate, life, cx);
+    }
+
+    /// [`Self::time_wait`] with the minisocket's lifetime given (`inet_twsk_schedule()`).
+    pub(super) fn time_wait_for(
+        &mut self,
+        id: SkId,
+        substate: TcpState,
+        life: crate::time::Millis,
+        cx: &mut Cx<'_>,
+    ) {
         let s = self.sk(id).clone();
         let count = self
             .sks
@@ -95,10 +112,6 @@ impl Model {
             cx.rule(RuleId::TimeWaitOverflow);
         } else {
             let now = self.now;
-            let life = match substate {
-                TcpState::TimeWait => TIME_WAIT_LEN_MS,
-                _ => u64::from(s.fin_time_s(self.sysctl(s.host).tcp_fin_timeout_s)) * 1000,
-            };
             // inet_twsk_alloc(): the minisocket keeps addresses, reuse flags, owner uid and
             // cookie of the socket it came from, and takes its place on the port.
             let tw = Sk {
@@ -111,11 +124,13 @@ impl Model {
                 rx_fin: false,
                 orphan: true,
                 since: now,
-                deadline: Some(now + life),
+                timer: None,
                 tw_entry: now,
+                tw_entry_span: self.span,
                 ..s
             };
-            self.new_sk(tw);
+            let tw = self.new_sk(tw);
+            self.arm(tw, life, Event::MinisockExpires);
         }
         self.done(id);
     }
@@ -143,8 +158,11 @@ impl Model {
         }
         if u64::from(tmo) * 1000 > TIME_WAIT_LEN_MS {
             // Longer than TIME-WAIT: a keepalive-style timer on the full socket first.
-            let now = self.now;
-            self.sk_mut(id).deadline = Some(now + (u64::from(tmo) * 1000 - TIME_WAIT_LEN_MS));
+            self.arm(
+                id,
+                u64::from(tmo) * 1000 - TIME_WAIT_LEN_MS,
+                Event::OrphanFinWait2,
+            );
             cx.rule(RuleId::CloseOrphanFinWait2);
             return false;
         }
@@ -198,7 +216,7 @@ impl Model {
         s.fin_acked = false;
         s.peer = None;
         s.timestamps = false;
-        s.deadline = None;
+        s.timer = None;
         if !s.addr_lock {
             s.local_ip = s.family.any();
         }
@@ -225,6 +243,7 @@ impl Model {
         }
         if fin {
             self.sk_mut(id).fin_sent = true;
+            self.note_tx(id);
             self.send(id, Flags::FIN, 0);
         }
         fin
@@ -283,7 +302,7 @@ impl Model {
         match self.sk(id).state {
             TcpState::Closed => self.destroy(id),
             TcpState::FinWait2 if self.sk(id).is_minisock() => {}
-            TcpState::FinWait2 if self.sk(id).deadline.is_none() => {
+            TcpState::FinWait2 if self.sk(id).timer.is_none() => {
                 // Already in FIN-WAIT-2 when closed (SHUT_WR earlier, FIN acknowledged).
                 self.orphan_reaches_fin_wait2(id, false, cx);
             }

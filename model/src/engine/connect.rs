@@ -63,18 +63,32 @@ impl Model {
                 }
             }
         }
-        let state = self.sk(id).state;
+        let mut state = self.sk(id).state;
+        if state == TcpState::SynSent
+            && !nonblocking
+            && let Some(at) = self.sk(id).syn_early
+            && at <= self.now + crate::time::BLOCKING_BOUND_MS
+            // In lock-step the resend may also come after the harness stopped waiting (a busy
+            // machine delays the timer's softirq): then connect() blocks, and the resend is
+            // one of the timers judged against the call's real end.
+            && (cx.hint.clock.is_none() || cx.chooser.choose(2) == 0)
+        {
+            // A blocking connect() is still waiting when the SYN goes out again after
+            // TCP_TIMEOUT_MIN (tcp_rcv_synsent_state_process()): it meets what is there now.
+            self.sk_mut(id).syn_early = None;
+            self.sk_mut(id).syn_retransmits += 1;
+            self.send(id, Flags::SYN, 0);
+            self.deliver_all(cx);
+            cx.rule(RuleId::SynRetransmitted);
+            rule = RuleId::ConnectSynToTimeWait;
+            state = self.sk(id).state;
+        }
         if matches!(state, TcpState::SynSent | TcpState::SynReceived) {
             if nonblocking {
                 return (Outcome::Err(Errno::EALREADY), RuleId::ConnectAlready);
             }
             // A blocking connect() waits; the harness stops waiting at its bound.
-            let why = if rule == RuleId::ConnectAlready {
-                RuleId::ConnectAlready
-            } else {
-                rule
-            };
-            return (Outcome::Blocks, why);
+            return (Outcome::Blocks, rule);
         }
         if state == TcpState::Closed {
             // sock_error: the pending error (or ECONNABORTED), then tcp_disconnect().
@@ -85,7 +99,7 @@ impl Model {
                 Some(e) => {
                     let r = if ss == SockState::Connecting {
                         RuleId::ConnectPendingError
-                    } else if e == Errno::ECONNREFUSED {
+                    } else if e == Errno::ECONNREFUSED && rule != RuleId::ConnectSynToTimeWait {
                         RuleId::ConnectRefused
                     } else {
                         rule
@@ -101,6 +115,9 @@ impl Model {
         self.set_ss(sock, SockState::Connected);
         let r = if ss == SockState::Connecting {
             RuleId::ConnectCompleted
+        } else if cx.rules.contains(&RuleId::ConnectSelf) {
+            // No listener took the SYN: the socket met its own (tcp_rcv_synsent_state_process()).
+            RuleId::ConnectSelf
         } else {
             rule
         };
@@ -143,7 +160,11 @@ impl Model {
         let Some(dst_host) = self.topology.route(sk.host, dst.ip()) else {
             return fail(Errno::ENETUNREACH, RuleId::ConnectSource);
         };
-        let _ = dst_host;
+        if dst_host != sk.host && matches!(wire_ip(sk.local_ip), IpAddr::V4(a) if a.is_loopback()) {
+            // __mkroute_output(): a loopback source may not leave through a non-loopback
+            // device.
+            return fail(Errno::EINVAL, RuleId::ConnectLoopbackSource);
+        }
         // Source address: the bound one, else the route's (tcp_v4_connect() looks at the IPv4
         // view, so `::ffff:0.0.0.0` also takes the route's).
         let unbound_source = if is_mapped(dst.ip()) || sk.family == Family::Inet {
@@ -164,13 +185,16 @@ impl Model {
             // tcp_connect_init() clears the pending error and SOCK_DONE (the shutdown bits
             // stay).
             s.err = None;
+            s.syn_retransmits = 0;
+            s.unacked_since = None;
             s.done = false;
             s.fin_sent = false;
             s.fin_acked = false;
+            s.syn_early = None;
         }
         let rule = if sk.port != 0 {
             // An explicitly bound port: one 4-tuple check, no port search.
-            match self.check_established(id, sk.port, true) {
+            match self.check_established(id, sk.port, true, cx) {
                 Unique::Free => RuleId::ConnectEstablished,
                 Unique::TakeOver(tw) => {
                     self.kill_minisock(tw);
@@ -194,7 +218,11 @@ impl Model {
         // Both ends of a loopback connection run in namespaces with tcp_timestamps; the peer's
         // setting is checked when its SYN-ACK comes back.
         let ts = self.sysctl(sk.host).tcp_timestamps != 0;
-        self.sk_mut(id).timestamps = ts;
+        let (now, span) = (self.now, self.span);
+        let s = self.sk_mut(id);
+        s.timestamps = ts;
+        s.syn_sent_at = now;
+        s.syn_sent_span = span;
         if sk.family == Family::Inet6 && is_mapped(dst.ip()) {
             self.sk_mut(id).mapped_ops = true;
         } else if sk.mapped_ops {
@@ -251,7 +279,13 @@ impl Model {
     /// `__inet_check_established()`: is the 4-tuple of `sk` on `port` unique? With
     /// `explicit` (the port was bound, no search) a minisocket with timestamps is taken over
     /// whatever `tcp_tw_reuse` says; on the autobind path `tcp_twsk_unique()` applies.
-    pub(super) fn check_established(&self, id: SkId, port: u16, explicit: bool) -> Unique {
+    pub(super) fn check_established(
+        &self,
+        id: SkId,
+        port: u16,
+        explicit: bool,
+        cx: &mut Cx<'_>,
+    ) -> Unique {
         let sk = self.sk(id);
         let local = SocketAddr::new(sk.local_ip, port);
         let peer = sk.peer.expect("connecting socket has a peer");
@@ -262,7 +296,7 @@ impl Model {
             if !o.matches_wire(local, peer) {
                 continue;
             }
-            if o.is_minisock() && self.twsk_unique(id, *oid, explicit) {
+            if o.is_minisock() && self.twsk_unique(id, *oid, explicit, cx) {
                 return Unique::TakeOver(*oid);
             }
             return Unique::InUse;
@@ -271,34 +305,14 @@ impl Model {
     }
 
     /// `tcp_twsk_unique()`.
-    fn twsk_unique(&self, id: SkId, tw: SkId, explicit: bool) -> bool {
-        self.twsk_reuse(id, tw, explicit) == Some(true)
-    }
-
-    /// Before 6.14: the minisocket that holds `id`'s 4-tuple on `port` when whether it may be
-    /// reused depends on where a second boundary of the monotonic clock fell (see
-    /// [`Profile::has_tw_reuse_delay`](crate::Profile::has_tw_reuse_delay)).
-    fn tw_reuse_undecided(&self, id: SkId, port: u16) -> Option<SkId> {
-        let sk = self.sk(id);
-        let local = SocketAddr::new(sk.local_ip, port);
-        let peer = sk.peer?;
-        self.sks
-            .iter()
-            .find(|(o, s)| **o != id && s.host == sk.host && s.matches_wire(local, peer))
-            .filter(|(o, s)| s.is_minisock() && self.twsk_reuse(id, **o, false).is_none())
-            .map(|(o, _)| *o)
-    }
-
-    /// `tcp_twsk_unique()`: `None` when the answer depends on the wall clock (before 6.14, a
-    /// TIME-WAIT younger than a second).
-    fn twsk_reuse(&self, id: SkId, tw: SkId, explicit: bool) -> Option<bool> {
+    fn twsk_unique(&self, id: SkId, tw: SkId, explicit: bool, cx: &mut Cx<'_>) -> bool {
         let sk = self.sk(id);
         let t = self.sk(tw);
         if !t.timestamps {
-            return Some(false);
+            return false;
         }
         if explicit {
-            return Some(true);
+            return true;
         }
         let sys = self.sysctl(sk.host);
         let mut reuse = sys.tcp_tw_reuse;
@@ -312,18 +326,29 @@ impl Model {
             }
         }
         if reuse == 0 {
-            return Some(false);
+            return false;
         }
-        let age = self.now.saturating_sub(t.tw_entry);
-        if self.profile.has_tw_reuse_delay() {
-            Some(age > u64::from(sys.tcp_tw_reuse_delay_ms))
-        } else if age >= 1000 {
-            Some(true)
+        // The TIME-WAIT's age, as well as the clocks allow: it began within its creating
+        // call's span, and this call runs within its own.
+        let newest = self.now.saturating_sub(t.tw_entry + t.tw_entry_span);
+        let oldest = (self.now + self.span).saturating_sub(t.tw_entry);
+        let (old_enough_surely, old_enough_maybe) = if self.profile.has_tw_reuse_delay() {
+            // tcp_clock_ms() > tw_entry_stamp + tcp_tw_reuse_delay, on a millisecond clock.
+            let delay = u64::from(sys.tcp_tw_reuse_delay_ms);
+            (newest > delay + 1, oldest + 1 > delay)
         } else {
-            // Before 6.14: a later second of the monotonic clock than the last timestamp
-            // (`time_after32(ktime_get_seconds(), tw_ts_recent_stamp)`); younger than a second,
-            // that depends on where the boundary fell.
-            None
+            // Before 6.14: a later whole second of the monotonic clock than the last
+            // timestamp received; where the second boundary falls is unknown.
+            (newest >= 1000, oldest > 0)
+        };
+        if old_enough_surely {
+            true
+        } else if old_enough_maybe {
+            // Too close to the edge to call: the model follows both possibilities (the first,
+            // canonical one: not old enough).
+            cx.chooser.choose(2) == 1
+        } else {
+            false
         }
     }
 
@@ -356,16 +381,12 @@ impl Model {
                     Some(b) if b.fastreuse >= 0 || b.fastreuseport >= 0 => {
                         except.insert(p);
                     }
-                    Some(_) => match self.check_established(id, p, false) {
+                    Some(_) => match self.check_established(id, p, false, cx) {
                         Unique::Free => usable.push((p, None)),
                         Unique::TakeOver(tw) => usable.push((p, Some(tw))),
-                        Unique::InUse => match self.tw_reuse_undecided(id, p) {
-                            // Before 6.14 both answers are the kernel's (canonical: not yet).
-                            Some(tw) if cx.chooser.choose(2) == 1 => usable.push((p, Some(tw))),
-                            _ => {
-                                except.insert(p);
-                            }
-                        },
+                        Unique::InUse => {
+                            except.insert(p);
+                        }
                     },
                 }
             }

@@ -78,6 +78,7 @@ impl Model {
         if len == 0 {
             return (Outcome::Ok, RuleId::SendOk);
         }
+        self.note_tx(id);
         self.send(id, Flags::ACK, len);
         (Outcome::Bytes(len), RuleId::SendOk)
     }

@@ -24,6 +24,7 @@
 //!   IP_LOCAL_PORT_RANGE.
 //! - Memory pressure and `tcp_max_orphans` (both global to the host).
 
+mod bench;
 mod bind;
 mod close;
 mod connect;
@@ -50,6 +51,7 @@ use crate::sysctl::Sysctls;
 use crate::time::Millis;
 
 use sock::{Bucket, Fd, Kind, Sk, SkId, SockState};
+pub use timers::CallClock;
 
 pub(crate) use crate::ports::PortSet;
 
@@ -135,6 +137,9 @@ pub struct Hint {
     pub local: Option<SocketAddr>,
     /// The socket's peer address after the call.
     pub peer: Option<SocketAddr>,
+    /// When the call ran and the table was read (lock-step runs): timers are then judged
+    /// against real time, with their slack.
+    pub clock: Option<CallClock>,
 }
 
 /// One way the kernel may answer a call.
@@ -170,10 +175,15 @@ pub struct Model {
     /// Linux 6.1 only: the family of each port's bind2 bucket for the IPv4 wildcard address
     /// (see [`Profile::mapped_bind_misses_ipv6_wildcard_bucket`]).
     wild4_tb2: BTreeMap<(Host, u16), Family>,
-    /// Connections whose incoming segments are dropped: (host, local, peer) as wire addresses.
-    vanished: BTreeSet<(Host, SocketAddr, SocketAddr)>,
+    /// Where incoming segments are dropped (`peer_vanishes`), as wire addresses.
+    vanished: BTreeSet<bench::Drop>,
+    /// Each name's last connection (host, local, peer), kept after close.
+    last_tuple: BTreeMap<SockId, (Host, SocketAddr, SocketAddr)>,
     /// Segments sent and not yet delivered (always empty between calls).
     in_flight: Vec<wire::Segment>,
+    /// How uncertain `now` is during the current call (its real duration in lock-step; 0 when
+    /// the model runs alone): timers armed now get this much more slack.
+    span: Millis,
 }
 
 /// The choices made while computing one branch, and how to enumerate the others.
@@ -269,7 +279,9 @@ impl Model {
             buckets: BTreeMap::new(),
             wild4_tb2: BTreeMap::new(),
             vanished: BTreeSet::new(),
+            last_tuple: BTreeMap::new(),
             in_flight: Vec::new(),
+            span: 0,
         }
     }
 
@@ -310,6 +322,14 @@ impl Model {
     pub fn family_of(&self, sock: SockId) -> Option<Family> {
         match self.fds.get(&sock)? {
             Fd::Open { sk, .. } => Some(self.sks[sk].family),
+            Fd::Closed => None,
+        }
+    }
+
+    /// The host of the socket behind an open descriptor.
+    pub fn host_of(&self, sock: SockId) -> Option<Host> {
+        match self.fds.get(&sock)? {
+            Fd::Open { sk, .. } => Some(self.sks[sk].host),
             Fd::Closed => None,
         }
     }
@@ -432,9 +452,30 @@ impl Model {
         }
     }
 
-    /// Runs one op, then delivers whatever it sent.
+    /// Runs one op, then delivers whatever it sent. In lock-step, timers that fell due before
+    /// the call fire first, and those due before the table was read fire after it.
     fn apply(&mut self, op: &Op, env: &Env, cx: &mut Cx<'_>) -> Res {
-        let res = match op {
+        let clock = cx.hint.clock;
+        if let Some(c) = clock {
+            self.advance(c.start, false, cx);
+            self.span = c.end.saturating_sub(c.start);
+        }
+        let res = self.apply_op(op, env, cx);
+        self.deliver_all(cx);
+        self.remember_tuples(&op.socks());
+        self.refresh_silent_peer_timers();
+        if let Some(c) = clock {
+            self.span = 0;
+            let r = self.advance(c.observed.max(c.end), false, cx);
+            if matches!(op, Op::Sleep { .. }) {
+                return (res.0, r);
+            }
+        }
+        res
+    }
+
+    fn apply_op(&mut self, op: &Op, env: &Env, cx: &mut Cx<'_>) -> Res {
+        match op {
             Op::Socket {
                 sock,
                 family,
@@ -471,17 +512,20 @@ impl Model {
             }
             Op::Close { sock } => self.op_close(*sock, cx),
             Op::Sleep { ms } => self.op_sleep(*ms, cx),
-            Op::Sysctl { host, setting } => {
-                if let Some(s) = self.sysctls.get_mut(host) {
-                    s.set(setting);
+            Op::Sysctl { host, setting } => match self.sysctls.get_mut(host) {
+                Some(s) if s.check_write(setting).is_err() => {
+                    (Outcome::Err(Errno::EINVAL), RuleId::SysctlRefused)
                 }
-                (Outcome::Ok, RuleId::SysctlSet)
-            }
+                Some(s) => {
+                    s.set(setting);
+                    (Outcome::Ok, RuleId::SysctlSet)
+                }
+                None => (Outcome::Err(Errno::EINVAL), RuleId::SysctlRefused),
+            },
             Op::PeerVanishes { sock } => self.op_peer_vanishes(*sock),
+            Op::PeerReboots { sock } => self.op_peer_reboots(*sock),
             Op::Destroy { sock } => self.op_destroy(*sock, cx),
-        };
-        self.deliver_all(cx);
-        res
+        }
     }
 
     /// Runs `f` on the socket behind an open descriptor, or answers EBADF.
@@ -567,7 +611,16 @@ impl Model {
             SockOpt::ReuseAddr(v) => sk.opts.reuseaddr = v,
             SockOpt::ReusePort(v) => sk.opts.reuseport = v,
             SockOpt::Linger(v) => sk.opts.linger = v,
-            SockOpt::KeepAlive(v) => sk.opts.keepalive = v,
+            SockOpt::KeepAlive(v) => {
+                // tcp_set_keepalive(): turning it on arms the timer (not in CLOSE or LISTEN).
+                let arm = v
+                    && !sk.opts.keepalive
+                    && !matches!(sk.state, TcpState::Closed | TcpState::Listen);
+                sk.opts.keepalive = v;
+                if arm {
+                    self.note_keepalive_armed(id, false);
+                }
+            }
             SockOpt::V6Only(v) => {
                 // do_ipv6_setsockopt(): IPV6_V6ONLY is refused once the socket has a port; an
                 // AF_INET socket does not know the IPPROTO_IPV6 level at all.
@@ -587,7 +640,13 @@ impl Model {
                 if !(1..=32767).contains(&v) {
                     return einval;
                 }
+                // tcp_sock_set_keepidle_locked() re-arms a running keepalive timer.
+                let rearm =
+                    sk.opts.keepalive && !matches!(sk.state, TcpState::Closed | TcpState::Listen);
                 sk.opts.keepidle = v;
+                if rearm {
+                    self.note_keepalive_armed(id, true);
+                }
             }
             SockOpt::KeepIntvl(v) => {
                 if !(1..=32767).contains(&v) {
@@ -620,20 +679,6 @@ impl Model {
         (Outcome::Ok, RuleId::SetsockoptOk)
     }
 
-    fn op_peer_vanishes(&mut self, sock: SockId) -> Res {
-        if let Some(Fd::Open { sk, .. }) = self.fds.get(&sock) {
-            let s = &self.sks[sk];
-            if let Some(peer) = s.peer {
-                let local = SocketAddr::new(wire_ip(s.local_ip), s.port);
-                let peer = SocketAddr::new(wire_ip(peer.ip()), peer.port());
-                self.vanished.insert((s.host, local, peer));
-            }
-            (Outcome::Ok, RuleId::PeerVanished)
-        } else {
-            (Outcome::Err(Errno::EBADF), RuleId::FdClosed)
-        }
-    }
-
     // --- the socket table -----------------------------------------------------------------
 
     /// The socket table after the last call, once loopback traffic was delivered.
@@ -654,12 +699,13 @@ impl Model {
                     if !(s.bound && s.port != 0 && self.profile.diag_dumps_bound_sockets()) {
                         continue;
                     }
-                    // A reset connection keeps its peer address until disconnected.
+                    // A reset connection keeps its peer address until disconnected (a peer
+                    // port of 0 shows as none).
                     Row {
                         host: s.host,
                         state: TcpState::Closed,
                         local: s.local(),
-                        peer: s.peer,
+                        peer: s.peer.filter(|p| p.port() != 0),
                         queue: s.rx + u32::from(s.rx_fin),
                     }
                 }
@@ -685,17 +731,18 @@ impl Model {
                     queue: 0,
                 },
             };
-            let timer = match (s.kind, s.deadline) {
-                (Kind::Minisock, Some(d)) => Some(Timer {
-                    kind: TimerKind::TimeWait,
-                    remaining_ms: d.saturating_sub(self.now),
-                }),
-                (Kind::Full, Some(d)) => Some(Timer {
-                    kind: TimerKind::Keepalive,
-                    remaining_ms: d.saturating_sub(self.now),
-                }),
-                _ => None,
-            };
+            let timer = s.timer.map(|d| Timer {
+                kind: match d.event {
+                    timers::Event::MinisockExpires => TimerKind::TimeWait,
+                    timers::Event::OrphanFinWait2 | timers::Event::KeepaliveDeath => {
+                        TimerKind::Keepalive
+                    }
+                    timers::Event::UserTimeout | timers::Event::SynRetransmit => {
+                        TimerKind::Retransmit
+                    }
+                },
+                remaining_ms: d.at.saturating_sub(self.now),
+            });
             let owner = if s.listener.is_some() { None } else { s.owner };
             let info = RowInfo {
                 owner,

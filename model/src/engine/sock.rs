@@ -152,10 +152,32 @@ pub(crate) struct Sk {
     pub(crate) mapped_ops: bool,
     /// When the object entered its current TIME-WAIT / FIN-WAIT-2 phase (minisockets).
     pub(crate) since: Millis,
-    /// When a timer of this object fires (TIME-WAIT expiry, orphan FIN-WAIT-2 expiry).
-    pub(crate) deadline: Option<Millis>,
-    /// For a minisocket: the `tw_entry_stamp` that `tcp_tw_reuse_delay` is measured from.
+    /// The running timer, if any.
+    pub(crate) timer: Option<super::timers::Deadline>,
+    /// For a minisocket: the `tw_entry_stamp` that `tcp_tw_reuse_delay` is measured from, and
+    /// how uncertain it is (the span of the call that set it).
     pub(crate) tw_entry: Millis,
+    /// The uncertainty of `tw_entry`.
+    pub(crate) tw_entry_span: Millis,
+    /// When a segment last arrived (keepalive idleness counts from it).
+    pub(crate) last_rx: Millis,
+    /// When the oldest unacknowledged data was sent (TCP_USER_TIMEOUT counts from it).
+    pub(crate) unacked_since: Option<Millis>,
+    /// The uncertainty of `unacked_since`.
+    pub(crate) unacked_span: Millis,
+    /// When the keepalive timer next checks the idle time.
+    pub(crate) ka_check_at: Millis,
+    /// The uncertainty of the keepalive times.
+    pub(crate) ka_span: Millis,
+    /// When the first SYN left, and how uncertain that is.
+    pub(crate) syn_sent_at: Millis,
+    /// The uncertainty of `syn_sent_at`.
+    pub(crate) syn_sent_span: Millis,
+    /// SYN retransmissions so far.
+    pub(crate) syn_retransmits: u32,
+    /// An early SYN retransmission, after a stray ACK was answered with RST
+    /// (`tcp_rcv_synsent_state_process()`: TCP_TIMEOUT_MIN when nothing was resent yet).
+    pub(crate) syn_early: Option<Millis>,
 }
 
 impl Sk {
@@ -202,8 +224,18 @@ impl Sk {
             timestamps: false,
             mapped_ops: false,
             since: 0,
-            deadline: None,
+            timer: None,
             tw_entry: 0,
+            tw_entry_span: 0,
+            last_rx: 0,
+            unacked_since: None,
+            unacked_span: 0,
+            ka_check_at: 0,
+            ka_span: 0,
+            syn_sent_at: 0,
+            syn_sent_span: 0,
+            syn_retransmits: 0,
+            syn_early: None,
         }
     }
 

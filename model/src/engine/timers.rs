@@ -1,66 +1,204 @@
-//! Time: `sleep` advances the clock and fires the timers that fall due, in deadline order.
+//! Time: timers as deadlines with the kernel's slack, and the clock that fires them.
+//!
+//! A kernel timer never fires early, but it fires late: the timer wheel (kernel/time/timer.c,
+//! `calc_wheel_index()`) files a timer `delta` jiffies ahead in a level whose granularity is
+//! 1, 8, 64, 512, … jiffies, and the timer runs at the first tick of its bucket, so up to one
+//! granule late; then softirq and scheduling add a little more. A timer is therefore a window
+//! `[at, at + slack]`. When the model runs alone, time moves only by `sleep` and timers fire
+//! exactly at `at`. In lock-step, the harness tells the model when each call started and ended
+//! and when the table was read; a timer whose window straddles such an instant may or may not
+//! have fired, and the model follows both possibilities until the kernel's table says which.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
 
 use super::sock::SkId;
 use super::{Cx, Model, Res};
+use crate::errno::Errno;
 use crate::outcome::Outcome;
 use crate::rule::RuleId;
 use crate::state::TcpState;
 use crate::time::{Millis, TIME_WAIT_LEN_MS};
 
+/// What happens when a timer fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Event {
+    /// A minisocket ends (TIME-WAIT after 60 s, FIN-WAIT-2 after the orphan timeout).
+    MinisockExpires,
+    /// An orphaned FIN-WAIT-2 full socket whose timeout exceeds 60 s becomes a minisocket
+    /// (`tcp_keepalive_timer()`).
+    OrphanFinWait2,
+    /// The last keepalive probe went unanswered (`tcp_keepalive_timer()`).
+    KeepaliveDeath,
+    /// Data stayed unacknowledged longer than TCP_USER_TIMEOUT (`tcp_write_timeout()`).
+    UserTimeout,
+    /// The SYN-SENT retransmission timer: resend the SYN, or give up (`tcp_write_timeout()`).
+    SynRetransmit,
+}
+
+/// A running timer: fires in `[at, at + slack]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Deadline {
+    pub(crate) at: Millis,
+    pub(crate) slack: Millis,
+    pub(crate) event: Event,
+}
+
+/// When the harness saw one call happen, in milliseconds since the case began: the call
+/// started at `start` and returned by `end`, and the table was read by `observed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallClock {
+    /// The call started (rounded down).
+    pub start: Millis,
+    /// The call had returned (rounded up).
+    pub end: Millis,
+    /// The socket table had been read (rounded up).
+    pub observed: Millis,
+}
+
+/// Scheduling and softirq latency allowed on top of the wheel's granularity.
+pub(crate) const LATENCY_MS: Millis = 60;
+
+/// How late the timer wheel may run a timer set `delta_ms` ahead, at `hz` ticks per second
+/// (`calc_wheel_index()`: level n ≥ 1 starts at 63·8^(n−1) jiffies and has a granularity of
+/// 8^n jiffies), plus one tick of rounding and [`LATENCY_MS`].
+pub(crate) fn wheel_slack(delta_ms: Millis, hz: u64) -> Millis {
+    let jiffy = 1000 / hz.max(1);
+    let delta = delta_ms.div_ceil(jiffy.max(1));
+    let mut gran = 1u64;
+    let mut start = 63u64;
+    while delta >= start {
+        gran *= 8;
+        start *= 8;
+    }
+    (gran + 1) * jiffy + LATENCY_MS
+}
+
 impl Model {
-    /// `sleep`: lets `ms` milliseconds pass.
-    pub(super) fn op_sleep(&mut self, ms: Millis, cx: &mut Cx<'_>) -> Res {
-        let until = self.now + ms;
+    /// Arms `event` on `id`, `delta` from now.
+    pub(super) fn arm(&mut self, id: SkId, delta: Millis, event: Event) {
+        let slack = wheel_slack(delta, self.profile.hz()) + self.span;
+        let at = self.now + delta;
+        self.sk_mut(id).timer = Some(Deadline { at, slack, event });
+    }
+
+    /// Stops the timer of `id`.
+    pub(super) fn disarm(&mut self, id: SkId) {
+        self.sk_mut(id).timer = None;
+    }
+
+    /// Lets time run to `to`, firing the timers that fall due. With `exact`, each fires at its
+    /// deadline; otherwise one whose window straddles `to` may or may not have fired (a choice).
+    pub(super) fn advance(&mut self, to: Millis, exact: bool, cx: &mut Cx<'_>) -> RuleId {
         let mut rule = RuleId::SleepNothingDue;
+        let mut not_yet: BTreeSet<SkId> = BTreeSet::new();
         loop {
             let due = self
                 .sks
                 .iter()
-                .filter_map(|(id, s)| s.deadline.filter(|d| *d <= until).map(|d| (d, *id)))
+                .filter(|(id, _)| !not_yet.contains(id))
+                .filter_map(|(id, s)| s.timer.filter(|d| d.at <= to).map(|d| (d.at, *id, d)))
                 .min();
-            let Some((deadline, id)) = due else { break };
-            self.now = deadline;
-            let r = self.fire(id, cx);
+            let Some((at, id, d)) = due else { break };
+            if !exact && d.at + d.slack > to && cx.chooser.choose(2) == 0 {
+                not_yet.insert(id);
+                continue;
+            }
+            self.now = self.now.max(at);
+            // What the timer starts runs as late as the timer itself may have.
+            let saved = self.span;
+            self.span = if exact { 0 } else { d.slack };
+            let r = self.fire(id, d.event, cx);
+            self.deliver_all(cx);
+            self.refresh_silent_peer_timers();
+            self.span = saved;
             cx.rule(r);
             rule = r;
         }
-        self.now = until;
-        (Outcome::Ok, rule)
+        self.now = self.now.max(to);
+        rule
+    }
+
+    /// `sleep`: when the model runs alone, lets `ms` pass exactly; in lock-step the harness's
+    /// clock has already moved the model.
+    pub(super) fn op_sleep(&mut self, ms: Millis, cx: &mut Cx<'_>) -> Res {
+        if cx.hint.clock.is_some() {
+            let rule = cx.rules.last().copied().unwrap_or(RuleId::SleepNothingDue);
+            return (Outcome::Ok, rule);
+        }
+        let to = self.now + ms;
+        (Outcome::Ok, self.advance(to, true, cx))
     }
 
     /// A timer of `id` fires.
-    fn fire(&mut self, id: SkId, cx: &mut Cx<'_>) -> RuleId {
-        let s = self.sk(id);
-        if s.is_minisock() {
-            let rule = if s.state == TcpState::TimeWait {
-                RuleId::TimeWaitExpires
-            } else {
-                RuleId::FinWait2Expires
-            };
-            self.kill_minisock(id);
-            return rule;
-        }
-        // An orphan in FIN-WAIT-2 whose timeout exceeded TIME-WAIT's: tcp_keepalive_timer()
-        // turns it into a FIN-WAIT-2 minisocket for the rest (another F - 60 s).
-        if s.orphan && s.state == TcpState::FinWait2 {
-            let tmo = u64::from(s.fin_time_s(self.sysctl(s.host).tcp_fin_timeout_s)) * 1000;
-            let rest = tmo.saturating_sub(TIME_WAIT_LEN_MS);
-            self.sk_mut(id).deadline = None;
-            self.time_wait(id, TcpState::FinWait2, cx);
-            // time_wait() gave the minisocket the whole timeout; the kernel gives it the rest.
-            let now = self.now;
-            if let Some(tw) = self
-                .sks
-                .iter_mut()
-                .filter(|(_, t)| t.is_minisock() && t.since == now)
-                .map(|(i, _)| *i)
-                .last()
-            {
-                self.sk_mut(tw).deadline = Some(now + rest);
+    fn fire(&mut self, id: SkId, event: Event, cx: &mut Cx<'_>) -> RuleId {
+        self.disarm(id);
+        match event {
+            Event::MinisockExpires => {
+                let rule = if self.sk(id).state == TcpState::TimeWait {
+                    RuleId::TimeWaitExpires
+                } else {
+                    RuleId::FinWait2Expires
+                };
+                self.kill_minisock(id);
+                rule
             }
-            return RuleId::FinWait2Expires;
+            Event::OrphanFinWait2 => {
+                // tcp_keepalive_timer(): the rest of the timeout (another F − 60 s) as a
+                // FIN-WAIT-2 minisocket.
+                let s = self.sk(id);
+                let tmo = u64::from(s.fin_time_s(self.sysctl(s.host).tcp_fin_timeout_s)) * 1000;
+                let rest = tmo.saturating_sub(TIME_WAIT_LEN_MS);
+                self.time_wait_for(id, TcpState::FinWait2, rest, cx);
+                RuleId::FinWait2Expires
+            }
+            Event::KeepaliveDeath => {
+                // The keepalive abort resets the (silent) peer, then fails the socket.
+                self.send(id, super::wire::Flags::RST, 0);
+                self.timeout_kill(id);
+                RuleId::KeepaliveTimesOut
+            }
+            Event::UserTimeout => {
+                self.timeout_kill(id);
+                RuleId::UserTimeoutExpires
+            }
+            Event::SynRetransmit => {
+                let s = self.sk(id);
+                let expiries = super::bench::syn_expiries(
+                    self.sysctl(s.host).tcp_syn_retries,
+                    self.profile.syn_linear_timeouts(),
+                );
+                let early = s.syn_early.is_some();
+                if !early && s.syn_retransmits as usize + 1 >= expiries.len() {
+                    self.timeout_kill(id);
+                    RuleId::SynRetriesExhausted
+                } else {
+                    let now = self.now;
+                    let s = self.sk_mut(id);
+                    s.syn_retransmits += 1;
+                    if early {
+                        // The retransmission timer restarts from here with the RTO the first
+                        // retransmission would have had.
+                        s.syn_early = None;
+                        s.syn_sent_at = now.saturating_sub(expiries[0]);
+                    }
+                    self.send(id, super::wire::Flags::SYN, 0);
+                    if early {
+                        // The resend that answers a TIME-WAIT's ACK decides what the
+                        // connect() meets: refused, or the TIME-WAIT's ACK again.
+                        RuleId::ConnectSynToTimeWait
+                    } else {
+                        RuleId::SynRetransmitted
+                    }
+                }
+            }
         }
-        self.sk_mut(id).deadline = None;
-        RuleId::SleepNothingDue
+    }
+
+    /// `tcp_write_err()`: the socket fails with ETIMEDOUT (no soft error is ever recorded on
+    /// loopback or the veth) and closes.
+    fn timeout_kill(&mut self, id: SkId) {
+        self.done_with_error(id, Some(Errno::ETIMEDOUT));
     }
 }

@@ -134,7 +134,7 @@ impl Model {
         let Some(host) = self.topology.route(seg.from_host, seg.dst.ip()) else {
             return;
         };
-        if self.vanished.contains(&(host, seg.dst, seg.src)) {
+        if self.dropped(host, seg.dst, seg.src) {
             return;
         }
         // 1. The established hash: full connections, requests, minisockets.
@@ -282,6 +282,7 @@ impl Model {
 
     /// A segment for a full socket in a synchronized or opening state.
     fn rcv_full(&mut self, id: SkId, seg: &Segment, cx: &mut Cx<'_>) {
+        self.note_rx(id);
         let f = seg.flags;
         let state = self.sk(id).state;
         if f.rst {
@@ -306,6 +307,10 @@ impl Model {
                     let s = self.sk_mut(id);
                     s.state = TcpState::Established;
                     s.timestamps = s.timestamps && seg.timestamps;
+                    if self.sk(id).opts.keepalive {
+                        // tcp_finish_connect() arms keepalive on an established connection.
+                        self.note_keepalive_armed(id, false);
+                    }
                     self.send(id, Flags::ACK, 0);
                 } else if f.syn {
                     // Simultaneous open (a socket connecting to itself).
@@ -313,8 +318,14 @@ impl Model {
                     cx.rule(RuleId::ConnectSelf);
                     self.send(id, Flags::SYN_ACK, 0);
                 } else if f.ack {
-                    // An ACK that does not acknowledge our SYN: answer it with RST; the SYN
-                    // will be retransmitted later.
+                    // An ACK that does not acknowledge our SYN: answer it with RST, and send
+                    // the SYN again after TCP_TIMEOUT_MIN unless it was resent already
+                    // (tcp_rcv_synsent_state_process(), "Previous FIN/ACK or RST/ACK might be
+                    // ignored").
+                    if self.sk(id).syn_retransmits == 0 {
+                        let due = self.now + crate::time::TIMEOUT_MIN_MS;
+                        self.sk_mut(id).syn_early = Some(due);
+                    }
                     self.queue_segment(Segment {
                         from_host: self.sk(id).host,
                         src: seg.dst,
@@ -340,6 +351,10 @@ impl Model {
                     if let Some(l) = self.sk(id).listener {
                         // inet_csk_complete_hashdance(): the child joins the accept queue.
                         self.sk_mut(l).accept_queue.push(id);
+                    }
+                    if self.sk(id).opts.keepalive {
+                        // tcp_create_openreq_child(): keepalive starts with the connection.
+                        self.note_keepalive_armed(id, false);
                     }
                     if self.sk(id).shutdown.send {
                         // tcp_rcv_state_process(), SYN-RECV: a send side shut before the
@@ -481,14 +496,15 @@ impl Model {
             if f.fin {
                 // FIN: true TIME-WAIT for 60 s from now.
                 cx.rule(RuleId::FinWait2MinisockFin);
-                let now = self.now;
+                let (now, span) = (self.now, self.span);
                 let s = self.sk_mut(id);
                 s.state = TcpState::TimeWait;
                 s.since = now;
-                s.deadline = Some(now + TIME_WAIT_LEN_MS);
                 if seg.timestamps {
                     s.tw_entry = now;
+                    s.tw_entry_span = span;
                 }
+                self.arm(id, TIME_WAIT_LEN_MS, super::timers::Event::MinisockExpires);
                 self.send_from_minisock(id, Flags::ACK);
             }
             return;
@@ -520,8 +536,7 @@ impl Model {
         }
         if f.fin {
             // A retransmitted FIN re-arms the timer and is ACKed.
-            let now = self.now;
-            self.sk_mut(id).deadline = Some(now + TIME_WAIT_LEN_MS);
+            self.arm(id, TIME_WAIT_LEN_MS, super::timers::Event::MinisockExpires);
             self.send_from_minisock(id, Flags::ACK);
         }
     }

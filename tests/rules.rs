@@ -1,0 +1,1380 @@
+//! Every rule of the model, pinned by a short scenario.
+//!
+//! [`ROWS`] is a table: each row is a scenario in the scenario syntax (`docs/scenario-format.md`)
+//! whose **last** call carries exactly one expected result, the rule that must account for it,
+//! and how:
+//! - [`Check::Decides`]: the rule is the one that decided the last call (`Branch::rule` of
+//!   `Model::step`, and of the branch that agreed with the kernel);
+//! - [`Check::Applies`]: the rule acted during the last call (`Branch::rules`): rules about
+//!   segments and timers (`tcp.*`, `timewait.*`, `timer.*`) act inside a call another rule
+//!   decides.
+//!
+//! Every row runs on the model (`predict`). Rows in [`Lane::Kernel`] are also replayed on the
+//! running kernel in a fresh namespace, with the model in lock-step: the kernel must return the
+//! expected result, agree with the model on every call and table, and the branch that agreed
+//! must name the row's rule. Rows in [`Lane::ModelOnly`] say why they cannot run on the kernel
+//! in the fast lane.
+//!
+//! `every_rule_is_pinned_by_a_test` fails when a rule is added without a row here.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use tcpconform_harness::replay::{self, ScenarioReport};
+use tcpconform_harness::scenario::{self, Scenario};
+use tcpconform_harness::{kernel, sandbox};
+use tcpconform_model::{Outcome, Profile, RuleId};
+
+/// How a row's rule must show in the last call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Check {
+    /// The rule decided the call's result (`Branch::rule`).
+    Decides,
+    /// The rule acted during the call (`Branch::rules`).
+    Applies,
+}
+
+/// Where a row runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lane {
+    /// On the model and on the running kernel.
+    Kernel,
+    /// On the model only, for the reason given.
+    ModelOnly(&'static str),
+}
+
+/// One row of the table.
+struct Row {
+    rule: RuleId,
+    check: Check,
+    lane: Lane,
+    /// The scenario; its last call has exactly one expected result (`= …`).
+    scn: &'static str,
+}
+
+const fn decides(rule: RuleId, scn: &'static str) -> Row {
+    Row {
+        rule,
+        check: Check::Decides,
+        lane: Lane::Kernel,
+        scn,
+    }
+}
+
+const fn applies(rule: RuleId, scn: &'static str) -> Row {
+    Row {
+        rule,
+        check: Check::Applies,
+        lane: Lane::Kernel,
+        scn,
+    }
+}
+
+impl Row {
+    /// The row runs on the model only, for this reason.
+    const fn model_only(self, why: &'static str) -> Self {
+        Self {
+            lane: Lane::ModelOnly(why),
+            ..self
+        }
+    }
+}
+
+/// Why the time rows are model-only: the kernel's TIME-WAIT is 60 s (`TCP_TIMEWAIT_LEN`, not
+/// tunable), too slow for the fast lane; the model's clock jumps.
+const SIXTY_SECONDS: &str = "a 60 s TIME-WAIT (TCP_TIMEWAIT_LEN) is too slow for the fast lane";
+
+/// Why 6.1 rows are model-only: the fast lane has one kernel, the running one.
+const OTHER_KERNEL: &str = "the rule is Linux 6.1's; the fast lane runs the host's kernel";
+
+#[rustfmt::skip]
+static ROWS: &[Row] = &[
+    // --- descriptors, socket(), setsockopt(), getsockopt() ---------------------------------
+    decides(RuleId::FdClosed, "
+        s0 = socket(inet)                       = 0
+        close(s0)                               = 0
+        bind(s0, 127.0.0.1:8080)                = -1 EBADF
+    "),
+    decides(RuleId::SocketCreated, "
+        s0 = socket(inet6)                      = 0
+    "),
+    decides(RuleId::SetsockoptOk, "
+        s0 = socket(inet)                       = 0
+        setsockopt(s0, SO_REUSEADDR, 1)         = 0
+    "),
+    decides(RuleId::SetsockoptV6OnlyBound, "
+        s0 = socket(inet6)                      = 0
+        bind(s0, [::]:8080)                     = 0
+        setsockopt(s0, IPV6_V6ONLY, 1)          = -1 EINVAL
+    "),
+    decides(RuleId::SetsockoptWrongLevel, "
+        s0 = socket(inet)                       = 0
+        setsockopt(s0, IPV6_V6ONLY, 1)          = -1 ENOPROTOOPT
+    "),
+    decides(RuleId::SetsockoptBadValue, "
+        s0 = socket(inet)                       = 0
+        setsockopt(s0, TCP_KEEPIDLE, 0)         = -1 EINVAL
+    "),
+    decides(RuleId::SoErrorRead, "
+        s0 = socket(inet, nonblock)             = 0
+        connect(s0, 127.0.0.1:9)                = -1 EINPROGRESS
+        getsockopt(s0, SO_ERROR)                = [ECONNREFUSED]
+    "),
+
+    // --- bind(): argument and state checks -------------------------------------------------
+    decides(RuleId::BindFamilyMismatch, "
+        s0 = socket(inet)                       = 0
+        bind(s0, [::1]:8080)                    = -1 EAFNOSUPPORT
+    "),
+    decides(RuleId::BindFamilyMismatch, "
+        s0 = socket(inet6)                      = 0
+        bind(s0, 127.0.0.1:8080)                = -1 EINVAL
+    "),
+    decides(RuleId::BindAddrNotLocal, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 10.9.9.9:8080)                 = -1 EADDRNOTAVAIL
+    "),
+    decides(RuleId::BindAddrNotLocal, "
+        s0 = socket(inet6)                      = 0
+        bind(s0, [fd00::9]:8080)                = -1 EADDRNOTAVAIL
+    "),
+    // bind() checks the caller's CAP_NET_BIND_SERVICE; the harness calls on a socket created
+    // with euid=65534 as that uid.
+    decides(RuleId::BindPrivilegedPort, "
+        s0 = socket(inet, euid=65534)           = 0
+        bind(s0, 127.0.0.1:80)                  = -1 EACCES
+    "),
+    decides(RuleId::BindPortFree, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:80)                  = 0
+    "),
+    decides(RuleId::BindAlreadyBound, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        bind(s0, 127.0.0.1:8081)                = -1 EINVAL
+    "),
+    decides(RuleId::BindMappedOnV6Only, "
+        s0 = socket(inet6)                      = 0
+        setsockopt(s0, IPV6_V6ONLY, 1)          = 0
+        bind(s0, [::ffff:127.0.0.1]:8080)       = -1 EINVAL
+    "),
+
+    // --- bind(): the conflict check ------------------------------------------------------
+    decides(RuleId::BindPortFree, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        s1 = socket(inet)                       = 0
+        bind(s1, 127.0.0.2:8080)                = 0  # another address: no overlap
+    "),
+    decides(RuleId::BindConflict, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 0.0.0.0:8080)                  = 0
+        s1 = socket(inet)                       = 0
+        setsockopt(s1, SO_REUSEADDR, 1)         = 0  # on the new socket alone: no help
+        bind(s1, 127.0.0.1:8080)                = -1 EADDRINUSE
+    "),
+    decides(RuleId::BindReuseAddrBoth, "
+        s0 = socket(inet)                       = 0
+        setsockopt(s0, SO_REUSEADDR, 1)         = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        s1 = socket(inet)                       = 0
+        setsockopt(s1, SO_REUSEADDR, 1)         = 0
+        bind(s1, 127.0.0.1:8080)                = 0
+    "),
+    decides(RuleId::BindReuseAddrOverListener, "
+        s0 = socket(inet)                       = 0
+        setsockopt(s0, SO_REUSEADDR, 1)         = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        setsockopt(s1, SO_REUSEADDR, 1)         = 0
+        bind(s1, 127.0.0.1:8080)                = -1 EADDRINUSE
+    "),
+    // The server closes first, so the TIME-WAIT is on the server's port, with the listener's
+    // flags (none); SO_REUSEADDR on the new socket alone does not pass it.
+    decides(RuleId::BindTimeWaitNeedsReuseAddrOnBoth, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s2)                               = 0
+        close(s1)                               = 0
+        close(s0)                               = 0
+        s3 = socket(inet)                       = 0
+        setsockopt(s3, SO_REUSEADDR, 1)         = 0
+        bind(s3, 127.0.0.1:8080)                = -1 EADDRINUSE
+    "),
+    // A wildcard over a specific address: the bucket's cache (from 127.0.0.1) does not cover
+    // it, so the owners are checked and SO_REUSEPORT passes.
+    decides(RuleId::BindReusePortSameUid, "
+        s0 = socket(inet)                       = 0
+        setsockopt(s0, SO_REUSEPORT, 1)         = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        setsockopt(s1, SO_REUSEPORT, 1)         = 0
+        bind(s1, 0.0.0.0:8080)                  = 0
+    "),
+    // A TIME-WAIT of an SO_REUSEPORT socket created by another user: no uid check.
+    decides(RuleId::BindReusePortSameUid, "
+        s0 = socket(inet, euid=65534)           = 0
+        setsockopt(s0, SO_REUSEPORT, 1)         = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s2)                               = 0
+        close(s1)                               = 0
+        close(s0)                               = 0
+        s3 = socket(inet)                       = 0
+        setsockopt(s3, SO_REUSEPORT, 1)         = 0
+        bind(s3, 127.0.0.1:8080)                = 0
+    "),
+    decides(RuleId::BindReusePortOtherUid, "
+        s0 = socket(inet)                       = 0
+        setsockopt(s0, SO_REUSEPORT, 1)         = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        s1 = socket(inet, euid=65534)           = 0
+        setsockopt(s1, SO_REUSEPORT, 1)         = 0
+        bind(s1, 127.0.0.1:8080)                = -1 EADDRINUSE
+    "),
+    // 6.18: the bucket cached s0's SO_REUSEPORT (FASTREUSEPORT_STRICT) and still trusts it
+    // after s0 dropped the option; checking the owners would refuse s1.
+    decides(RuleId::BindFastReuseCache, "
+        s0 = socket(inet)                       = 0
+        setsockopt(s0, SO_REUSEPORT, 1)         = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        setsockopt(s0, SO_REUSEPORT, 0)         = 0
+        s1 = socket(inet)                       = 0
+        setsockopt(s1, SO_REUSEPORT, 1)         = 0
+        bind(s1, 127.0.0.1:8080)                = 0
+    "),
+    // 6.1: the first owner's SO_REUSEADDR is cached in the bucket (fastreuse) and trusted after
+    // the owner dropped it.
+    decides(RuleId::BindFastReuseCache, "
+        @profile linux-6.1
+        s0 = socket(inet)                       = 0
+        setsockopt(s0, SO_REUSEADDR, 1)         = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        setsockopt(s0, SO_REUSEADDR, 0)         = 0
+        s1 = socket(inet)                       = 0
+        setsockopt(s1, SO_REUSEADDR, 1)         = 0
+        bind(s1, 127.0.0.1:8080)                = 0
+    ").model_only(OTHER_KERNEL),
+
+    // --- bind(): port 0 ------------------------------------------------------------------
+    decides(RuleId::BindEphemeral, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:$P)                  = 0
+    "),
+    decides(RuleId::BindEphemeralExhausted, "
+        @sysctl net.ipv4.ip_local_port_range=40000 40001
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:$A)                  = 0
+        s1 = socket(inet)                       = 0
+        bind(s1, 127.0.0.1:$B)                  = 0
+        s2 = socket(inet)                       = 0
+        bind(s2, 127.0.0.1:$C)                  = -1 EADDRINUSE
+    "),
+    decides(RuleId::BindEphemeralAutobindReuse, "
+        @sysctl net.ipv4.ip_local_port_range=40000 40001
+        @sysctl net.ipv4.ip_autobind_reuse=1
+        s0 = socket(inet)                       = 0
+        setsockopt(s0, SO_REUSEADDR, 1)         = 0
+        bind(s0, 127.0.0.1:$A)                  = 0
+        s1 = socket(inet)                       = 0
+        setsockopt(s1, SO_REUSEADDR, 1)         = 0
+        bind(s1, 127.0.0.1:$B)                  = 0
+        s2 = socket(inet)                       = 0
+        setsockopt(s2, SO_REUSEADDR, 1)         = 0
+        bind(s2, 127.0.0.1:$C)                  = 0
+    "),
+    decides(RuleId::BindAddressNoPort, "
+        s0 = socket(inet)                       = 0
+        setsockopt(s0, IP_BIND_ADDRESS_NO_PORT, 1) = 0
+        bind(s0, 127.0.0.1:0)                   = 0
+            | (empty)
+    "),
+
+    // --- listen() ------------------------------------------------------------------------
+    decides(RuleId::ListenOk, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+    "),
+    decides(RuleId::ListenConflict, "
+        s0 = socket(inet)                       = 0
+        setsockopt(s0, SO_REUSEADDR, 1)         = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        s1 = socket(inet)                       = 0
+        setsockopt(s1, SO_REUSEADDR, 1)         = 0
+        bind(s1, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        listen(s1)                              = -1 EADDRINUSE
+    "),
+    decides(RuleId::ListenAutobind, "
+        s0 = socket(inet)                       = 0
+        listen(s0)                              = 0
+    "),
+    decides(RuleId::ListenAgain, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        listen(s0, 4)                           = 0
+    "),
+    decides(RuleId::ListenBadState, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        listen(s1)                              = -1 EINVAL
+    "),
+
+    // --- connect() -----------------------------------------------------------------------
+    decides(RuleId::ConnectEstablished, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+    "),
+    decides(RuleId::ConnectRefused, "
+        s0 = socket(inet)                       = 0
+        connect(s0, 127.0.0.1:9)                = -1 ECONNREFUSED
+    "),
+    decides(RuleId::ConnectSelf, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:5000)                = 0
+        connect(s0, 127.0.0.1:5000)             = 0
+            | ESTAB 127.0.0.1:5000 127.0.0.1:5000
+    "),
+    decides(RuleId::ConnectInProgress, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet, nonblock)             = 0
+        connect(s1, 127.0.0.1:8080)             = -1 EINPROGRESS
+    "),
+    // The SYN meets a TIME-WAIT with no listener behind it that ignores the client's RST
+    // (tcp_rfc1337=1): the client stays in SYN-SENT until its next retransmission (1 s).
+    decides(RuleId::ConnectAlready, "
+        @sysctl net.ipv4.tcp_rfc1337=1
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        bind(s1, 127.0.0.1:7000)                = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s2)                               = 0
+        close(s1)                               = 0
+        close(s0)                               = 0
+        s3 = socket(inet, nonblock)             = 0
+        bind(s3, 127.0.0.1:7000)                = 0
+        connect(s3, 127.0.0.1:8080)             = -1 EINPROGRESS
+        connect(s3, 127.0.0.1:8080)             = -1 EALREADY
+    "),
+    decides(RuleId::ConnectCompleted, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet, nonblock)             = 0
+        connect(s1, 127.0.0.1:8080)             = -1 EINPROGRESS
+        connect(s1, 127.0.0.1:8080)             = 0
+    "),
+    decides(RuleId::ConnectPendingError, "
+        s0 = socket(inet, nonblock)             = 0
+        connect(s0, 127.0.0.1:9)                = -1 EINPROGRESS
+        connect(s0, 127.0.0.1:9)                = -1 ECONNREFUSED
+    "),
+    decides(RuleId::ConnectPendingError, "
+        s0 = socket(inet, nonblock)             = 0
+        connect(s0, 127.0.0.1:9)                = -1 EINPROGRESS
+        getsockopt(s0, SO_ERROR)                = [ECONNREFUSED]
+        connect(s0, 127.0.0.1:9)                = -1 ECONNABORTED
+    "),
+    decides(RuleId::ConnectIsConn, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        connect(s1, 127.0.0.1:8080)             = -1 EISCONN
+    "),
+    decides(RuleId::ConnectFamilyMismatch, "
+        s0 = socket(inet)                       = 0
+        connect(s0, [::1]:8080)                 = -1 EAFNOSUPPORT
+    "),
+    decides(RuleId::ConnectMappedSource, "
+        s0 = socket(inet6)                      = 0
+        bind(s0, [::ffff:127.0.0.1]:7000)       = 0
+        connect(s0, [::1]:8080)                 = -1 EAFNOSUPPORT
+    "),
+    // The v4-mapped connect is refused after its SYN left, so the socket keeps the IPv4
+    // transmit path; its native IPv6 SYN is lost and it waits in SYN-SENT.
+    applies(RuleId::ConnectStaleMappedOps, "
+        s0 = socket(inet6)                      = 0
+        bind(s0, [::1]:5000)                    = 0
+        listen(s0)                              = 0
+        s1 = socket(inet6, nonblock)            = 0
+        connect(s1, [::ffff:127.0.0.1]:5001)    = -1 EINPROGRESS
+        connect(s1, [::1]:5001)                 = -1 ECONNREFUSED
+        connect(s1, [::1]:5000) local $C        = -1 EINPROGRESS
+            | LISTEN   [::1]:5000 *
+            | SYN-SENT [::1]:$C   [::1]:5000
+    "),
+    decides(RuleId::ConnectMappedOnV6Only, "
+        s0 = socket(inet6)                      = 0
+        setsockopt(s0, IPV6_V6ONLY, 1)          = 0
+        connect(s0, [::ffff:127.0.0.1]:8080)    = -1 ENETUNREACH
+    "),
+    applies(RuleId::ConnectAutobind, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+    "),
+    decides(RuleId::ConnectAutobindExhausted, "
+        @sysctl net.ipv4.ip_local_port_range=40000 40000
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = socket(inet)                       = 0
+        connect(s2, 127.0.0.1:8080)             = -1 EADDRNOTAVAIL
+    "),
+    decides(RuleId::ConnectTupleInUse, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        setsockopt(s1, SO_REUSEADDR, 1)         = 0
+        bind(s1, 127.0.0.1:7000)                = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = socket(inet)                       = 0
+        setsockopt(s2, SO_REUSEADDR, 1)         = 0
+        bind(s2, 127.0.0.1:7000)                = 0
+        connect(s2, 127.0.0.1:8080)             = -1 EADDRNOTAVAIL
+    "),
+    // The client closes first: its TIME-WAIT holds 127.0.0.1:7000 -> :8080, with timestamps.
+    decides(RuleId::ConnectTimeWaitTakeover, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        setsockopt(s1, SO_REUSEADDR, 1)         = 0
+        bind(s1, 127.0.0.1:7000)                = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s1)                               = 0
+        close(s2)                               = 0
+            | LISTEN    127.0.0.1:8080 *
+            | TIME-WAIT 127.0.0.1:7000 127.0.0.1:8080
+        s3 = socket(inet)                       = 0
+        setsockopt(s3, SO_REUSEADDR, 1)         = 0
+        bind(s3, 127.0.0.1:7000)                = 0
+        connect(s3, 127.0.0.1:8080)             = 0
+    "),
+    decides(RuleId::ConnectTwReuse, "
+        @sysctl net.ipv4.ip_local_port_range=40000 40000
+        @sysctl net.ipv4.tcp_tw_reuse_delay=1
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s1)                               = 0
+        close(s2)                               = 0
+            | LISTEN    127.0.0.1:8080  *
+            | TIME-WAIT 127.0.0.1:40000 127.0.0.1:8080
+        sleep(200ms)                            = 0
+        s3 = socket(inet)                       = 0
+        connect(s3, 127.0.0.1:8080)             = 0
+    "),
+    // The source for 127/8 is 127.0.0.1, whatever the destination.
+    applies(RuleId::ConnectSource, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.2:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.2:8080) local $C    = 0
+            | LISTEN 127.0.0.2:8080 *
+            | ESTAB  127.0.0.2:8080 127.0.0.1:$C
+            | ESTAB  127.0.0.1:$C   127.0.0.2:8080
+    "),
+    // The server's TIME-WAIT holds 127.0.0.1:8080 -> :7000 and nobody listens: the SYN gets an
+    // ACK, the client's RST ends the TIME-WAIT, the SYN resent after TCP_TIMEOUT_MIN is refused.
+    decides(RuleId::ConnectSynToTimeWait, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        bind(s1, 127.0.0.1:7000)                = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s2)                               = 0
+        close(s1)                               = 0
+        close(s0)                               = 0
+        s3 = socket(inet)                       = 0
+        bind(s3, 127.0.0.1:7000)                = 0
+        connect(s3, 127.0.0.1:8080)             = -1 ECONNREFUSED
+            | UNCONN 127.0.0.1:7000 *
+    "),
+    // The same for a non-blocking connect: the resend is a timer, 2 jiffies after the call.
+    decides(RuleId::ConnectSynToTimeWait, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        bind(s1, 127.0.0.1:7000)                = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s2)                               = 0
+        close(s1)                               = 0
+        close(s0)                               = 0
+        s3 = socket(inet, nonblock)             = 0
+        bind(s3, 127.0.0.1:7000)                = 0
+        connect(s3, 127.0.0.1:8080)             = -1 EINPROGRESS
+        sleep(50ms)                             = 0
+            | UNCONN 127.0.0.1:7000 127.0.0.1:8080  # reset, not yet disconnected
+    "),
+    // Under tcp_rfc1337=1 the TIME-WAIT survives the RST and answers the resent SYN again.
+    decides(RuleId::ConnectSynToTimeWait, "
+        @sysctl net.ipv4.tcp_rfc1337=1
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        bind(s1, 127.0.0.1:7000)                = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s2)                               = 0
+        close(s1)                               = 0
+        close(s0)                               = 0
+        s3 = socket(inet)                       = 0
+        bind(s3, 127.0.0.1:7000)                = 0
+        connect(s3, 127.0.0.1:8080)             = BLOCKS
+            | SYN-SENT  127.0.0.1:7000 127.0.0.1:8080
+            | TIME-WAIT 127.0.0.1:8080 127.0.0.1:7000
+    "),
+
+    // --- accept(), send(), recv() ----------------------------------------------------------
+    decides(RuleId::AcceptOk, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+    "),
+    decides(RuleId::AcceptEmpty, "
+        s0 = socket(inet, nonblock)             = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = accept(s0)                         = -1 EAGAIN
+    "),
+    decides(RuleId::AcceptNotListening, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        s1 = accept(s0)                         = -1 EINVAL
+    "),
+    decides(RuleId::SendOk, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        send(s1, 5)                             = 5
+    "),
+    decides(RuleId::SendPipe, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        shutdown(s1, SHUT_WR)                   = 0
+        send(s1, 5)                             = -1 EPIPE
+    "),
+    decides(RuleId::SendPendingError, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        send(s1, 5)                             = 5
+        close(s2)                               = 0  # unread data: RST
+        send(s1, 1)                             = -1 ECONNRESET
+    "),
+    decides(RuleId::SendWaitConnect, "
+        @sysctl net.ipv4.tcp_rfc1337=1
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        bind(s1, 127.0.0.1:7000)                = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s2)                               = 0
+        close(s1)                               = 0
+        close(s0)                               = 0
+        s3 = socket(inet, nonblock)             = 0
+        bind(s3, 127.0.0.1:7000)                = 0
+        connect(s3, 127.0.0.1:8080)             = -1 EINPROGRESS  # stuck in SYN-SENT
+        send(s3, 1)                             = -1 EAGAIN
+    "),
+    decides(RuleId::RecvData, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        send(s1, 5)                             = 5
+        recv(s2, 3)                             = 3
+    "),
+    decides(RuleId::RecvEof, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s1)                               = 0
+        recv(s2, 100)                           = EOF
+    "),
+    decides(RuleId::RecvPendingError, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        setsockopt(s1, SO_LINGER, 0)            = 0
+        close(s1)                               = 0
+        recv(s2, 100)                           = -1 ECONNRESET
+    "),
+    decides(RuleId::RecvNotConn, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        recv(s0, 100)                           = -1 ENOTCONN
+    "),
+    decides(RuleId::RecvWouldBlock, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet, nonblock)             = 0
+        connect(s1, 127.0.0.1:8080)             = -1 EINPROGRESS
+        recv(s1, 100)                           = -1 EAGAIN
+    "),
+
+    // --- shutdown() ----------------------------------------------------------------------
+    decides(RuleId::ShutdownNotConn, "
+        s0 = socket(inet)                       = 0
+        shutdown(s0, SHUT_WR)                   = -1 ENOTCONN
+    "),
+    decides(RuleId::ShutdownWr, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080) local $C    = 0
+        s2 = accept(s0)                         = 0
+        shutdown(s1, SHUT_WR)                   = 0
+            | LISTEN     127.0.0.1:8080 *
+            | FIN-WAIT-2 127.0.0.1:$C   127.0.0.1:8080
+            | CLOSE-WAIT 127.0.0.1:8080 127.0.0.1:$C
+    "),
+    decides(RuleId::ShutdownRd, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080) local $C    = 0
+        s2 = accept(s0)                         = 0
+        shutdown(s1, SHUT_RD)                   = 0
+            | LISTEN 127.0.0.1:8080 *
+            | ESTAB  127.0.0.1:$C   127.0.0.1:8080
+            | ESTAB  127.0.0.1:8080 127.0.0.1:$C
+    "),
+    decides(RuleId::ShutdownListener, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        shutdown(s0, SHUT_RD)                   = 0
+            | UNCONN 127.0.0.1:8080 *
+    "),
+    decides(RuleId::ShutdownSynSent, "
+        @sysctl net.ipv4.tcp_rfc1337=1
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        bind(s1, 127.0.0.1:7000)                = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s2)                               = 0
+        close(s1)                               = 0
+        close(s0)                               = 0
+        s3 = socket(inet, nonblock)             = 0
+        bind(s3, 127.0.0.1:7000)                = 0
+        connect(s3, 127.0.0.1:8080)             = -1 EINPROGRESS  # stuck in SYN-SENT
+        shutdown(s3, SHUT_RDWR)                 = 0
+    "),
+
+    // --- close() -------------------------------------------------------------------------
+    decides(RuleId::CloseUnbound, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        close(s0)                               = 0
+            | (empty)
+    "),
+    decides(RuleId::CloseListener, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        close(s0)                               = 0  # the queued connection is reset
+            | (empty)
+    "),
+    decides(RuleId::CloseUnreadData, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        send(s1, 5)                             = 5
+        close(s2)                               = 0
+            | LISTEN 127.0.0.1:8080 *
+    "),
+    decides(RuleId::CloseLingerZero, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        setsockopt(s1, SO_LINGER, 0)            = 0
+        close(s1)                               = 0
+            | LISTEN 127.0.0.1:8080 *
+    "),
+    decides(RuleId::CloseActive, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s1)                               = 0
+    "),
+    decides(RuleId::ClosePassive, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s1)                               = 0
+        close(s2)                               = 0
+    "),
+    applies(RuleId::CloseOrphanFinWait2, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080) local $C    = 0
+        s2 = accept(s0)                         = 0
+        close(s1)                               = 0
+            | LISTEN     127.0.0.1:8080 *
+            | FIN-WAIT-2 127.0.0.1:$C   127.0.0.1:8080
+            | CLOSE-WAIT 127.0.0.1:8080 127.0.0.1:$C
+    "),
+    applies(RuleId::CloseLinger2Negative, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        setsockopt(s1, TCP_LINGER2, -1)         = 0
+        close(s1)                               = 0
+            | LISTEN 127.0.0.1:8080 *
+    "),
+    decides(RuleId::CloseKeepsState, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        shutdown(s1, SHUT_WR)                   = 0
+        close(s1)                               = 0
+    "),
+
+    // --- segments ------------------------------------------------------------------------
+    applies(RuleId::TcpFinReceived, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        shutdown(s1, SHUT_WR)                   = 0
+    "),
+    // s1's descriptor is still open when the peer's FIN arrives in FIN-WAIT-2.
+    applies(RuleId::TcpActiveCloserTimeWait, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080) local $C    = 0
+        s2 = accept(s0)                         = 0
+        shutdown(s1, SHUT_WR)                   = 0
+        close(s2)                               = 0
+            | LISTEN    127.0.0.1:8080 *
+            | TIME-WAIT 127.0.0.1:$C   127.0.0.1:8080
+    "),
+    // A socket connected to itself receives its own FIN in FIN-WAIT-1.
+    applies(RuleId::TcpSimultaneousClose, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:5000)                = 0
+        connect(s0, 127.0.0.1:5000)             = 0
+        close(s0)                               = 0
+            | TIME-WAIT 127.0.0.1:5000 127.0.0.1:5000
+    "),
+    applies(RuleId::TcpPassiveCloserNoTimeWait, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080) local $C    = 0
+        s2 = accept(s0)                         = 0
+        close(s1)                               = 0
+        close(s2)                               = 0
+            | LISTEN    127.0.0.1:8080 *
+            | TIME-WAIT 127.0.0.1:$C   127.0.0.1:8080
+    "),
+    applies(RuleId::TcpRstReceived, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        setsockopt(s1, SO_LINGER, 0)            = 0
+        close(s1)                               = 0
+    "),
+    // s1 shut both directions (FIN-WAIT-2, descriptor open): new data gets RST.
+    applies(RuleId::TcpDataAfterClose, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        shutdown(s1, SHUT_RDWR)                 = 0
+        send(s2, 5)                             = 5
+            | LISTEN 127.0.0.1:8080 *
+    "),
+    applies(RuleId::TcpShutdownInherited, "
+        s0 = socket(inet)                       = 0
+        shutdown(s0, SHUT_WR)                   = -1 ENOTCONN
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080) local $C    = 0
+            | LISTEN     127.0.0.1:8080 *        q=1
+            | FIN-WAIT-2 127.0.0.1:8080 127.0.0.1:$C
+            | CLOSE-WAIT 127.0.0.1:$C   127.0.0.1:8080
+    "),
+    applies(RuleId::TcpNoSocket, "
+        s0 = socket(inet)                       = 0
+        connect(s0, 127.0.0.1:9)                = -1 ECONNREFUSED
+    "),
+
+    // --- TIME-WAIT and FIN-WAIT-2 minisockets ----------------------------------------------
+    applies(RuleId::TimeWaitOverflow, "
+        @sysctl net.ipv4.tcp_max_tw_buckets=0
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080) local $C    = 0
+        s2 = accept(s0)                         = 0
+        close(s1)                               = 0  # no minisocket for the orphan
+            | LISTEN     127.0.0.1:8080 *
+            | CLOSE-WAIT 127.0.0.1:8080 127.0.0.1:$C
+    "),
+    // The server's TIME-WAIT holds 127.0.0.1:8080 -> :7000; a new client on :7000 reopens it.
+    applies(RuleId::TimeWaitSynReopens, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        bind(s1, 127.0.0.1:7000)                = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s2)                               = 0
+        close(s1)                               = 0
+            | LISTEN    127.0.0.1:8080 *
+            | TIME-WAIT 127.0.0.1:8080 127.0.0.1:7000
+        s3 = socket(inet)                       = 0
+        bind(s3, 127.0.0.1:7000)                = 0
+        connect(s3, 127.0.0.1:8080)             = 0
+    "),
+    // No listener behind the TIME-WAIT: it answers the SYN with an ACK, the client's RST
+    // ends it (and the resent SYN is refused).
+    applies(RuleId::TimeWaitRstKills, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        bind(s1, 127.0.0.1:7000)                = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s2)                               = 0
+        close(s1)                               = 0
+        close(s0)                               = 0
+        s3 = socket(inet)                       = 0
+        bind(s3, 127.0.0.1:7000)                = 0
+        connect(s3, 127.0.0.1:8080)             = -1 ECONNREFUSED
+            | UNCONN 127.0.0.1:7000 *
+    "),
+    applies(RuleId::TimeWaitRstIgnored, "
+        @sysctl net.ipv4.tcp_rfc1337=1
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        bind(s1, 127.0.0.1:7000)                = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s2)                               = 0
+        close(s1)                               = 0
+        close(s0)                               = 0
+        s3 = socket(inet, nonblock)             = 0
+        bind(s3, 127.0.0.1:7000)                = 0
+        connect(s3, 127.0.0.1:8080)             = -1 EINPROGRESS
+            | SYN-SENT  127.0.0.1:7000 127.0.0.1:8080
+            | TIME-WAIT 127.0.0.1:8080 127.0.0.1:7000
+    "),
+    applies(RuleId::FinWait2MinisockData, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s1)                               = 0
+        send(s2, 3)                             = 3
+            | LISTEN 127.0.0.1:8080 *
+    "),
+    applies(RuleId::FinWait2MinisockFin, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s1)                               = 0
+        close(s2)                               = 0
+    "),
+
+    // --- test-bench actions, time, sysctls -------------------------------------------------
+    decides(RuleId::DestroyOk, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        destroy(s1)                             = 0
+    "),
+    decides(RuleId::DestroyOk, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s2)                               = 0
+        close(s1)                               = 0
+        close(s0)                               = 0
+        destroy(s2)                             = 0  # the server's TIME-WAIT
+            | (empty)
+    "),
+    decides(RuleId::DestroyNoRow, "
+        s0 = socket(inet)                       = 0
+        destroy(s0)                             = -1 ENOENT
+    "),
+    decides(RuleId::SleepNothingDue, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        sleep(10ms)                             = 0
+    "),
+    decides(RuleId::TimeWaitExpires, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s2)                               = 0
+        close(s1)                               = 0
+        close(s0)                               = 0
+        sleep(59s)                              = 0
+        sleep(1s)                               = 0
+            | (empty)
+    ").model_only(SIXTY_SECONDS),
+    // The same for a TIME-WAIT entered from FIN-WAIT-2 by a socket whose descriptor is open
+    // (tcp_time_wait(), not the minisocket's own FIN handling).
+    decides(RuleId::TimeWaitExpires, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        shutdown(s2, SHUT_WR)                   = 0
+        close(s1)                               = 0
+        close(s0)                               = 0
+        sleep(59s)                              = 0
+        sleep(1s)                               = 0
+            | (empty)
+    ").model_only(SIXTY_SECONDS),
+    // tcp_fin_timeout=1: the orphan's FIN-WAIT-2 minisocket lives 1 s.
+    decides(RuleId::FinWait2Expires, "
+        @sysctl net.ipv4.tcp_fin_timeout=1
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080) local $C    = 0
+        s2 = accept(s0)                         = 0
+        close(s1)                               = 0
+        sleep(1500ms)                           = 0
+            | LISTEN     127.0.0.1:8080 *
+            | CLOSE-WAIT 127.0.0.1:8080 127.0.0.1:$C
+    "),
+    // TCP_LINGER2 of 90 s: 30 s on the full orphan, then a FIN-WAIT-2 minisocket for the rest.
+    decides(RuleId::FinWait2Expires, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080) local $C    = 0
+        s2 = accept(s0)                         = 0
+        setsockopt(s1, TCP_LINGER2, 90)         = 0
+        close(s1)                               = 0
+        sleep(30s)                              = 0
+    ").model_only("a 90 s orphan timeout is too slow for the fast lane"),
+    decides(RuleId::SysctlSet, "
+        sysctl(net.ipv4.tcp_tw_reuse=1)         = 0
+    "),
+    decides(RuleId::PeerVanished, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        peer_vanishes(s1)                       = 0
+    "),
+    // The far end disappears without a word: the next segment meets a host that knows no such
+    // connection and is answered with RST.
+    applies(RuleId::PeerRebooted, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080) local $C    = 0
+        s2 = accept(s0)                         = 0
+        peer_reboots(s1)                        = 0
+            | LISTEN 127.0.0.1:8080 *
+            | ESTAB  127.0.0.1:$C   127.0.0.1:8080
+    "),
+    decides(RuleId::SysctlRefused, "
+        sysctl(net.ipv4.ip_unprivileged_port_start=2000) = 0
+        sysctl(net.ipv4.ip_local_port_range=1024 4000)   = -1 EINVAL
+    "),
+    decides(RuleId::ConnectLoopbackSource, "
+        @hosts 2
+        s0 = socket(inet, host=b)               = 0
+        bind(s0, 10.0.0.2:8080)                 = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        bind(s1, 127.0.0.1:7000)                = 0
+        connect(s1, 10.0.0.2:8080)              = -1 EINVAL
+    "),
+
+    // --- timers against a silent peer (seconds of real time; the kernel rows run in parallel)
+    decides(RuleId::KeepaliveTimesOut, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080) local $C    = 0
+        s2 = accept(s0)                         = 0
+        setsockopt(s1, SO_KEEPALIVE, 1)         = 0
+        setsockopt(s1, TCP_KEEPINTVL, 1)        = 0
+        setsockopt(s1, TCP_KEEPCNT, 1)          = 0
+        setsockopt(s1, TCP_KEEPIDLE, 1)         = 0
+        peer_vanishes(s1)                       = 0
+        sleep(2500ms)                           = 0
+            | LISTEN 127.0.0.1:8080 *
+    "),
+    decides(RuleId::UserTimeoutExpires, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        setsockopt(s1, TCP_USER_TIMEOUT, 500)   = 0
+        peer_vanishes(s1)                       = 0
+        send(s1, 5)                             = 5
+        sleep(1s)                               = 0
+            | LISTEN 127.0.0.1:8080 *
+            | ESTAB  127.0.0.1:8080 127.0.0.1:$C
+    "),
+    decides(RuleId::SynRetransmitted, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        peer_vanishes(s0)                       = 0
+        s1 = socket(inet, nonblock)             = 0
+        connect(s1, 127.0.0.1:8080) local $C    = -1 EINPROGRESS
+        sleep(1500ms)                           = 0
+            | LISTEN   127.0.0.1:8080 *
+            | SYN-SENT 127.0.0.1:$C   127.0.0.1:8080
+    "),
+    decides(RuleId::SynRetriesExhausted, "
+        @sysctl net.ipv4.tcp_syn_retries=1
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        peer_vanishes(s0)                       = 0
+        s1 = socket(inet, nonblock)             = 0
+        connect(s1, 127.0.0.1:8080)             = -1 EINPROGRESS
+        sleep(3500ms)                           = 0
+            | LISTEN   127.0.0.1:8080 *
+    "),
+];
+
+/// How long a scenario sleeps in all.
+fn slept_ms(sc: &Scenario) -> u64 {
+    sc.steps
+        .iter()
+        .map(|step| match step.op {
+            tcpconform_model::Op::Sleep { ms } => ms,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// A row's scenario, parsed; panics with the row's name on a malformed row.
+fn parse_row(i: usize, row: &Row) -> Scenario {
+    let sc = scenario::parse(row.scn, Some(&name(i, row)))
+        .unwrap_or_else(|e| panic!("{}: malformed row: {e}", name(i, row)));
+    let last = sc
+        .steps
+        .last()
+        .unwrap_or_else(|| panic!("{}: no calls", name(i, row)));
+    assert!(
+        last.expect.as_ref().is_some_and(|e| e.len() == 1),
+        "{}: the last call must have exactly one expected result",
+        name(i, row)
+    );
+    sc
+}
+
+/// `row N (rule.id)`: how failures name a row.
+fn name(i: usize, row: &Row) -> String {
+    format!("row {i} ({})", row.rule)
+}
+
+/// The expected result of the last call.
+fn last_expected(sc: &Scenario) -> Outcome {
+    sc.steps
+        .last()
+        .and_then(|s| s.expect.as_ref())
+        .expect("checked by parse_row")[0]
+}
+
+/// What is wrong with the last call of a run, if anything: its result, and where the row's
+/// rule shows.
+fn check_last(row: &Row, report: &ScenarioReport, want: Outcome) -> Option<String> {
+    let Some(last) = report.run.steps.last() else {
+        return Some("the run stopped before its last call".into());
+    };
+    let mut problems = Vec::new();
+    if last.observed.outcome != want {
+        problems.push(format!(
+            "the last call returned {}, the row expects {want}",
+            last.observed.outcome
+        ));
+    }
+    match row.check {
+        Check::Decides if last.rule != row.rule => {
+            problems.push(format!(
+                "the last call was decided by {}, not {}",
+                last.rule, row.rule
+            ));
+        }
+        Check::Applies if !last.rules.contains(&row.rule) => {
+            let applied: Vec<&str> = last.rules.iter().map(|r| r.id()).collect();
+            problems.push(format!(
+                "{} did not act in the last call (rules applied: {})",
+                row.rule,
+                applied.join(", ")
+            ));
+        }
+        _ => {}
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+#[test]
+fn every_rule_is_pinned_by_a_test() {
+    let pinned: BTreeSet<RuleId> = ROWS.iter().map(|r| r.rule).collect();
+    let missing: Vec<&str> = RuleId::ALL
+        .iter()
+        .filter(|r| !pinned.contains(r))
+        .map(|r| r.id())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "rules with no row in tests/rules.rs: {}",
+        missing.join(", ")
+    );
+}
+
+#[test]
+fn every_row_is_well_formed_and_model_only_rows_say_why() {
+    for (i, row) in ROWS.iter().enumerate() {
+        parse_row(i, row);
+        if let Lane::ModelOnly(why) = row.lane {
+            assert!(
+                !why.trim().is_empty(),
+                "{}: a model-only row says why",
+                name(i, row)
+            );
+        }
+    }
+}
+
+#[test]
+fn every_row_holds_on_the_model() {
+    let mut failures = String::new();
+    for (i, row) in ROWS.iter().enumerate() {
+        let mut sc = parse_row(i, row);
+        let want = last_expected(&sc);
+        // The model's own answer to the last call (`Model::step`, its first branch), not the
+        // branch that happens to give the expected result.
+        if let Some(last) = sc.steps.last_mut() {
+            last.expect = None;
+        }
+        let report = replay::predict(&sc, Profile::LINUX_6_18);
+        let problem = check_last(row, &report, want);
+        if problem.is_some() || !report.passed() {
+            let _ = writeln!(
+                failures,
+                "{}: {}\n{}",
+                name(i, row),
+                problem.unwrap_or_default(),
+                report.render(&name(i, row))
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{failures}");
+}
+
+#[test]
+fn every_kernel_row_holds_on_the_kernel_and_agrees_with_the_model() {
+    if !sandbox::kernel_or_skip("every_kernel_row_holds_on_the_kernel_and_agrees_with_the_model") {
+        return;
+    }
+    let profile = kernel::running_profile().expect("the running kernel has a version");
+    let started = std::time::Instant::now();
+    // Rows are independent namespaces. The timer rows mostly sleep: each runs on a thread of
+    // its own beside the others, which run one after another on one more thread (run side by
+    // side, their millisecond timer edges would meet a loaded machine).
+    type Rows<'a> = Vec<(usize, &'a Row)>;
+    let (sleepy, quick): (Rows, Rows) = ROWS
+        .iter()
+        .enumerate()
+        .filter(|(_, row)| row.lane == Lane::Kernel)
+        .partition(|(i, row)| slept_ms(&parse_row(*i, row)) >= 1000);
+    let results = std::sync::Mutex::new(Vec::new());
+    let run = |i: usize, row: &Row| {
+        let sc = parse_row(i, row);
+        let want = last_expected(&sc);
+        // A kernel that took another way the model allows (a timer edge met late on a loaded
+        // machine) did nothing wrong, but the row pins the usual way: it runs again, at most
+        // three times. A divergence from the model is never run again.
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            let outcome =
+                replay::replay(&sc, profile).map(|report| (check_last(row, &report, want), report));
+            match &outcome {
+                Ok((problem, report))
+                    if (problem.is_some() || !report.passed())
+                        && report.divergences() == 0
+                        && attempt < 3 =>
+                {
+                    println!(
+                        "{}: the kernel took another allowed way; again",
+                        name(i, row)
+                    );
+                }
+                _ => break outcome,
+            }
+        };
+        results.lock().unwrap().push((i, outcome));
+    };
+    std::thread::scope(|scope| {
+        for &(i, row) in &sleepy {
+            scope.spawn(move || run(i, row));
+        }
+        scope.spawn(|| {
+            for &(i, row) in &quick {
+                run(i, row);
+            }
+        });
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    let ran = results.len();
+    let mut failures = String::new();
+    for (i, outcome) in results {
+        let row = &ROWS[i];
+        let (problem, report) = outcome
+            .unwrap_or_else(|e| panic!("{}: the harness could not run it: {e}", name(i, row)));
+        if problem.is_some() || !report.passed() {
+            let _ = writeln!(
+                failures,
+                "{}: {}\n{}",
+                name(i, row),
+                problem.unwrap_or_default(),
+                report.render(&name(i, row))
+            );
+        }
+    }
+    println!(
+        "{ran} of {} rows replayed on {profile} in {:.1}s",
+        ROWS.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(failures.is_empty(), "{failures}");
+}
