@@ -50,7 +50,9 @@ usage:
 Environment: TCPCONFORM_KERNEL_CACHE (default ~/.cache/tcpconform/kernels),
   TCPCONFORM_KERNEL_FLAVOUR (default cloud-amd64; amd64 gives the generic kernels),
   TCPCONFORM_KERNEL_MAX_AGE, TCPCONFORM_DEBIAN_MIRROR, TCPCONFORM_DEBIAN_SECURITY_MIRROR,
-  TCPCONFORM_DEBIAN_KEYRING (trusted keyring to start from), TCPCONFORM_HOST_RUNNER.
+  TCPCONFORM_DEBIAN_KEYRING (trusted keyring to start from), TCPCONFORM_HOST_RUNNER,
+  TCPCONFORM_GUEST_TOOLS (host programs copied into each initramfs with their shared
+  libraries; default nft).
 EOF
 }
 
@@ -124,6 +126,7 @@ ensure_deps() {
     have xz || want+=(xz-utils)
     have zstd || want+=(zstd)
     have lz4 || want+=(lz4)
+    have nft || [ -x /usr/sbin/nft ] || want+=(nftables)
     [ -s "$HOST_KEYRING" ] || want+=(debian-archive-keyring)
     ((${#want[@]} == 0)) && return 0
     log "installing ${want[*]}"
@@ -466,6 +469,21 @@ guest_modules() {
     done
 }
 
+# add_host_tool NAME ROOT: the host's NAME (a dynamically linked program such as nft) into
+# ROOT/bin, with the shared libraries and loader it needs at the paths ldd names.
+add_host_tool() {
+    local bin lib
+    bin=$(PATH=$PATH:/usr/sbin:/sbin command -v "$1") || {
+        log "no $1 on this machine; the guests go without it"
+        return 0
+    }
+    cp "$bin" "$2/bin/$1"
+    for lib in $(ldd "$bin" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+        mkdir -p "$2$(dirname "$lib")"
+        cp -L "$lib" "$2$lib"
+    done
+}
+
 # copy_files DIR: the --file arguments, into DIR (the binary sees them as files/NAME).
 copy_files() {
     ((${#FILES[@]})) || return 0
@@ -480,6 +498,8 @@ build_initramfs() {
     r=$(mktemp -d "$WORK/root.XXXX")
     mkdir -p "$r"/{bin,dev,proc,sys,tmp,run,opt/test,etc/tcpconform}
     cp "$BUSYBOX" "$r/bin/busybox"
+    # nft: the harness drops a connection's segments with it (peer_vanishes, peer_reboots).
+    for a in ${TCPCONFORM_GUEST_TOOLS-nft}; do add_host_tool "$a" "$r"; done
     cp "$HERE/kernels/init" "$r/init"
     chmod 755 "$r/init"
     cp "$BINARY" "$r/opt/test/"
