@@ -7,6 +7,11 @@
 #   docs        rustdoc, warnings are errors
 #   test        the README's test command: cargo test --workspace (kernel tests included;
 #               with CI=true a kernel test that cannot get a namespace fails instead of skipping)
+#   kernels     the kernel matrix (ci/kernels.sh matrix): the campaign and every scenario under
+#               Debian's 6.1, 6.12 and newest 7.x kernels (qemu, TCG) and on this machine's kernel;
+#               TCPCONFORM_MATRIX_CASES cases per kernel (default 300), seed
+#               TCPCONFORM_MATRIX_SEED (default: random, printed). Installs qemu & co. with apt
+#               and caches the kernels in ~/.cache/tcpconform/kernels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,8 +39,13 @@ job_docs() { RUSTDOCFLAGS=-Dwarnings cargo doc --locked --workspace --no-deps; }
 
 job_test() { cargo test --locked --workspace; }
 
+job_kernels() {
+    ci/kernels.sh matrix --kernels 6.1,6.12,7.x,host --jobs 2 \
+        --cases "${TCPCONFORM_MATRIX_CASES:-300}" ${TCPCONFORM_MATRIX_SEED:+--seed "$TCPCONFORM_MATRIX_SEED"}
+}
+
 jobs=("$@")
-[ ${#jobs[@]} -eq 0 ] && jobs=(fmt clippy model-deps docs test)
+[ ${#jobs[@]} -eq 0 ] && jobs=(fmt clippy model-deps docs test kernels)
 for j in "${jobs[@]}"; do
     echo "==> ci: $j"
     start=$(date +%s)

@@ -27,13 +27,32 @@ usage:
       dependencies follow), --out $CARGO_TARGET_DIR/kernels or target/kernels.
       Exit status: 0 when every kernel ran BINARY to rc=0; 1 otherwise; 2 for usage errors.
 
+  ci/kernels.sh matrix [--kernels LIST] [--cases N] [--seed S] [--jobs N] [--timeout S]
+                       [--binary PATH] [--out DIR] [-- TCPCONFORM-RUN-OPTIONS...]
+      The conformance campaign on each kernel: builds tcpconform statically (unless --binary
+      names one), then runs `tcpconform run --cases N --seed S --print-scenario` under each
+      kernel of LIST (default 6.1,6.12,7.x,host) as `run` does. One seed (random if not given,
+      always printed) for every kernel. Per kernel, OUT/<release>/ also gets `result`
+      (verdict, cases, calls, divergences, times) and `found.scn` (the shrunk counterexample,
+      if any). Then each kernel replays every scenario of --scenarios DIR (default
+      tests/scenarios; `none` skips this) with `tcpconform replay --across` (each file with
+      the model for that kernel), into OUT/scenarios/<release>/. OUT/matrix.md holds both
+      summary tables, and is printed. --cases 0 skips the campaign. Defaults: --cases 2000,
+      --timeout 300+N, --jobs 1. Exit status as for run.
+
+  ci/kernels.sh run ... --file PATH ...
+      (run option, repeatable) copies PATH into the initramfs as /opt/test/files/; the binary
+      runs in /opt/test (on the host: in OUT/host-<release>/), so it reads files/NAME.
+
   ci/kernels.sh info [SERIES|RELEASE...]
       Print a Markdown table of the test-relevant kernel config options of fetched kernels.
 
 Environment: TCPCONFORM_KERNEL_CACHE (default ~/.cache/tcpconform/kernels),
   TCPCONFORM_KERNEL_FLAVOUR (default cloud-amd64; amd64 gives the generic kernels),
   TCPCONFORM_KERNEL_MAX_AGE, TCPCONFORM_DEBIAN_MIRROR, TCPCONFORM_DEBIAN_SECURITY_MIRROR,
-  TCPCONFORM_DEBIAN_KEYRING (trusted keyring to start from), TCPCONFORM_HOST_RUNNER.
+  TCPCONFORM_DEBIAN_KEYRING (trusted keyring to start from), TCPCONFORM_HOST_RUNNER,
+  TCPCONFORM_GUEST_TOOLS (host programs copied into each initramfs with their shared
+  libraries; default nft).
 EOF
 }
 
@@ -107,6 +126,7 @@ ensure_deps() {
     have xz || want+=(xz-utils)
     have zstd || want+=(zstd)
     have lz4 || want+=(lz4)
+    have nft || [ -x /usr/sbin/nft ] || want+=(nftables)
     [ -s "$HOST_KEYRING" ] || want+=(debian-archive-keyring)
     ((${#want[@]} == 0)) && return 0
     log "installing ${want[*]}"
@@ -411,9 +431,10 @@ cmd_info() {
 
 TIMEOUT=600 BOOT_TIMEOUT=60 MEM=512 SMP=2 JOBS=1 OUT='' BINARY=''
 MODULES=tcp_diag,udp_diag,veth,nf_tables,sch_netem
-ARGS=() ENVS=() KERNELS=()
+ARGS=() ENVS=() KERNELS=() FILES=()
 BUSYBOX=
 WORK=
+RUN_NAMES=() # the result directories of the last cmd_run, in order
 
 # guest_modules KDIR DEST LIST: decompress LIST's modules and their dependencies into DEST, in
 # load order, and write their names to DEST/order (modules built in need nothing).
@@ -448,6 +469,28 @@ guest_modules() {
     done
 }
 
+# add_host_tool NAME ROOT: the host's NAME (a dynamically linked program such as nft) into
+# ROOT/bin, with the shared libraries and loader it needs at the paths ldd names.
+add_host_tool() {
+    local bin lib
+    bin=$(PATH=$PATH:/usr/sbin:/sbin command -v "$1") || {
+        log "no $1 on this machine; the guests go without it"
+        return 0
+    }
+    cp "$bin" "$2/bin/$1"
+    for lib in $(ldd "$bin" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+        mkdir -p "$2$(dirname "$lib")"
+        cp -L "$lib" "$2$lib"
+    done
+}
+
+# copy_files DIR: the --file arguments, into DIR (the binary sees them as files/NAME).
+copy_files() {
+    ((${#FILES[@]})) || return 0
+    mkdir -p "$1"
+    cp -r "${FILES[@]}" "$1/"
+}
+
 # build_initramfs KDIR OUT: busybox, the init script, the test binary with its arguments and
 # environment, and the modules; an uncompressed newc cpio.
 build_initramfs() {
@@ -455,9 +498,12 @@ build_initramfs() {
     r=$(mktemp -d "$WORK/root.XXXX")
     mkdir -p "$r"/{bin,dev,proc,sys,tmp,run,opt/test,etc/tcpconform}
     cp "$BUSYBOX" "$r/bin/busybox"
+    # nft: the harness drops a connection's segments with it (peer_vanishes, peer_reboots).
+    for a in ${TCPCONFORM_GUEST_TOOLS-nft}; do add_host_tool "$a" "$r"; done
     cp "$HERE/kernels/init" "$r/init"
     chmod 755 "$r/init"
     cp "$BINARY" "$r/opt/test/"
+    copy_files "$r/opt/test/files"
     echo "/opt/test/$(basename "$BINARY")" >"$r/etc/tcpconform/binary"
     : >"$r/etc/tcpconform/args"
     for a in ${ARGS[@]+"${ARGS[@]}"}; do printf '%s' "$a" | base64 -w0 >>"$r/etc/tcpconform/args" && echo >>"$r/etc/tcpconform/args"; done
@@ -572,8 +618,11 @@ run_host() {
     } >"$d/meta"
     t0=$(now)
     trap '[ -z "${hpid:-}" ] || kill -TERM "$hpid" 2>/dev/null; exit 143' TERM
-    timeout -k 5 "$TIMEOUT" ${runner[@]+"${runner[@]}"} env ${ENVS[@]+"${ENVS[@]}"} \
-        "$BINARY" ${ARGS[@]+"${ARGS[@]}"} </dev/null >"$d/output.txt" 2>&1 &
+    copy_files "$d/files"
+    # In $d, like the guest's binary in /opt/test: relative paths (files/NAME) and what the
+    # binary writes (tcpconform-found/) stay with the results.
+    (cd "$d" && exec timeout -k 5 "$TIMEOUT" ${runner[@]+"${runner[@]}"} env ${ENVS[@]+"${ENVS[@]}"} \
+        "$BINARY" ${ARGS[@]+"${ARGS[@]}"}) </dev/null >"$d/output.txt" 2>&1 &
     hpid=$!
     wait "$hpid" || rc=$?
     t1=$(now)
@@ -613,6 +662,7 @@ cmd_run() {
             --jobs) JOBS=${2:?}; shift ;;
             --modules) MODULES=${2?}; shift ;;
             --env) [[ ${2:?} == [A-Za-z_]*=* ]] || die "--env wants NAME=VALUE"; ENVS+=("$2"); shift ;;
+            --file) [ -e "${2:?}" ] || die "--file $2: no such file"; FILES+=("$(realpath "$2")"); shift ;;
             --out) OUT=${2:?}; shift ;;
             -h | --help) usage && exit 0 ;;
             --) shift && break ;;
@@ -661,6 +711,7 @@ cmd_run() {
 
     WORK=$(mktemp -d)
     CLEANUP+=("$WORK")
+    RUN_NAMES=("${names[@]}")
     local pids=() started=0 done_=0 fail=0
     # On an interrupt, each running job stops its own qemu (see the TERM traps in run_guest/run_host).
     trap 'for p in ${pids[@]+"${pids[@]}"}; do kill -TERM "$p" 2>/dev/null; done; wait; exit 130' INT TERM
@@ -681,6 +732,224 @@ cmd_run() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# matrix: the conformance campaign (tcpconform run) on every kernel, and a summary table
+
+# build_static: the static tcpconform binary; prints its path.
+build_static() {
+    local target=${CARGO_TARGET_DIR:-$REPO/target} t0
+    t0=$(now)
+    log "building the static tcpconform binary (cargo build --release --target x86_64-unknown-linux-gnu)"
+    (cd "$REPO" && RUSTFLAGS='-C target-feature=+crt-static' \
+        cargo build --release --locked --target x86_64-unknown-linux-gnu -p tcpconform >&2) || return 1
+    log "built in $(elapsed "$t0" "$(now)") s"
+    echo "$target/x86_64-unknown-linux-gnu/release/tcpconform"
+}
+
+# field FILE REGEX: the first capture group of the first line of FILE matching REGEX (ERE), or -.
+field() {
+    local v
+    v=$(sed -nE "s#.*$2.*#\1#p" "$1" 2>/dev/null | head -1)
+    echo "${v:--}"
+}
+
+# summarize_kernel DIR: DIR/result (key=value) from output.txt; DIR/found.scn when the campaign
+# printed a shrunk counterexample.
+summarize_kernel() {
+    local d=$1 out=$1/output.txt rc verdict
+    rc=$(cat "$d/rc" 2>/dev/null || echo harness-error)
+    case $rc in
+        0) verdict=PASS ;;
+        1) verdict=DIVERGENCE ;;
+        2) verdict=BAD-INPUT ;;
+        3) verdict=HARNESS-FAILURE ;;
+        *) verdict=$rc ;;
+    esac
+    rm -f "$d/found.scn"
+    if grep -qx -- '--- scenario ---' "$out" 2>/dev/null; then
+        sed -n '/^--- scenario ---$/,/^--- end scenario ---$/p' "$out" | sed '1d;$d' >"$d/found.scn"
+    fi
+    {
+        echo "verdict=$verdict"
+        echo "rc=$rc"
+        echo "profile=$(field "$out" 'profile (linux-[0-9.]+)')"
+        echo "seed=$(field "$out" 'seed ([0-9]+)')"
+        echo "cases=$(field "$out" '^cases ([0-9]+) ')"
+        echo "calls=$(field "$out" '  calls ([0-9]+) ')"
+        echo "rules_hit=$(field "$out" '  rules hit ([0-9]+/[0-9]+) ')"
+        echo "divergences=$(field "$out" '  divergences ([0-9]+) ')"
+        echo "campaign_seconds=$(field "$out" '  time ([0-9.]+)s ')"
+        echo "wall_seconds=$(cat "$d/seconds" 2>/dev/null || echo -)"
+        echo "found=$([ -s "$d/found.scn" ] && echo found.scn || echo -)"
+    } >"$d/result"
+}
+
+# matrix_table: the Markdown summary of RUN_NAMES' results.
+matrix_table() {
+    local n d
+    echo '| kernel | profile | result | cases | calls | rules hit | divergences | campaign s | wall s | counterexample |'
+    echo '|---|---|---|---|---|---|---|---|---|---|'
+    for n in "${RUN_NAMES[@]}"; do
+        d=$OUT/$n
+        [ -s "$d/result" ] || continue
+        r() { sed -n "s/^$1=//p" "$d/result"; }
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$(r profile)" \
+            "$(r verdict)" "$(r cases)" "$(r calls)" "$(r rules_hit)" "$(r divergences)" \
+            "$(r campaign_seconds)" "$(r wall_seconds)" \
+            "$(if [ "$(r found)" = - ]; then echo -; else echo "$n/found.scn"; fi)"
+    done
+}
+
+# across_cell LINE: a scenario's verdict on one kernel, short (from an `ACROSS` line).
+across_cell() {
+    sed -E -e 's/^holds.*/holds/' \
+        -e 's/^differs from [^ ]+ at (.*); calls .*/differs: \1/' \
+        -e 's/^this kernel has no ([^ ]+).*/no \1/' -e 's/^FAILS.*/**FAILS**/' <<<"$1"
+}
+
+# scenario_table: which scenario holds on which kernel of RUN_NAMES (the `replay --across` run).
+# Rows: the scenarios that do not hold everywhere, then a count of those that do.
+scenario_table() {
+    local n f cell row all_hold=0 shown=0 files=() header='| scenario |' rule='|---|'
+    for n in "${RUN_NAMES[@]}"; do
+        header+=" $n ($(field "$OUT/$n/output.txt" '^ACROSS (linux-[0-9.]+) ')) |"
+        rule+='---|'
+    done
+    mapfile -t files < <(for n in "${RUN_NAMES[@]}"; do
+        sed -nE 's#^ACROSS [^ ]+ files/([^:]+):.*#\1#p' "$OUT/$n/output.txt"
+    done | sort -u)
+    echo "$header"
+    echo "$rule"
+    for f in "${files[@]}"; do
+        row="| \`$f\` |"
+        local differs=0
+        for n in "${RUN_NAMES[@]}"; do
+            cell=$(grep -F "files/$f: " "$OUT/$n/output.txt" | grep '^ACROSS ' | tail -1 |
+                sed -E 's/^ACROSS [^ ]+ [^ ]+: //')
+            cell=$(across_cell "${cell:-not run}")
+            [ "$cell" = holds ] || differs=1
+            row+=" $cell |"
+        done
+        if ((differs)); then
+            echo "$row"
+            shown=$((shown + 1))
+        else
+            all_hold=$((all_hold + 1))
+        fi
+    done
+    echo
+    echo "$shown scenario(s) differ between kernels (above); $all_hold hold on every kernel."
+}
+
+cmd_matrix() {
+    local list=6.1,6.12,7.x,host cases=2000 seed='' binary='' timeout='' jobs=1 extra=() rc=0 n
+    local scenarios=$REPO/tests/scenarios
+    while (($#)); do
+        case $1 in
+            --kernels) list=${2:?}; shift ;;
+            --cases) cases=${2:?}; shift ;;
+            --seed) seed=${2:?}; shift ;;
+            --binary) binary=${2:?}; shift ;;
+            --timeout) timeout=${2:?}; shift ;;
+            --jobs) jobs=${2:?}; shift ;;
+            --out) OUT=${2:?}; shift ;;
+            --scenarios) scenarios=${2:?}; shift ;;
+            -h | --help) usage && exit 0 ;;
+            --) shift && extra=("$@") && break ;;
+            *) die "matrix: unknown option $1 (tcpconform run options go after --)" ;;
+        esac
+        shift
+    done
+    [[ $cases =~ ^[0-9]+$ ]] || die "matrix: --cases wants a number"
+    [ "$scenarios" = none ] || [ -d "$scenarios" ] || die "matrix: --scenarios $scenarios is not a directory"
+    # One seed for every kernel, so that each runs the same generator stream.
+    [ -n "$seed" ] || seed=$(od -An -N6 -tu8 /dev/urandom | tr -d ' ')
+    [[ $seed =~ ^[0-9]+$ ]] || die "matrix: --seed wants a number"
+    # Under TCG a case takes about 0.2 s; allow 1 s per case, shrinking and a slow boot.
+    [ -n "$timeout" ] || timeout=$((300 + cases))
+    if [ -z "$binary" ]; then
+        binary=$(build_static) || die "matrix: the static build failed"
+    fi
+    [ -x "$binary" ] || die "matrix: $binary is not an executable file"
+    # Debug information is four fifths of the binary; the initramfs need not carry it.
+    local stripped
+    stripped=$(mktemp -d)
+    CLEANUP+=("$stripped")
+    if have objcopy && objcopy --strip-debug "$binary" "$stripped/tcpconform" 2>/dev/null; then
+        binary=$stripped/tcpconform
+    fi
+    [ -n "$OUT" ] || OUT=${CARGO_TARGET_DIR:-$REPO/target}/kernels
+    mkdir -p "$OUT"
+    local top
+    top=$(realpath "$OUT")
+    local stamp
+    stamp="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    {
+        echo "# tcpconform kernel matrix, $stamp"
+        echo
+    } >"$top/matrix.md"
+
+    if ((cases > 0)); then
+        log "matrix: the campaign on $list, $cases cases each, seed $seed"
+        cmd_run --kernels "$list" --jobs "$jobs" --timeout "$timeout" --out "$top" \
+            -- "$binary" run --cases "$cases" --seed "$seed" --print-scenario \
+            ${extra[@]+"${extra[@]}"} || rc=1
+        for n in "${RUN_NAMES[@]}"; do summarize_kernel "$OUT/$n"; done
+        {
+            echo "## Campaign: tcpconform run --cases $cases --seed $seed"
+            echo
+            matrix_table
+            for n in "${RUN_NAMES[@]}"; do
+                if [ -s "$OUT/$n/found.scn" ]; then
+                    echo
+                    echo "$n: shrunk counterexample ($n/found.scn):"
+                    echo
+                    echo '```'
+                    cat "$OUT/$n/found.scn"
+                    echo '```'
+                fi
+            done
+            echo
+        } >>"$top/matrix.md"
+    fi
+
+    if [ "$scenarios" != none ]; then
+        local names=() f
+        FILES=()
+        for f in "$scenarios"/*.scn; do
+            [ -e "$f" ] || continue
+            FILES+=("$(realpath "$f")")
+            names+=("files/$(basename "$f")")
+        done
+        if ((${#FILES[@]})); then
+            log "matrix: ${#FILES[@]} scenarios on $list (replay --across)"
+            OUT=$top/scenarios
+            cmd_run --kernels "$list" --jobs "$jobs" --timeout "$timeout" --out "$OUT" \
+                -- "$binary" replay --across "${names[@]}" || rc=1
+            {
+                echo "## Scenarios: tcpconform replay --across $(basename "$scenarios")/*.scn"
+                echo
+                echo "Each scenario runs on each kernel with the model for that kernel. *holds*: every"
+                echo "expectation of the file held; *differs: line N (result|table)*: the kernel agreed"
+                echo "with its model and the file (written for another kernel, its \`@profile\`) does not"
+                echo "hold there, at line N; *no KEY*: the kernel lacks a sysctl the file needs, as its"
+                echo "profile says; **FAILS**: the kernel diverged from its model (see"
+                echo "scenarios/<kernel>/output.txt)."
+                echo
+                scenario_table
+                echo
+            } >>"$top/matrix.md"
+            OUT=$top
+        fi
+    fi
+    echo
+    cat "$top/matrix.md"
+    echo
+    echo "(in $top: matrix.md; per kernel <release>/{output.txt,result,found.scn,console.txt,meta}," \
+        "scenarios/<release>/output.txt)"
+    return $rc
+}
+
+# ---------------------------------------------------------------------------------------------
 
 main() {
     (($#)) || {
@@ -692,6 +961,7 @@ main() {
     case $sub in
         fetch) cmd_fetch "$@" ;;
         run) cmd_run "$@" ;;
+        matrix) cmd_matrix "$@" ;;
         info) cmd_info "$@" ;;
         -h | --help | help) usage ;;
         *) usage >&2 && exit 2 ;;

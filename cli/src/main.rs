@@ -15,8 +15,8 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use tcpconform_harness::campaign::{self, CampaignOptions, CampaignOutcome};
 use tcpconform_harness::config::{CaseConfig, ConfigSpace};
-use tcpconform_harness::report::format_run;
-use tcpconform_harness::{bench, check, kernel, lanes, replay, sandbox, scenario};
+use tcpconform_harness::report::{self, format_run};
+use tcpconform_harness::{across, bench, check, kernel, lanes, replay, sandbox, scenario};
 use tcpconform_model::{Host, Profile, RuleId, Sysctl};
 
 #[derive(Parser)]
@@ -55,6 +55,11 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// After a divergence, also print the shrunk scenario file's text on stdout, between
+        /// `--- scenario ---` and `--- end scenario ---` lines (for runs that cannot keep files,
+        /// such as the kernel matrix's VMs).
+        #[arg(long)]
+        print_scenario: bool,
     },
     /// Run a timer lane: random cases whose timers really run out, side by side in their own
     /// namespaces. `timers`: seconds-long timers (orphan FIN-WAIT-2, keepalive,
@@ -90,6 +95,11 @@ enum Command {
         /// The kernel profile the model predicts for (default: the running kernel's).
         #[arg(long)]
         profile: Option<String>,
+        /// Predict for the running kernel (or --profile) even when a file names another
+        /// profile: the file's expectations must then fail exactly where that model says they
+        /// do (a behaviour that differs between kernels), and the kernel must agree with it.
+        #[arg(long)]
+        across: bool,
         /// Print the reports as JSON.
         #[arg(long)]
         json: bool,
@@ -230,6 +240,7 @@ fn main() -> ExitCode {
             found,
             record,
             json,
+            print_scenario,
         } => {
             let profile = match parse_profile(profile.as_deref(), running_profile) {
                 Ok(p) => p,
@@ -280,6 +291,11 @@ fn main() -> ExitCode {
                 );
             } else {
                 print_campaign(&report);
+            }
+            if print_scenario && let CampaignOutcome::Diverged(cx) = &report.outcome {
+                println!("--- scenario ---");
+                print!("{}", report::counterexample_scenario(cx).to_text());
+                println!("--- end scenario ---");
             }
             match report.outcome {
                 CampaignOutcome::Passed => ExitCode::SUCCESS,
@@ -355,6 +371,7 @@ fn main() -> ExitCode {
         Command::Replay {
             files,
             profile,
+            across,
             json,
         } => {
             let profile = match parse_profile(profile.as_deref(), running_profile) {
@@ -367,6 +384,9 @@ fn main() -> ExitCode {
             };
             if let Err(e) = sandbox::probe() {
                 return harness_failed(e);
+            }
+            if across {
+                return replay_across(&scenarios, profile, json);
             }
             let mut failed = false;
             let mut reports = Vec::new();
@@ -610,6 +630,50 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+    }
+}
+
+/// `replay --across`: each file on this kernel with this kernel's model.
+fn replay_across(
+    scenarios: &[(PathBuf, scenario::Scenario)],
+    profile: Profile,
+    json: bool,
+) -> ExitCode {
+    let mut failed = false;
+    let mut reports = Vec::new();
+    let mut summaries = Vec::new();
+    for (path, sc) in scenarios {
+        let r = match across::replay_across(sc, profile) {
+            Ok(r) => r,
+            Err(e) => return harness_failed(e),
+        };
+        if let Some(e) = r.replay.as_ref().and_then(|r| r.run.harness_error.as_ref()) {
+            return harness_failed(e);
+        }
+        failed |= !r.passed();
+        let name = path.display().to_string();
+        if json {
+            reports.push(serde_json::json!({"file": path, "report": r}));
+        } else {
+            print!("{}", r.render(&name));
+            println!();
+        }
+        summaries.push(r.summary(&name));
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).expect("serializes")
+        );
+    } else {
+        for s in &summaries {
+            println!("{s}");
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

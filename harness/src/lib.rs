@@ -25,6 +25,8 @@
 //! - [`bench`]: the campaign's speed, where its time goes, and the bare kernel cost beside it.
 //! - [`scenario`], [`replay`], [`report`]: scenario files, `predict`/`replay`, and readable
 //!   reports and counterexamples.
+//! - [`across`]: a scenario written for one kernel, replayed on another with that kernel's
+//!   model (the kernel matrix's check of profile differences).
 //! - [`diff`], [`check`]: behaviour differences between configurations, and what a sysctl
 //!   configuration really changes.
 //!
@@ -32,6 +34,8 @@
 //! difference from the model is the product, and a [`HarnessError`] means the case did not run.
 //! All `unsafe` code lives in the private `sys` module.
 
+#[cfg(target_os = "linux")]
+pub mod across;
 #[cfg(target_os = "linux")]
 pub mod bench;
 #[cfg(target_os = "linux")]

@@ -691,7 +691,7 @@ pub struct Settled {
     /// Whether the last two dumps held the same rows and nothing was in flight.
     pub settled: bool,
     /// How many connection ends still had unacknowledged segments with their peer in view, in
-    /// the last dump.
+    /// the last dump, plus the packets still on the receive backlogs ([`softnet_backlog`]).
     pub in_flight: usize,
     /// How many dumps were taken.
     pub dumps: u32,
@@ -759,6 +759,22 @@ pub fn same_active_rows(a: &Snapshot, b: &Snapshot) -> bool {
             .collect()
     };
     active(a) == active(b)
+}
+
+/// Packets waiting on the CPUs' receive backlogs (`softnet_backlog_len()`, the 12th column of
+/// `/proc/net/softnet_stat` on 6.1 and later; 0 when it cannot be read). Loopback segments wait
+/// there until `net_rx_action()` runs. Before 6.5 a softirq raised while ksoftirqd is awake is
+/// left to ksoftirqd ("softirq: Let ksoftirqd do its job", reverted by d15121be7485, v6.5), so
+/// on 6.1 segments a call sent can still be queued when it returns — under emulation (qemu TCG,
+/// where the 2 ms softirq budget runs out quickly) often enough to matter. The count is the
+/// machine's, not only the case's: other traffic can only make settling wait longer.
+pub fn softnet_backlog() -> usize {
+    std::fs::read_to_string("/proc/net/softnet_stat").map_or(0, |text| {
+        text.lines()
+            .filter_map(|l| l.split_whitespace().nth(11))
+            .filter_map(|v| usize::from_str_radix(v, 16).ok())
+            .sum()
+    })
 }
 
 /// The socket tables of a case's hosts.
@@ -867,7 +883,7 @@ impl Observer {
                 stopwatch::add("observe: of which with the bind-hash walk", Duration::ZERO);
             }
             dumps += 1;
-            let busy = in_flight(&raw, owners);
+            let busy = in_flight(&raw, owners) + softnet_backlog();
             let snapshot = Snapshot::new(
                 raw.iter()
                     .map(|r| r.with_info(owners))

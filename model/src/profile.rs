@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sysctl::Sysctls;
+use crate::sysctl::{SysctlKey, Sysctls};
 
 /// An operating system whose TCP rules the model knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -59,12 +59,23 @@ impl Profile {
         Sysctls::linux_defaults()
     }
 
+    /// Whether this kernel has the sysctl `key` ([`SysctlKey::since`]); a key it lacks has no
+    /// file under `/proc/sys`. Of the modelled keys, the known profiles differ only in
+    /// `net.ipv4.tcp_tw_reuse_delay` (6.14; absent on Debian's 6.1.0-56 and 6.12.117, present
+    /// on 6.18.44 and 7.3.4).
+    pub fn has_sysctl(self, key: SysctlKey) -> bool {
+        let (major, minor) = key.since();
+        self.at_least(major, minor)
+    }
+
     /// `tcp_tw_reuse_delay` exists and TIME-WAIT age is measured in milliseconds from the
     /// TIME-WAIT's creation. Before, the rule was "a later second of the monotonic clock than the
-    /// last timestamp received". (19ce8cd30465 "tcp: Measure TIME-WAIT reuse delay with
-    /// millisecond precision", v6.14.)
+    /// last timestamp received", so a TIME-WAIT younger than a second may or may not be reused,
+    /// depending on where the second boundary fell. (19ce8cd30465 "tcp: Measure TIME-WAIT reuse
+    /// delay with millisecond precision" and the sysctl, merged as 154dee7c3265 "Merge branch
+    /// 'make-time-wait-reuse-delay-deterministic-and-configurable'", v6.14.)
     pub fn has_tw_reuse_delay(self) -> bool {
-        self.at_least(6, 14)
+        self.has_sysctl(SysctlKey::TcpTwReuseDelay)
     }
 
     /// When the last socket that got a port through `bind()` leaves, the port becomes usable by
@@ -81,6 +92,19 @@ impl Profile {
     /// (822fb91fc724 "tcp: Link bhash2 to bhash.", v6.8.)
     pub fn fastreuse_from_first_owner(self) -> bool {
         !self.at_least(6, 8)
+    }
+
+    /// A v4-mapped specific bind (`[::ffff:127.0.0.1]:P` on AF_INET6) does not see the owners
+    /// of `0.0.0.0:P` / `[::ffff:0.0.0.0]:P` when an AF_INET6 socket created that address's
+    /// bind2 bucket: such binds are checked in bhash2 only (`inet_use_hash2_on_bind()`, from the
+    /// 6.1.y backport of 5e07e672412b "tcp: Use bhash2 for v4-mapped-v6 non-wildcard
+    /// address."), and 6.1's `inet_bind2_bucket_match_addr_any()` matches a bucket of the same
+    /// family only when its address is `::`. Mainline never had this: the same v6.8 series
+    /// stores every IPv4 address as v4-mapped with its type (5a22bba13d01 "tcp: Save address
+    /// type in inet_bind2_bucket."), so a mapped wildcard bucket matches. Found by the kernel
+    /// matrix on Debian's 6.1.0-56 (6.1.192); the code is the same in 6.1.172.
+    pub fn mapped_bind_misses_ipv6_wildcard_bucket(self) -> bool {
+        !self.at_least(6, 2)
     }
 
     /// The kernel's timer frequency (`CONFIG_HZ`): 250 for the host and every Debian kernel

@@ -112,6 +112,14 @@ pub(super) fn rcv_saddr_equal(sk: &Sk, sk2: &Sk) -> bool {
     }
 }
 
+/// Whether `sk` is bound to the IPv4 wildcard: `0.0.0.0`, or `::ffff:0.0.0.0` on AF_INET6.
+fn is_v4_wildcard(sk: &Sk) -> bool {
+    match sk.family {
+        Family::Inet => sk.rcv_saddr_v4().is_unspecified(),
+        Family::Inet6 => sk.rcv_saddr_v6() == Some(Ipv4Addr::UNSPECIFIED.to_ipv6_mapped()),
+    }
+}
+
 /// Why `inet_bind_conflict()` let two sockets share a port, or why it did not.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Share {
@@ -176,7 +184,7 @@ impl Model {
                 continue;
             }
             let sk2 = self.sk(o);
-            if !rcv_saddr_equal(sk, sk2) {
+            if !rcv_saddr_equal(sk, sk2) || self.wild4_unseen(sk, sk2) {
                 continue;
             }
             match share(sk, sk2, relax, reuseport_ok) {
@@ -189,6 +197,44 @@ impl Model {
             }
         }
         Check::Clear(reason)
+    }
+
+    /// Linux 6.1: whether `sk`'s conflict check misses the owner `sk2`. A v4-mapped specific
+    /// AF_INET6 bind looks for wildcard owners with `inet_bind2_bucket_match_addr_any()`, which
+    /// there compares families: an AF_INET6 bind2 bucket matches only when its address is `::`.
+    /// So the owners of the IPv4-wildcard bucket (`0.0.0.0`, `::ffff:0.0.0.0`, one bucket for
+    /// both) are missed when an AF_INET6 socket created that bucket.
+    fn wild4_unseen(&self, sk: &Sk, sk2: &Sk) -> bool {
+        self.profile.mapped_bind_misses_ipv6_wildcard_bucket()
+            && sk.family == Family::Inet6
+            && sk
+                .rcv_saddr_v6()
+                .is_some_and(|a| v6_type(a) == V6Type::Mapped)
+            && !sk.rcv_saddr_v4().is_unspecified()
+            && is_v4_wildcard(sk2)
+            && self.wild4_tb2.get(&(sk2.host, sk2.port)) == Some(&Family::Inet6)
+    }
+
+    /// Linux 6.1: keeps `wild4_tb2` in step with the owners after each call. A port's
+    /// IPv4-wildcard bind2 bucket takes the family of the socket that created it
+    /// (`inet_bind2_bucket_init()`: `tb->family`), later owners of either family join it
+    /// (`inet_bind2_bucket_addr_match()`), and it lives while one of them is bound there
+    /// (`inet_bind2_bucket_destroy()`). One call adds at most one owner to it.
+    pub(super) fn sync_wild4_tb2(&mut self) {
+        if !self.profile.mapped_bind_misses_ipv6_wildcard_bucket() {
+            return;
+        }
+        let mut live: std::collections::BTreeMap<(crate::op::Host, u16), Family> =
+            std::collections::BTreeMap::new();
+        for s in self.sks.values() {
+            if s.bound && s.port != 0 && is_v4_wildcard(s) {
+                live.entry((s.host, s.port)).or_insert(s.family);
+            }
+        }
+        self.wild4_tb2.retain(|k, _| live.contains_key(k));
+        for (k, family) in live {
+            self.wild4_tb2.entry(k).or_insert(family);
+        }
     }
 
     /// `sk_reuseport_match()`: whether the bucket's cache lets `sk` skip the conflict check.

@@ -172,6 +172,9 @@ pub struct Model {
     sks: BTreeMap<SkId, Sk>,
     next_sk: u32,
     buckets: BTreeMap<(Host, u16), Bucket>,
+    /// Linux 6.1 only: the family of each port's bind2 bucket for the IPv4 wildcard address
+    /// (see [`Profile::mapped_bind_misses_ipv6_wildcard_bucket`]).
+    wild4_tb2: BTreeMap<(Host, u16), Family>,
     /// Where incoming segments are dropped (`peer_vanishes`), as wire addresses.
     vanished: BTreeSet<bench::Drop>,
     /// Each name's last connection (host, local, peer), kept after close.
@@ -274,6 +277,7 @@ impl Model {
             sks: BTreeMap::new(),
             next_sk: 0,
             buckets: BTreeMap::new(),
+            wild4_tb2: BTreeMap::new(),
             vanished: BTreeSet::new(),
             last_tuple: BTreeMap::new(),
             in_flight: Vec::new(),
@@ -386,6 +390,7 @@ impl Model {
                 violation: None,
             };
             let (outcome, rule) = model.apply(op, env, &mut cx);
+            model.sync_wild4_tb2();
             let bindings = model.bindings(op, env, outcome);
             let mut rules = vec![rule];
             rules.extend(cx.rules.iter().copied().filter(|r| *r != rule));
@@ -780,3 +785,6 @@ fn loopback(ip: IpAddr) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod profile_tests;
