@@ -608,16 +608,18 @@ impl Executor {
         let Some(l) = self.open(listener) else {
             return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));
         };
-        let (s, _) = match l.accept() {
+        // accept() runs as the listener's user: the new socket's inode, and with it the
+        // socket's sk_uid (sk_set_socket()), belong to the caller's fsuid.
+        let as_user = self.slots[&listener].euid;
+        let (s, _) = match with_fsuid(as_user, || l.accept())? {
             Ok(x) => x,
             Err(e) => {
                 let outcome = self.blocking_or(listener, &e, &[libc::EAGAIN]);
                 return Ok(Observed::outcome(outcome));
             }
         };
-        // The accepted socket belongs to the listener's user: the server process that calls
-        // accept() runs as the user that created its listener (the model's sk_uid is
-        // inherited the same way, and bind()'s privileged-port check asks that user).
+        // The accepted socket belongs to the listener's user, who accepted it: its sk_uid is
+        // that user's, and bind()'s privileged-port check asks that user.
         let (host, family, euid) = {
             let slot = &self.slots[&listener];
             (slot.host, slot.family, slot.euid)

@@ -169,7 +169,9 @@ pub enum Op {
         /// `SOCK_NONBLOCK`.
         nonblocking: bool,
         /// The (filesystem) uid the socket is created with; it becomes the socket's owner uid
-        /// for the SO_REUSEPORT rules.
+        /// for the SO_REUSEPORT rules. `bind()` and `accept()` on the socket are made as that
+        /// user (the calls that ask who calls): an accepted socket belongs to the same user
+        /// (its sk_uid is the acceptor's, `sk_set_socket()`).
         euid: Option<u32>,
         /// The host the socket lives on.
         host: Host,

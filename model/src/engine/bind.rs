@@ -554,6 +554,7 @@ impl Model {
         {
             let s = self.sk_mut(id);
             s.local_ip = ip;
+            s.saddr_v4 = s.rcv_saddr_v4();
             if let IpAddr::V6(a) = ip
                 && !a.is_unspecified()
                 && a.to_ipv4_mapped().is_none()
@@ -577,6 +578,7 @@ impl Model {
                     // before (inet_reset_saddr()), and restores IPV6_V6ONLY.
                     let s = self.sk_mut(id);
                     s.local_ip = s.family.any();
+                    s.saddr_v4 = Ipv4Addr::UNSPECIFIED;
                     s.opts.v6only = saved_v6only;
                     return err(Errno::EADDRINUSE, why);
                 }

@@ -218,7 +218,9 @@ impl Model {
         s.timestamps = false;
         s.timer = None;
         if !s.addr_lock {
+            // inet_reset_saddr()
             s.local_ip = s.family.any();
+            s.saddr_v4 = std::net::Ipv4Addr::UNSPECIFIED;
         }
     }
 

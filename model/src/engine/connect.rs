@@ -167,14 +167,19 @@ impl Model {
         }
         // Source address: the bound one, else the route's (tcp_v4_connect() looks at the IPv4
         // view, so `::ffff:0.0.0.0` also takes the route's).
-        let unbound_source = if is_mapped(dst.ip()) || sk.family == Family::Inet {
-            sk.rcv_saddr_v4().is_unspecified()
+        let via_v4 = is_mapped(dst.ip()) || sk.family == Family::Inet;
+        let unbound_source = if via_v4 {
+            sk.saddr_v4.is_unspecified()
         } else {
             sk.local_is_any()
         };
         if unbound_source {
             let src = self.source_for(sk.host, sk.family, dst.ip());
-            self.sk_mut(id).local_ip = src;
+            let s = self.sk_mut(id);
+            s.local_ip = src;
+            if via_v4 {
+                s.saddr_v4 = s.rcv_saddr_v4();
+            }
             cx.rule(RuleId::ConnectSource);
         }
         {
@@ -253,6 +258,7 @@ impl Model {
         s.peer = None;
         if !s.addr_lock {
             s.local_ip = s.family.any();
+            s.saddr_v4 = std::net::Ipv4Addr::UNSPECIFIED;
         }
     }
 

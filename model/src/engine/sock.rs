@@ -106,6 +106,11 @@ pub(crate) struct Sk {
     /// The local address as the socket holds it (`sk_rcv_saddr` / `sk_v6_rcv_saddr`); the
     /// family's wildcard when unbound.
     pub(crate) local_ip: IpAddr,
+    /// `inet_saddr`: the IPv4 source `tcp_v4_connect()` sends from (0: it picks the route's).
+    /// bind() sets it with the address; an IPv4 (or v4-mapped) connect() that picks a source
+    /// sets it; an IPv6 connect() that picks a source sets only `sk_v6_rcv_saddr`, so a later
+    /// v4-mapped connect() still picks its own (`inet_update_saddr()`).
+    pub(crate) saddr_v4: Ipv4Addr,
     /// `inet_num`: the local port, 0 when none.
     pub(crate) port: u16,
     /// `inet_sport` where it outlives `inet_num`: the last port released (what getsockname()
@@ -199,6 +204,7 @@ impl Sk {
             owner: Some(owner),
             state: TcpState::Closed,
             local_ip: family.any(),
+            saddr_v4: Ipv4Addr::UNSPECIFIED,
             port: 0,
             sport: 0,
             bound: false,

@@ -274,6 +274,8 @@ impl Model {
             opts: lis.opts,
             shutdown: lis.shutdown,
             mapped_ops,
+            // inet_saddr: the connection's IPv4 address (LOOPBACK4_IPV6 for a native IPv6 one).
+            saddr_v4: child.rcv_saddr_v4(),
             ..child
         };
         let id = self.new_sk(child);
