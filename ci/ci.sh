@@ -5,8 +5,9 @@
 #   clippy      clippy on every target, warnings are errors
 #   model-deps  the model crate depends on nothing but serde (no OS crate, no I/O)
 #   docs        rustdoc, warnings are errors
-#   test        the README's test command: cargo test --workspace (kernel tests included;
-#               with CI=true a kernel test that cannot get a namespace fails instead of skipping)
+#   test        the README's test command: ci/setup.sh (installs nftables if missing), then
+#               cargo test --workspace (kernel tests included; with CI=true a kernel test that
+#               cannot get a namespace fails instead of skipping)
 #   kernels     the kernel matrix (ci/kernels.sh matrix): the campaign and every scenario under
 #               Debian's 6.1, 6.12 and newest 7.x kernels (qemu, TCG) and on this machine's kernel;
 #               TCPCONFORM_MATRIX_CASES cases per kernel (default 300), seed
@@ -37,7 +38,10 @@ job_model_deps() {
 
 job_docs() { RUSTDOCFLAGS=-Dwarnings cargo doc --locked --workspace --no-deps; }
 
-job_test() { cargo test --locked --workspace; }
+job_test() {
+    ci/setup.sh
+    cargo test --locked --workspace
+}
 
 job_kernels() {
     ci/kernels.sh matrix --kernels 6.1,6.12,7.x,host --jobs 2 \

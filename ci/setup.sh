@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine for tcpconform: the one system tool the harness runs besides
+# the kernel, `nft` (Debian package nftables; the test bench's peer_vanishes and peer_reboots
+# drop a connection's segments with it). Idempotent; needs root only when something is missing.
+# The Rust toolchain is assumed (cargo on PATH).
+set -euo pipefail
+
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+
+if ! have cargo; then
+    echo "setup: cargo is not on PATH; install a Rust toolchain (https://rustup.rs) first" >&2
+    exit 1
+fi
+if ! have nft; then
+    echo "setup: installing nftables (for peer_vanishes / peer_reboots)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    for attempt in 1 2 3; do
+        if apt-get update -qq && apt-get install -y -qq --no-install-recommends nftables >/dev/null; then
+            break
+        fi
+        [ "$attempt" = 3 ] && { echo "setup: could not install nftables" >&2; exit 1; }
+        sleep 5
+    done
+fi
+echo "setup: ok (cargo $(cargo --version | cut -d' ' -f2), $(nft --version 2>/dev/null || /usr/sbin/nft --version))"
