@@ -137,11 +137,15 @@ pub fn resolve(
         let disposition = match text.parse::<Sysctl>() {
             Ok(s) => {
                 let (maj, min) = s.key.since();
-                if !profile.at_least(maj, min) {
-                    Disposition::NotOnThisKernel(format!(
-                        "{} appeared in Linux {maj}.{min}; {profile} has no such sysctl",
-                        s.key
-                    ))
+                if !s.key.exists_on(profile) {
+                    Disposition::NotOnThisKernel(if s.key.on(profile.os) {
+                        format!(
+                            "{} appeared in Linux {maj}.{min}; {profile} has no such sysctl",
+                            s.key
+                        )
+                    } else {
+                        format!("{profile} has no such setting as {}", s.key)
+                    })
                 } else if defaults.value(s.key) == s.value {
                     Disposition::Default(s)
                 } else {

@@ -157,11 +157,15 @@ pub fn validate(config: &CaseConfig) -> Result<(), String> {
     let mut current = config.host_sysctls_defaults();
     for (h, s) in &config.sysctls {
         let (maj, min) = s.key.since();
-        if !config.profile.at_least(maj, min) {
-            return Err(format!(
-                "{s}: {} has no {} (it appeared in {maj}.{min})",
-                config.profile, s.key
-            ));
+        if !s.key.exists_on(config.profile) {
+            return Err(if s.key.on(config.profile.os) {
+                format!(
+                    "{s}: {} has no {} (it appeared in {maj}.{min})",
+                    config.profile, s.key
+                )
+            } else {
+                format!("{s}: {} has no such setting as {}", config.profile, s.key)
+            });
         }
         if *h == Host::B && !config.two_hosts {
             return Err(format!("{s}: host b exists only with two hosts"));

@@ -161,7 +161,18 @@ pub fn port_names(table: &Snapshot, env: &Env, ops: &[Op]) -> Vec<String> {
 }
 
 /// Runs `ops` on both models; returns the first call where they part, if any.
+///
+/// Between two OSes a case that writes a sysctl one of them lacks shows nothing about
+/// behaviour, and a call the model refuses on either side (`os.not_modelled`) is no
+/// prediction: such cases show no difference.
 fn first_difference(left: &CaseConfig, right: &CaseConfig, ops: &[Op]) -> Option<Difference> {
+    let foreign = |op: &Op| {
+        matches!(op, Op::Sysctl { setting, .. }
+            if !setting.key.exists_on(left.profile) || !setting.key.exists_on(right.profile))
+    };
+    if ops.iter().any(foreign) {
+        return None;
+    }
     let (mut lm, mut rm): (Model, Model) = (left.model(), right.model());
     let (mut le, mut re) = (Env::new(), Env::new());
     for (i, op) in ops.iter().enumerate() {
@@ -172,6 +183,9 @@ fn first_difference(left: &CaseConfig, right: &CaseConfig, ops: &[Op]) -> Option
         }
         for (v, p) in &rb.bindings {
             re.bind(v, *p);
+        }
+        if lb.rules.contains(&RuleId::NotModelled) || rb.rules.contains(&RuleId::NotModelled) {
+            return None;
         }
         let prefix = &ops[..=i];
         let lt = port_names(&lb.model.snapshot(), &le, prefix);
@@ -277,21 +291,49 @@ pub const PROBES: &[(&str, &str)] = &[
         "explicit-connect-over-timewait",
         include_str!("../probes/explicit-connect-over-timewait.scn"),
     ),
+    (
+        "specific-beside-wildcard",
+        include_str!("../probes/specific-beside-wildcard.scn"),
+    ),
+    (
+        "reuseaddr-new-only-over-timewait",
+        include_str!("../probes/reuseaddr-new-only-over-timewait.scn"),
+    ),
+    (
+        "duplicate-listeners",
+        include_str!("../probes/duplicate-listeners.scn"),
+    ),
+    (
+        "timewait-length",
+        include_str!("../probes/timewait-length.scn"),
+    ),
 ];
 
 /// The probes' ops, without the sysctl writes of keys the diff compares.
-fn probe_cases(frozen: &std::collections::BTreeSet<tcpconform_model::SysctlKey>) -> Vec<Vec<Op>> {
+/// Each with whether it needs two hosts (`@hosts 2`).
+fn probe_cases(
+    frozen: &std::collections::BTreeSet<tcpconform_model::SysctlKey>,
+    profiles: (tcpconform_model::Profile, tcpconform_model::Profile),
+) -> Vec<(Vec<Op>, bool)> {
     PROBES
         .iter()
         .map(|(name, text)| {
             let sc = crate::scenario::parse(text, Some(name)).expect("probes parse");
-            sc.steps
+            let two_hosts = sc.hosts >= 2;
+            let ops = sc
+                .steps
                 .into_iter()
                 .map(|s| s.op)
                 .filter(
                     |op| !matches!(op, Op::Sysctl { setting, .. } if frozen.contains(&setting.key)),
                 )
-                .collect()
+                // A sysctl one side lacks is left out: the probe then runs on the defaults.
+                .filter(|op| {
+                    !matches!(op, Op::Sysctl { setting, .. }
+                        if !setting.key.exists_on(profiles.0) || !setting.key.exists_on(profiles.1))
+                })
+                .collect();
+            (ops, two_hosts)
         })
         .collect()
 }
@@ -331,10 +373,13 @@ pub fn diff(left: &CaseConfig, right: &CaseConfig, options: &DiffOptions) -> Dif
         }
     }
     let mut cases = 0u64;
-    for ops in probe_cases(&frozen) {
+    for (ops, two_hosts) in probe_cases(&frozen, (left.profile, right.profile)) {
         cases += 1;
-        if let Some(d) = first_difference(left, right, &ops) {
-            keep(&mut found, left, right, d);
+        let (mut l, mut r) = (left.clone(), right.clone());
+        l.two_hosts |= two_hosts;
+        r.two_hosts |= two_hosts;
+        if let Some(d) = first_difference(&l, &r, &ops) {
+            keep(&mut found, &l, &r, d);
         }
     }
     let gen_options = generate::GenOptions {

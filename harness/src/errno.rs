@@ -25,6 +25,7 @@ pub fn to_raw(e: Errno) -> i32 {
         Errno::EINVAL => libc::EINVAL,
         Errno::EPIPE => libc::EPIPE,
         Errno::ENOPROTOOPT => libc::ENOPROTOOPT,
+        Errno::ENOSYS => libc::ENOSYS,
         Errno::EOPNOTSUPP => libc::EOPNOTSUPP,
         Errno::EAFNOSUPPORT => libc::EAFNOSUPPORT,
         Errno::EADDRINUSE => libc::EADDRINUSE,

@@ -9,6 +9,15 @@ use std::time::Duration;
 /// Why the harness could not carry out a case (as opposed to what the kernel answered).
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
+    /// The scenario's profile is another OS than the one the harness runs on: it can only be
+    /// predicted.
+    #[error("{profile} cannot be replayed on this host ({host}); use `tcpconform predict`")]
+    OtherOs {
+        /// The scenario's profile.
+        profile: String,
+        /// The OS the harness runs on.
+        host: String,
+    },
     /// No network namespace could be created or entered here.
     #[error("cannot get a network namespace: {reason}")]
     NamespaceUnavailable {

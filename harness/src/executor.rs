@@ -203,6 +203,10 @@ fn int_option(opt: SockOpt) -> Option<(libc::c_int, libc::c_int, libc::c_int)> {
     // Unsigned scenario values are passed as the C `int` the kernel reads; a value above
     // i32::MAX arrives negative, exactly as it would from C.
     let u = |v: u32| v as libc::c_int;
+    /// FreeBSD sys/sys/socket.h `SO_REUSEPORT_LB` (0x00010000).
+    const SO_REUSEPORT_LB_FREEBSD: libc::c_int = 0x0001_0000;
+    /// Winsock `SO_EXCLUSIVEADDRUSE`, `((int)(~SO_REUSEADDR))` with Winsock's SO_REUSEADDR 4.
+    const SO_EXCLUSIVEADDRUSE_WINDOWS: libc::c_int = !4;
     Some(match opt {
         SockOpt::ReuseAddr(v) => (libc::SOL_SOCKET, libc::SO_REUSEADDR, b(v)),
         SockOpt::ReusePort(v) => (libc::SOL_SOCKET, libc::SO_REUSEPORT, b(v)),
@@ -214,6 +218,10 @@ fn int_option(opt: SockOpt) -> Option<(libc::c_int, libc::c_int, libc::c_int)> {
         SockOpt::KeepCnt(v) => (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, u(v)),
         SockOpt::UserTimeout(v) => (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, u(v)),
         SockOpt::Linger2(v) => (libc::IPPROTO_TCP, libc::TCP_LINGER2, v),
+        // Other systems' options, passed to Linux by their own numbers: Linux does not know
+        // them and answers ENOPROTOOPT, as the model predicts (setsockopt.not_on_os).
+        SockOpt::ReusePortLb(v) => (libc::SOL_SOCKET, SO_REUSEPORT_LB_FREEBSD, b(v)),
+        SockOpt::ExclusiveAddrUse(v) => (libc::SOL_SOCKET, SO_EXCLUSIVEADDRUSE_WINDOWS, b(v)),
         SockOpt::Linger(_) => return None,
     })
 }

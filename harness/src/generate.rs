@@ -341,6 +341,12 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
             SockOpt::Linger(Some(0)),
             SockOpt::BindAddressNoPort(true),
         ];
+        // Options only one OS has (the other profiles answer ENOPROTOOPT).
+        match state.model.profile().os {
+            tcpconform_model::profile::Os::FreeBsd => opts.push(SockOpt::ReusePortLb(true)),
+            tcpconform_model::profile::Os::Windows => opts.push(SockOpt::ExclusiveAddrUse(true)),
+            tcpconform_model::profile::Os::Linux | tcpconform_model::profile::Os::MacOs => {}
+        }
         if family == Family::Inet6 {
             opts.push(SockOpt::V6Only(true));
             opts.push(SockOpt::V6Only(false));

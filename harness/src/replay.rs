@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
-use tcpconform_model::{Env, Hint, Model, Observed, Op, Outcome, Profile, Snapshot, Topology};
+use tcpconform_model::{
+    Env, Hint, Model, Observed, Op, Outcome, Profile, RuleId, Snapshot, Topology,
+};
 
 use crate::config::CaseConfig;
 use crate::error::HarnessError;
@@ -166,6 +168,19 @@ pub fn predict(scenario: &Scenario, profile: Profile) -> ScenarioReport {
             }
         }
         check_step(step, i + 1, b.outcome, &table, &mut env, &mut unmet);
+        if b.rules.contains(&RuleId::NotModelled) {
+            // A refusal is not a prediction: the report says so and the run does not pass.
+            unmet.push(Unmet {
+                index: i + 1,
+                line: step.line,
+                message: format!(
+                    "{} is not modelled on {} ({})",
+                    step.op,
+                    config.profile,
+                    RuleId::NotModelled.describe()
+                ),
+            });
+        }
         steps.push(StepReport {
             index: i + 1,
             op: step.op.clone(),
@@ -196,6 +211,12 @@ pub fn predict(scenario: &Scenario, profile: Profile) -> ScenarioReport {
 /// the kernel.
 pub fn replay(scenario: &Scenario, profile: Profile) -> Result<ScenarioReport, HarnessError> {
     let config = scenario_config(scenario, profile);
+    if config.profile.os != profile.os {
+        return Err(HarnessError::OtherOs {
+            profile: config.profile.to_string(),
+            host: profile.os.to_string(),
+        });
+    }
     let model = model_for(&config, scenario);
     let spec = sandbox_spec(&config, &scenario.addresses);
     let steps_in = scenario.steps.clone();

@@ -77,6 +77,9 @@ errnos! {
     EPIPE => "Broken pipe",
     /// Protocol not available (unknown socket option).
     ENOPROTOOPT => "Protocol not available",
+    /// Function not implemented: the model's refusal (`os.not_modelled`); no kernel call
+    /// the model describes returns it.
+    ENOSYS => "Function not implemented",
     /// Operation not supported.
     EOPNOTSUPP => "Operation not supported",
     /// Address family not supported by protocol.

@@ -112,6 +112,10 @@ pub enum SockOpt {
     UserTimeout(u32),
     /// `IPPROTO_TCP, TCP_LINGER2` (seconds; negative aborts orphans at once, 0 uses the sysctl).
     Linger2(i32),
+    /// `SOL_SOCKET, SO_REUSEPORT_LB` (FreeBSD only).
+    ReusePortLb(bool),
+    /// `SOL_SOCKET, SO_EXCLUSIVEADDRUSE` (Windows only).
+    ExclusiveAddrUse(bool),
 }
 
 impl SockOpt {
@@ -129,6 +133,8 @@ impl SockOpt {
             Self::KeepCnt(_) => "TCP_KEEPCNT",
             Self::UserTimeout(_) => "TCP_USER_TIMEOUT",
             Self::Linger2(_) => "TCP_LINGER2",
+            Self::ReusePortLb(_) => "SO_REUSEPORT_LB",
+            Self::ExclusiveAddrUse(_) => "SO_EXCLUSIVEADDRUSE",
         }
     }
 }
@@ -142,7 +148,9 @@ impl fmt::Display for SockOpt {
             | Self::ReusePort(v)
             | Self::KeepAlive(v)
             | Self::V6Only(v)
-            | Self::BindAddressNoPort(v) => write!(f, "{name}, {}", b(v)),
+            | Self::BindAddressNoPort(v)
+            | Self::ReusePortLb(v)
+            | Self::ExclusiveAddrUse(v) => write!(f, "{name}, {}", b(v)),
             Self::Linger(None) => write!(f, "{name}, off"),
             Self::Linger(Some(t)) => write!(f, "{name}, {t}"),
             Self::KeepIdle(v) | Self::KeepIntvl(v) | Self::KeepCnt(v) | Self::UserTimeout(v) => {

@@ -11,10 +11,44 @@ use serde::{Deserialize, Serialize};
 use crate::sysctl::{SysctlKey, Sysctls};
 
 /// An operating system whose TCP rules the model knows.
+///
+/// Linux is checked against the running kernel; the others are described from their source
+/// (FreeBSD `sys/netinet`, XNU `bsd/netinet`) or, for Windows, Microsoft's documentation, and
+/// have not been run against a real kernel by this project (see the README).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Os {
     /// Linux.
     Linux,
+    /// FreeBSD (14.0 and later: TIME_WAIT is an ordinary tcpcb, no `maxtcptw`).
+    FreeBsd,
+    /// macOS (XNU, xnu-11417 era).
+    MacOs,
+    /// Windows (documentation only).
+    Windows,
+}
+
+impl Os {
+    /// The name used in profile names (`freebsd` in `freebsd-14`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Linux => "linux",
+            Self::FreeBsd => "freebsd",
+            Self::MacOs => "macos",
+            Self::Windows => "windows",
+        }
+    }
+
+    /// Whether the OS is a BSD stack (FreeBSD or XNU): `in_pcbbind()`'s two lookup modes,
+    /// TIME-WAIT of 2 × `net.inet.tcp.msl`, no `tcp_tw_reuse`.
+    pub fn is_bsd(self) -> bool {
+        matches!(self, Self::FreeBsd | Self::MacOs)
+    }
+}
+
+impl fmt::Display for Os {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// A kernel the model predicts for: an OS and a release (`major.minor`).
@@ -32,6 +66,13 @@ impl Profile {
     /// Linux 6.18, the development machine's kernel and the default profile.
     pub const LINUX_6_18: Self = Self::linux(6, 18);
 
+    /// FreeBSD 14, described from its source.
+    pub const FREEBSD_14: Self = Self::other(Os::FreeBsd, 14);
+    /// macOS 15 (xnu-11417), described from its source.
+    pub const MACOS_15: Self = Self::other(Os::MacOs, 15);
+    /// Windows 11, described from Microsoft's documentation.
+    pub const WINDOWS_11: Self = Self::other(Os::Windows, 11);
+
     /// A Linux profile.
     pub const fn linux(major: u16, minor: u16) -> Self {
         Self {
@@ -41,22 +82,43 @@ impl Profile {
         }
     }
 
+    /// A profile of another OS, by its major release.
+    pub const fn other(os: Os, major: u16) -> Self {
+        Self {
+            os,
+            major,
+            minor: 0,
+        }
+    }
+
     /// The profiles the project has checked on a real kernel, by name.
     pub const KNOWN: &'static [(&'static str, Self)] = &[
         ("linux-6.1", Self::linux(6, 1)),
         ("linux-6.12", Self::linux(6, 12)),
         ("linux-6.18", Self::linux(6, 18)),
         ("linux-7.3", Self::linux(7, 3)),
+        ("freebsd-14", Self::FREEBSD_14),
+        ("freebsd-15", Self::other(Os::FreeBsd, 15)),
+        ("macos-15", Self::MACOS_15),
+        ("windows-11", Self::WINDOWS_11),
     ];
 
-    /// Whether this is at least Linux `major.minor`.
+    /// Whether this is at least Linux `major.minor` (false for every other OS: the Linux
+    /// switches below never apply to them).
     pub fn at_least(self, major: u16, minor: u16) -> bool {
-        (self.major, self.minor) >= (major, minor)
+        self.os == Os::Linux && (self.major, self.minor) >= (major, minor)
     }
 
-    /// The sysctl values of a fresh network namespace on this kernel.
+    /// Whether the model describes this profile from a kernel it was checked against (Linux),
+    /// rather than from source or documentation alone.
+    pub fn is_checked_on_a_kernel(self) -> bool {
+        self.os == Os::Linux
+    }
+
+    /// The sysctl values of a fresh network namespace (FreeBSD: VNET jail; macOS, Windows: the
+    /// host's defaults) on this kernel.
     pub fn default_sysctls(self) -> Sysctls {
-        Sysctls::linux_defaults()
+        Sysctls::defaults_for(self.os)
     }
 
     /// Whether this kernel has the sysctl `key` ([`SysctlKey::since`]); a key it lacks has no
@@ -121,9 +183,10 @@ impl Profile {
     }
 
     /// sock_diag can dump bound, unconnected sockets (`TCP_BOUND_INACTIVE`).
-    /// (91051f003948 "tcp: Dump bound-only sockets in inet_diag.", v6.8.)
+    /// (91051f003948 "tcp: Dump bound-only sockets in inet_diag.", v6.8.) The other OSes'
+    /// tables (`net.inet.tcp.pcblist`, `GetTcpTable2`) list every PCB with a port.
     pub fn diag_dumps_bound_sockets(self) -> bool {
-        self.at_least(6, 8)
+        self.os != Os::Linux || self.at_least(6, 8)
     }
 }
 
@@ -131,6 +194,7 @@ impl fmt::Display for Profile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.os {
             Os::Linux => write!(f, "linux-{}.{}", self.major, self.minor),
+            Os::FreeBsd | Os::MacOs | Os::Windows => write!(f, "{}-{}", self.os, self.major),
         }
     }
 }
@@ -138,8 +202,30 @@ impl fmt::Display for Profile {
 impl FromStr for Profile {
     type Err = String;
     /// Parses `linux-6.18` (any `linux-MAJOR.MINOR` is accepted; the known ones are listed in
-    /// [`Profile::KNOWN`]).
+    /// [`Profile::KNOWN`]), `freebsd-14`, `freebsd-15`, `macos-15` or `windows-11`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if !s.starts_with("linux-") {
+            return Self::KNOWN
+                .iter()
+                .find(|(n, _)| *n == s)
+                .map(|(_, p)| *p)
+                .ok_or_else(|| {
+                    let hint = if s.starts_with("freebsd-1") {
+                        " (FreeBSD before 14 kept TIME-WAIT in the compressed tcptw with \
+                         net.inet.tcp.maxtcptw; that path is not modelled)"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        "unknown profile `{s}`{hint} (known: {})",
+                        Self::KNOWN
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                });
+        }
         let known = || {
             Self::KNOWN
                 .iter()

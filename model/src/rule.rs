@@ -361,6 +361,135 @@ rules! {
     PeerRebooted = "bench.peer_reboots":
         "The peer's socket is gone without a word; what reaches its host later is answered \
          with RST (tcp_v4_send_reset()); a socket without a peer: EINVAL.",
+    // --- other operating systems (model only; see the README for what ran where) -------------
+    NotModelled = "os.not_modelled":
+        "The model does not describe this call (or what it starts) on this profile's OS: the \
+         prediction is refused, not guessed from Linux (SOCK_DESTROY, blackholed peers and \
+         keepalive timers off Linux; Windows' FIN-WAIT-2 timeout, close() with unread data and \
+         bind() over connections or TIME-WAIT, which Microsoft does not document).",
+    SetsockoptNotOnOs = "setsockopt.not_on_os":
+        "An option this OS does not have fails with ENOPROTOOPT: IP_BIND_ADDRESS_NO_PORT and \
+         TCP_LINGER2 exist only on Linux, TCP_USER_TIMEOUT only on Linux, SO_REUSEPORT not on \
+         Windows, SO_REUSEPORT_LB only on FreeBSD, SO_EXCLUSIVEADDRUSE only on Windows \
+         (FreeBSD sosetopt(), tcp_ctloutput_set(); XNU sosetoptlock(), tcp_ctloutput(); \
+         Winsock setsockopt(): WSAENOPROTOOPT).",
+    SetsockoptExclusiveWithReuseAddr = "windows.setsockopt.exclusive_with_reuseaddr":
+        "Windows: SO_EXCLUSIVEADDRUSE and SO_REUSEADDR are mutually exclusive on one socket: \
+         setting one while the other is set fails with EINVAL (WSAEINVAL) (Microsoft Learn, \
+         \"Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE\").",
+    OsBindPortFree = "os.bind.port_free":
+        "FreeBSD, macOS, Windows: no socket on the port has an overlapping address: bind succeeds (FreeBSD \
+         sys/netinet/in_pcb.c in_pcbbind_setup(), in_pcblookup_local(); XNU bsd/netinet/in_pcb.c \
+         in_pcbbind()).",
+    BsdBindInUse = "bsd.bind.in_use":
+        "Without SO_REUSEADDR, SO_REUSEPORT or SO_REUSEPORT_LB the bind lookup is a best-fit \
+         (INPLOOKUP_WILDCARD) search over every PCB on the port, listening, bound, connected or \
+         TIME-WAIT: any with an overlapping address gives EADDRINUSE (FreeBSD in_pcbbind_setup(), \
+         in_pcblookup_local(); XNU in_pcbbind()).",
+    BsdBindReuseExactOnly = "bsd.bind.reuse_exact_only":
+        "With SO_REUSEADDR, SO_REUSEPORT or SO_REUSEPORT_LB on the new socket the lookup is exact: \
+         only an unconnected PCB with the identical address conflicts, so a specific address \
+         beside a bound wildcard (and the reverse), or a port held only by connections and \
+         TIME-WAITs, binds; the old sockets' options do not matter (FreeBSD in_pcbbind_setup(): \
+         lookupflags 0, in_pcblookup_local()'s ipi_hash_wild branch; XNU in_pcbbind()).",
+    BsdBindExactDuplicate = "bsd.bind.exact_duplicate":
+        "An unconnected PCB holds the identical address and port and the two do not both have \
+         SO_REUSEPORT (or both SO_REUSEPORT_LB): EADDRINUSE, SO_REUSEADDR notwithstanding \
+         (FreeBSD in_pcbbind_setup(); XNU in_pcbbind()).",
+    BsdBindReusePortBoth = "bsd.bind.reuseport_both":
+        "SO_REUSEPORT on both sockets: identical bindings share the port; connections are not \
+         spread, one PCB gets them (FreeBSD in_pcbbind_setup(), in_pcblookup_hash_wild_locked(); \
+         XNU in_pcbbind()).",
+    BsdBindReusePortLbBoth = "freebsd.bind.reuseport_lb_both":
+        "FreeBSD: SO_REUSEPORT_LB on both sockets: identical bindings share the port as a \
+         load-balancing group (in_pcbbind_setup(), in_pcbinslbgrouphash()).",
+    BsdBindOtherUid = "bsd.bind.other_uid":
+        "A binder without PRIV_NETINET_REUSEPORT (a socket of uid != 0) gets EADDRINUSE when the \
+         best-fit PCB on the port is unconnected and owned by another uid, unless both are \
+         wildcards and the other has SO_REUSEPORT_LB only (FreeBSD in_pcbbind_setup(), \
+         in6_pcbbind(); XNU in_pcbbind()).",
+    BsdBindDualStackBesideV4 = "bsd.bind.dual_stack_beside_v4":
+        "A dual-stack [::] (IPV6_V6ONLY off) binds beside an AF_INET 0.0.0.0 on the same port: the \
+         IPv4-side check of in6_pcbbind() ignores an IPv4 wildcard PCB of the other kind; an \
+         AF_INET 0.0.0.0 after a dual-stack [::] is EADDRINUSE (FreeBSD in6_pcbbind(), \
+         in_pcbbind_setup(); XNU in6_pcbbind()).",
+    BsdBindReservedPort = "bsd.bind.reserved_port":
+        "A port at or below net.inet.ip.portrange.reservedhigh (1023) without privilege (socket \
+         uid != 0) fails with EACCES; on macOS only for a specific address, the wildcard is not \
+         restricted (FreeBSD in_pcbbind_setup() PRIV_NETINET_RESERVEDPORT; XNU in_pcbbind()).",
+    BsdBindEphemeral = "bsd.bind.ephemeral":
+        "bind(:0) (and listen() without a port) takes any port of net.inet.ip.portrange.first..last \
+         that the bind lookup finds free, from a random start (FreeBSD, portrange.randomized=1) \
+         or sequentially (macOS) (in_pcb_lport_dest(); XNU in_pcbbind()).",
+    BsdBindEphemeralExhausted = "bsd.bind.ephemeral.exhausted":
+        "bind(:0) finds no free port in net.inet.ip.portrange.first..last: EADDRNOTAVAIL \
+         (in_pcb_lport_dest(); XNU in_pcbbind()).",
+    ListenNoRecheck = "listen.no_recheck":
+        "FreeBSD, macOS, Windows: listen() on a bound socket does not look at the port again, so \
+         it never fails with EADDRINUSE (FreeBSD tcp_usr_listen(): in_pcbbind() only when \
+         inp_lport == 0; XNU tcp_usr_listen(); Winsock listen() documents WSAEADDRINUSE only for \
+         partially wildcard binds, which the model does not have).",
+    BsdConnectTupleInUse = "bsd.connect.tuple_in_use":
+        "connect() from a bound port whose 4-tuple any PCB holds, TIME-WAIT included, fails with \
+         EADDRINUSE; a TIME-WAIT is never taken over and there is no tcp_tw_reuse (FreeBSD \
+         in_pcbconnect_setup(); XNU tcp_connect(); Windows: WSAEADDRINUSE).",
+    BsdConnectAutobind = "freebsd.connect.autobind":
+        "FreeBSD: connect() without a port takes one of portrange.first..last whose 4-tuple is \
+         unique and that no unconnected PCB holds: ports are shared between destinations \
+         (in_pcb_lport_dest() with a foreign address).",
+    NoShareConnectAutobind = "connect.autobind_unshared":
+        "macOS: connect() without a port takes a port no PCB on an overlapping address uses, so \
+         destinations never share one (XNU in_pcbbind(), lport == 0). Windows: assumed the same \
+         (the dynamic range 49152-65535 is documented, sharing is not).",
+    BsdTimeWaitRstIgnored = "bsd.timewait.rst_ignored":
+        "An RST does not end TIME-WAIT (FreeBSD tcp_twcheck(): RSTs are dropped, RFC 1337; XNU \
+         tcp_input(), TCPS_TIME_WAIT).",
+    BsdTimeWaitExpires = "bsd.timer.time_wait_expires":
+        "TIME-WAIT ends 2 x net.inet.tcp.msl after it began (or after the last retransmitted FIN): \
+         60 s on FreeBSD (msl 30 s), 30 s on macOS (TCPTV_MSL 15 s) (FreeBSD tcp_twstart(), \
+         tcp_timer_2msl(); XNU add_to_time_wait()).",
+    FreeBsdNoLocalTimeWait = "freebsd.timewait.nolocal":
+        "FreeBSD: with net.inet.tcp.nolocaltimewait=1 (the default since 14.0) a connection whose \
+         peer is one of the host's own addresses is closed at once instead of entering TIME-WAIT \
+         (tcp_timewait.c tcp_twstart()).",
+    FreeBsdCloseUnreadData = "freebsd.close.unread_data_fin":
+        "FreeBSD: close() with unread received data discards it and sends FIN, not RST (only \
+         SO_LINGER {on, 0} aborts) (tcp_usrreq.c tcp_usr_close(), tcp_disconnect()).",
+    FreeBsdOrphanFinWait2 = "freebsd.close.orphan_fin_wait2":
+        "FreeBSD: an orphan reaching FIN-WAIT-2 is timed by net.inet.tcp.finwait2_timeout when \
+         fast_finwait2_recycle=1, else by tcp_maxidle (keepcnt x keepintvl = 600 s) of idleness \
+         (tcp_input.c, tcp_timer.c tcp_timer_2msl()).",
+    FreeBsdFinWait2Expires = "freebsd.timer.fin_wait2_expires":
+        "FreeBSD: the orphaned FIN-WAIT-2 timer ends the connection silently (tcp_timer_2msl() \
+         → tcp_close()).",
+    MacOsOrphanFinWait2 = "macos.close.orphan_fin_wait2":
+        "macOS: an orphan reaching FIN-WAIT-2 is timed by net.inet.tcp.fin_timeout (60 s) \
+         (tcp_input.c tcp_set_finwait_timeout()).",
+    MacOsFinWait2ExpiresRst = "macos.timer.fin_wait2_expires_rst":
+        "macOS: when the orphaned FIN-WAIT-2 timer runs out the connection is dropped with an RST \
+         to the peer (tcp_timer.c TCPT_2MSL → tcp_drop()).",
+    WinBindSuccess = "windows.bind.success":
+        "Windows: the sharing table says SUCCESS for the two sockets' options and address kinds \
+         (Microsoft Learn, \"Sharing Transport Addresses\" (WSK) and \"Using SO_REUSEADDR and \
+         SO_EXCLUSIVEADDRUSE\"): e.g. a wildcard after a specific, or any duplicate with \
+         SO_REUSEADDR on both.",
+    WinBindInUse = "windows.bind.in_use":
+        "Windows: the sharing table says INUSE: EADDRINUSE (WSAEADDRINUSE) (\"Sharing Transport \
+         Addresses\").",
+    WinBindDenied = "windows.bind.denied":
+        "Windows: the sharing table says DENIED: EACCES (WSAEACCES), e.g. any bind over an \
+         SO_EXCLUSIVEADDRUSE wildcard, or SO_REUSEADDR over a plain wildcard (\"Sharing Transport \
+         Addresses\").",
+    WinBindCheckSameUser = "windows.bind.check_same_user":
+        "Windows: the sharing table says CHECK (a specific address over a wildcard) and the \
+         sockets belong to the same user: success (\"Sharing Transport Addresses\"; enhanced \
+         socket security).",
+    WinBindCheckOtherUser = "windows.bind.check_other_user":
+        "Windows: the sharing table says CHECK and the sockets belong to different users: EACCES \
+         (WSAEACCES) (\"Sharing Transport Addresses\"; enhanced socket security).",
+    WinTimeWaitExpires = "windows.timer.time_wait_expires":
+        "Windows: TIME-WAIT ends TcpTimedWaitDelay seconds after it began (documented default \
+         240 s; Windows Server 2003 TCP/IP documentation \"TIME-WAIT Delay\", ms819739).",
 }
 
 impl fmt::Display for RuleId {

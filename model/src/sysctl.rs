@@ -96,6 +96,50 @@ sysctl_keys! {
     TcpOrphanRetries = "net.ipv4.tcp_orphan_retries", int(0, 255), since (2, 6);
     /// Default IPV6_V6ONLY of new AF_INET6 sockets.
     Ipv6Bindv6only = "net.ipv6.bindv6only", int(0, 1), since (2, 6);
+    /// FreeBSD, macOS: the maximum segment lifetime (ms); TIME-WAIT lasts twice this
+    /// (FreeBSD sys/netinet/tcp_timer.c `tcp_msl`, default 30000; XNU `TCPTV_MSL`, 15000).
+    InetTcpMsl = "net.inet.tcp.msl", int(1, i32::MAX as i64), since (0, 0);
+    /// FreeBSD: 1 closes a connection whose peer is one of the host's own addresses at once
+    /// instead of TIME-WAIT (tcp_timewait.c `tcp_twstart()`).
+    InetTcpNoLocalTimeWait = "net.inet.tcp.nolocaltimewait", int(0, 1), since (0, 0);
+    /// FreeBSD: 1 ends an orphaned FIN-WAIT-2 after `finwait2_timeout` instead of after
+    /// `tcp_maxidle` (keepcnt × keepintvl, 600 s) of idleness (tcp_timer.c `tcp_timer_2msl()`).
+    InetTcpFastFinWait2Recycle = "net.inet.tcp.fast_finwait2_recycle", int(0, 1), since (0, 0);
+    /// FreeBSD: the orphaned FIN-WAIT-2 timeout (ms) under `fast_finwait2_recycle`.
+    InetTcpFinWait2Timeout = "net.inet.tcp.finwait2_timeout", int(0, i32::MAX as i64), since (0, 0);
+    /// FreeBSD, macOS: the first port of the ephemeral range (`in_pcb_lport_dest()`).
+    InetPortrangeFirst = "net.inet.ip.portrange.first", int(1, 65535), since (0, 0);
+    /// FreeBSD, macOS: the last port of the ephemeral range.
+    InetPortrangeLast = "net.inet.ip.portrange.last", int(1, 65535), since (0, 0);
+    /// Windows: `HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters\TcpTimedWaitDelay`,
+    /// the TIME-WAIT length in seconds (30-300; documented default 240 s, "TIME-WAIT Delay",
+    /// Windows Server 2003 TCP/IP documentation, ms819739).
+    WinTcpTimedWaitDelay = "TcpTimedWaitDelay", int(30, 300), since (0, 0);
+}
+
+impl SysctlKey {
+    /// Whether the key exists on `os`.
+    pub fn on(self, os: crate::profile::Os) -> bool {
+        use crate::profile::Os;
+        match self {
+            Self::InetTcpMsl | Self::InetPortrangeFirst | Self::InetPortrangeLast => {
+                matches!(os, Os::FreeBsd | Os::MacOs)
+            }
+            Self::InetTcpNoLocalTimeWait
+            | Self::InetTcpFastFinWait2Recycle
+            | Self::InetTcpFinWait2Timeout => os == Os::FreeBsd,
+            Self::WinTcpTimedWaitDelay => os == Os::Windows,
+            _ => os == Os::Linux,
+        }
+    }
+
+    /// Whether a kernel of `profile` has the key (for Linux, from the release in
+    /// [`SysctlKey::since`]).
+    pub fn exists_on(self, profile: crate::profile::Profile) -> bool {
+        let (maj, min) = self.since();
+        self.on(profile.os)
+            && (profile.os != crate::profile::Os::Linux || profile.at_least(maj, min))
+    }
 }
 
 impl SysctlKey {
@@ -123,10 +167,18 @@ impl fmt::Display for SysctlKey {
 
 /// Keys that operators still find in old configuration files but that no longer exist, with
 /// the release that removed them.
-pub const REMOVED_KEYS: &[(&str, &str)] = &[(
-    "net.ipv4.tcp_tw_recycle",
-    "removed in Linux 4.12 (commit 4396e46187ca, \"tcp: remove tcp_tw_recycle\")",
-)];
+pub const REMOVED_KEYS: &[(&str, &str)] = &[
+    (
+        "net.ipv4.tcp_tw_recycle",
+        "removed in Linux 4.12 (commit 4396e46187ca, \"tcp: remove tcp_tw_recycle\")",
+    ),
+    (
+        "net.inet.tcp.maxtcptw",
+        "removed in FreeBSD 14.0 with the compressed TIME-WAIT structure (commit 0d7445193abc, \
+         \"tcp: remove tcptw, the compressed timewait state structure\"): TIME-WAIT is an \
+         ordinary tcpcb with no count limit; 13.x is not modelled",
+    ),
+];
 
 /// A sysctl value.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -339,8 +391,19 @@ pub struct Sysctls {
     pub tcp_syn_retries: u32,
     /// `tcp_orphan_retries`.
     pub tcp_orphan_retries: u32,
-    /// `net.ipv6.bindv6only`.
+    /// `net.ipv6.bindv6only` (FreeBSD `net.inet6.ip6.v6only`; Windows: IPV6_V6ONLY is on by
+    /// default).
     pub bindv6only: bool,
+    /// `net.inet.tcp.msl` (ms; FreeBSD, macOS).
+    pub msl_ms: u32,
+    /// `net.inet.tcp.nolocaltimewait` (FreeBSD).
+    pub nolocaltimewait: bool,
+    /// `net.inet.tcp.fast_finwait2_recycle` (FreeBSD).
+    pub fast_finwait2_recycle: bool,
+    /// `net.inet.tcp.finwait2_timeout` (ms; FreeBSD).
+    pub finwait2_timeout_ms: u32,
+    /// `TcpTimedWaitDelay` (s; Windows).
+    pub tcp_timed_wait_delay_s: u32,
 }
 
 impl Sysctls {
@@ -369,6 +432,57 @@ impl Sysctls {
             tcp_syn_retries: 6,
             tcp_orphan_retries: 0,
             bindv6only: false,
+            // Keys of other OSes: never read on Linux.
+            msl_ms: 30_000,
+            nolocaltimewait: false,
+            fast_finwait2_recycle: false,
+            finwait2_timeout_ms: 60_000,
+            tcp_timed_wait_delay_s: 240,
+        }
+    }
+
+    /// The defaults of `os`. The Linux fields that other OSes have no key for are set to the
+    /// value that gives that OS's fixed behaviour (no `tcp_tw_reuse`: 0; RST never ends
+    /// TIME-WAIT on the BSDs: `tcp_rfc1337` 1; no TIME-WAIT count limit), and are refused as
+    /// settings on those profiles.
+    pub fn defaults_for(os: crate::profile::Os) -> Self {
+        use crate::profile::Os;
+        let base = Self {
+            tcp_tw_reuse: 0,
+            tcp_max_tw_buckets: u32::MAX,
+            ..Self::linux_defaults()
+        };
+        match os {
+            Os::Linux => Self::linux_defaults(),
+            // sys/netinet/in_pcb.c: portrange first/last 10000..65535; reservedhigh 1023;
+            // netinet6: net.inet6.ip6.v6only=1; tcp_timer.c: msl 30 s; tcp_timer.c:
+            // finwait2_timeout 60 s, fast_finwait2_recycle 0; tcp_timewait.c:
+            // nolocaltimewait 1 since 14.0 (92b3e07229ba, per the research notes).
+            Os::FreeBsd => Self {
+                ip_local_port_range: (10000, 65535),
+                tcp_rfc1337: true,
+                bindv6only: true,
+                msl_ms: 30_000,
+                nolocaltimewait: true,
+                ..base
+            },
+            // XNU: portrange 49152..65535; v6only 0; TCPTV_MSL 15 s.
+            Os::MacOs => Self {
+                ip_local_port_range: (49152, 65535),
+                tcp_rfc1337: true,
+                bindv6only: false,
+                msl_ms: 15_000,
+                ..base
+            },
+            // Windows: dynamic port range 49152..65535 (Vista and later); IPV6_V6ONLY on by
+            // default; no privileged ports; TcpTimedWaitDelay 240 s documented.
+            Os::Windows => Self {
+                ip_local_port_range: (49152, 65535),
+                ip_unprivileged_port_start: 0,
+                bindv6only: true,
+                tcp_timed_wait_delay_s: 240,
+                ..base
+            },
         }
     }
 
@@ -405,6 +519,16 @@ impl Sysctls {
             SysctlKey::TcpSynRetries => self.tcp_syn_retries = int(&s.value) as u32,
             SysctlKey::TcpOrphanRetries => self.tcp_orphan_retries = int(&s.value) as u32,
             SysctlKey::Ipv6Bindv6only => self.bindv6only = int(&s.value) != 0,
+            SysctlKey::InetTcpMsl => self.msl_ms = int(&s.value) as u32,
+            SysctlKey::InetTcpNoLocalTimeWait => self.nolocaltimewait = int(&s.value) != 0,
+            SysctlKey::InetTcpFastFinWait2Recycle => {
+                self.fast_finwait2_recycle = int(&s.value) != 0;
+            }
+            SysctlKey::InetTcpFinWait2Timeout => self.finwait2_timeout_ms = int(&s.value) as u32,
+            SysctlKey::WinTcpTimedWaitDelay => self.tcp_timed_wait_delay_s = int(&s.value) as u32,
+            // The BSDs keep the range as two ports; the model keeps one range.
+            SysctlKey::InetPortrangeFirst => self.ip_local_port_range.0 = int(&s.value) as u16,
+            SysctlKey::InetPortrangeLast => self.ip_local_port_range.1 = int(&s.value) as u16,
         }
     }
 
@@ -433,6 +557,13 @@ impl Sysctls {
             SysctlKey::TcpSynRetries => Int(self.tcp_syn_retries.into()),
             SysctlKey::TcpOrphanRetries => Int(self.tcp_orphan_retries.into()),
             SysctlKey::Ipv6Bindv6only => Int(self.bindv6only.into()),
+            SysctlKey::InetTcpMsl => Int(self.msl_ms.into()),
+            SysctlKey::InetTcpNoLocalTimeWait => Int(self.nolocaltimewait.into()),
+            SysctlKey::InetTcpFastFinWait2Recycle => Int(self.fast_finwait2_recycle.into()),
+            SysctlKey::InetTcpFinWait2Timeout => Int(self.finwait2_timeout_ms.into()),
+            SysctlKey::WinTcpTimedWaitDelay => Int(self.tcp_timed_wait_delay_s.into()),
+            SysctlKey::InetPortrangeFirst => Int(self.ip_local_port_range.0.into()),
+            SysctlKey::InetPortrangeLast => Int(self.ip_local_port_range.1.into()),
         }
     }
 
@@ -458,14 +589,33 @@ impl Sysctls {
                     self.ip_local_port_range.0
                 ))
             }
+            // sysctl_net_ipport_check() clamps rather than refuses; the model refuses a range
+            // that would be empty instead of guessing the clamp.
+            (SysctlKey::InetPortrangeFirst, SysctlValue::Int(v))
+                if *v > i64::from(self.ip_local_port_range.1) =>
+            {
+                Err(format!("{s}: above net.inet.ip.portrange.last"))
+            }
+            (SysctlKey::InetPortrangeLast, SysctlValue::Int(v))
+                if *v < i64::from(self.ip_local_port_range.0) =>
+            {
+                Err(format!("{s}: below net.inet.ip.portrange.first"))
+            }
             _ => Ok(()),
         }
     }
 
     /// The settings in which `self` differs from `base`.
+    /// The BSD port-range keys are views of `ip_local_port_range` and are not listed again.
     pub fn diff_from(&self, base: &Self) -> Vec<Sysctl> {
         SysctlKey::ALL
             .iter()
+            .filter(|k| {
+                !matches!(
+                    k,
+                    SysctlKey::InetPortrangeFirst | SysctlKey::InetPortrangeLast
+                )
+            })
             .filter(|k| self.value(**k) != base.value(**k))
             .map(|k| Sysctl {
                 key: *k,

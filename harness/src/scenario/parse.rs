@@ -19,7 +19,8 @@ const OPS: &str = "socket, setsockopt, getsockopt, bind, listen, connect, accept
 /// The socket options `setsockopt` knows, for error messages.
 const SOCKOPTS: &str = "SO_REUSEADDR, SO_REUSEPORT, SO_LINGER, SO_KEEPALIVE, IPV6_V6ONLY, \
                         IP_BIND_ADDRESS_NO_PORT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, \
-                        TCP_USER_TIMEOUT, TCP_LINGER2";
+                        TCP_USER_TIMEOUT, TCP_LINGER2, SO_REUSEPORT_LB (FreeBSD), \
+                        SO_EXCLUSIVEADDRUSE (Windows)";
 
 /// Reads a scenario in the text form. `file_name`, when given, prefixes every error
 /// (`FILE:LINE: message`). Never panics, whatever the input.
@@ -614,6 +615,8 @@ fn parse_sockopt(name: &str, v: &str) -> Result<SockOpt, String> {
         "TCP_KEEPCNT" => SockOpt::KeepCnt(parse_u32(v, name)?),
         "TCP_USER_TIMEOUT" => SockOpt::UserTimeout(parse_u32(v, name)?),
         "TCP_LINGER2" => SockOpt::Linger2(parse_i32(v, name)?),
+        "SO_REUSEPORT_LB" => SockOpt::ReusePortLb(parse_bool(v, name)?),
+        "SO_EXCLUSIVEADDRUSE" => SockOpt::ExclusiveAddrUse(parse_bool(v, name)?),
         _ => {
             return Err(format!(
                 "unknown socket option `{name}` (known: {SOCKOPTS})"

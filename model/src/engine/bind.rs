@@ -504,7 +504,17 @@ impl Model {
         let sk = self.sk(id).clone();
         let sys = self.sysctl(sk.host).clone();
         let privileged = sk.uid == 0;
-        let needs_cap = port != 0 && port < sys.ip_unprivileged_port_start;
+        let os = self.profile.os;
+        // FreeBSD: reservedlow..=reservedhigh on any address; macOS: only a specific address;
+        // Windows: no reserved ports (ip_unprivileged_port_start 0 in its defaults).
+        let needs_cap = port != 0
+            && port < sys.ip_unprivileged_port_start
+            && !(os == crate::profile::Os::MacOs && ip.is_unspecified());
+        let cap_rule = if os.is_bsd() {
+            RuleId::BsdBindReservedPort
+        } else {
+            RuleId::BindPrivilegedPort
+        };
         match (sk.family, ip) {
             (Family::Inet, IpAddr::V6(_)) => {
                 return err(Errno::EAFNOSUPPORT, RuleId::BindFamilyMismatch);
@@ -521,7 +531,7 @@ impl Model {
                     return err(Errno::EADDRNOTAVAIL, RuleId::BindAddrNotLocal);
                 }
                 if needs_cap && !privileged {
-                    return err(Errno::EACCES, RuleId::BindPrivilegedPort);
+                    return err(Errno::EACCES, cap_rule);
                 }
                 if sk.state != TcpState::Closed || sk.port != 0 {
                     return err(Errno::EINVAL, RuleId::BindAlreadyBound);
@@ -530,7 +540,7 @@ impl Model {
             (Family::Inet6, IpAddr::V6(a)) => {
                 // __inet6_bind(): privilege, then state, then the address.
                 if needs_cap && !privileged {
-                    return err(Errno::EACCES, RuleId::BindPrivilegedPort);
+                    return err(Errno::EACCES, cap_rule);
                 }
                 if sk.state != TcpState::Closed || sk.port != 0 {
                     return err(Errno::EINVAL, RuleId::BindAlreadyBound);
@@ -566,21 +576,26 @@ impl Model {
         let rule = if port == 0 && sk.opts.bind_address_no_port {
             RuleId::BindAddressNoPort
         } else {
-            let got = if port == 0 {
-                self.get_port_any(id, cx)
-            } else {
-                self.get_port_explicit(id, port)
+            let got = match (os, port) {
+                (crate::profile::Os::Linux, 0) => self
+                    .get_port_any(id, cx)
+                    .map_err(|r| (Errno::EADDRINUSE, r)),
+                (crate::profile::Os::Linux, _) => self
+                    .get_port_explicit(id, port)
+                    .map_err(|r| (Errno::EADDRINUSE, r)),
+                (_, 0) => self.other_os_get_port_any(id, cx),
+                (_, _) => self.other_os_get_port(id, port),
             };
             match got {
                 Ok(rule) => rule,
-                Err(why) => {
+                Err((errno, why)) => {
                     // The failure path resets the address to the wildcard, whatever it was
                     // before (inet_reset_saddr()), and restores IPV6_V6ONLY.
                     let s = self.sk_mut(id);
                     s.local_ip = s.family.any();
                     s.saddr_v4 = Ipv4Addr::UNSPECIFIED;
                     s.opts.v6only = saved_v6only;
-                    return err(Errno::EADDRINUSE, why);
+                    return err(errno, why);
                 }
             }
         };
@@ -613,6 +628,20 @@ impl Model {
             return (Outcome::Ok, RuleId::ListenAgain);
         }
         self.sk_mut(id).backlog = backlog;
+        if self.profile.os != crate::profile::Os::Linux {
+            // tcp_usr_listen(): a port is looked at only when the socket has none.
+            let port = self.sk(id).port;
+            let rule = if port == 0 {
+                match self.other_os_get_port_any(id, cx) {
+                    Ok(r) => r,
+                    Err((errno, why)) => return (Outcome::Err(errno), why),
+                }
+            } else {
+                RuleId::ListenNoRecheck
+            };
+            self.sk_mut(id).state = TcpState::Listen;
+            return (Outcome::Ok, rule);
+        }
         // The socket is LISTEN while get_port() re-validates it.
         self.sk_mut(id).state = TcpState::Listen;
         let port = self.sk(id).port;

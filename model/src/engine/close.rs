@@ -86,8 +86,19 @@ impl Model {
     /// exist already; then the full socket is done.
     pub(super) fn time_wait(&mut self, id: SkId, substate: TcpState, cx: &mut Cx<'_>) {
         let s = self.sk(id);
+        if substate == TcpState::TimeWait
+            && self.profile.os == crate::profile::Os::FreeBsd
+            && self.sysctl(s.host).nolocaltimewait
+            && s.peer
+                .is_some_and(|p| self.topology.is_local(s.host, p.ip()))
+        {
+            // tcp_twstart(): a local peer and nolocaltimewait: closed, no TIME-WAIT.
+            cx.rule(RuleId::FreeBsdNoLocalTimeWait);
+            self.done(id);
+            return;
+        }
         let life = match substate {
-            TcpState::TimeWait => TIME_WAIT_LEN_MS,
+            TcpState::TimeWait => super::os::time_wait_len(self.profile.os, self.sysctl(s.host)),
             _ => u64::from(s.fin_time_s(self.sysctl(s.host).tcp_fin_timeout_s)) * 1000,
         };
         self.time_wait_for(id, substate, life, cx);
@@ -144,6 +155,36 @@ impl Model {
         cx: &mut Cx<'_>,
     ) -> bool {
         let s = self.sk(id);
+        let os = self.profile.os;
+        if os != crate::profile::Os::Linux {
+            if fin_too {
+                return false;
+            }
+            let sys = self.sysctl(s.host);
+            match os {
+                crate::profile::Os::FreeBsd => {
+                    // tcp_timer_2msl(): finwait2_timeout with fast recycle, else tcp_maxidle
+                    // (keepcnt 8 × keepintvl 75 s) of idleness (loopback: no segments after).
+                    let tmo = if sys.fast_finwait2_recycle {
+                        u64::from(sys.finwait2_timeout_ms)
+                    } else {
+                        8 * 75_000
+                    };
+                    self.arm(id, tmo, Event::OrphanFinWait2);
+                    cx.rule(RuleId::FreeBsdOrphanFinWait2);
+                }
+                crate::profile::Os::MacOs => {
+                    // tcp_set_finwait_timeout(): net.inet.tcp.fin_timeout, 60 s.
+                    self.arm(id, 60_000, Event::OrphanFinWait2);
+                    cx.rule(RuleId::MacOsOrphanFinWait2);
+                }
+                _ => {
+                    // Windows: Microsoft does not document the FIN-WAIT-2 timeout.
+                    cx.rule(RuleId::NotModelled);
+                }
+            }
+            return false;
+        }
         if s.opts.linger2 < 0 {
             // TCP_LINGER2 < 0: abort at once, with RST.
             cx.rule(RuleId::CloseLinger2Negative);
@@ -266,6 +307,21 @@ impl Model {
             let s = self.sk_mut(id);
             s.shutdown.rcv = true;
             s.shutdown.send = true;
+        }
+        if self.sk(id).rx > 0 {
+            match self.profile.os {
+                crate::profile::Os::FreeBsd => {
+                    // tcp_usr_close() → tcp_disconnect(): the data is dropped, FIN is sent.
+                    self.sk_mut(id).rx = 0;
+                    cx.rule(RuleId::FreeBsdCloseUnreadData);
+                }
+                crate::profile::Os::Windows => {
+                    // Not in Microsoft's documentation: refused (the FIN path is followed).
+                    self.sk_mut(id).rx = 0;
+                    cx.rule(RuleId::NotModelled);
+                }
+                crate::profile::Os::Linux | crate::profile::Os::MacOs => {}
+            }
         }
         let rule;
         if old == TcpState::Listen {

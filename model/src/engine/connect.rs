@@ -200,7 +200,16 @@ impl Model {
             s.fin_acked = false;
             s.syn_early = None;
         }
-        let rule = if sk.port != 0 {
+        let rule = if sk.port != 0 && self.profile.os != crate::profile::Os::Linux {
+            // in_pcbconnect_setup(): any PCB on the 4-tuple, TIME-WAIT included: EADDRINUSE.
+            match self.check_established(id, sk.port, true, cx) {
+                Unique::Free => RuleId::ConnectEstablished,
+                Unique::TakeOver(_) | Unique::InUse => {
+                    self.connect_failed(id);
+                    return fail(Errno::EADDRINUSE, RuleId::BsdConnectTupleInUse);
+                }
+            }
+        } else if sk.port != 0 {
             // An explicitly bound port: one 4-tuple check, no port search.
             match self.check_established(id, sk.port, true, cx) {
                 Unique::Free => RuleId::ConnectEstablished,
@@ -215,7 +224,12 @@ impl Model {
                 }
             }
         } else {
-            match self.hash_connect(id, cx) {
+            let found = if self.profile.os == crate::profile::Os::Linux {
+                self.hash_connect(id, cx)
+            } else {
+                self.other_os_hash_connect(id, cx)
+            };
+            match found {
                 Some(r) => r,
                 None => {
                     self.connect_failed(id);

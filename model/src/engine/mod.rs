@@ -29,6 +29,7 @@ mod bind;
 mod close;
 mod connect;
 mod io;
+mod os;
 pub(crate) mod sock;
 mod timers;
 mod wire;
@@ -475,6 +476,9 @@ impl Model {
     }
 
     fn apply_op(&mut self, op: &Op, env: &Env, cx: &mut Cx<'_>) -> Res {
+        if let Some(refused) = self.other_os_refuses(op) {
+            return refused;
+        }
         match op {
             Op::Socket {
                 sock,
@@ -605,10 +609,22 @@ impl Model {
     }
 
     fn op_setsockopt(&mut self, id: SkId, opt: SockOpt) -> Res {
+        if let Some(refused) = self.other_os_setsockopt(opt) {
+            return refused;
+        }
         let sk = self.sk_mut(id);
+        let exclusive = (
+            Outcome::Err(Errno::EINVAL),
+            RuleId::SetsockoptExclusiveWithReuseAddr,
+        );
         let einval = (Outcome::Err(Errno::EINVAL), RuleId::SetsockoptBadValue);
         match opt {
+            // Windows: SO_REUSEADDR and SO_EXCLUSIVEADDRUSE exclude each other.
+            SockOpt::ReuseAddr(true) if sk.opts.exclusiveaddruse => return exclusive,
             SockOpt::ReuseAddr(v) => sk.opts.reuseaddr = v,
+            SockOpt::ExclusiveAddrUse(true) if sk.opts.reuseaddr => return exclusive,
+            SockOpt::ExclusiveAddrUse(v) => sk.opts.exclusiveaddruse = v,
+            SockOpt::ReusePortLb(v) => sk.opts.reuseport_lb = v,
             SockOpt::ReusePort(v) => sk.opts.reuseport = v,
             SockOpt::Linger(v) => sk.opts.linger = v,
             SockOpt::KeepAlive(v) => {

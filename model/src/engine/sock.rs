@@ -87,6 +87,10 @@ pub(crate) struct Opts {
     pub(crate) user_timeout: u32,
     /// `TCP_LINGER2` (s): 0 = the sysctl, negative = abort orphans at once.
     pub(crate) linger2: i32,
+    /// FreeBSD `SO_REUSEPORT_LB`.
+    pub(crate) reuseport_lb: bool,
+    /// Windows `SO_EXCLUSIVEADDRUSE`.
+    pub(crate) exclusiveaddruse: bool,
 }
 
 /// A kernel socket or minisocket.
@@ -224,6 +228,8 @@ impl Sk {
                 keepcnt: 0,
                 user_timeout: 0,
                 linger2: 0,
+                reuseport_lb: false,
+                exclusiveaddruse: false,
             },
             uid,
             rx: 0,

@@ -140,13 +140,29 @@ impl Model {
         self.disarm(id);
         match event {
             Event::MinisockExpires => {
-                let rule = if self.sk(id).state == TcpState::TimeWait {
+                let tw = self.sk(id).state == TcpState::TimeWait;
+                let rule = if tw && self.profile.os.is_bsd() {
+                    RuleId::BsdTimeWaitExpires
+                } else if tw && self.profile.os == crate::profile::Os::Windows {
+                    RuleId::WinTimeWaitExpires
+                } else if tw {
                     RuleId::TimeWaitExpires
                 } else {
                     RuleId::FinWait2Expires
                 };
                 self.kill_minisock(id);
                 rule
+            }
+            Event::OrphanFinWait2 if self.profile.os == crate::profile::Os::FreeBsd => {
+                // tcp_timer_2msl() → tcp_close(): silently.
+                self.done(id);
+                RuleId::FreeBsdFinWait2Expires
+            }
+            Event::OrphanFinWait2 if self.profile.os == crate::profile::Os::MacOs => {
+                // TCPT_2MSL → tcp_drop(): an RST to the peer.
+                self.send(id, super::wire::Flags::RST, 0);
+                self.done(id);
+                RuleId::MacOsFinWait2ExpiresRst
             }
             Event::OrphanFinWait2 => {
                 // tcp_keepalive_timer(): the rest of the timeout (another F − 60 s) as a

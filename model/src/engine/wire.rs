@@ -15,7 +15,6 @@ use crate::errno::Errno;
 use crate::op::Host;
 use crate::rule::RuleId;
 use crate::state::TcpState;
-use crate::time::TIME_WAIT_LEN_MS;
 
 /// TCP header flags.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -511,14 +510,17 @@ impl Model {
                     s.tw_entry = now;
                     s.tw_entry_span = span;
                 }
-                self.arm(id, TIME_WAIT_LEN_MS, super::timers::Event::MinisockExpires);
+                let len = super::os::time_wait_len(self.profile.os, self.sysctl(host));
+                self.arm(id, len, super::timers::Event::MinisockExpires);
                 self.send_from_minisock(id, Flags::ACK);
             }
             return;
         }
         // Real TIME-WAIT.
         if f.rst {
-            if rfc1337 {
+            if self.profile.os.is_bsd() {
+                cx.rule(RuleId::BsdTimeWaitRstIgnored);
+            } else if rfc1337 {
                 cx.rule(RuleId::TimeWaitRstIgnored);
             } else {
                 cx.rule(RuleId::TimeWaitRstKills);
@@ -543,7 +545,8 @@ impl Model {
         }
         if f.fin {
             // A retransmitted FIN re-arms the timer and is ACKed.
-            self.arm(id, TIME_WAIT_LEN_MS, super::timers::Event::MinisockExpires);
+            let len = super::os::time_wait_len(self.profile.os, self.sysctl(host));
+            self.arm(id, len, super::timers::Event::MinisockExpires);
             self.send_from_minisock(id, Flags::ACK);
         }
     }
