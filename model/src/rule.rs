@@ -409,9 +409,9 @@ rules! {
          wildcards and the other has SO_REUSEPORT_LB only (FreeBSD in_pcbbind_setup(), \
          in6_pcbbind(); XNU in_pcbbind()).",
     BsdBindDualStackBesideV4 = "bsd.bind.dual_stack_beside_v4":
-        "A dual-stack [::] (IPV6_V6ONLY off) binds beside an AF_INET 0.0.0.0 on the same port: the \
+        "A dual-stack `::` (IPV6_V6ONLY off) binds beside an AF_INET 0.0.0.0 on the same port: the \
          IPv4-side check of in6_pcbbind() ignores an IPv4 wildcard PCB of the other kind; an \
-         AF_INET 0.0.0.0 after a dual-stack [::] is EADDRINUSE (FreeBSD in6_pcbbind(), \
+         AF_INET 0.0.0.0 after a dual-stack `::` is EADDRINUSE (FreeBSD in6_pcbbind(), \
          in_pcbbind_setup(); XNU in6_pcbbind()).",
     BsdBindReservedPort = "bsd.bind.reserved_port":
         "A port at or below net.inet.ip.portrange.reservedhigh (1023) without privilege (socket \
