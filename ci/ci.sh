@@ -40,7 +40,7 @@ job_docs() { RUSTDOCFLAGS=-Dwarnings cargo doc --locked --workspace --no-deps; }
 
 job_test() {
     ci/setup.sh
-    cargo test --locked --workspace
+    cargo test --locked --workspace --no-fail-fast
 }
 
 job_kernels() {
