@@ -1433,7 +1433,9 @@ fn setup_teardown_and_dump_costs_are_measured() {
                     one.push(t.elapsed());
                 }
                 let q = case.settled_snapshot().unwrap();
-                assert!(q.settled && q.dumps == 2, "{q:?}");
+                // A quiet table settles in two dumps; packets on the machine's receive
+                // backlogs (other tests' traffic: the count is machine-wide) can cost more.
+                assert!(q.settled && q.dumps >= 2, "{q:?}");
                 ok(case, close(2));
                 let c = case.settled_snapshot().unwrap();
                 assert!(c.settled, "{c:?}");

@@ -181,6 +181,11 @@ impl Model {
                 s.saddr_v4 = s.rcv_saddr_v4();
             }
             cx.rule(RuleId::ConnectSource);
+        } else if via_v4 && sk.family == Family::Inet6 {
+            // tcp_v6_connect() after tcp_v4_connect(): the socket's address becomes the
+            // v4-mapped IPv4 source, which for a native IPv6 bind is LOOPBACK4_IPV6.
+            let s = self.sk_mut(id);
+            s.local_ip = in_family(Family::Inet6, IpAddr::V4(s.saddr_v4));
         }
         {
             let s = self.sk_mut(id);
