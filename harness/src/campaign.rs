@@ -179,11 +179,11 @@ pub fn run_case(config: &CaseConfig, ops: &[Op]) -> Result<Run, HarnessError> {
 
 /// Runs a campaign. `progress` is called after every case with the number of cases done.
 ///
-/// Every case runs in place on one case thread ([`crate::sandbox::on_case_thread`]); if that
-/// thread cannot be set up, each case gets a thread of its own (and reports why it failed).
+/// The cases run as the host's backend runs a series ([`crate::sandbox::run_cases`]; on Linux
+/// in place on one case thread); if that cannot be set up, each case is set up on its own
+/// (and reports why it failed).
 pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> CampaignReport {
-    let ehash = crate::sandbox::SandboxSpec::default().ehash_buckets;
-    crate::sandbox::on_case_thread(ehash, || run_here(options, progress))
+    crate::sandbox::run_cases(|| run_here(options, progress))
         .unwrap_or_else(|_| run_here(options, progress))
 }
 
