@@ -260,19 +260,16 @@ fn main() -> ExitCode {
             }
             let seed = seed.unwrap_or_else(rand_seed);
             eprintln!("tcpconform run: {cases} cases, seed {seed}, profile {profile}");
-            // Without --sysctl every case draws its own configuration; with it, all use it.
-            let space = if config.sysctls.is_empty() {
-                ConfigSpace::Generated {
-                    base: config,
-                    two_hosts: true,
-                }
+            // Without --sysctl every case draws its own configuration (on Linux; elsewhere
+            // the defaults, see `CampaignOptions::for_this_host`); with it, all use it.
+            let mut options = if config.sysctls.is_empty() {
+                CampaignOptions::for_this_host(config, cases, seed)
             } else {
                 if let Err(e) = tcpconform_harness::config::validate(&config) {
                     return bad(e);
                 }
-                ConfigSpace::Fixed(config)
+                CampaignOptions::new(ConfigSpace::Fixed(config), cases, seed)
             };
-            let mut options = CampaignOptions::new(space, cases, seed);
             options.max_len = max_len;
             options.found_dir = Some(found);
             options.record = record.is_some();

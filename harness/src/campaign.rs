@@ -57,6 +57,27 @@ impl CampaignOptions {
     }
 }
 
+impl CampaignOptions {
+    /// The campaign this host's backend can run from `base` when no configuration is imposed.
+    ///
+    /// On Linux every case draws its own sysctls around `base` and a quarter of the cases run
+    /// on two hosts. Elsewhere every case uses `base` on one host and no case writes a
+    /// sysctl: the generated settings are Linux keys, and the macOS backend may write none.
+    pub fn for_this_host(base: CaseConfig, cases: u32, seed: u64) -> Self {
+        use tcpconform_model::profile::Os;
+        if base.profile.os == Os::Linux && crate::sandbox::BACKEND.sysctls {
+            let space = ConfigSpace::Generated {
+                base,
+                two_hosts: crate::sandbox::BACKEND.two_hosts,
+            };
+            return Self::new(space, cases, seed);
+        }
+        let mut options = Self::new(ConfigSpace::Fixed(base), cases, seed);
+        options.generation.frozen = tcpconform_model::SysctlKey::ALL.iter().copied().collect();
+        options
+    }
+}
+
 /// A divergence, shrunk.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Counterexample {
