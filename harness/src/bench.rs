@@ -385,7 +385,7 @@ fn on_case_thread<R: Send>(
 /// Runs the benchmark. `progress` is called with the pass (`"full"`, `"bare"`) and the cases
 /// done in it.
 ///
-/// The passes alternate in chunks of [`CHUNK`] cases, each chunk on a case thread of its own
+/// The passes alternate in chunks of `CHUNK` cases, each chunk on a case thread of its own
 /// ([`sandbox::on_case_thread`], as the campaign runs): the full pass's with the private hash
 /// tables of a case, the bare pass's with none.
 pub fn run(

@@ -30,7 +30,7 @@
 //! - [`config`], [`generate`]: case configurations and model-guided random cases.
 //! - [`campaign`]: the property-based campaign with shrinking.
 //! - [`fingerprint`]: hashes of a campaign's cases, verdicts and results, to compare runs.
-//! - [`bench`]: the campaign's speed, where its time goes, and the bare kernel cost beside it.
+//! - [`bench`](mod@bench) (Linux): the campaign's speed, where its time goes, and the bare kernel cost beside it.
 //! - [`scenario`], [`replay`], [`report`]: scenario files, `predict`/`replay`, and readable
 //!   reports and counterexamples.
 //! - [`across`]: a scenario written for one kernel, replayed on another with that kernel's

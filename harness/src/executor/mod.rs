@@ -7,7 +7,7 @@
 //! - FreeBSD and macOS (`bsd`): the same calls through the same `socket2` code, with each
 //!   OS's option numbers and errnos; what a BSD cannot do here (sockets of another uid on one
 //!   thread, `destroy`, `peer_vanishes`, `peer_reboots`) is a
-//!   [`HarnessError::Unsupported`](crate::HarnessError::Unsupported), never a made-up result.
+//!   `HarnessError::Unsupported`, never a made-up result.
 //!
 //! The common part is here: the configuration, how a scenario address becomes a socket
 //! address, what `getsockname`/`getpeername` report, and the fork gate.

@@ -778,7 +778,7 @@ impl Observer {
     }
 
     /// [`Observer::settled_snapshot`] after a call that sent no segment (see
-    /// [`sends_nothing`]), on a table that was settled before it: one dump, unless it shows
+    /// [`sends_nothing`](super::sends_nothing)), on a table that was settled before it: one dump, unless it shows
     /// something in flight.
     pub fn settled_snapshot_after_quiet_call(
         &mut self,
