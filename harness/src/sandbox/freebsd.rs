@@ -67,6 +67,8 @@ const TABLE_CAP: usize = 1 << 20;
 #[derive(Debug)]
 struct Jail {
     jid: i32,
+    /// Not removed yet.
+    live: bool,
 }
 
 impl Jail {
@@ -89,7 +91,7 @@ impl Jail {
             what: "creating a VNET jail".into(),
             reason: format!("`jail -i` printed `{}`, not a jail id", out.trim()),
         })?;
-        Ok(Self { jid })
+        Ok(Self { jid, live: true })
     }
 
     fn exec(&self, args: &[&str]) -> Result<String, HarnessError> {
@@ -100,11 +102,20 @@ impl Jail {
     }
 }
 
-impl Drop for Jail {
-    fn drop(&mut self) {
-        if let Err(e) = run_tool(&["jail", "-r", &self.jid.to_string()]) {
+impl Jail {
+    /// `jail -r`: the jail's sockets and stack go, its interfaces return to the host.
+    fn remove(&mut self) {
+        if std::mem::take(&mut self.live)
+            && let Err(e) = run_tool(&["jail", "-r", &self.jid.to_string()])
+        {
             eprintln!("tcpconform: could not remove jail {}: {e}", self.jid);
         }
+    }
+}
+
+impl Drop for Jail {
+    fn drop(&mut self) {
+        self.remove();
     }
 }
 
@@ -121,11 +132,11 @@ impl Drop for Hosts {
     fn drop(&mut self) {
         // The jails go first: their interfaces return to the host, where the pair is
         // destroyed.
-        let epair = self.epair.take();
-        if let Some(b) = self.b.take() {
-            drop(b);
+        if let Some(b) = self.b.as_mut() {
+            b.remove();
         }
-        if let Some(e) = epair
+        self.a.remove();
+        if let Some(e) = self.epair.take()
             && let Err(err) = run_tool(&["ifconfig", &e, "destroy"])
         {
             eprintln!("tcpconform: could not destroy {e}: {err}");
