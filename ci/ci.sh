@@ -3,6 +3,8 @@
 #
 #   fmt         rustfmt, check only
 #   clippy      clippy on every target, warnings are errors
+#   cross       clippy for x86_64-unknown-freebsd and x86_64-apple-darwin: the FreeBSD and macOS
+#               backends compile-checked from here (rustup adds the targets when missing)
 #   model-deps  the model crate depends on nothing but serde (no OS crate, no I/O)
 #   docs        rustdoc, warnings are errors
 #   test        the README's test command: ci/setup.sh (installs nftables if missing), then
@@ -19,6 +21,14 @@ cd "$(dirname "$0")/.."
 job_fmt() { cargo fmt --all -- --check; }
 
 job_clippy() { cargo clippy --locked --workspace --all-targets -- -D warnings; }
+
+job_cross() {
+    local t
+    for t in x86_64-unknown-freebsd x86_64-apple-darwin; do
+        rustup target list --installed | grep -qx "$t" || rustup target add "$t"
+        cargo clippy --locked --workspace --all-targets --target "$t" -- -D warnings
+    done
+}
 
 job_model_deps() {
     # Normal (non-dev) dependencies of the model: serde and its derive macro only.
@@ -49,7 +59,7 @@ job_kernels() {
 }
 
 jobs=("$@")
-[ ${#jobs[@]} -eq 0 ] && jobs=(fmt clippy model-deps docs test kernels)
+[ ${#jobs[@]} -eq 0 ] && jobs=(fmt clippy cross model-deps docs test kernels)
 for j in "${jobs[@]}"; do
     echo "==> ci: $j"
     start=$(date +%s)

@@ -788,6 +788,13 @@ fn the_timewait_bind_matrix_holds_on_the_model() {
 
 #[test]
 fn the_bind_matrix_holds_on_the_kernel_and_agrees_with_the_model() {
+    if !sandbox::on_os_or_skip(
+        "the_bind_matrix_holds_on_the_kernel_and_agrees_with_the_model",
+        tcpconform_model::profile::Os::Linux,
+        "the matrices' expectations are Linux's",
+    ) {
+        return;
+    }
     if !sandbox::kernel_or_skip("the_bind_matrix_holds_on_the_kernel_and_agrees_with_the_model") {
         return;
     }
@@ -801,6 +808,13 @@ fn the_bind_matrix_holds_on_the_kernel_and_agrees_with_the_model() {
 
 #[test]
 fn the_timewait_bind_matrix_holds_on_the_kernel_and_agrees_with_the_model() {
+    if !sandbox::on_os_or_skip(
+        "the_timewait_bind_matrix_holds_on_the_kernel_and_agrees_with_the_model",
+        tcpconform_model::profile::Os::Linux,
+        "the matrices' expectations are Linux's",
+    ) {
+        return;
+    }
     if !sandbox::kernel_or_skip(
         "the_timewait_bind_matrix_holds_on_the_kernel_and_agrees_with_the_model",
     ) {
@@ -825,6 +839,13 @@ fn the_exhausted_port_matrix_holds_on_the_model() {
 
 #[test]
 fn the_exhausted_port_matrix_holds_on_the_kernel_and_agrees_with_the_model() {
+    if !sandbox::on_os_or_skip(
+        "the_exhausted_port_matrix_holds_on_the_kernel_and_agrees_with_the_model",
+        tcpconform_model::profile::Os::Linux,
+        "the matrices' expectations are Linux's",
+    ) {
+        return;
+    }
     if !sandbox::kernel_or_skip(
         "the_exhausted_port_matrix_holds_on_the_kernel_and_agrees_with_the_model",
     ) {

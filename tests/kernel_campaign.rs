@@ -6,7 +6,7 @@
 //! `target/tcpconform-found/` as a scenario file, and printed with the command that replays it.
 
 use tcpconform_harness::campaign::{self, CampaignOptions, CampaignOutcome};
-use tcpconform_harness::config::{CaseConfig, ConfigSpace};
+use tcpconform_harness::config::CaseConfig;
 use tcpconform_harness::report::format_run;
 use tcpconform_harness::{kernel, sandbox};
 use tcpconform_tests::{env_number, repo_root};
@@ -26,12 +26,10 @@ fn the_kernel_agrees_with_the_model_on_random_cases() {
             .unwrap_or(1),
     );
     println!("campaign: {cases} cases, seed {seed} (TCPCONFORM_SEED={seed} repeats it), {profile}");
-    // Every case draws its own sysctls (and a quarter run on two hosts).
-    let space = ConfigSpace::Generated {
-        base: CaseConfig::defaults(profile),
-        two_hosts: true,
-    };
-    let mut options = CampaignOptions::new(space, cases, seed);
+    // On Linux every case draws its own sysctls (and a quarter run on two hosts); on the
+    // other backends every case uses the defaults on one host (`for_this_host`).
+    println!("backend: {}", sandbox::BACKEND.name);
+    let mut options = CampaignOptions::for_this_host(CaseConfig::defaults(profile), cases, seed);
     options.found_dir = Some(repo_root().join("target").join("tcpconform-found"));
     options.max_shrink_iters = env_number("TCPCONFORM_SHRINK_ITERS", options.max_shrink_iters);
     let report = campaign::run(&options, &|_| {});

@@ -65,6 +65,13 @@ fn run_lane(lane: Lane, cases: u32, concurrency: usize) -> LaneReport {
 
 #[test]
 fn in_the_timer_lane_timers_run_out_as_the_model_says() {
+    if !sandbox::on_os_or_skip(
+        "in_the_timer_lane_timers_run_out_as_the_model_says",
+        tcpconform_model::profile::Os::Linux,
+        "the lanes shorten Linux's timers with Linux sysctls",
+    ) {
+        return;
+    }
     if !sandbox::kernel_or_skip("in_the_timer_lane_timers_run_out_as_the_model_says") {
         return;
     }
@@ -92,6 +99,13 @@ fn in_the_time_wait_lane_time_wait_ends_after_sixty_seconds_as_the_model_says() 
             "SKIPPED: the TIME-WAIT lane (TCPCONFORM_SKIP_TIMEWAIT_LANE is set); run \
              `tcpconform lane timewait` or unset it to check real 60 s TIME-WAIT expiries"
         );
+        return;
+    }
+    if !sandbox::on_os_or_skip(
+        "in_the_time_wait_lane_time_wait_ends_after_sixty_seconds_as_the_model_says",
+        tcpconform_model::profile::Os::Linux,
+        "the lanes shorten Linux's timers with Linux sysctls",
+    ) {
         return;
     }
     if !sandbox::kernel_or_skip(

@@ -5,7 +5,7 @@
 
 use tcpconform_harness::config::CaseConfig;
 use tcpconform_harness::diff::{self, DiffOptions};
-use tcpconform_harness::{replay, scenario};
+use tcpconform_harness::{kernel, replay, sandbox, scenario};
 use tcpconform_model::{Profile, RuleId};
 use tcpconform_tests::repo_root;
 
@@ -36,6 +36,42 @@ fn every_os_scenario_names_another_os_and_holds_under_predict() {
             path.display()
         );
         let report = replay::predict(&sc, Profile::LINUX_6_18);
+        if !report.passed() {
+            failures.push(report.render(&path.display().to_string()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// On a FreeBSD or macOS host with a kernel backend, the scenarios written for that OS replay
+/// on its kernel with the model in lock-step. (Not run by this project: no such host; CI's
+/// FreeBSD and macOS workflows run it.)
+#[test]
+fn every_os_scenario_of_this_host_holds_on_its_kernel() {
+    const TEST: &str = "every_os_scenario_of_this_host_holds_on_its_kernel";
+    let Some(os) = sandbox::host_os() else {
+        println!("SKIPPED: {TEST}: no profile of {}", std::env::consts::OS);
+        return;
+    };
+    let mine: Vec<_> = os_scenarios()
+        .into_iter()
+        .map(|p| {
+            let sc = scenario::parse_file(&p).unwrap_or_else(|e| panic!("{e}"));
+            (p, sc)
+        })
+        .filter(|(_, sc)| sc.profile.is_some_and(|p| p.os == os))
+        .collect();
+    if mine.is_empty() {
+        println!("SKIPPED: {TEST}: tests/scenarios/os/ has no scenario for {os}");
+        return;
+    }
+    if !sandbox::kernel_or_skip(TEST) {
+        return;
+    }
+    let profile = kernel::running_profile().expect("the running kernel has a version");
+    let mut failures = Vec::new();
+    for (path, sc) in mine {
+        let report = replay::replay(&sc, profile).unwrap_or_else(|e| panic!("harness: {e}"));
         if !report.passed() {
             failures.push(report.render(&path.display().to_string()));
         }

@@ -26,6 +26,13 @@ fn every_scenario_holds_on_the_model() {
 
 #[test]
 fn every_scenario_holds_on_the_kernel_and_agrees_with_the_model() {
+    if !sandbox::on_os_or_skip(
+        "every_scenario_holds_on_the_kernel_and_agrees_with_the_model",
+        tcpconform_model::profile::Os::Linux,
+        "the files of tests/scenarios/ are written for Linux (tests/scenarios/os/ has the other OSes')",
+    ) {
+        return;
+    }
     if !sandbox::kernel_or_skip("every_scenario_holds_on_the_kernel_and_agrees_with_the_model") {
         return;
     }

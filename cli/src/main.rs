@@ -13,10 +13,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+#[cfg(target_os = "linux")]
+use tcpconform_harness::bench;
 use tcpconform_harness::campaign::{self, CampaignOptions, CampaignOutcome};
 use tcpconform_harness::config::{CaseConfig, ConfigSpace};
 use tcpconform_harness::report::{self, format_run};
-use tcpconform_harness::{across, bench, check, kernel, lanes, replay, sandbox, scenario};
+use tcpconform_harness::{across, check, kernel, lanes, replay, sandbox, scenario};
 use tcpconform_model::{Host, Profile, RuleId, Sysctl};
 
 #[derive(Parser)]
@@ -258,19 +260,16 @@ fn main() -> ExitCode {
             }
             let seed = seed.unwrap_or_else(rand_seed);
             eprintln!("tcpconform run: {cases} cases, seed {seed}, profile {profile}");
-            // Without --sysctl every case draws its own configuration; with it, all use it.
-            let space = if config.sysctls.is_empty() {
-                ConfigSpace::Generated {
-                    base: config,
-                    two_hosts: true,
-                }
+            // Without --sysctl every case draws its own configuration (on Linux; elsewhere
+            // the defaults, see `CampaignOptions::for_this_host`); with it, all use it.
+            let mut options = if config.sysctls.is_empty() {
+                CampaignOptions::for_this_host(config, cases, seed)
             } else {
                 if let Err(e) = tcpconform_harness::config::validate(&config) {
                     return bad(e);
                 }
-                ConfigSpace::Fixed(config)
+                CampaignOptions::new(ConfigSpace::Fixed(config), cases, seed)
             };
-            let mut options = CampaignOptions::new(space, cases, seed);
             options.max_len = max_len;
             options.found_dir = Some(found);
             options.record = record.is_some();
@@ -594,36 +593,7 @@ fn main() -> ExitCode {
             seed,
             max_len,
             json,
-        } => {
-            if let Err(e) = sandbox::probe() {
-                return harness_failed(e);
-            }
-            // The default campaign's cases: generated sysctls, a quarter on two hosts.
-            let options = bench::BenchOptions {
-                cases,
-                seed,
-                max_len,
-                space: ConfigSpace::Generated {
-                    base: CaseConfig::defaults(running_profile()),
-                    two_hosts: true,
-                },
-            };
-            let bar = progress_bar(2 * u64::from(cases));
-            let offset = |pass: &str| if pass == "bare" { u64::from(cases) } else { 0 };
-            let report = bench::run(&options, &|pass, n| bar.set_position(offset(pass) + n));
-            bar.finish_and_clear();
-            match report {
-                Ok(r) if json => {
-                    println!("{}", serde_json::to_string_pretty(&r).expect("serializes"));
-                    ExitCode::SUCCESS
-                }
-                Ok(r) => {
-                    print!("{}", r.render());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => harness_failed(e),
-            }
-        }
+        } => bench_command(cases, seed, max_len, json),
         Command::Rules => {
             for r in RuleId::ALL {
                 println!("{:<40} {}", r.id(), r.describe());
@@ -776,4 +746,51 @@ fn print_diff(r: &tcpconform_harness::diff::DiffReport) {
             check::render_difference(d, "on the left", "on the right")
         );
     }
+}
+
+/// `bench`: the campaign's speed beside the bare kernel cost (Linux: its namespaces and
+/// netlink are what it measures).
+#[cfg(target_os = "linux")]
+fn bench_command(cases: u32, seed: u64, max_len: usize, json: bool) -> ExitCode {
+    if let Err(e) = sandbox::probe() {
+        return harness_failed(e);
+    }
+    // The default campaign's cases: generated sysctls, a quarter on two hosts.
+    let options = bench::BenchOptions {
+        cases,
+        seed,
+        max_len,
+        space: ConfigSpace::Generated {
+            base: CaseConfig::defaults(running_profile()),
+            two_hosts: true,
+        },
+    };
+    let bar = progress_bar(2 * u64::from(cases));
+    let offset = |pass: &str| if pass == "bare" { u64::from(cases) } else { 0 };
+    let report = bench::run(&options, &|pass, n| bar.set_position(offset(pass) + n));
+    bar.finish_and_clear();
+    match report {
+        Ok(r) if json => {
+            println!("{}", serde_json::to_string_pretty(&r).expect("serializes"));
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            print!("{}", r.render());
+            ExitCode::SUCCESS
+        }
+        Err(e) => harness_failed(e),
+    }
+}
+
+/// `bench` measures the Linux backend's namespaces and netlink dumps; there is no such
+/// measurement of the other backends.
+#[cfg(not(target_os = "linux"))]
+fn bench_command(_cases: u32, _seed: u64, _max_len: usize, _json: bool) -> ExitCode {
+    harness_failed(tcpconform_harness::HarnessError::Unsupported {
+        what: "`tcpconform bench`".into(),
+        reason: format!(
+            "it measures the Linux backend only; this host runs {}",
+            std::env::consts::OS
+        ),
+    })
 }

@@ -57,6 +57,27 @@ impl CampaignOptions {
     }
 }
 
+impl CampaignOptions {
+    /// The campaign this host's backend can run from `base` when no configuration is imposed.
+    ///
+    /// On Linux every case draws its own sysctls around `base` and a quarter of the cases run
+    /// on two hosts. Elsewhere every case uses `base` on one host and no case writes a
+    /// sysctl: the generated settings are Linux keys, and the macOS backend may write none.
+    pub fn for_this_host(base: CaseConfig, cases: u32, seed: u64) -> Self {
+        use tcpconform_model::profile::Os;
+        if base.profile.os == Os::Linux && crate::sandbox::BACKEND.sysctls {
+            let space = ConfigSpace::Generated {
+                base,
+                two_hosts: crate::sandbox::BACKEND.two_hosts,
+            };
+            return Self::new(space, cases, seed);
+        }
+        let mut options = Self::new(ConfigSpace::Fixed(base), cases, seed);
+        options.generation.frozen = tcpconform_model::SysctlKey::ALL.iter().copied().collect();
+        options
+    }
+}
+
 /// A divergence, shrunk.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Counterexample {
@@ -179,11 +200,11 @@ pub fn run_case(config: &CaseConfig, ops: &[Op]) -> Result<Run, HarnessError> {
 
 /// Runs a campaign. `progress` is called after every case with the number of cases done.
 ///
-/// Every case runs in place on one case thread ([`crate::sandbox::on_case_thread`]); if that
-/// thread cannot be set up, each case gets a thread of its own (and reports why it failed).
+/// The cases run as the host's backend runs a series ([`crate::sandbox::run_cases`]; on Linux
+/// in place on one case thread); if that cannot be set up, each case is set up on its own
+/// (and reports why it failed).
 pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> CampaignReport {
-    let ehash = crate::sandbox::SandboxSpec::default().ehash_buckets;
-    crate::sandbox::on_case_thread(ehash, || run_here(options, progress))
+    crate::sandbox::run_cases(|| run_here(options, progress))
         .unwrap_or_else(|_| run_here(options, progress))
 }
 

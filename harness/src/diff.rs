@@ -444,7 +444,6 @@ fn seed_bytes(seed: u64) -> [u8; 32] {
 
 /// Replays a difference on the kernel under both configurations (each in its own sandbox, the
 /// model in lock-step) and records whether the kernel did, under each, what the model says.
-#[cfg(target_os = "linux")]
 pub fn confirm_on_kernel(d: &mut Difference, left: &CaseConfig, right: &CaseConfig) {
     let check = |config: &CaseConfig, side: &Side| -> Result<(), String> {
         let run = crate::kernel::run_on_kernel(config, &[], &d.ops, false)

@@ -1,4 +1,5 @@
-//! The one table that maps Linux errno numbers to the model's names and back.
+//! The one table that maps the host's errno numbers (Linux's, FreeBSD's, macOS's: `libc`
+//! gives each target its own) to the model's names and back.
 //!
 //! The model speaks in names ([`Errno`]); the kernel in numbers. Every conversion in the harness
 //! goes through [`from_raw`] and [`to_raw`]. A number without a name becomes
@@ -12,8 +13,8 @@ use std::io;
 
 use tcpconform_model::Errno;
 
-/// The Linux number of an errno (`EADDRINUSE` → 98 on every Linux architecture the harness
-/// supports). `Other(n)` gives back `n`.
+/// The host's number of an errno (`EADDRINUSE` → 98 on every Linux architecture the harness
+/// supports, 48 on FreeBSD and macOS). `Other(n)` gives back `n`.
 pub fn to_raw(e: Errno) -> i32 {
     match e {
         Errno::EPERM => libc::EPERM,
@@ -44,9 +45,9 @@ pub fn to_raw(e: Errno) -> i32 {
     }
 }
 
-/// The name of a Linux errno number, or `Other(n)` when the vocabulary has none.
+/// The name of one of the host's errno numbers, or `Other(n)` when the vocabulary has none.
 ///
-/// `EWOULDBLOCK` is `EAGAIN` on Linux (the same number), so it comes back as `EAGAIN`.
+/// `EWOULDBLOCK` is `EAGAIN` on Linux, FreeBSD and macOS (the same number), so it comes back as `EAGAIN`.
 pub fn from_raw(n: i32) -> Errno {
     Errno::NAMED
         .iter()

@@ -68,11 +68,68 @@ pub fn run_on_kernel(
     })
 }
 
-/// The profile of the running kernel, from `uname -r` (`6.18.44-fc-v657` is linux-6.18).
+/// The profile of the running kernel, from `uname -r`: on Linux the release
+/// (`6.18.44-fc-v657` is linux-6.18), on FreeBSD the release (`14.2-RELEASE-p1` is
+/// freebsd-14), on macOS the Darwin release (`24.1.0` is macos-15).
 pub fn running_profile() -> Result<Profile, String> {
-    let uts = nix::sys::utsname::uname().map_err(|e| format!("uname failed: {e}"))?;
-    let release = uts.release().to_string_lossy().into_owned();
-    profile_of_release(&release)
+    #[cfg(unix)]
+    {
+        let uts = nix::sys::utsname::uname().map_err(|e| format!("uname failed: {e}"))?;
+        let release = uts.release().to_string_lossy().into_owned();
+        profile_of(std::env::consts::OS, &release)
+    }
+    #[cfg(not(unix))]
+    {
+        Err(format!(
+            "the harness has no backend for {} (the model's profiles can still be predicted)",
+            std::env::consts::OS
+        ))
+    }
+}
+
+/// The profile of a kernel release string of `os` (`std::env::consts::OS`: `linux`,
+/// `freebsd`, `macos`).
+pub fn profile_of(os: &str, release: &str) -> Result<Profile, String> {
+    match os {
+        "linux" => profile_of_release(release),
+        "freebsd" => profile_of_freebsd_release(release),
+        "macos" => profile_of_darwin_release(release),
+        other => Err(format!("no profile of {other} (release {release})")),
+    }
+}
+
+/// The profile of a FreeBSD release string (`14.2-RELEASE-p1`, `15.0-CURRENT`): its major.
+pub fn profile_of_freebsd_release(release: &str) -> Result<Profile, String> {
+    let major = release
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| format!("cannot read a version from FreeBSD release `{release}`"))?;
+    format!("freebsd-{major}")
+        .parse()
+        .map_err(|e| format!("FreeBSD {release}: {e}"))
+}
+
+/// The profile of a Darwin release string (`uname -r` on macOS): Darwin 20–24 are macOS
+/// 11–15, Darwin 25 is macOS 26.
+pub fn profile_of_darwin_release(release: &str) -> Result<Profile, String> {
+    let darwin: u16 = release
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .ok_or_else(|| format!("cannot read a version from Darwin release `{release}`"))?;
+    let macos = match darwin {
+        20..=24 => darwin - 9,
+        25 => 26,
+        _ => {
+            return Err(format!(
+                "Darwin {release} is no macOS release the model knows"
+            ));
+        }
+    };
+    format!("macos-{macos}")
+        .parse()
+        .map_err(|e| format!("Darwin {release} (macOS {macos}): {e}"))
 }
 
 /// The profile of a Linux release string.
@@ -87,5 +144,33 @@ pub fn profile_of_release(release: &str) -> Result<Profile, String> {
         _ => Err(format!(
             "cannot read a version from kernel release `{release}`"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_strings_name_their_profiles() {
+        assert_eq!(
+            profile_of("linux", "6.18.44-fc-v657"),
+            Ok(Profile::LINUX_6_18)
+        );
+        assert_eq!(
+            profile_of("freebsd", "14.2-RELEASE-p1"),
+            Ok(Profile::FREEBSD_14)
+        );
+        assert_eq!(
+            profile_of("freebsd", "15.0-CURRENT").map(|p| p.to_string()),
+            Ok("freebsd-15".into())
+        );
+        assert_eq!(profile_of("macos", "24.1.0"), Ok(Profile::MACOS_15));
+        assert!(
+            profile_of("macos", "23.6.0").is_err(),
+            "macOS 14 has no profile"
+        );
+        assert!(profile_of("freebsd", "13.3-RELEASE").is_err());
+        assert!(profile_of("windows", "10.0").is_err());
     }
 }

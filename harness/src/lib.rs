@@ -4,14 +4,22 @@
 //! against one.
 //!
 //! ## Kernel side
-//! - [`sandbox`]: every case on its own thread in fresh network namespaces (one host, or two
-//!   joined by a veth pair), its sysctls written there only; the host's namespace is never
-//!   written. [`sandbox::run_case`], [`sandbox::probe`], [`sandbox::kernel_or_skip`].
-//! - [`executor`]: runs one `model::Op` on real sockets and returns `model::Observed`; every
+//!
+//! One backend per OS behind `cfg(target_os)`: Linux (run continuously), FreeBSD and macOS
+//! (written and compile-checked, never run by this project), none elsewhere (kernel tests
+//! skip). See [`sandbox`] for the table.
+//!
+//! - [`sandbox`]: on Linux every case on its own thread in fresh network namespaces (one host,
+//!   or two joined by a veth pair), its sysctls written there only; the host's namespace is
+//!   never written. On FreeBSD a VNET jail per host per case; on macOS the host's own stack,
+//!   cases one at a time on ports of their own. [`sandbox::run_case`], [`sandbox::probe`],
+//!   [`sandbox::kernel_or_skip`].
+//! - `executor`: runs one `model::Op` on real sockets and returns `model::Observed`; every
 //!   blocking call is bounded and reported as `Outcome::Blocks`.
-//! - [`observer`]: the whole TCP table of each host via `sock_diag` netlink, as a
-//!   `model::Snapshot`, and `SOCK_DESTROY`.
-//! - [`errno`]: the one table between errno numbers and `model::Errno`.
+//! - [`observer`]: the whole TCP table of each host (Linux: `sock_diag` netlink and
+//!   `SOCK_DESTROY`; FreeBSD, macOS: the `net.inet.tcp.pcblist` sysctl), as a
+//!   `model::Snapshot`.
+//! - `errno`: the one table between the host's errno numbers and `model::Errno`.
 //! - [`error`]: [`HarnessError`], the bench's own failures (never a syscall's result).
 //!
 //! ## Model against kernel
@@ -22,7 +30,7 @@
 //! - [`config`], [`generate`]: case configurations and model-guided random cases.
 //! - [`campaign`]: the property-based campaign with shrinking.
 //! - [`fingerprint`]: hashes of a campaign's cases, verdicts and results, to compare runs.
-//! - [`bench`](mod@bench): the campaign's speed, where its time goes, and the bare kernel cost beside it.
+//! - [`bench`](mod@bench) (Linux): the campaign's speed, where its time goes, and the bare kernel cost beside it.
 //! - [`scenario`], [`replay`], [`report`]: scenario files, `predict`/`replay`, and readable
 //!   reports and counterexamples.
 //! - [`across`]: a scenario written for one kernel, replayed on another with that kernel's
@@ -34,36 +42,30 @@
 //! difference from the model is the product, and a [`HarnessError`] means the case did not run.
 //! All `unsafe` code lives in the private `sys` module.
 
-#[cfg(target_os = "linux")]
 pub mod across;
 #[cfg(target_os = "linux")]
 pub mod bench;
-#[cfg(target_os = "linux")]
 pub mod campaign;
-#[cfg(target_os = "linux")]
 pub mod check;
 pub mod config;
 pub mod diff;
-#[cfg(target_os = "linux")]
+#[cfg(unix)]
 pub mod errno;
 pub mod error;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "macos"))]
 pub mod executor;
 pub mod fingerprint;
 pub mod generate;
-#[cfg(target_os = "linux")]
 pub mod kernel;
 pub mod lanes;
 pub mod lockstep;
-#[cfg(target_os = "linux")]
 pub mod observer;
 pub mod replay;
 pub mod report;
-#[cfg(target_os = "linux")]
 pub mod sandbox;
 pub mod scenario;
 pub mod stopwatch;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "macos"))]
 mod sys;
 
 pub use error::HarnessError;

@@ -1,4 +1,4 @@
-//! The observer: a namespace's whole TCP socket table, read through `sock_diag` netlink.
+//! The Linux observer: a namespace's whole TCP socket table, read through `sock_diag` netlink.
 //!
 //! # Method
 //!
@@ -69,6 +69,7 @@ use tcpconform_model::{
     Errno, Family, Host, Row, RowInfo, Snapshot, SockId, TcpState, Timer, TimerKind,
 };
 
+use super::{Settled, same_active_rows};
 use crate::error::HarnessError;
 use crate::{errno, stopwatch};
 
@@ -683,22 +684,6 @@ impl DiagSocket {
     }
 }
 
-/// A table read until it stopped changing (see the module docs).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Settled {
-    /// The last table read.
-    pub snapshot: Snapshot,
-    /// Whether the last two dumps held the same rows and nothing was in flight.
-    pub settled: bool,
-    /// How many connection ends still had unacknowledged segments with their peer in view, in
-    /// the last dump, plus the packets still on the receive backlogs ([`softnet_backlog`]).
-    pub in_flight: usize,
-    /// How many dumps were taken.
-    pub dumps: u32,
-    /// How long it took.
-    pub elapsed: Duration,
-}
-
 /// Rows with pending output ([`DiagRow::has_pending_output`]) whose other end is in `rows` and
 /// whose connection is not impaired.
 pub fn in_flight(rows: &[DiagRow], owners: &dyn Owners) -> usize {
@@ -713,52 +698,6 @@ pub fn in_flight(rows: &[DiagRow], owners: &dyn Owners) -> usize {
         .filter(|r| ends.contains(&(wire(r.peer), wire(r.local))))
         .filter(|r| !owners.is_impaired(wire(r.local), wire(r.peer)))
         .count()
-}
-
-/// Whether `op` cannot put a segment on the wire: after it, a table that was settled before
-/// needs no second dump to show that nothing is still in transit. `socket`, `bind`,
-/// `listen`, `setsockopt`, `getsockopt(SO_ERROR)`, `accept` (it takes an established
-/// connection off the queue) and a sysctl write send nothing; `connect`, `send`, `recv` (a
-/// window update), `shutdown`, `close`, `destroy` may, and so may the test bench's actions and
-/// the timers that run during a `sleep`. (A timer can fire at any time; the model judges
-/// those by the call's times, not by settling.)
-pub fn sends_nothing(op: &tcpconform_model::Op) -> bool {
-    use tcpconform_model::Op;
-    match op {
-        Op::Socket { .. }
-        | Op::Bind { .. }
-        | Op::Listen { .. }
-        | Op::Setsockopt { .. }
-        | Op::GetsockoptSoError { .. }
-        | Op::Accept { .. }
-        | Op::Sysctl { .. } => true,
-        Op::Connect { .. }
-        | Op::Send { .. }
-        | Op::Recv { .. }
-        | Op::Shutdown { .. }
-        | Op::Close { .. }
-        | Op::Destroy { .. }
-        | Op::PeerVanishes { .. }
-        | Op::PeerReboots { .. }
-        | Op::Sleep { .. } => false,
-    }
-}
-
-/// Whether two tables hold the same rows, bound and inactive ones (`CLOSE`) left out.
-///
-/// Settling compares consecutive tables to see that nothing changes any more behind the
-/// caller's back. A socket in `CLOSE` changes only by a call on its descriptor (it is in no
-/// lookup table, so no segment reaches it), except when it got there asynchronously, from a
-/// connection reset or refused by a late segment — and then the row it had before (in
-/// `SYN-SENT`, `ESTABLISHED`, …) vanished from the other table, which the comparison sees.
-pub fn same_active_rows(a: &Snapshot, b: &Snapshot) -> bool {
-    let active = |s: &Snapshot| -> Vec<Row> {
-        s.key()
-            .into_iter()
-            .filter(|r| r.state != TcpState::Closed)
-            .collect()
-    };
-    active(a) == active(b)
 }
 
 /// Packets waiting on the CPUs' receive backlogs (`softnet_backlog_len()`, the 12th column of
@@ -839,7 +778,7 @@ impl Observer {
     }
 
     /// [`Observer::settled_snapshot`] after a call that sent no segment (see
-    /// [`sends_nothing`]), on a table that was settled before it: one dump, unless it shows
+    /// [`sends_nothing`](super::sends_nothing)), on a table that was settled before it: one dump, unless it shows
     /// something in flight.
     pub fn settled_snapshot_after_quiet_call(
         &mut self,

@@ -1,4 +1,4 @@
-//! Sandboxes: every case runs on its own thread, in network namespaces made for it alone.
+//! The Linux sandbox: every case runs on its own thread, in network namespaces made for it alone.
 //!
 //! # How a case is set up
 //!
@@ -37,7 +37,6 @@
 //! that the calling thread's network namespace is not the one the process started in (nor
 //! that of pid 1, when readable), and refuses with [`HarnessError::HostNamespace`] if it is.
 
-use std::fmt;
 use std::fs::File;
 use std::io::Write;
 use std::marker::PhantomData;
@@ -64,6 +63,7 @@ use netlink_packet_route::route::RouteType;
 use nix::sched::{CloneFlags, setns, unshare};
 use tcpconform_model::{Env, Host, Observed, Op, Snapshot, Sysctl, SysctlKey, SysctlValue};
 
+use super::SkipReason;
 use crate::error::HarnessError;
 use crate::executor::{ExecConfig, Executor};
 use crate::observer::{DiagSocket, NlSocket, Observer, Settled};
@@ -163,23 +163,6 @@ impl SandboxSpec {
 // ---------------------------------------------------------------------------------------------
 // Skip or fail
 
-/// Why kernel tests cannot run here.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SkipReason(pub String);
-
-impl fmt::Display for SkipReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Whether kernel tests must run (and fail when they cannot) rather than skip: true when the
-/// environment has `CI=true` or `TCPCONFORM_REQUIRE_KERNEL=1`.
-pub fn require_kernel() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-        || std::env::var("TCPCONFORM_REQUIRE_KERNEL").is_ok_and(|v| v == "1")
-}
-
 /// Whether this process can run cases: a fresh network namespace, `lo` up and a `sock_diag`
 /// dump inside it. Checked once per process (on a throwaway thread) and remembered.
 pub fn probe() -> Result<(), SkipReason> {
@@ -221,23 +204,6 @@ fn probe_here() -> Result<(), SkipReason> {
     let mut diag = DiagSocket::open_here(Host::A).map_err(|e| SkipReason(e.to_string()))?;
     diag.rows().map_err(|e| SkipReason(e.to_string()))?;
     Ok(())
-}
-
-/// For a kernel test's first line: `true` when cases can run; otherwise prints
-/// `SKIPPED: <test>: <reason>` and returns `false`, or panics when [`require_kernel`] says a
-/// skip is not acceptable.
-pub fn kernel_or_skip(test: &str) -> bool {
-    match probe() {
-        Ok(()) => true,
-        Err(reason) if require_kernel() => panic!(
-            "{test}: kernel tests are required here (CI=true or TCPCONFORM_REQUIRE_KERNEL=1) \
-             but cannot run: {reason}"
-        ),
-        Err(reason) => {
-            println!("SKIPPED: {test}: {reason}");
-            false
-        }
-    }
 }
 
 /// For the CLI, first thing in `main()` while the process has one thread: when not root,
@@ -1542,3 +1508,19 @@ pub fn run_bare<R: Send>(
     };
     run_somewhere(None, setup, f)
 }
+
+/// Runs `f` — a whole campaign or lane — so that the cases it runs are cheap to set up: on
+/// a case thread whose home namespace gives every case a private established-hash table of
+/// the default size ([`on_case_thread`]).
+pub fn run_cases<R: Send>(f: impl FnOnce() -> R + Send) -> Result<R, HarnessError> {
+    on_case_thread(SandboxSpec::default().ehash_buckets, f)
+}
+
+/// What this backend gives a case.
+pub const BACKEND: super::Backend = super::Backend {
+    name: "Linux: a network namespace per host per case",
+    sysctls: true,
+    two_hosts: true,
+    extra_addresses: true,
+    run: super::HasRun::Continuously,
+};

@@ -1,4 +1,4 @@
-//! The executor: runs one [`Op`] on real sockets and reports what the kernel did.
+//! The Linux executor: runs one [`Op`] on real sockets and reports what the kernel did.
 //!
 //! # What it does with each op
 //!
@@ -39,32 +39,13 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
-use tcpconform_model::{
-    Env, Errno, Family, Host, How, Observed, Op, Outcome, SockAddr, SockId, SockOpt,
-};
+use tcpconform_model::{Env, Errno, Family, Host, How, Observed, Op, Outcome, SockId, SockOpt};
 
+use super::{ExecConfig, FORK_GATE, addrs_of, err_outcome, io_buffer, on_wire, resolve};
 use crate::error::HarnessError;
 use crate::observer::{ALL_STATES, Observer, Owners, TCP_BOUND_INACTIVE, TCP_LISTEN};
 use crate::sandbox::Hosts;
 use crate::{errno, sys};
-
-/// The largest buffer a `send`/`recv` op may ask for.
-pub const MAX_IO_LEN: u32 = 64 << 20;
-
-/// How the executor runs ops.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ExecConfig {
-    /// How long a blocking call may wait before it is reported as [`Outcome::Blocks`].
-    pub block_bound: Duration,
-}
-
-impl Default for ExecConfig {
-    fn default() -> Self {
-        Self {
-            block_bound: Duration::from_millis(tcpconform_model::time::BLOCKING_BOUND_MS),
-        }
-    }
-}
 
 /// What the executor knows about one scenario socket.
 #[derive(Debug)]
@@ -169,32 +150,6 @@ impl Owners for Executor {
         }
         states
     }
-}
-
-/// An address as it travels: a v4-mapped IPv6 address as IPv4.
-fn on_wire(a: SocketAddr) -> SocketAddr {
-    SocketAddr::new(tcpconform_model::addr::wire_ip(a.ip()), a.port())
-}
-
-/// An `io::Error` from a socket call as an outcome: its errno as data.
-fn err_outcome(e: &std::io::Error) -> Outcome {
-    Outcome::Err(errno::from_io(e).unwrap_or(Errno::Other(0)))
-}
-
-/// A concrete socket address from a scenario address and the port environment.
-fn resolve(addr: &SockAddr, env: &Env) -> SocketAddr {
-    SocketAddr::new(addr.ip, env.resolve_or_zero(&addr.port))
-}
-
-/// `getsockname`/`getpeername`, as the model reads them.
-fn addrs_of(sock: &Socket) -> (Option<SocketAddr>, Option<SocketAddr>) {
-    let local = sock
-        .local_addr()
-        .ok()
-        .and_then(|a| a.as_socket())
-        .filter(|a| !(a.ip().is_unspecified() && a.port() == 0));
-    let peer = sock.peer_addr().ok().and_then(|a| a.as_socket());
-    (local, peer)
 }
 
 /// The `(level, name, value)` of an integer socket option, or `None` for `SO_LINGER`.
@@ -667,15 +622,6 @@ impl Executor {
     }
 }
 
-/// Held (shared) by every `close()` of a case's socket and (exclusively) by the harness while
-/// a process it started (`nft`) runs. A child holds a copy of every descriptor of the process
-/// from its fork until its exec closes them (they are all `O_CLOEXEC`); a `close()` in that
-/// window, on another case's thread, releases nothing, and that case's socket stays in its
-/// table (seen as an ESTAB or LISTEN row still there after `close`). The parent cannot see when
-/// the child's exec has closed them (`posix_spawn` returns at the vfork release, before
-/// `do_close_on_exec()`), so the gate is held until the child exits.
-pub(crate) static FORK_GATE: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
 /// Closes a socket, bounding the wait of a lingering close.
 fn close(s: Socket, lingers: bool, bound: Duration) {
     let _no_fork = FORK_GATE.read().unwrap_or_else(|e| e.into_inner());
@@ -685,17 +631,6 @@ fn close(s: Socket, lingers: bool, bound: Duration) {
     } else {
         drop(fd);
     }
-}
-
-/// A zeroed buffer for `send`/`recv`.
-fn io_buffer(op: &Op, len: u32) -> Result<Vec<u8>, HarnessError> {
-    if len > MAX_IO_LEN {
-        return Err(HarnessError::InvalidOp {
-            op: op.to_string(),
-            reason: format!("buffers are limited to {MAX_IO_LEN} bytes"),
-        });
-    }
-    Ok(vec![0; len as usize])
 }
 
 /// Runs `f` with the calling thread's fsuid set to `uid` (when given), then restores it.

@@ -1,88 +1,14 @@
-//! The harness's only `unsafe` code: thin wrappers over the few system calls that neither
-//! `std`, `socket2` nor `nix` offer in the form the harness needs.
-//!
-//! Every wrapper returns the raw errno on failure (`Err(i32)`) so that callers can turn it into
-//! data ([`crate::errno::from_raw`]) or into a harness failure, as the call demands.
+//! The Linux-only system calls: per-thread credentials, `TCP_INFO`, interface ioctls and the
+//! signal that bounds a lingering `close()`.
 
-use std::mem::{size_of, zeroed};
+use std::mem::zeroed;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use libc::{c_int, c_void, socklen_t};
 
-/// The last errno of this thread.
-fn last_errno() -> i32 {
-    std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
-}
-
-/// `setsockopt(fd, level, name, &value, sizeof(int))`.
-pub(crate) fn setsockopt_int(
-    fd: BorrowedFd<'_>,
-    level: c_int,
-    name: c_int,
-    value: c_int,
-) -> Result<(), i32> {
-    // SAFETY: `fd` is a live descriptor for the duration of the borrow; the option value points
-    // to a local `c_int` whose size is passed alongside; the kernel only reads it.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&raw const value).cast::<c_void>(),
-            size_of::<c_int>() as socklen_t,
-        )
-    };
-    if rc == 0 { Ok(()) } else { Err(last_errno()) }
-}
-
-/// `setsockopt(fd, SOL_SOCKET, SO_LINGER, {l_onoff, l_linger})`.
-pub(crate) fn setsockopt_linger(
-    fd: BorrowedFd<'_>,
-    onoff: c_int,
-    linger: c_int,
-) -> Result<(), i32> {
-    let value = libc::linger {
-        l_onoff: onoff,
-        l_linger: linger,
-    };
-    // SAFETY: as in `setsockopt_int`; the value is a local `struct linger` of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&raw const value).cast::<c_void>(),
-            size_of::<libc::linger>() as socklen_t,
-        )
-    };
-    if rc == 0 { Ok(()) } else { Err(last_errno()) }
-}
-
-/// `getsockopt(fd, level, name)` for an `int` option.
-pub(crate) fn getsockopt_int(fd: BorrowedFd<'_>, level: c_int, name: c_int) -> Result<c_int, i32> {
-    let mut value: c_int = 0;
-    let mut len = size_of::<c_int>() as socklen_t;
-    // SAFETY: `fd` is live; `value` and `len` are valid, writable locals and `len` holds the
-    // size of `value`, so the kernel writes at most that many bytes.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&raw mut value).cast::<c_void>(),
-            &raw mut len,
-        )
-    };
-    if rc == 0 {
-        Ok(value)
-    } else {
-        Err(last_errno())
-    }
-}
+use super::last_errno;
 
 /// The start of `getsockopt(fd, IPPROTO_TCP, TCP_INFO)`: `tcpi_state` (the kernel's `TCP_*`
 /// number) and `tcpi_unacked` (for a listener: the connections in its accept queue).
@@ -114,13 +40,6 @@ pub(crate) fn tcp_info_head(fd: BorrowedFd<'_>) -> Result<(u8, u32), i32> {
         info[0],
         u32::from_ne_bytes([info[24], info[25], info[26], info[27]]),
     ))
-}
-
-/// `listen(fd, backlog)` with the backlog passed through as the C `int` it is.
-pub(crate) fn listen(fd: BorrowedFd<'_>, backlog: c_int) -> Result<(), i32> {
-    // SAFETY: `fd` is a live descriptor; listen takes no pointers.
-    let rc = unsafe { libc::listen(fd.as_raw_fd(), backlog) };
-    if rc == 0 { Ok(()) } else { Err(last_errno()) }
 }
 
 /// The raw `setfsuid` system call on the calling thread only (glibc's wrapper is also

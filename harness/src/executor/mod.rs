@@ -1,0 +1,96 @@
+//! Executors: run one `model::Op` on real sockets and report what the kernel did, one backend
+//! per operating system.
+//!
+//! - Linux ([`linux`]): sockets created inside the host's network namespace, owners found by
+//!   `SO_COOKIE`, per-thread credentials for other uids, `SOCK_DESTROY` and nftables for the
+//!   test bench's actions.
+//! - FreeBSD and macOS (`bsd`): the same calls through the same `socket2` code, with each
+//!   OS's option numbers and errnos; what a BSD cannot do here (sockets of another uid on one
+//!   thread, `destroy`, `peer_vanishes`, `peer_reboots`) is a
+//!   `HarnessError::Unsupported`, never a made-up result.
+//!
+//! The common part is here: the configuration, how a scenario address becomes a socket
+//! address, what `getsockname`/`getpeername` report, and the fork gate.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use socket2::Socket;
+use tcpconform_model::{Env, Errno, Op, Outcome, SockAddr};
+
+use crate::errno;
+use crate::error::HarnessError;
+
+#[cfg(target_os = "linux")]
+pub mod linux;
+#[cfg(target_os = "linux")]
+pub use linux::*;
+
+#[cfg(any(target_os = "freebsd", target_os = "macos"))]
+pub mod bsd;
+#[cfg(any(target_os = "freebsd", target_os = "macos"))]
+pub use bsd::*;
+
+/// The largest buffer a `send`/`recv` op may ask for.
+pub const MAX_IO_LEN: u32 = 64 << 20;
+
+/// How the executor runs ops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecConfig {
+    /// How long a blocking call may wait before it is reported as [`Outcome::Blocks`].
+    pub block_bound: Duration,
+}
+
+impl Default for ExecConfig {
+    fn default() -> Self {
+        Self {
+            block_bound: Duration::from_millis(tcpconform_model::time::BLOCKING_BOUND_MS),
+        }
+    }
+}
+
+/// An address as it travels: a v4-mapped IPv6 address as IPv4.
+pub(crate) fn on_wire(a: SocketAddr) -> SocketAddr {
+    SocketAddr::new(tcpconform_model::addr::wire_ip(a.ip()), a.port())
+}
+
+/// An `io::Error` from a socket call as an outcome: its errno as data.
+pub(crate) fn err_outcome(e: &std::io::Error) -> Outcome {
+    Outcome::Err(errno::from_io(e).unwrap_or(Errno::Other(0)))
+}
+
+/// A concrete socket address from a scenario address and the port environment.
+pub(crate) fn resolve(addr: &SockAddr, env: &Env) -> SocketAddr {
+    SocketAddr::new(addr.ip, env.resolve_or_zero(&addr.port))
+}
+
+/// `getsockname`/`getpeername`, as the model reads them.
+pub(crate) fn addrs_of(sock: &Socket) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    let local = sock
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .filter(|a| !(a.ip().is_unspecified() && a.port() == 0));
+    let peer = sock.peer_addr().ok().and_then(|a| a.as_socket());
+    (local, peer)
+}
+
+/// Held (shared) by every `close()` of a case's socket and (exclusively) by the harness while
+/// a process it started (`nft`) runs. A child holds a copy of every descriptor of the process
+/// from its fork until its exec closes them (they are all `O_CLOEXEC`); a `close()` in that
+/// window, on another case's thread, releases nothing, and that case's socket stays in its
+/// table (seen as an ESTAB or LISTEN row still there after `close`). The parent cannot see when
+/// the child's exec has closed them (`posix_spawn` returns at the vfork release, before
+/// `do_close_on_exec()`), so the gate is held until the child exits.
+pub(crate) static FORK_GATE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// A zeroed buffer for `send`/`recv`.
+pub(crate) fn io_buffer(op: &Op, len: u32) -> Result<Vec<u8>, HarnessError> {
+    if len > MAX_IO_LEN {
+        return Err(HarnessError::InvalidOp {
+            op: op.to_string(),
+            reason: format!("buffers are limited to {MAX_IO_LEN} bytes"),
+        });
+    }
+    Ok(vec![0; len as usize])
+}
