@@ -182,6 +182,15 @@ impl Profile {
         if self.at_least(6, 5) { 4 } else { 0 }
     }
 
+    /// A softirq raised while ksoftirqd is awake is left to ksoftirqd (`ksoftirqd_running()`
+    /// in `invoke_softirq()`, 4cd13c21b207 "softirq: Let ksoftirqd do its job", v4.9), so a
+    /// loopback segment may still be unprocessed when the call that sent it returns; reverted
+    /// by d15121be7485 (v6.5), after which softirqs run where they are raised. Not a rule of
+    /// the model: it tells the harness's observer how long a table takes to settle.
+    pub fn softirqs_wait_for_ksoftirqd(self) -> bool {
+        self.os == Os::Linux && !self.at_least(6, 5)
+    }
+
     /// sock_diag can dump bound, unconnected sockets (`TCP_BOUND_INACTIVE`).
     /// (91051f003948 "tcp: Dump bound-only sockets in inet_diag.", v6.8.) The other OSes'
     /// tables (`net.inet.tcp.pcblist`, `GetTcpTable2`) list every PCB with a port.

@@ -716,6 +716,46 @@ pub fn softnet_backlog() -> usize {
     })
 }
 
+/// How many ksoftirqd threads are running or runnable (state `R` in `/proc/PID/stat`), on a
+/// kernel that leaves softirqs to them ([`Profile::softirqs_wait_for_ksoftirqd`], 6.1): there a
+/// loopback segment that ksoftirqd took off the backlog is processed by it, possibly on the
+/// other CPU while a dump runs (see [`softnet_backlog`]); a handshake's last ACK can be seen
+/// unprocessed, its request still in SYN-RECV. Always 0 on later kernels, where a busy
+/// machine's ksoftirqd says nothing about the case. The threads are found once.
+///
+/// [`Profile::softirqs_wait_for_ksoftirqd`]: tcpconform_model::Profile::softirqs_wait_for_ksoftirqd
+pub fn ksoftirqd_running() -> usize {
+    static STATS: std::sync::OnceLock<Vec<std::path::PathBuf>> = std::sync::OnceLock::new();
+    let stats = STATS.get_or_init(|| {
+        let waits = crate::kernel::running_profile()
+            .is_ok_and(tcpconform_model::Profile::softirqs_wait_for_ksoftirqd);
+        if !waits {
+            return Vec::new();
+        }
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                std::fs::read_to_string(p.join("comm"))
+                    .is_ok_and(|c| c.trim_end().starts_with("ksoftirqd/"))
+            })
+            .map(|p| p.join("stat"))
+            .collect()
+    });
+    stats
+        .iter()
+        .filter(|p| {
+            // `PID (comm) S ...`: the state follows the last `)`.
+            std::fs::read_to_string(p).is_ok_and(|t| {
+                t.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('R'))
+            })
+        })
+        .count()
+}
+
 /// The socket tables of a case's hosts.
 pub struct Observer {
     hosts: Vec<DiagSocket>,
@@ -822,7 +862,7 @@ impl Observer {
                 stopwatch::add("observe: of which with the bind-hash walk", Duration::ZERO);
             }
             dumps += 1;
-            let busy = in_flight(&raw, owners) + softnet_backlog();
+            let busy = in_flight(&raw, owners) + softnet_backlog() + ksoftirqd_running();
             let snapshot = Snapshot::new(
                 raw.iter()
                     .map(|r| r.with_info(owners))

@@ -34,7 +34,8 @@ pub struct Settled {
     /// Whether the last two dumps held the same rows and nothing was in flight.
     pub settled: bool,
     /// How many connection ends still had unacknowledged segments with their peer in view, in
-    /// the last dump, plus the packets still on the receive backlogs (on Linux, `softnet_backlog`).
+    /// the last dump, plus the packets still on the receive backlogs and, on 6.1, the busy
+    /// ksoftirqd threads (on Linux, `softnet_backlog`, `ksoftirqd_running`).
     pub in_flight: usize,
     /// How many dumps were taken.
     pub dumps: u32,
