@@ -111,6 +111,15 @@ pub enum CampaignOutcome {
     HarnessFailed(String),
 }
 
+/// When a campaign first saw a divergence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Detection {
+    /// The 1-based number of the first case that diverged.
+    pub case: u64,
+    /// Wall time from the campaign's start to the end of that case.
+    pub elapsed: Duration,
+}
+
 /// A campaign's figures.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CampaignReport {
@@ -126,6 +135,9 @@ pub struct CampaignReport {
     pub rules_hit: BTreeMap<RuleId, u64>,
     /// Wall time.
     pub elapsed: Duration,
+    /// The first divergence, before any shrinking (`None`: no case diverged).
+    #[serde(default)]
+    pub detection: Option<Detection>,
     /// How it ended.
     pub outcome: CampaignOutcome,
 }
@@ -138,6 +150,7 @@ struct Tally {
     calls: AtomicU64,
     rules: Mutex<BTreeMap<RuleId, u64>>,
     harness_error: Mutex<Option<String>>,
+    detection: Mutex<Option<Detection>>,
 }
 
 impl Tally {
@@ -208,6 +221,14 @@ pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campai
         progress(tally.cases.load(Ordering::Relaxed));
         if let Some(d) = run.divergence() {
             first_failure.lock().expect("lock").get_or_insert(ops.len());
+            tally
+                .detection
+                .lock()
+                .expect("lock")
+                .get_or_insert(Detection {
+                    case: tally.cases.load(Ordering::Relaxed),
+                    elapsed: start.elapsed(),
+                });
             let upto = (d.index + 1).min(ops.len());
             let mut smallest = smallest.lock().expect("lock");
             if smallest
@@ -293,6 +314,7 @@ fn report_of(
         calls: tally.calls.load(Ordering::Relaxed),
         rules_hit: tally.rules.lock().expect("lock").clone(),
         elapsed: start.elapsed(),
+        detection: *tally.detection.lock().expect("lock"),
         outcome,
     }
 }

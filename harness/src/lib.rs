@@ -21,6 +21,7 @@
 //!   profile.
 //! - [`config`], [`generate`]: case configurations and model-guided random cases.
 //! - [`campaign`]: the property-based campaign with shrinking.
+//! - [`mutants`]: the mutation self-test: the campaign against models with one fault each.
 //! - [`scenario`], [`replay`], [`report`]: scenario files, `predict`/`replay`, and readable
 //!   reports and counterexamples.
 //! - [`diff`], [`check`]: behaviour differences between configurations, and what a sysctl
@@ -46,6 +47,8 @@ pub mod generate;
 pub mod kernel;
 pub mod lanes;
 pub mod lockstep;
+#[cfg(target_os = "linux")]
+pub mod mutants;
 #[cfg(target_os = "linux")]
 pub mod observer;
 pub mod replay;
