@@ -274,8 +274,15 @@ pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campai
                         }
                     }
                 };
-                match minimize(&config, ops, diverged) {
-                    Ok((ops, run, reproduced)) => {
+                let shrunk = minimize(&config, ops, diverged).and_then(|(ops, run, reproduced)| {
+                    if !reproduced {
+                        return Ok((config.clone(), ops, run, false));
+                    }
+                    let (config, run) = minimize_config(&config, &ops, run)?;
+                    Ok((config, ops, run, true))
+                });
+                match shrunk {
+                    Ok((config, ops, run, reproduced)) => {
                         let mut cx = Counterexample {
                             config,
                             ops,
@@ -368,6 +375,33 @@ pub fn minimize(
         }
     }
     Ok((best, best_run, true))
+}
+
+/// After [`minimize`]: drops the case's sysctls one at a time while the same call still
+/// diverges, so that the scenario names only the settings the divergence needs. `run` is the
+/// diverging run of `ops` under `config`.
+pub fn minimize_config(
+    config: &CaseConfig,
+    ops: &[Op],
+    run: Run,
+) -> Result<(CaseConfig, Run), HarnessError> {
+    let mut best = config.clone();
+    let mut best_run = run;
+    let mut i = 0;
+    while i < best.sysctls.len() {
+        let mut candidate = best.clone();
+        candidate.sysctls.remove(i);
+        if crate::config::validate(&candidate).is_ok() && well_formed(&candidate, ops) {
+            let run = run_case(&candidate, ops)?;
+            if run.divergence().is_some_and(|d| d.index == ops.len()) {
+                best = candidate;
+                best_run = run;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    Ok((best, best_run))
 }
 
 /// Whether a sequence still makes sense for `config`: run on the generator's model, every op

@@ -91,7 +91,7 @@ pub fn campaign_options(mutant: Mutant, options: &MutantsOptions) -> CampaignOpt
     };
     let mut c = CampaignOptions::new(space, options.budget, options.seed);
     c.generation = generation(mutant);
-    c.found_dir = options.found_dir.clone();
+    c.found_dir = options.found_dir.as_ref().map(|d| d.join(mutant.name()));
     c.max_shrink_iters = options.max_shrink_iters;
     c
 }
