@@ -2,8 +2,9 @@
 //! executable model. Every subcommand is one call into the harness; this file only parses
 //! arguments, prints, and picks the exit code.
 //!
-//! Exit codes: 0 everything held; 1 a divergence or an unmet expectation; 2 bad input (nothing
-//! ran); 3 the harness could not run (no network namespace, netlink failure).
+//! Exit codes: 0 everything held; 1 a divergence or an unmet expectation (for `mutants`: a
+//! mutant survived); 2 bad input (nothing ran); 3 the harness could not run (no network
+//! namespace, netlink failure).
 
 #![forbid(unsafe_code)]
 
@@ -18,8 +19,8 @@ use tcpconform_harness::bench;
 use tcpconform_harness::campaign::{self, CampaignOptions, CampaignOutcome};
 use tcpconform_harness::config::{CaseConfig, ConfigSpace};
 use tcpconform_harness::report::{self, format_run};
-use tcpconform_harness::{across, check, kernel, lanes, replay, sandbox, scenario};
-use tcpconform_model::{Host, Profile, RuleId, Sysctl};
+use tcpconform_harness::{across, check, kernel, lanes, mutants, replay, sandbox, scenario};
+use tcpconform_model::{Host, Mutant, Profile, RuleId, Sysctl};
 
 #[derive(Parser)]
 #[command(name = "tcpconform", version, about, long_about = None)]
@@ -102,6 +103,9 @@ enum Command {
         /// do (a behaviour that differs between kernels), and the kernel must agree with it.
         #[arg(long)]
         across: bool,
+        /// Replay against the model with this mutant switched on (`tcpconform mutants`).
+        #[arg(long, value_name = "NAME")]
+        mutant: Option<String>,
         /// Print the reports as JSON.
         #[arg(long)]
         json: bool,
@@ -188,6 +192,31 @@ enum Command {
         /// Most calls in one case.
         #[arg(long, default_value_t = 24)]
         max_len: usize,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The mutation self-test: for each deliberate fault of the model, run the campaign
+    /// against the kernel until it notices (or the budget runs out).
+    Mutants {
+        /// Most cases per mutant.
+        #[arg(long, default_value_t = tcpconform_harness::mutants::DEFAULT_BUDGET)]
+        budget: u32,
+        /// The generator's seed (random if not given; always printed).
+        #[arg(long, env = "TCPCONFORM_SEED")]
+        seed: Option<u64>,
+        /// Run only this mutant (repeatable); `tcpconform mutants --list` names them.
+        #[arg(long = "only", value_name = "NAME")]
+        only: Vec<String>,
+        /// List the mutants and what each gets wrong, and run nothing.
+        #[arg(long)]
+        list: bool,
+        /// The kernel profile to predict for (default: the running kernel's).
+        #[arg(long)]
+        profile: Option<String>,
+        /// Where each mutant's shrunk scenario is saved.
+        #[arg(long, default_value = "tcpconform-found/mutants")]
+        found: PathBuf,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -367,12 +396,88 @@ fn main() -> ExitCode {
                 CampaignOutcome::HarnessFailed(_) => ExitCode::from(3),
             }
         }
+        Command::Mutants {
+            budget,
+            seed,
+            only,
+            list,
+            profile,
+            found,
+            json,
+        } => {
+            if list {
+                for m in Mutant::ALL {
+                    println!("{:<32} {}", m.name(), m.describe());
+                }
+                return ExitCode::SUCCESS;
+            }
+            let profile = match parse_profile(profile.as_deref(), running_profile) {
+                Ok(p) => p,
+                Err(e) => return bad(e),
+            };
+            let mut options = mutants::MutantsOptions::new(profile, seed.unwrap_or_else(rand_seed));
+            for name in &only {
+                match name.parse::<Mutant>() {
+                    Ok(m) => options.only.push(m),
+                    Err(e) => return bad(format!("--only: {e}")),
+                }
+            }
+            options.budget = budget;
+            options.found_dir = Some(found);
+            if let Err(e) = sandbox::probe() {
+                return harness_failed(e);
+            }
+            let list = options.mutants();
+            eprintln!(
+                "tcpconform mutants: {} mutants, at most {budget} cases each, seed {}, profile \
+                 {profile}",
+                list.len(),
+                options.seed
+            );
+            let bar = progress_bar(u64::from(budget));
+            let report = mutants::run(&options, &|m, n| {
+                bar.set_message(m.name());
+                bar.set_position(n.min(u64::from(budget)));
+            });
+            bar.finish_and_clear();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("report serializes")
+                );
+            } else {
+                print!("{}", report.table());
+                println!("{}", report.summary());
+                for r in &report.results {
+                    if let Some(p) = &r.scenario {
+                        println!(
+                            "{}: tcpconform replay --mutant {} {}",
+                            r.mutant,
+                            r.mutant,
+                            p.display()
+                        );
+                    }
+                }
+            }
+            if report.harness_failed() {
+                ExitCode::from(3)
+            } else if report.found() < report.results.len() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
         Command::Replay {
             files,
             profile,
             across,
+            mutant,
             json,
         } => {
+            let mutant = match mutant.as_deref().map(str::parse::<Mutant>).transpose() {
+                Ok(m) => m,
+                Err(e) => return bad(format!("--mutant: {e}")),
+            };
             let profile = match parse_profile(profile.as_deref(), running_profile) {
                 Ok(p) => p,
                 Err(e) => return bad(e),
@@ -390,7 +495,7 @@ fn main() -> ExitCode {
             let mut failed = false;
             let mut reports = Vec::new();
             for (path, sc) in &scenarios {
-                match replay::replay(sc, profile) {
+                match replay::replay_mutated(sc, profile, mutant) {
                     Ok(r) => {
                         failed |= !r.passed();
                         if r.run.harness_error.is_some() {

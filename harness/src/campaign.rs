@@ -136,6 +136,15 @@ pub enum CampaignOutcome {
     HarnessFailed(String),
 }
 
+/// When a campaign first saw a divergence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Detection {
+    /// The 1-based number of the first case that diverged.
+    pub case: u64,
+    /// Wall time from the campaign's start to the end of that case.
+    pub elapsed: Duration,
+}
+
 /// A campaign's figures.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CampaignReport {
@@ -151,6 +160,9 @@ pub struct CampaignReport {
     pub rules_hit: BTreeMap<RuleId, u64>,
     /// Wall time.
     pub elapsed: Duration,
+    /// The first divergence, before any shrinking (`None`: no case diverged).
+    #[serde(default)]
+    pub detection: Option<Detection>,
     /// How it ended.
     pub outcome: CampaignOutcome,
     /// Hashes of every case run (shrinking's re-runs included): two runs of the same seed
@@ -168,6 +180,7 @@ struct Tally {
     rules: Mutex<BTreeMap<RuleId, u64>>,
     harness_error: Mutex<Option<String>>,
     fingerprint: Mutex<Fingerprint>,
+    detection: Mutex<Option<Detection>>,
 }
 
 impl Tally {
@@ -251,6 +264,14 @@ fn run_here(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campa
         progress(tally.cases.load(Ordering::Relaxed));
         if let Some(d) = run.divergence() {
             first_failure.lock().expect("lock").get_or_insert(ops.len());
+            tally
+                .detection
+                .lock()
+                .expect("lock")
+                .get_or_insert(Detection {
+                    case: tally.cases.load(Ordering::Relaxed),
+                    elapsed: start.elapsed(),
+                });
             let upto = (d.index + 1).min(ops.len());
             let mut smallest = smallest.lock().expect("lock");
             if smallest
@@ -296,8 +317,15 @@ fn run_here(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campa
                         }
                     }
                 };
-                match minimize(&config, ops, diverged) {
-                    Ok((ops, run, reproduced)) => {
+                let shrunk = minimize(&config, ops, diverged).and_then(|(ops, run, reproduced)| {
+                    if !reproduced {
+                        return Ok((config.clone(), ops, run, false));
+                    }
+                    let (config, run) = minimize_config(&config, &ops, run)?;
+                    Ok((config, ops, run, true))
+                });
+                match shrunk {
+                    Ok((config, ops, run, reproduced)) => {
                         let mut cx = Counterexample {
                             config,
                             ops,
@@ -336,6 +364,7 @@ fn report_of(
         calls: tally.calls.load(Ordering::Relaxed),
         rules_hit: tally.rules.lock().expect("lock").clone(),
         elapsed: start.elapsed(),
+        detection: *tally.detection.lock().expect("lock"),
         outcome,
         fingerprint: tally.fingerprint.lock().expect("lock").clone(),
     }
@@ -390,6 +419,33 @@ pub fn minimize(
         }
     }
     Ok((best, best_run, true))
+}
+
+/// After [`minimize`]: drops the case's sysctls one at a time while the same call still
+/// diverges, so that the scenario names only the settings the divergence needs. `run` is the
+/// diverging run of `ops` under `config`.
+pub fn minimize_config(
+    config: &CaseConfig,
+    ops: &[Op],
+    run: Run,
+) -> Result<(CaseConfig, Run), HarnessError> {
+    let mut best = config.clone();
+    let mut best_run = run;
+    let mut i = 0;
+    while i < best.sysctls.len() {
+        let mut candidate = best.clone();
+        candidate.sysctls.remove(i);
+        if crate::config::validate(&candidate).is_ok() && well_formed(&candidate, ops) {
+            let run = run_case(&candidate, ops)?;
+            if run.divergence().is_some_and(|d| d.index == ops.len()) {
+                best = candidate;
+                best_run = run;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    Ok((best, best_run))
 }
 
 /// Whether a sequence still makes sense for `config`: run on the generator's model, every op

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
-use tcpconform_model::{Host, Model, Profile, Sysctl, Sysctls, Topology};
+use tcpconform_model::{Host, Model, Mutant, Profile, Sysctl, Sysctls, Topology};
 
 /// How one case is set up.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,6 +15,9 @@ pub struct CaseConfig {
     pub two_hosts: bool,
     /// Sysctls written in the case's namespaces (only those differing from defaults).
     pub sysctls: Vec<(Host, Sysctl)>,
+    /// The fault switched on in the model (the mutation self-test); `None` normally.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutant: Option<Mutant>,
 }
 
 impl CaseConfig {
@@ -24,6 +27,7 @@ impl CaseConfig {
             profile,
             two_hosts: false,
             sysctls: Vec::new(),
+            mutant: None,
         }
     }
 
@@ -52,7 +56,7 @@ impl CaseConfig {
 
     /// A fresh model for this configuration.
     pub fn model(&self) -> Model {
-        Model::new(self.profile, self.topology(), self.host_sysctls())
+        Model::new(self.profile, self.topology(), self.host_sysctls()).with_mutant(self.mutant)
     }
 }
 
@@ -76,6 +80,9 @@ pub enum ConfigSpace {
 /// The values a generated configuration draws for each key (besides its default).
 pub const INTERESTING: &[(&str, &[&str])] = &[
     ("net.ipv4.tcp_tw_reuse", &["0", "1", "2"]),
+    // 1 ms rather than 1 s: without it no TIME-WAIT is old enough for tcp_tw_reuse within a
+    // case that does not sleep (6.14+ only; older profiles never draw it).
+    ("net.ipv4.tcp_tw_reuse_delay", &["1"]),
     ("net.ipv4.tcp_timestamps", &["0", "2"]),
     (
         "net.ipv4.ip_local_port_range",
@@ -99,18 +106,29 @@ pub const INTERESTING: &[(&str, &[&str])] = &[
     ("net.ipv4.ip_unprivileged_port_start", &["0", "5001"]),
 ];
 
-fn sysctl_strategy(host: Host) -> BoxedStrategy<Vec<(Host, Sysctl)>> {
+/// The settings of [`INTERESTING`] for one key that `profile`'s kernel has (none for a key it
+/// lacks).
+pub fn interesting_settings(profile: Profile, key: &str, values: &[&str]) -> Vec<Sysctl> {
+    values
+        .iter()
+        .map(|v| {
+            format!("{key}={v}")
+                .parse::<Sysctl>()
+                .expect("INTERESTING holds valid settings")
+        })
+        .filter(|s| {
+            let (maj, min) = s.key.since();
+            profile.at_least(maj, min)
+        })
+        .collect()
+}
+
+fn sysctl_strategy(profile: Profile, host: Host) -> BoxedStrategy<Vec<(Host, Sysctl)>> {
     let per_key: Vec<BoxedStrategy<Option<(Host, Sysctl)>>> = INTERESTING
         .iter()
-        .map(|(key, values)| {
-            let settings: Vec<Sysctl> = values
-                .iter()
-                .map(|v| {
-                    format!("{key}={v}")
-                        .parse()
-                        .expect("INTERESTING holds valid settings")
-                })
-                .collect();
+        .map(|(key, values)| interesting_settings(profile, key, values))
+        .filter(|settings| !settings.is_empty())
+        .map(|settings| {
             prop_oneof![
                 3 => Just(None),
                 1 => proptest::sample::select(settings).prop_map(move |s| Some((host, s))),
@@ -135,7 +153,12 @@ impl ConfigSpace {
                 } else {
                     Just(false).boxed()
                 };
-                (hosts, sysctl_strategy(Host::A), sysctl_strategy(Host::B))
+                let profile = base.profile;
+                (
+                    hosts,
+                    sysctl_strategy(profile, Host::A),
+                    sysctl_strategy(profile, Host::B),
+                )
                     .prop_map(move |(two, a, b)| {
                         let mut c = base.clone();
                         c.two_hosts = two;

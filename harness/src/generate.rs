@@ -519,10 +519,7 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
     // sysctl() now and then: the settings a configuration may draw, changed mid-case.
     let mut settings = Vec::new();
     for (key, values) in crate::config::INTERESTING {
-        for v in *values {
-            let setting: tcpconform_model::Sysctl = format!("{key}={v}")
-                .parse()
-                .expect("INTERESTING holds valid settings");
+        for setting in crate::config::interesting_settings(state.config.profile, key, values) {
             if state.options.frozen.contains(&setting.key) {
                 continue;
             }

@@ -56,7 +56,8 @@ pub fn run_on_kernel(
     for (h, ip) in addresses {
         model_topology.add_address(*h, *ip);
     }
-    let model = tcpconform_model::Model::new(config.profile, model_topology, config.host_sysctls());
+    let model = tcpconform_model::Model::new(config.profile, model_topology, config.host_sysctls())
+        .with_mutant(config.mutant);
     run_case(&spec, move |case| {
         let mut system = CaseSystem {
             case,

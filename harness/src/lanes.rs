@@ -271,6 +271,7 @@ fn timer_case(profile: Profile, runner: &mut TestRunner) -> (CaseConfig, Vec<Op>
             profile,
             two_hosts,
             sysctls,
+            mutant: None,
         };
         if crate::config::validate(&config).is_err() {
             continue;

@@ -31,6 +31,7 @@
 //! - [`campaign`]: the property-based campaign with shrinking.
 //! - [`fingerprint`]: hashes of a campaign's cases, verdicts and results, to compare runs.
 //! - [`bench`](mod@bench) (Linux): the campaign's speed, where its time goes, and the bare kernel cost beside it.
+//! - [`mutants`]: the mutation self-test: the campaign against models with one fault each.
 //! - [`scenario`], [`replay`], [`report`]: scenario files, `predict`/`replay`, and readable
 //!   reports and counterexamples.
 //! - [`across`]: a scenario written for one kernel, replayed on another with that kernel's
@@ -59,6 +60,7 @@ pub mod generate;
 pub mod kernel;
 pub mod lanes;
 pub mod lockstep;
+pub mod mutants;
 pub mod observer;
 pub mod replay;
 pub mod report;

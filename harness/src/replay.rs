@@ -92,6 +92,7 @@ pub fn scenario_config(scenario: &Scenario, profile: Profile) -> CaseConfig {
         profile: scenario.profile.unwrap_or(profile),
         two_hosts: scenario.hosts >= 2,
         sysctls: scenario.sysctls.clone(),
+        mutant: None,
     }
 }
 
@@ -100,7 +101,7 @@ fn model_for(config: &CaseConfig, scenario: &Scenario) -> Model {
     for (h, ip) in &scenario.addresses {
         topology.add_address(*h, *ip);
     }
-    Model::new(config.profile, topology, config.host_sysctls())
+    Model::new(config.profile, topology, config.host_sysctls()).with_mutant(config.mutant)
 }
 
 /// Checks a step's expectations against what happened, binding table variables into `env`.
@@ -210,7 +211,20 @@ pub fn predict(scenario: &Scenario, profile: Profile) -> ScenarioReport {
 /// every call is shown, every divergence flagged, and the file's expectations checked against
 /// the kernel.
 pub fn replay(scenario: &Scenario, profile: Profile) -> Result<ScenarioReport, HarnessError> {
-    let config = scenario_config(scenario, profile);
+    replay_mutated(scenario, profile, None)
+}
+
+/// [`replay`] against the model with `mutant` switched on (the mutation self-test's
+/// counterexamples diverge only then).
+pub fn replay_mutated(
+    scenario: &Scenario,
+    profile: Profile,
+    mutant: Option<tcpconform_model::Mutant>,
+) -> Result<ScenarioReport, HarnessError> {
+    let config = CaseConfig {
+        mutant,
+        ..scenario_config(scenario, profile)
+    };
     if config.profile.os != profile.os {
         return Err(HarnessError::OtherOs {
             profile: config.profile.to_string(),

@@ -234,9 +234,14 @@ pub fn counterexample_scenario(cx: &Counterexample) -> Scenario {
     }
     let env = names.as_env();
     let mut scenario = Scenario {
-        title: Some(match cx.run.divergence() {
-            Some(d) => format!("divergence found by tcpconform run: {}", d.rule.id()),
-            None => "tcpconform counterexample".to_owned(),
+        title: Some(match (cx.run.divergence(), cx.config.mutant) {
+            (Some(d), Some(m)) => format!(
+                "mutant {m} found by tcpconform mutants at {} (the kernel is right: replay \
+                 --mutant {m} shows the divergence, plain replay agrees)",
+                d.rule.id()
+            ),
+            (Some(d), None) => format!("divergence found by tcpconform run: {}", d.rule.id()),
+            (None, _) => "tcpconform counterexample".to_owned(),
         }),
         profile: Some(cx.config.profile),
         hosts: if cx.config.two_hosts { 2 } else { 1 },

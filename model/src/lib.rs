@@ -22,6 +22,7 @@
 //! - [`Model`]: the engine: what each call does, the socket table after it.
 //! - [`ports`]: sets of ports the kernel may choose from.
 //! - [`mod@env`]: values of port variables.
+//! - [`mutant`]: deliberate faults for the mutation self-test ([`Mutant`]).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -30,6 +31,7 @@ pub mod addr;
 mod engine;
 pub mod env;
 pub mod errno;
+pub mod mutant;
 pub mod op;
 pub mod outcome;
 pub mod ports;
@@ -44,6 +46,7 @@ pub use addr::{Family, Port, SockAddr, Var};
 pub use engine::{Branch, CallClock, Hint, Model, Topology};
 pub use env::Env;
 pub use errno::Errno;
+pub use mutant::Mutant;
 pub use op::{DEFAULT_BACKLOG, Host, How, Op, SockId, SockOpt};
 pub use outcome::{Observed, Outcome};
 pub use profile::Profile;

@@ -9,6 +9,7 @@ use super::sock::{Bucket, FASTREUSEPORT_ANY, FASTREUSEPORT_STRICT, Sk, SkId, Soc
 use super::{Cx, Model, Res};
 use crate::addr::Family;
 use crate::errno::Errno;
+use crate::mutant::Mutant;
 use crate::op::SockId;
 use crate::outcome::Outcome;
 use crate::ports::PortSet;
@@ -88,24 +89,42 @@ fn ipv4_rcv_saddr_equal(
     false
 }
 
+/// Whether a socket binds on the IPv4 side: AF_INET, or AF_INET6 on a v4-mapped address.
+fn on_ipv4_side(sk: &Sk) -> bool {
+    sk.rcv_saddr_v6()
+        .is_none_or(|a| a.to_ipv4_mapped().is_some())
+}
+
 /// `inet_rcv_saddr_equal(sk, sk2, true)`: whether `sk`'s binding overlaps `sk2`'s, seen from
 /// `sk`'s family.
-pub(super) fn rcv_saddr_equal(sk: &Sk, sk2: &Sk) -> bool {
+pub(super) fn rcv_saddr_equal(sk: &Sk, sk2: &Sk, mutant: Option<Mutant>) -> bool {
+    // Mutant::MappedWildcardNotWildcard: `::ffff:0.0.0.0` only matches its own IPv4 address.
+    if mutant == Some(Mutant::MappedWildcardNotWildcard)
+        && [sk, sk2]
+            .iter()
+            .any(|s| s.family == Family::Inet6 && s.rcv_saddr_v4().is_unspecified())
+        && on_ipv4_side(sk)
+        && on_ipv4_side(sk2)
+    {
+        return sk.rcv_saddr_v4() == sk2.rcv_saddr_v4();
+    }
+    // Mutant::V6OnlyIgnoredInConflicts: IPV6_V6ONLY is not read.
+    let v6only = |s: &Sk| s.opts.v6only && mutant != Some(Mutant::V6OnlyIgnoredInConflicts);
     match sk.family {
         Family::Inet6 => ipv6_rcv_saddr_equal(
             sk.rcv_saddr_v6().expect("AF_INET6 socket"),
             sk2.rcv_saddr_v6(),
             sk.rcv_saddr_v4(),
             sk2.rcv_saddr_v4(),
-            sk.opts.v6only,
-            sk2.opts.v6only,
+            v6only(sk),
+            v6only(sk2),
             true,
             true,
         ),
         Family::Inet => ipv4_rcv_saddr_equal(
             sk.rcv_saddr_v4(),
             sk2.rcv_saddr_v4(),
-            sk2.opts.v6only,
+            v6only(sk2),
             true,
             true,
         ),
@@ -132,11 +151,17 @@ enum Share {
 }
 
 /// `inet_bind_conflict(sk, sk2, uid, relax, reuseport_cb_ok = true, reuseport_ok)`.
-fn share(sk: &Sk, sk2: &Sk, relax: bool, reuseport_ok: bool) -> Share {
+fn share(sk: &Sk, sk2: &Sk, relax: bool, reuseport_ok: bool, mutant: Option<Mutant>) -> Share {
     let sk2_tw = sk2.is_minisock();
     let both_rp = sk.opts.reuseport && sk2.opts.reuseport;
-    let rp_uid_ok = sk2_tw || sk.uid == sk2.uid;
-    if sk.opts.reuseaddr && sk2.opts.reuseaddr && sk2.state != TcpState::Listen {
+    // Mutant::ReusePortIgnoresUid: no owner test.
+    let rp_uid_ok = sk2_tw || sk.uid == sk2.uid || mutant == Some(Mutant::ReusePortIgnoresUid);
+    // Mutant::ReuseAddrOneSide: the owner's SO_REUSEADDR is not read.
+    let sk2_reuse = sk2.opts.reuseaddr || mutant == Some(Mutant::ReuseAddrOneSide);
+    // Mutant::ReuseAddrOverListener: a listening owner shares as well.
+    let sk2_may_share =
+        sk2.state != TcpState::Listen || mutant == Some(Mutant::ReuseAddrOverListener);
+    if sk.opts.reuseaddr && sk2_reuse && sk2_may_share {
         if !relax || (!reuseport_ok && both_rp && rp_uid_ok) {
             return Share::Conflict(RuleId::BindEphemeralExhausted);
         }
@@ -184,10 +209,14 @@ impl Model {
                 continue;
             }
             let sk2 = self.sk(o);
-            if !rcv_saddr_equal(sk, sk2) || self.wild4_unseen(sk, sk2) {
+            // Mutant::BindIgnoresTimeWait: minisockets are not on the list the check walks.
+            if sk2.is_minisock() && self.mutated(Mutant::BindIgnoresTimeWait) {
                 continue;
             }
-            match share(sk, sk2, relax, reuseport_ok) {
+            if !rcv_saddr_equal(sk, sk2, self.mutant) || self.wild4_unseen(sk, sk2) {
+                continue;
+            }
+            match share(sk, sk2, relax, reuseport_ok, self.mutant) {
                 Share::Conflict(why) => return Check::Conflict(why),
                 Share::ReuseAddr => reason = RuleId::BindReuseAddrBoth,
                 Share::ReusePort if reason == RuleId::BindPortFree => {
@@ -477,7 +506,8 @@ impl Model {
     /// `inet_csk_bind_conflict(sk, tb, relax, reuseport_ok = false)`.
     fn bind_conflict_for_open(&self, id: SkId, port: u16, relax: bool) -> Check {
         let sk = self.sk(id);
-        if self.owners(sk.host, port).is_empty() {
+        // Mutant::BindAnyTakesHeldPort: no conflict test at all.
+        if self.owners(sk.host, port).is_empty() || self.mutated(Mutant::BindAnyTakesHeldPort) {
             return Check::Clear(RuleId::BindPortFree);
         }
         self.bind_conflict(id, port, relax, false)
@@ -647,6 +677,9 @@ impl Model {
         let port = self.sk(id).port;
         let got = if port == 0 {
             self.get_port_any(id, cx).map(|_| RuleId::ListenAutobind)
+        } else if self.mutated(Mutant::ListenSkipsRecheck) {
+            // Mutant::ListenSkipsRecheck: the port bind() gave is kept unchecked.
+            Ok(RuleId::ListenOk)
         } else {
             self.get_port_explicit(id, port).map(|_| RuleId::ListenOk)
         };

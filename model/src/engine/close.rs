@@ -7,6 +7,7 @@ use super::timers::Event;
 use super::wire::Flags;
 use super::{Cx, Model, Res};
 use crate::errno::Errno;
+use crate::mutant::Mutant;
 use crate::op::{How, SockId};
 use crate::outcome::Outcome;
 use crate::rule::RuleId;
@@ -98,6 +99,10 @@ impl Model {
             return;
         }
         let life = match substate {
+            // Mutant::FinTimeoutShortensTimeWait: tcp_fin_timeout taken for TIME-WAIT's length.
+            TcpState::TimeWait if self.mutated(Mutant::FinTimeoutShortensTimeWait) => {
+                u64::from(self.sysctl(s.host).tcp_fin_timeout_s) * 1000
+            }
             TcpState::TimeWait => super::os::time_wait_len(self.profile.os, self.sysctl(s.host)),
             _ => u64::from(s.fin_time_s(self.sysctl(s.host).tcp_fin_timeout_s)) * 1000,
         };
@@ -119,13 +124,14 @@ impl Model {
             .filter(|o| o.host == s.host && o.is_minisock())
             .count();
         let max = self.sysctl(s.host).tcp_max_tw_buckets as usize;
-        if count >= max {
+        // Mutant::MaxTwBucketsIgnored: no limit.
+        if count >= max && !self.mutated(Mutant::MaxTwBucketsIgnored) {
             cx.rule(RuleId::TimeWaitOverflow);
         } else {
             let now = self.now;
             // inet_twsk_alloc(): the minisocket keeps addresses, reuse flags, owner uid and
             // cookie of the socket it came from, and takes its place on the port.
-            let tw = Sk {
+            let mut tw = Sk {
                 kind: Kind::Minisock,
                 state: substate,
                 bound: s.port != 0,
@@ -140,6 +146,11 @@ impl Model {
                 tw_entry_span: self.span,
                 ..s
             };
+            if self.mutated(Mutant::TimeWaitDropsReuseFlags) {
+                // Mutant::TimeWaitDropsReuseFlags: the flags are not copied.
+                tw.opts.reuseaddr = false;
+                tw.opts.reuseport = false;
+            }
             let tw = self.new_sk(tw);
             self.arm(tw, life, Event::MinisockExpires);
         }
@@ -208,6 +219,11 @@ impl Model {
             return false;
         }
         cx.rule(RuleId::CloseOrphanFinWait2);
+        if self.mutated(Mutant::OrphanFinWait2Dropped) {
+            // Mutant::OrphanFinWait2Dropped: freed at once.
+            self.done(id);
+            return true;
+        }
         self.time_wait(id, TcpState::FinWait2, cx);
         true
     }
@@ -223,7 +239,8 @@ impl Model {
             .collect();
         for child in queue {
             let state = self.sk(child).state;
-            if need_reset(state) {
+            // Mutant::ListenerCloseSparesQueue: no RST to the clients.
+            if need_reset(state) && !self.mutated(Mutant::ListenerCloseSparesQueue) {
                 self.send(child, Flags::RST, 0);
             }
             self.destroy(child);
@@ -328,14 +345,18 @@ impl Model {
             self.set_closed(id);
             self.listen_stop(id);
             rule = RuleId::CloseListener;
-        } else if self.sk(id).rx > 0 {
+        } else if self.sk(id).rx > 0 && !self.mutated(Mutant::UnreadCloseSendsFin) {
+            // (Mutant::UnreadCloseSendsFin skips this branch.)
             // Unread data: RST instead of FIN (TCPAbortOnClose).
             if old.is_connected() {
                 self.send(id, Flags::RST, 0);
             }
             self.set_closed(id);
             rule = RuleId::CloseUnreadData;
-        } else if self.sk(id).opts.linger == Some(0) {
+        } else if self.sk(id).opts.linger == Some(0)
+            && !self.mutated(Mutant::LingerZeroLeavesTimeWait)
+        {
+            // (Mutant::LingerZeroLeavesTimeWait skips this branch.)
             // SO_LINGER {on, 0}: tcp_disconnect(), RST from synchronized states.
             if need_reset(old) {
                 self.send(id, Flags::RST, 0);

@@ -8,6 +8,7 @@ use super::wire::{Flags, Segment};
 use super::{Cx, Model, Res, in_family, is_mapped, loopback_for};
 use crate::addr::{Family, is_loopback, wire_ip};
 use crate::errno::Errno;
+use crate::mutant::Mutant;
 use crate::op::SockId;
 use crate::outcome::Outcome;
 use crate::ports::PortSet;
@@ -324,6 +325,10 @@ impl Model {
             if !o.matches_wire(local, peer) {
                 continue;
             }
+            // Mutant::ConnectIgnores4Tuple: only TIME-WAITs are looked at.
+            if !o.is_minisock() && self.mutated(Mutant::ConnectIgnores4Tuple) {
+                continue;
+            }
             if o.is_minisock() && self.twsk_unique(id, *oid, explicit, cx) {
                 return Unique::TakeOver(*oid);
             }
@@ -336,7 +341,8 @@ impl Model {
     fn twsk_unique(&self, id: SkId, tw: SkId, explicit: bool, cx: &mut Cx<'_>) -> bool {
         let sk = self.sk(id);
         let t = self.sk(tw);
-        if !t.timestamps {
+        // Mutant::TwTakeoverWithoutTimestamps: timestamps are not required.
+        if !t.timestamps && !self.mutated(Mutant::TwTakeoverWithoutTimestamps) {
             return false;
         }
         if explicit {
@@ -347,7 +353,8 @@ impl Model {
         if t.state == TcpState::FinWait2 {
             reuse = 0;
         }
-        if reuse == 2 {
+        // Mutant::TwReuseLoopbackIgnored: 2 acts as 1.
+        if reuse == 2 && !self.mutated(Mutant::TwReuseLoopbackIgnored) {
             let lo = t.peer.is_some_and(|p| is_loopback(p.ip())) || is_loopback(t.local_ip);
             if !lo {
                 reuse = 0;
@@ -407,6 +414,10 @@ impl Model {
                 match self.buckets.get(&(host, p)) {
                     None => usable.push((p, None)),
                     Some(b) if b.fastreuse >= 0 || b.fastreuseport >= 0 => {
+                        except.insert(p);
+                    }
+                    // Mutant::ConnectPortPerConnection: a connect()-bound port is never shared.
+                    Some(_) if self.mutated(Mutant::ConnectPortPerConnection) => {
                         except.insert(p);
                     }
                     Some(_) => match self.check_established(id, p, false, cx) {

@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use crate::addr::{Family, Port, SockAddr, Var, is_loopback, wire_ip};
 use crate::env::Env;
 use crate::errno::Errno;
+use crate::mutant::Mutant;
 use crate::op::{Host, Op, SockId, SockOpt};
 use crate::outcome::Outcome;
 use crate::profile::Profile;
@@ -185,6 +186,8 @@ pub struct Model {
     /// How uncertain `now` is during the current call (its real duration in lock-step; 0 when
     /// the model runs alone): timers armed now get this much more slack.
     span: Millis,
+    /// The fault switched on for the mutation self-test (`None`: the model as specified).
+    mutant: Option<Mutant>,
 }
 
 /// The choices made while computing one branch, and how to enumerate the others.
@@ -283,7 +286,25 @@ impl Model {
             last_tuple: BTreeMap::new(),
             in_flight: Vec::new(),
             span: 0,
+            mutant: None,
         }
+    }
+
+    /// The same model with `mutant` switched on (or, with `None`, off): the mutation
+    /// self-test's faulty specification.
+    pub fn with_mutant(mut self, mutant: Option<Mutant>) -> Self {
+        self.mutant = mutant;
+        self
+    }
+
+    /// The fault switched on, if any.
+    pub fn mutant(&self) -> Option<Mutant> {
+        self.mutant
+    }
+
+    /// Whether `m` is switched on (every mutant hook asks this, and only this).
+    fn mutated(&self, m: Mutant) -> bool {
+        self.mutant == Some(m)
     }
 
     /// The kernel profile.

@@ -266,7 +266,7 @@ impl Model {
                 continue;
             }
             let first = self.sk(o);
-            if !super::bind::rcv_saddr_equal(sk, first) {
+            if !super::bind::rcv_saddr_equal(sk, first, None) {
                 continue;
             }
             if first.is_minisock() || !matches!(first.state, TcpState::Closed | TcpState::Listen) {

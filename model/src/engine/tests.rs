@@ -644,3 +644,117 @@ fn a_stale_fastreuse_cache_admits_a_bind_on_6_1_but_not_on_6_18() {
         assert_eq!(t.rule(), rule, "{profile}");
     }
 }
+
+// --- mutants: the hooks the generated cases rarely reach ------------------------------------
+
+/// A client on host a connected to a listener on host b (10.0.0.2:5000) through the veth, the
+/// client's TIME-WAIT made, time passed, and a new client's connect(); with `tcp_tw_reuse=2`
+/// and a one-port range, its outcome.
+fn reconnect_over_veth_time_wait(mutant: Option<Mutant>) -> Outcome {
+    let mut a = Sysctls::linux_defaults();
+    a.tcp_tw_reuse = 2;
+    a.tcp_tw_reuse_delay_ms = 1;
+    a.ip_local_port_range = (40000, 40000);
+    let mut map = BTreeMap::new();
+    map.insert(Host::A, a);
+    let m = Model::new(Profile::LINUX_6_18, Topology::two_hosts(), map).with_mutant(mutant);
+    let mut t = T {
+        m,
+        env: Env::new(),
+        last: None,
+    };
+    let socket = |n: u16, host: Host| Op::Socket {
+        sock: s(n),
+        family: Family::Inet,
+        nonblocking: false,
+        euid: None,
+        host,
+    };
+    t.op(socket(0, Host::B));
+    assert_eq!(t.bind(0, "0.0.0.0:5000"), Outcome::Ok);
+    assert_eq!(t.listen(0), Outcome::Ok);
+    t.op(socket(1, Host::A));
+    assert_eq!(t.connect(1, "10.0.0.2:5000"), Outcome::Ok);
+    assert_eq!(t.accept(0, 2), Outcome::Ok);
+    t.close(1);
+    t.close(2);
+    t.op(Op::Sleep { ms: 2000 });
+    t.op(socket(3, Host::A));
+    t.connect(3, "10.0.0.2:5000")
+}
+
+#[test]
+fn tw_reuse_2_takes_over_no_veth_time_wait_unless_mutated() {
+    assert_eq!(
+        reconnect_over_veth_time_wait(None),
+        Outcome::Err(Errno::EADDRNOTAVAIL)
+    );
+    assert_eq!(
+        reconnect_over_veth_time_wait(Some(Mutant::TwReuseLoopbackIgnored)),
+        Outcome::Ok
+    );
+}
+
+/// A TIME-WAIT on 127.0.0.1:6000 ↔ 127.0.0.1:5000 made without timestamps (both sockets with
+/// SO_REUSEADDR), then a new socket bound to 127.0.0.1:6000 connects to 127.0.0.1:5000.
+fn explicit_connect_over_time_wait_without_timestamps(mutant: Option<Mutant>) -> Outcome {
+    let mut t = T::with(|s| s.tcp_timestamps = 0);
+    t.m = t.m.clone().with_mutant(mutant);
+    t.socket(0, Family::Inet);
+    assert_eq!(t.bind(0, "127.0.0.1:5000"), Outcome::Ok);
+    assert_eq!(t.listen(0), Outcome::Ok);
+    t.socket(1, Family::Inet);
+    t.set(1, SockOpt::ReuseAddr(true));
+    assert_eq!(t.bind(1, "127.0.0.1:6000"), Outcome::Ok);
+    assert_eq!(t.connect(1, "127.0.0.1:5000"), Outcome::Ok);
+    assert_eq!(t.accept(0, 2), Outcome::Ok);
+    t.close(1);
+    t.close(2);
+    t.socket(3, Family::Inet);
+    t.set(3, SockOpt::ReuseAddr(true));
+    assert_eq!(t.bind(3, "127.0.0.1:6000"), Outcome::Ok);
+    t.connect(3, "127.0.0.1:5000")
+}
+
+#[test]
+fn time_wait_without_timestamps_is_never_taken_over_unless_mutated() {
+    assert_eq!(
+        explicit_connect_over_time_wait_without_timestamps(None),
+        Outcome::Err(Errno::EADDRNOTAVAIL)
+    );
+    assert_eq!(
+        explicit_connect_over_time_wait_without_timestamps(Some(
+            Mutant::TwTakeoverWithoutTimestamps
+        )),
+        Outcome::Ok
+    );
+}
+
+/// A server with SO_REUSEADDR closes first (its side keeps the TIME-WAIT on 127.0.0.1:5000);
+/// a new SO_REUSEADDR socket then binds 127.0.0.1:5000.
+fn rebind_over_reuseaddr_time_wait(mutant: Option<Mutant>) -> Outcome {
+    let mut t = T::new();
+    t.m = t.m.clone().with_mutant(mutant);
+    t.socket(0, Family::Inet);
+    t.set(0, SockOpt::ReuseAddr(true));
+    assert_eq!(t.bind(0, "127.0.0.1:5000"), Outcome::Ok);
+    assert_eq!(t.listen(0), Outcome::Ok);
+    t.socket(1, Family::Inet);
+    assert_eq!(t.connect(1, "127.0.0.1:5000"), Outcome::Ok);
+    assert_eq!(t.accept(0, 2), Outcome::Ok);
+    t.close(0);
+    t.close(2);
+    t.close(1);
+    t.socket(3, Family::Inet);
+    t.set(3, SockOpt::ReuseAddr(true));
+    t.bind(3, "127.0.0.1:5000")
+}
+
+#[test]
+fn time_wait_keeps_reuseaddr_unless_mutated() {
+    assert_eq!(rebind_over_reuseaddr_time_wait(None), Outcome::Ok);
+    assert_eq!(
+        rebind_over_reuseaddr_time_wait(Some(Mutant::TimeWaitDropsReuseFlags)),
+        Outcome::Err(Errno::EADDRINUSE)
+    );
+}

@@ -400,6 +400,11 @@ impl Model {
                     self.time_wait(id, TcpState::TimeWait, cx);
                     return;
                 }
+                TcpState::LastAck if self.mutated(crate::mutant::Mutant::PassiveCloserTimeWait) => {
+                    // Mutant::PassiveCloserTimeWait: LAST-ACK ends in TIME-WAIT.
+                    self.time_wait(id, TcpState::TimeWait, cx);
+                    return;
+                }
                 TcpState::LastAck => {
                     cx.rule(RuleId::TcpPassiveCloserNoTimeWait);
                     self.done(id);
