@@ -758,3 +758,27 @@ fn time_wait_keeps_reuseaddr_unless_mutated() {
         Outcome::Err(Errno::EADDRINUSE)
     );
 }
+
+/// Two SO_REUSEPORT sockets of different users on one port (the second is uid 65534's).
+fn reuseport_across_users(mutant: Option<Mutant>) -> Outcome {
+    let mut t = T::new();
+    t.m = t.m.clone().with_mutant(mutant);
+    t.socket(0, Family::Inet);
+    t.set(0, SockOpt::ReusePort(true));
+    assert_eq!(t.bind(0, "127.0.0.1:5000"), Outcome::Ok);
+    t.socket_uid(1, Family::Inet, 65534);
+    t.set(1, SockOpt::ReusePort(true));
+    t.bind(1, "127.0.0.1:5000")
+}
+
+#[test]
+fn reuseport_needs_one_user_unless_mutated() {
+    assert_eq!(
+        reuseport_across_users(None),
+        Outcome::Err(Errno::EADDRINUSE)
+    );
+    assert_eq!(
+        reuseport_across_users(Some(Mutant::ReusePortIgnoresUid)),
+        Outcome::Ok
+    );
+}
