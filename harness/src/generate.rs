@@ -575,11 +575,14 @@ pub fn preconditions(state: &GenState, op: &Op) -> bool {
         Port::Lit(_) => true,
         Port::Var(v) => state.env.get(v).is_some(),
     };
+    // Host b exists only in a two-host case (shrinking may take the second host away).
+    let has = |host: &Host| *host == Host::A || state.config.two_hosts;
     match op {
-        Op::Socket { sock, .. } => !created(*sock),
+        Op::Socket { sock, host, .. } => !created(*sock) && has(host),
         Op::Accept { listener, sock, .. } => created(*listener) && !created(*sock),
         Op::Connect { sock, addr, .. } => created(*sock) && known_var(&addr.port),
-        Op::Sleep { .. } | Op::Sysctl { .. } => true,
+        Op::Sysctl { host, .. } => has(host),
+        Op::Sleep { .. } => true,
         other => other.socks().into_iter().all(created),
     }
 }

@@ -340,8 +340,7 @@ impl Model {
         match s.state {
             TcpState::SynSent => {
                 // The SYN was not answered: the next retransmission (or the give-up).
-                let expiries =
-                    syn_expiries(sys.tcp_syn_retries, self.profile.syn_linear_timeouts());
+                let expiries = self.syn_expiries_of(id);
                 let k = (s.syn_retransmits as usize).min(expiries.len() - 1);
                 if let Some(at) = s.syn_early {
                     let slack = wheel_slack(crate::time::TIMEOUT_MIN_MS, hz) + s.syn_sent_span;
@@ -520,6 +519,37 @@ impl Model {
         }) * 1000;
         s.ka_check_at = if rearm { now } else { now + idle };
         s.ka_span = span;
+    }
+}
+
+impl Model {
+    /// [`syn_expiries`] for a socket in SYN-SENT, with its TCP_USER_TIMEOUT: the timer is
+    /// re-armed clamped to what is left of the user timeout (`tcp_clamp_rto_to_user_timeout()`,
+    /// counted from the first SYN, `retrans_stamp`) and then finds it expired
+    /// (`retransmits_timed_out()`, once a retransmission was sent); the first timer, armed by
+    /// `tcp_connect()`, is not clamped: a user timeout shorter than it ends the connection a
+    /// jiffy after the first retransmission.
+    pub(super) fn syn_expiries_of(&self, id: SkId) -> Vec<Millis> {
+        let s = self.sk(id);
+        let expiries = syn_expiries(
+            self.sysctl(s.host).tcp_syn_retries,
+            self.profile.syn_linear_timeouts(),
+        );
+        let ut = u64::from(s.opts.user_timeout);
+        let give_up = expiries.last().copied().unwrap_or(0);
+        if ut == 0 || ut >= give_up {
+            return expiries;
+        }
+        let first = expiries[0];
+        let mut out: Vec<Millis> = expiries.into_iter().filter(|e| *e < ut).collect();
+        if out.is_empty() {
+            // The first timer was armed by tcp_connect() unclamped.
+            out.push(first);
+            out.push(first + 1000 / self.profile.hz().max(1));
+        } else {
+            out.push(ut);
+        }
+        out
     }
 }
 

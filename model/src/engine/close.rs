@@ -450,33 +450,37 @@ impl Model {
         }
     }
 
-    /// `SOCK_DESTROY` of the row carrying `sock`'s cookie (`tcp_abort()` with ECONNABORTED, or
-    /// the removal of a minisocket).
+    /// `SOCK_DESTROY` of every row carrying `sock`'s cookie (`tcp_abort()` with ECONNABORTED,
+    /// or the removal of a minisocket): the socket itself and the TIME-WAIT of an earlier
+    /// connection of the same socket, which kept its cookie (`inet_twsk_alloc()`), as `ss -K`
+    /// kills every row its filter matches.
     pub(super) fn op_destroy(&mut self, sock: SockId, cx: &mut Cx<'_>) -> Res {
         let _ = cx;
-        let target = self
+        let targets: Vec<SkId> = self
             .sks
             .iter()
             .filter(|(_, s)| s.owner == Some(sock) && s.listener.is_none())
             .filter(|(_, s)| s.is_minisock() || s.state != TcpState::Closed)
             .map(|(id, _)| *id)
-            .next();
-        let Some(id) = target else {
+            .collect();
+        if targets.is_empty() {
             return (Outcome::Err(Errno::ENOENT), RuleId::DestroyNoRow);
-        };
-        if self.sk(id).is_minisock() {
-            self.kill_minisock(id);
-            return (Outcome::Ok, RuleId::DestroyOk);
         }
-        let state = self.sk(id).state;
-        if need_reset(state) {
-            self.send(id, Flags::RST, 0);
+        for id in targets {
+            if self.sk(id).is_minisock() {
+                self.kill_minisock(id);
+                continue;
+            }
+            let state = self.sk(id).state;
+            if need_reset(state) {
+                self.send(id, Flags::RST, 0);
+            }
+            if state == TcpState::Listen {
+                self.set_closed(id);
+                self.listen_stop(id);
+            }
+            self.done_with_error(id, Some(Errno::ECONNABORTED));
         }
-        if state == TcpState::Listen {
-            self.set_closed(id);
-            self.listen_stop(id);
-        }
-        self.done_with_error(id, Some(Errno::ECONNABORTED));
         (Outcome::Ok, RuleId::DestroyOk)
     }
 }

@@ -195,14 +195,21 @@ impl Model {
             }
             Event::SynRetransmit => {
                 let s = self.sk(id);
-                let expiries = super::bench::syn_expiries(
+                let expiries = self.syn_expiries_of(id);
+                let syn_give_up = super::bench::syn_give_up_ms(
                     self.sysctl(s.host).tcp_syn_retries,
                     self.profile.syn_linear_timeouts(),
                 );
                 let early = s.syn_early.is_some();
                 if !early && s.syn_retransmits as usize + 1 >= expiries.len() {
+                    let by_user_timeout =
+                        s.opts.user_timeout > 0 && expiries.last() != Some(&syn_give_up);
                     self.timeout_kill(id);
-                    RuleId::SynRetriesExhausted
+                    if by_user_timeout {
+                        RuleId::UserTimeoutExpires
+                    } else {
+                        RuleId::SynRetriesExhausted
+                    }
                 } else {
                     let now = self.now;
                     let s = self.sk_mut(id);
