@@ -1,7 +1,9 @@
 //! The mutation self-test, short form: the deliberate faults of the model that the kernel
 //! campaign finds within [`BUDGET`] cases (seed [`SEED`]) must still be found, and the shrunk
 //! scenarios must stay short. The faults it does not find there ([`LONG_FORM_ONLY`], with
-//! why) are left to `tcpconform mutants`; a second, model-only test checks that every mutant
+//! why) are left to `tcpconform mutants`, and each but the sleeping one must be caught by a
+//! hand-written scenario of `tests/scenarios/` (its kernel-checked expectations fail under the
+//! mutant); a second, model-only test checks that every mutant
 //! hook, those included, is live (it changes at least one decision), with model unit tests
 //! for the hooks random cases rarely reach ([`PINNED_BY_MODEL_TESTS`]).
 //!
@@ -65,6 +67,13 @@ fn the_kernel_campaign_finds_every_mutant_of_the_short_form() {
             .join("tcpconform-found")
             .join("mutants"),
     );
+    options.scenarios = tcpconform_tests::scenario_files()
+        .into_iter()
+        .map(|f| {
+            let sc = tcpconform_harness::scenario::parse_file(&f).expect("the scenarios parse");
+            (f.display().to_string(), sc)
+        })
+        .collect();
     options.only = Mutant::ALL
         .iter()
         .copied()
@@ -101,6 +110,20 @@ fn the_kernel_campaign_finds_every_mutant_of_the_short_form() {
             .collect::<Vec<_>>(),
         options.budget,
         options.seed
+    );
+    // The campaign's long-form mutants must each be caught by a hand-written scenario (whose
+    // expectations `tests/scenarios.rs` checks on the kernel), all but the one only sleeps find.
+    let uncaught: Vec<&str> = LONG_FORM_ONLY
+        .iter()
+        .map(|(m, _)| *m)
+        .filter(|m| *m != Mutant::FinTimeoutShortensTimeWait)
+        .filter(|m| mutants::scenarios_killing(*m, &options).is_empty())
+        .map(|m| m.name())
+        .collect();
+    assert!(
+        uncaught.is_empty(),
+        "no scenario of tests/scenarios catches {uncaught:?}, and the short form's campaign \
+         does not run them"
     );
     let median = report.median_shrunk_len().expect("every mutant was found");
     assert!(

@@ -217,6 +217,10 @@ enum Command {
         /// Where each mutant's shrunk scenario is saved.
         #[arg(long, default_value = "tcpconform-found/mutants")]
         found: PathBuf,
+        /// Scenario files whose kernel-checked expectations are also run against each mutated
+        /// model (the test suite's verdict beside the campaign's); `none` for none.
+        #[arg(long, default_value = "tests/scenarios")]
+        scenarios: PathBuf,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -403,6 +407,7 @@ fn main() -> ExitCode {
             list,
             profile,
             found,
+            scenarios,
             json,
         } => {
             if list {
@@ -424,6 +429,25 @@ fn main() -> ExitCode {
             }
             options.budget = budget;
             options.found_dir = Some(found);
+            if scenarios != std::path::Path::new("none") {
+                let mut files: Vec<PathBuf> = match std::fs::read_dir(&scenarios) {
+                    Ok(dir) => dir
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "scn"))
+                        .collect(),
+                    Err(e) => return bad(format!("--scenarios {}: {e}", scenarios.display())),
+                };
+                files.sort();
+                match load_all(&files) {
+                    Ok(loaded) => {
+                        options.scenarios = loaded
+                            .into_iter()
+                            .map(|(p, s)| (p.display().to_string(), s))
+                            .collect();
+                    }
+                    Err(code) => return code,
+                }
+            }
             if let Err(e) = sandbox::probe() {
                 return harness_failed(e);
             }

@@ -38,6 +38,9 @@ pub struct MutantsOptions {
     pub found_dir: Option<PathBuf>,
     /// Proptest's shrinking steps before the delta-debugging pass.
     pub max_shrink_iters: u32,
+    /// Hand-written scenarios (name, scenario) whose expectations are also checked against
+    /// each mutated model: a second detector beside the campaign, the test suite's own.
+    pub scenarios: Vec<(String, crate::scenario::Scenario)>,
 }
 
 impl MutantsOptions {
@@ -50,6 +53,7 @@ impl MutantsOptions {
             only: Vec::new(),
             found_dir: None,
             max_shrink_iters: 256,
+            scenarios: Vec::new(),
         }
     }
 
@@ -123,6 +127,10 @@ pub struct MutantResult {
     pub note: Option<String>,
     /// Set when the harness failed (not a verdict on the mutant).
     pub harness_failed: bool,
+    /// The hand-written scenarios whose kernel-checked expectations the mutated model fails
+    /// (and the unmutated model meets): the test suite's own verdict on the mutant.
+    #[serde(default)]
+    pub killed_by: Vec<String>,
 }
 
 /// The self-test's figures.
@@ -197,8 +205,8 @@ impl MutantsReport {
     /// The table: one line per mutant.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:<32} {:<6} {:>6} {:>8} {:>7}  {}\n",
-            "mutant", "found", "cases", "seconds", "shrunk", "rule / note"
+            "{:<32} {:<6} {:>6} {:>8} {:>7} {:>9}  {}\n",
+            "mutant", "found", "cases", "seconds", "shrunk", "scenarios", "rule / note"
         );
         for r in &self.results {
             let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
@@ -215,7 +223,7 @@ impl MutantsReport {
                 (None, None) => String::new(),
             };
             out.push_str(&format!(
-                "{:<32} {:<6} {:>6} {:>8} {:>7}  {}\n",
+                "{:<32} {:<6} {:>6} {:>8} {:>7} {:>9}  {}\n",
                 r.mutant.name(),
                 found,
                 opt(r.cases_to_detection.map(|c| c.to_string())),
@@ -223,6 +231,7 @@ impl MutantsReport {
                     .time_to_detection
                     .map(|d| format!("{:.2}", d.as_secs_f64()))),
                 opt(r.shrunk_len.map(|n| n.to_string())),
+                r.killed_by.len(),
                 tail
             ));
         }
@@ -233,9 +242,19 @@ impl MutantsReport {
     pub fn summary(&self) -> String {
         let f = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |x| format!("{x}"));
         format!(
-            "found {}/{}  median shrunk length {}  median cases to detection {}  budget {}  \
-             seed {}  total {:.1}s",
+            "found {}/{}  killed by the scenarios {}/{} (found by either: {}/{})  median shrunk \
+             length {}  median cases to detection {}  budget {}  seed {}  total {:.1}s",
             self.found(),
+            self.results.len(),
+            self.results
+                .iter()
+                .filter(|r| !r.killed_by.is_empty())
+                .count(),
+            self.results.len(),
+            self.results
+                .iter()
+                .filter(|r| r.found || !r.killed_by.is_empty())
+                .count(),
             self.results.len(),
             f(self.median_shrunk_len()),
             f(self.median_cases_to_detection()),
@@ -267,6 +286,7 @@ pub fn run_one(
         elapsed: Duration::ZERO,
         note: None,
         harness_failed: false,
+        killed_by: scenarios_killing(mutant, options),
     };
     match report.outcome {
         CampaignOutcome::Passed => {
@@ -309,6 +329,25 @@ pub fn run_one(
     }
     result.elapsed = start.elapsed();
     result
+}
+
+/// The scenarios of `options` whose expectations the model with `mutant` fails while the model
+/// without it meets them (on the model alone: `replay` checks the same expectations on the
+/// kernel).
+pub fn scenarios_killing(mutant: Mutant, options: &MutantsOptions) -> Vec<String> {
+    options
+        .scenarios
+        .iter()
+        .filter(|(_, sc)| {
+            let meets = |m| {
+                crate::replay::predict_mutated(sc, options.profile, m)
+                    .unmet
+                    .is_empty()
+            };
+            meets(None) && !meets(Some(mutant))
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 /// Runs the self-test. `progress` is told the mutant and the cases run so far.

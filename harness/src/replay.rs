@@ -140,7 +140,20 @@ fn check_step(
 
 /// `predict`: runs a scenario on the model alone (any OS, no privileges).
 pub fn predict(scenario: &Scenario, profile: Profile) -> ScenarioReport {
-    let config = scenario_config(scenario, profile);
+    predict_mutated(scenario, profile, None)
+}
+
+/// [`predict`] with `mutant` switched on in the model: the mutation self-test asks whether the
+/// hand-written scenarios' expectations (checked on the kernel by `replay`) notice the fault.
+pub fn predict_mutated(
+    scenario: &Scenario,
+    profile: Profile,
+    mutant: Option<tcpconform_model::Mutant>,
+) -> ScenarioReport {
+    let config = CaseConfig {
+        mutant,
+        ..scenario_config(scenario, profile)
+    };
     let mut model = model_for(&config, scenario);
     let mut env = Env::new();
     let mut unmet = Vec::new();
