@@ -1222,6 +1222,18 @@ static ROWS: &[Row] = &[
             | ESTAB  127.0.0.1:8080 127.0.0.1:$C
             | ESTAB  127.0.0.1:$C   127.0.0.1:8080
     "),
+    // 6.1: a blocking self-connect whose connection closes at once (destroy()'s shutdown bits
+    // send a FIN) may be woken at ESTABLISHED and return 0, or find CLOSE: ECONNABORTED (6.18:
+    // always ECONNABORTED).
+    applies(RuleId::ConnectWokenBeforeClose, "
+        @profile linux-6.1
+        s0 = socket(inet6)                      = 0
+        bind(s0, [::ffff:0.0.0.0]:0)            = 0
+        listen(s0)                              = 0
+        destroy(s0)                             = 0
+        bind(s0, [::]:5000)                     = 0
+        connect(s0, [::1]:5000)                 = -1 ECONNABORTED
+    ").model_only(OTHER_KERNEL),
     decides(RuleId::SynRetransmitted, "
         s0 = socket(inet)                       = 0
         bind(s0, 127.0.0.1:8080)                = 0

@@ -291,6 +291,12 @@ rules! {
     TcpDataAfterClose = "tcp.data_after_close":
         "New data for a socket whose receive side is closed (an orphan, or SHUT_RD in FIN-WAIT) \
          is answered with RST and the socket dies (tcp_rcv_state_process(), TCPAbortOnData).",
+    ConnectWokenBeforeClose = "connect.woken_before_close":
+        "Before 6.5, a blocking connect() whose connection is established and closed at once \
+         (a FIN sent or met during the handshake) may return 0 or ECONNABORTED: softirqs raised \
+         while ksoftirqd runs are left to it (invoke_softirq(), reverted by d15121be7485 in \
+         v6.5), so the waiting connect() can be woken at ESTABLISHED, before the close is \
+         processed (inet_wait_for_connect()).",
     TcpShutdownInherited = "tcp.shutdown_inherited":
         "A connection accepted by a listener whose send side was shut (shutdown() on the listener, \
          even one that failed with ENOTCONN) sends FIN as soon as it is established \

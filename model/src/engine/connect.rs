@@ -91,6 +91,22 @@ impl Model {
             // A blocking connect() waits; the harness stops waiting at its bound.
             return (Outcome::Blocks, rule);
         }
+        if state == TcpState::Closed
+            && !nonblocking
+            && ss == SockState::Unconnected
+            && self.sk(id).err.is_none()
+            && self.profile.softirqs_wait_for_ksoftirqd()
+        {
+            // Closed without an error: the connection was established, then closed at once
+            // (a FIN it sends or meets). Where softirqs are left to ksoftirqd (before 6.5), the
+            // waiting connect() may be woken at ESTABLISHED, before the rest is processed, and
+            // return 0 (inet_wait_for_connect(), then the state it finds); or find CLOSE.
+            cx.rule(RuleId::ConnectWokenBeforeClose);
+            if cx.chooser.choose(2) == 1 {
+                self.set_ss(sock, SockState::Connected);
+                return (Outcome::Ok, RuleId::ConnectWokenBeforeClose);
+            }
+        }
         if state == TcpState::Closed {
             // sock_error: the pending error (or ECONNABORTED), then tcp_disconnect().
             let err = self.sk_mut(id).err.take();
