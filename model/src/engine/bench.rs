@@ -185,17 +185,24 @@ impl Model {
     }
 
     /// Whether nothing answers the socket: what arrives for it is dropped, or what it sends is
-    /// dropped where its peer lives.
+    /// dropped where its peer lives, or its peer's answers are lost on the way out (a peer on
+    /// the stale IPv4 transmit path, see [`Model::send`]).
     fn unanswered(&self, id: SkId) -> bool {
         let s = self.sk(id);
         let Some(peer) = s.peer else { return false };
         let local = SocketAddr::new(wire_ip(s.local_ip), s.port);
         let peer = SocketAddr::new(wire_ip(peer.ip()), peer.port());
+        let Some(far) = self.topology.route(s.host, peer.ip()) else {
+            return self.dropped(s.host, local, peer);
+        };
         self.dropped(s.host, local, peer)
-            || self
-                .topology
-                .route(s.host, peer.ip())
-                .is_some_and(|far| self.dropped(far, peer, local))
+            || self.dropped(far, peer, local)
+            || self.sks.values().any(|o| {
+                o.host == far
+                    && o.state.is_connected()
+                    && o.matches_wire(peer, local)
+                    && o.sends_lost()
+            })
     }
 
     /// Whether the socket's peer host has no socket for the connection any more (its socket

@@ -495,9 +495,7 @@ impl Model {
     /// A full AF_INET6 socket still on the IPv4 transmit path (`mapped_ops`) loses whatever it
     /// sends to a native IPv6 peer: `icsk_af_ops->queue_xmit` is `ip_queue_xmit()`.
     pub(super) fn send(&mut self, id: SkId, flags: Flags, data: u32) {
-        let s = self.sk(id);
-        let Some(peer) = s.peer else { return };
-        if s.family == Family::Inet6 && s.mapped_ops && !is_mapped(peer.ip()) {
+        if self.sk(id).sends_lost() {
             return;
         }
         self.send_raw(id, flags, data);

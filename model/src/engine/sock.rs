@@ -289,6 +289,14 @@ impl Sk {
         }
     }
 
+    /// Whether everything this socket sends is lost: a full AF_INET6 socket still on the IPv4
+    /// transmit path (`mapped_ops`) talking to a native IPv6 peer (`ip_queue_xmit()`).
+    pub(crate) fn sends_lost(&self) -> bool {
+        self.family == Family::Inet6
+            && self.mapped_ops
+            && self.peer.is_some_and(|p| !super::is_mapped(p.ip()))
+    }
+
     /// Whether the bound address is the family's wildcard.
     pub(crate) fn local_is_any(&self) -> bool {
         self.local_ip.is_unspecified()
