@@ -419,12 +419,27 @@ impl Model {
                         event: Event::LossProbe,
                     });
                     let ut = u64::from(s.opts.user_timeout);
-                    let give_up = (ut > 0).then(|| Deadline {
-                        at: since + ut,
-                        // The retransmission timer is clamped to the user timeout, but the
-                        // check may run up to one RTO late (measured: +0.42 s on 2 s).
-                        slack: 600 + s.unacked_span,
-                        event: Event::UserTimeout,
+                    let set_at = s.user_timeout_set_at;
+                    let give_up = (ut > 0).then(|| {
+                        if set_at > since + ut {
+                            // Set when already spent: the retransmission timer armed before
+                            // (unclamped, backed off) notices it when it next runs, at most
+                            // the time since the first loss plus an RTO later.
+                            Deadline {
+                                at: set_at,
+                                slack: (set_at - since) + rto + 600 + s.unacked_span,
+                                event: Event::UserTimeout,
+                            }
+                        } else {
+                            Deadline {
+                                at: since + ut,
+                                // The retransmission timer is clamped to the user timeout, but
+                                // the check may run up to one RTO late (measured: +0.42 s on
+                                // 2 s).
+                                slack: 600 + s.unacked_span,
+                                event: Event::UserTimeout,
+                            }
+                        }
                     });
                     return match (probe, give_up) {
                         (Some(p), Some(g)) => Some(if p.at <= g.at { p } else { g }),
@@ -458,33 +473,32 @@ impl Model {
                     wheel_slack(idle, hz) + probes * wheel_slack(intvl, hz) + s.ka_span
                 };
                 let arrivals = self.arrivals(id);
-                if arrivals.is_empty() || ut > 0 {
-                    let first = s.ka_check_at.max(s.last_rx + idle);
-                    let probes = if ut > 0 {
-                        let mut k = 1;
-                        while first + k * intvl < s.last_rx + ut {
-                            k += 1;
-                        }
-                        k
-                    } else {
-                        cnt
-                    };
-                    return Some(Deadline {
-                        at: first + probes * intvl,
-                        slack: probe_slack(probes),
-                        event: Event::KeepaliveDeath,
-                    });
-                }
-                // The far end's retransmissions still arrive: each starts the wait over. The
+                // The far end's retransmissions may still arrive: each starts the wait over. The
                 // earliest and latest the arrivals may come give the window.
                 let early: Vec<Millis> = arrivals.iter().map(|(at, _)| *at).collect();
                 let late: Vec<Millis> = arrivals.iter().map(|(at, sl)| at + sl).collect();
-                let death =
-                    |a: &[Millis]| keepalive_death(s.ka_check_at, s.last_rx, a, idle, intvl, cnt);
+                let death = |a: &[Millis]| {
+                    keepalive_death(s.ka_check_at, s.last_rx, a, idle, intvl, cnt, ut)
+                };
                 let (d1, d2) = (death(&early), death(&late));
+                let (mut lo, mut hi) = (d1.min(d2), d1.max(d2));
+                // A retransmission restarts the wait only when it passes tcp_sequence() and
+                // reaches tcp_ack() (rcv_tstamp): when it ends at rcv_wup. Once the far end
+                // sent a second segment (held data pushed by the loss probe), a retransmission
+                // of the first ends before it and is dropped as a duplicate, unless
+                // tcp_retrans_try_collapse() merged the two: not modelled, so both.
+                let far_sent_more = self
+                    .far_end(id)
+                    .is_some_and(|f| self.sk(f).tlp_done || self.sk(f).held > 0);
+                if far_sent_more {
+                    let d0 = death(&early[..early.len().min(1)]);
+                    lo = lo.min(d0);
+                    hi = hi.max(d0);
+                }
+                let probes = if ut > 0 { ut / intvl.max(1) + 1 } else { cnt };
                 Some(Deadline {
-                    at: d1.min(d2),
-                    slack: d1.abs_diff(d2) + probe_slack(cnt),
+                    at: lo,
+                    slack: hi - lo + probe_slack(probes),
                     event: Event::KeepaliveDeath,
                 })
             }
@@ -534,8 +548,9 @@ impl Model {
     /// re-armed clamped to what is left of the user timeout (`tcp_clamp_rto_to_user_timeout()`,
     /// counted from the first SYN, `retrans_stamp`) and then finds it expired
     /// (`retransmits_timed_out()`, once a retransmission was sent); the first timer, armed by
-    /// `tcp_connect()`, is not clamped: a user timeout shorter than it ends the connection a
-    /// jiffy after the first retransmission.
+    /// `tcp_connect()`, is not clamped, nor is one armed before the option was set: a timeout
+    /// already spent then is noticed at that timer's firing (a jiffy later if it is the first,
+    /// which must still retransmit).
     pub(super) fn syn_expiries_of(&self, id: SkId) -> Vec<Millis> {
         let s = self.sk(id);
         let expiries = syn_expiries(
@@ -547,13 +562,25 @@ impl Model {
         if ut == 0 || ut >= give_up {
             return expiries;
         }
-        let first = expiries[0];
-        let mut out: Vec<Millis> = expiries.into_iter().filter(|e| *e < ut).collect();
-        if out.is_empty() {
-            // The first timer was armed by tcp_connect() unclamped.
-            out.push(first);
-            out.push(first + 1000 / self.profile.hz().max(1));
+        let jiffy = 1000 / self.profile.hz().max(1);
+        // The timer armed before TCP_USER_TIMEOUT was set runs unclamped: the first firing
+        // after the option was set.
+        let set = s.user_timeout_set_at.saturating_sub(s.syn_sent_at);
+        let j = expiries
+            .iter()
+            .position(|&e| e > set)
+            .unwrap_or(expiries.len() - 1);
+        let e = expiries[j];
+        let mut out: Vec<Millis> = expiries[..=j].to_vec();
+        if e >= ut {
+            if j == 0 {
+                // No retransmission yet: this firing sends one; the re-arm, clamped to a
+                // spent timeout, fires a jiffy later and gives up.
+                out.push(e + jiffy);
+            }
         } else {
+            // Later re-arms are clamped to the timeout: it gives up at it.
+            out.extend(expiries[j + 1..].iter().copied().filter(|&x| x < ut));
             out.push(ut);
         }
         out
@@ -610,8 +637,11 @@ pub(super) fn rto_ms(hz: u64) -> Millis {
 /// When keepalive ends a connection whose probes go unanswered while segments still arrive at
 /// `arrivals` (sorted): the first probe once `idle` has passed since the last arrival (the
 /// timer first checks at `check_at`), one every `intvl`, death at the check after `cnt`
-/// probes, unless something arrives first, which clears the probes and starts the wait over
-/// (`tcp_keepalive_timer()`, `keepalive_time_elapsed()`, `tcp_ack()`).
+/// probes, or, with TCP_USER_TIMEOUT (`user_timeout` > 0), at the first check after a probe
+/// that finds the connection silent for that long; unless something arrives first, which
+/// clears the probes and starts the wait over (`tcp_keepalive_timer()`,
+/// `keepalive_time_elapsed()`, `tcp_ack()`).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn keepalive_death(
     check_at: Millis,
     last_rx: Millis,
@@ -619,6 +649,7 @@ pub(super) fn keepalive_death(
     idle: Millis,
     intvl: Millis,
     cnt: u64,
+    user_timeout: Millis,
 ) -> Millis {
     let intvl = intvl.max(1);
     let mut last = last_rx;
@@ -629,7 +660,15 @@ pub(super) fn keepalive_death(
             t = t.max(a + idle);
             continue;
         }
-        let death = t + cnt * intvl;
+        let death = if user_timeout > 0 {
+            let mut k = 1;
+            while t + k * intvl < last + user_timeout {
+                k += 1;
+            }
+            t + k * intvl
+        } else {
+            t + cnt * intvl
+        };
         match arrivals.iter().find(|&&a| a > t && a < death) {
             Some(&a) => {
                 last = a;

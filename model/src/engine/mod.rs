@@ -630,6 +630,7 @@ impl Model {
     }
 
     fn op_setsockopt(&mut self, id: SkId, opt: SockOpt) -> Res {
+        let now = self.now;
         if let Some(refused) = self.other_os_setsockopt(opt) {
             return refused;
         }
@@ -702,6 +703,7 @@ impl Model {
                     return einval;
                 }
                 sk.opts.user_timeout = v;
+                sk.user_timeout_set_at = now;
             }
             SockOpt::Linger2(v) => {
                 // do_tcp_setsockopt(): negative means "abort", large values clamp to

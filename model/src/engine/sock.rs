@@ -185,6 +185,9 @@ pub(crate) struct Sk {
     pub(crate) tlp_done: bool,
     /// When the keepalive timer next checks the idle time.
     pub(crate) ka_check_at: Millis,
+    /// When TCP_USER_TIMEOUT was last set: a timeout already spent then is noticed only at the
+    /// retransmission timer's next run (it was armed before, unclamped).
+    pub(crate) user_timeout_set_at: Millis,
     /// The uncertainty of the keepalive times.
     pub(crate) ka_span: Millis,
     /// When the first SYN left, and how uncertain that is.
@@ -256,6 +259,7 @@ impl Sk {
             fin_held: false,
             tlp_done: false,
             ka_check_at: 0,
+            user_timeout_set_at: 0,
             ka_span: 0,
             syn_sent_at: 0,
             syn_sent_span: 0,
