@@ -144,13 +144,11 @@ impl Model {
         }
     }
 
-    /// Re-arms the timers that run against a silent peer, from the sockets' current state:
-    /// SYN retransmissions, TCP_USER_TIMEOUT over unacknowledged data, keepalive.
-    pub(super) fn refresh_silent_peer_timers(&mut self) {
+    /// The far end's retransmissions that have arrived by now count as received: folded into
+    /// the receiver's last arrival, so that they are not forgotten when the far end goes.
+    pub(super) fn fold_arrivals(&mut self) {
         let ids: Vec<SkId> = self.sks.keys().copied().collect();
-        // The far end's retransmissions that have arrived by now count as received (they
-        // must not be forgotten when the far end goes).
-        for &id in &ids {
+        for id in ids {
             let s = self.sk(id);
             if s.kind != Kind::Full || !s.opts.keepalive {
                 continue;
@@ -164,6 +162,13 @@ impl Model {
                 }
             }
         }
+    }
+
+    /// Re-arms the timers that run against a silent peer, from the sockets' current state:
+    /// SYN retransmissions, TCP_USER_TIMEOUT over unacknowledged data, keepalive.
+    pub(super) fn refresh_silent_peer_timers(&mut self) {
+        self.fold_arrivals();
+        let ids: Vec<SkId> = self.sks.keys().copied().collect();
         for id in ids {
             let s = self.sk(id);
             if s.kind != Kind::Full
@@ -215,10 +220,12 @@ impl Model {
         let Some(far) = self.topology.route(s.host, peer.ip()) else {
             return false;
         };
-        !self
-            .sks
-            .values()
-            .any(|o| o.host == far && o.state.is_connected() && o.matches_wire(peer, local))
+        // A segment the far host drops (peer_vanishes there) meets nothing that could answer.
+        !self.dropped(far, peer, local)
+            && !self
+                .sks
+                .values()
+                .any(|o| o.host == far && o.state.is_connected() && o.matches_wire(peer, local))
     }
 
     /// `send()` of `len` bytes by `id`: whether they are queued instead of sent. Against a
@@ -330,10 +337,16 @@ impl Model {
         let hz = self.profile.hz();
         let rto = rto_ms(hz);
         let ut = u64::from(f.opts.user_timeout);
+        // The retransmission timer backs off from one RTO: it fires at RTO·(2^(k+1) − 1)
+        // after the first send (the first may be the tail loss probe instead, up to an RTO
+        // apart: slack).
         (0..10)
             .map(|k| {
-                let at = since + (rto << k);
-                (at, (k + 1) * wheel_slack(rto << k, hz) + f.unacked_span)
+                let at = since + rto * ((1u64 << (k + 1)) - 1);
+                (
+                    at,
+                    (k + 1) * wheel_slack(rto << k, hz) + f.unacked_span + rto,
+                )
             })
             .take_while(|(at, _)| ut == 0 || *at < since + ut)
             .collect()

@@ -236,6 +236,8 @@ impl Model {
     /// `tcp_write_err()`: the socket fails with ETIMEDOUT (no soft error is ever recorded on
     /// loopback or the veth) and closes.
     fn timeout_kill(&mut self, id: SkId) {
+        // What it retransmitted until now has reached its peer.
+        self.fold_arrivals();
         self.done_with_error(id, Some(Errno::ETIMEDOUT));
     }
 }
