@@ -20,10 +20,11 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use tcpconform_harness::replay::{self, ScenarioReport};
+use tcpconform_harness::replay;
 use tcpconform_harness::scenario::{self, Scenario};
 use tcpconform_harness::{kernel, sandbox};
 use tcpconform_model::{Outcome, Profile, RuleId};
+use tcpconform_tests::{Pin, check_last};
 
 /// How a row's rule must show in the last call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +72,14 @@ const fn applies(rule: RuleId, scn: &'static str) -> Row {
 }
 
 impl Row {
+    /// How the row's rule must show in its last call.
+    fn pin(&self) -> Pin {
+        match self.check {
+            Check::Decides => Pin::Decides(self.rule),
+            Check::Applies => Pin::Applies(self.rule),
+        }
+    }
+
     /// The row runs on the model only, for this reason.
     const fn model_only(self, why: &'static str) -> Self {
         Self {
@@ -1599,39 +1608,6 @@ fn last_expected(sc: &Scenario) -> Outcome {
         .expect("checked by parse_row")[0]
 }
 
-/// What is wrong with the last call of a run, if anything: its result, and where the row's
-/// rule shows.
-fn check_last(row: &Row, report: &ScenarioReport, want: Outcome) -> Option<String> {
-    let Some(last) = report.run.steps.last() else {
-        return Some("the run stopped before its last call".into());
-    };
-    let mut problems = Vec::new();
-    if last.observed.outcome != want {
-        problems.push(format!(
-            "the last call returned {}, the row expects {want}",
-            last.observed.outcome
-        ));
-    }
-    match row.check {
-        Check::Decides if last.rule != row.rule => {
-            problems.push(format!(
-                "the last call was decided by {}, not {}",
-                last.rule, row.rule
-            ));
-        }
-        Check::Applies if !last.rules.contains(&row.rule) => {
-            let applied: Vec<&str> = last.rules.iter().map(|r| r.id()).collect();
-            problems.push(format!(
-                "{} did not act in the last call (rules applied: {})",
-                row.rule,
-                applied.join(", ")
-            ));
-        }
-        _ => {}
-    }
-    (!problems.is_empty()).then(|| problems.join("; "))
-}
-
 #[test]
 fn every_rule_is_pinned_by_a_test() {
     let pinned: BTreeSet<RuleId> = ROWS.iter().map(|r| r.rule).collect();
@@ -1673,7 +1649,7 @@ fn every_row_holds_on_the_model() {
             last.expect = None;
         }
         let report = replay::predict(&sc, Profile::LINUX_6_18);
-        let problem = check_last(row, &report, want);
+        let problem = check_last(&report, want, row.pin(), "row");
         // The refusal's own row passes by being refused (predict reports it as unmet).
         let refused_as_pinned = row.rule == RuleId::NotModelled && report.unmet.len() == 1;
         if problem.is_some() || (!report.passed() && !refused_as_pinned) {
@@ -1722,8 +1698,8 @@ fn every_kernel_row_holds_on_the_kernel_and_agrees_with_the_model() {
         let mut attempt = 0;
         let outcome = loop {
             attempt += 1;
-            let outcome =
-                replay::replay(&sc, profile).map(|report| (check_last(row, &report, want), report));
+            let outcome = replay::replay(&sc, profile)
+                .map(|report| (check_last(&report, want, row.pin(), "row"), report));
             match &outcome {
                 Ok((problem, report))
                     if (problem.is_some() || !report.passed())

@@ -35,27 +35,19 @@
 //!   `inet_bind_conflict()` / `inet_rcv_saddr_equal()`).
 
 use rstest::rstest;
-use tcpconform_harness::replay::{self, ScenarioReport};
+use tcpconform_harness::replay;
 use tcpconform_harness::scenario::{self, Scenario};
 use tcpconform_harness::{kernel, sandbox};
+use tcpconform_model::Profile;
 use tcpconform_model::RuleId::{
     BindConflict, BindEphemeralAutobindReuse, BindEphemeralExhausted, BindPortFree,
     BindPrivilegedPort, ConnectAutobind, ConnectAutobindExhausted, ConnectTimeWaitTakeover,
     ConnectTupleInUse, ConnectTwReuse, FinWait2Expires, SleepNothingDue, TcpActiveCloserTimeWait,
     TimeWaitOverflow, TimeWaitRstIgnored, TimeWaitRstKills,
 };
-use tcpconform_model::{Outcome, Profile, RuleId};
 
-/// Where a case's rule must show in its last call.
-#[derive(Clone, Copy, Debug)]
-enum Pin {
-    /// The rule decided the call's result (`Branch::rule`).
-    Decides(RuleId),
-    /// The rule acted during the call (`Branch::rules`): segment and timer rules act inside a
-    /// call another rule decides.
-    Applies(RuleId),
-}
-use Pin::{Applies, Decides};
+use tcpconform_tests::Pin::{self, Applies, Decides};
+use tcpconform_tests::check_last;
 
 /// Where the client and the server of a case are.
 #[derive(Clone, Copy, Debug)]
@@ -100,37 +92,6 @@ fn test_name() -> String {
         .to_string()
 }
 
-/// What is wrong with a run's last call, if anything: its result and where the rule shows.
-fn check_last(report: &ScenarioReport, want: Outcome, pin: Pin) -> Option<String> {
-    let Some(last) = report.run.steps.last() else {
-        return Some("the run stopped before its last call".into());
-    };
-    let mut problems = Vec::new();
-    if last.observed.outcome != want {
-        problems.push(format!(
-            "the last call returned {}, the case expects {want}",
-            last.observed.outcome
-        ));
-    }
-    match pin {
-        Decides(rule) if last.rule != rule => {
-            problems.push(format!(
-                "the last call was decided by {}, not {rule}",
-                last.rule
-            ));
-        }
-        Applies(rule) if !last.rules.contains(&rule) => {
-            let applied: Vec<&str> = last.rules.iter().map(|r| r.id()).collect();
-            problems.push(format!(
-                "{rule} did not act in the last call (rules applied: {})",
-                applied.join(", ")
-            ));
-        }
-        _ => {}
-    }
-    (!problems.is_empty()).then(|| problems.join("; "))
-}
-
 /// Runs a case: `scn` on the model, then on the kernel in lock-step with the model. Its last
 /// call must return its one expected result on both, and `pin` must hold for it.
 fn pin(scn: &str, pin: Pin) {
@@ -149,7 +110,7 @@ fn pin(scn: &str, pin: Pin) {
         last.expect = None;
     }
     let report = replay::predict(&open, Profile::LINUX_6_18);
-    let problem = check_last(&report, want, pin);
+    let problem = check_last(&report, want, pin, "case");
     assert!(
         problem.is_none() && report.passed(),
         "{name}: on the model: {}\n{}",
@@ -171,7 +132,7 @@ fn pin(scn: &str, pin: Pin) {
     for attempt in 1..=3 {
         let report = replay::replay(&sc, profile)
             .unwrap_or_else(|e| panic!("{name}: the harness could not run it: {e}"));
-        let problem = check_last(&report, want, pin);
+        let problem = check_last(&report, want, pin, "case");
         if problem.is_none() && report.passed() {
             return;
         }
