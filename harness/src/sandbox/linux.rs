@@ -45,6 +45,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::{Duration, Instant};
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NetlinkPayload};
@@ -85,6 +87,11 @@ pub const V6_PREFIX: u8 = 64;
 pub const VETH_A: &str = "veth-a";
 /// The name of host `b`'s end of the veth pair.
 pub const VETH_B: &str = "veth-b";
+/// The interface index of `veth-a` in host `a` (different from its peer's: see
+/// `Rtnl::add_veth`).
+pub const VETH_A_INDEX: u32 = 10;
+/// The interface index of `veth-b` in host `b`.
+pub const VETH_B_INDEX: u32 = 11;
 /// The MAC address of `veth-a`.
 pub const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
 /// The MAC address of `veth-b`.
@@ -370,6 +377,8 @@ pub fn read_sysctl_here(key: SysctlKey) -> Result<SysctlValue, HarnessError> {
 pub struct Hosts {
     a: OwnedFd,
     b: Option<OwnedFd>,
+    /// Every host was made ahead ([`FreshNetns`]): `lo` is up, with quickack on its routes.
+    made_ahead: bool,
     /// Whether the `nft` table was created, per host.
     nft_ready: [bool; 2],
     _not_send: PhantomData<*const ()>,
@@ -467,6 +476,11 @@ impl Hosts {
         ehash_buckets: Option<u32>,
         home: Option<&OwnedFd>,
     ) -> Result<Self, HarnessError> {
+        if home.is_some()
+            && let Some(hosts) = Self::take_made_ahead(two_hosts)?
+        {
+            return Ok(hosts);
+        }
         // A namespace's established-hash table is chosen by the namespace its creator is in:
         // create the hosts from a scratch namespace that asks for a private one.
         let shared = shared_ehash_entries();
@@ -508,9 +522,38 @@ impl Hosts {
         Ok(Self {
             a,
             b,
+            made_ahead: false,
             nft_ready: [false; 2],
             _not_send: PhantomData,
         })
+    }
+
+    /// The hosts from namespaces the case thread's maker made ahead ([`FreshNetns`]), the
+    /// thread moved into host `a`; `None` when the thread has no maker (or it stopped).
+    fn take_made_ahead(two_hosts: bool) -> Result<Option<Self>, HarnessError> {
+        let Some(a) = stopwatch::time("setup: namespace a", FreshNetns::take) else {
+            return Ok(None);
+        };
+        let a = a?.0;
+        let b = if two_hosts {
+            match FreshNetns::take() {
+                Some(b) => Some(b?.0),
+                None => return Ok(None),
+            }
+        } else {
+            None
+        };
+        setns(&a, CloneFlags::CLONE_NEWNET).map_err(|e| HarnessError::NamespaceUnavailable {
+            reason: format!("setns into a namespace made ahead failed: {e}"),
+        })?;
+        refuse_in_host("use a namespace")?;
+        Ok(Some(Self {
+            a,
+            b,
+            made_ahead: true,
+            nft_ready: [false; 2],
+            _not_send: PhantomData,
+        }))
     }
 
     /// Whether the case has `host`.
@@ -816,12 +859,21 @@ impl Rtnl {
     }
 
     /// Creates the veth pair from host `a`, with `veth-b` placed straight into `b`.
+    ///
+    /// The two ends get different interface indexes ([`VETH_A_INDEX`], [`VETH_B_INDEX`]).
+    /// Left to the kernel, each would be its namespace's first free index, 2, and a veth
+    /// whose index equals its peer's (its `iflink`) makes a non-urgent link event
+    /// (`linkwatch_urgent_event()`): the carrier then waits for linkwatch's next run, up to a
+    /// second after its last one (`linkwatch_schedule_work()`), and a case set up within a
+    /// second of another two-host case waited that long.
     fn add_veth(&mut self, b: &OwnedFd) -> Result<(), HarnessError> {
         let mut peer = LinkMessage::default();
+        peer.header.index = VETH_B_INDEX;
         peer.attributes.push(LinkAttribute::IfName(VETH_B.into()));
         peer.attributes.push(LinkAttribute::Address(MAC_B.to_vec()));
         peer.attributes.push(LinkAttribute::NetNsFd(b.as_raw_fd()));
         let mut msg = LinkMessage::default();
+        msg.header.index = VETH_A_INDEX;
         msg.attributes.push(LinkAttribute::IfName(VETH_A.into()));
         msg.attributes.push(LinkAttribute::Address(MAC_A.to_vec()));
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
@@ -1016,16 +1068,17 @@ fn build_topology_timed(
     hosts: &Hosts,
     quickack: bool,
 ) -> Result<(), HarnessError> {
-    stopwatch::time("setup: lo up", || lo_up(Host::A))?;
-    if spec.two_hosts {
-        hosts.enter(Host::B, || lo_up(Host::B))??;
+    if !hosts.made_ahead {
+        stopwatch::time("setup: lo up", || lo_up(Host::A))?;
+        if spec.two_hosts {
+            hosts.enter(Host::B, || lo_up(Host::B))??;
+        }
     }
-    // Every host needs rtnetlink: at least to set `quickack` on its routes.
-    let needs_rtnl = |_: Host| true;
-    let mut rt_a = needs_rtnl(Host::A)
-        .then(|| Rtnl::open_here(Host::A))
-        .transpose()?;
-    let mut rt_b = if spec.two_hosts && needs_rtnl(Host::B) {
+    // Every host needs rtnetlink to set `quickack` on its routes, unless it was made ahead
+    // (`lo`'s routes have it) and gets no other route.
+    let needs_rtnl = !hosts.made_ahead || spec.two_hosts || !spec.addresses.is_empty();
+    let mut rt_a = needs_rtnl.then(|| Rtnl::open_here(Host::A)).transpose()?;
+    let mut rt_b = if spec.two_hosts && needs_rtnl {
         Some(hosts.enter(Host::B, || Rtnl::open_here(Host::B))??)
     } else {
         None
@@ -1033,7 +1086,7 @@ fn build_topology_timed(
     if spec.two_hosts
         && let (Some(ra), Some(rb), Some(b)) = (rt_a.as_mut(), rt_b.as_mut(), hosts.b.as_ref())
     {
-        ra.add_veth(b)?;
+        stopwatch::time("setup: veth pair", || ra.add_veth(b))?;
         let ia = ifindex(VETH_A, Host::A)?;
         sys::link_up(VETH_A).map_err(|n| {
             HarnessError::netlink(format!("bringing {VETH_A} up"), errno::from_raw(n))
@@ -1048,8 +1101,17 @@ fn build_topology_timed(
         // The link only carries packets once linkwatch has seen the carrier and activated the
         // queueing discipline (asynchronously, from a workqueue); until then packets are
         // dropped.
-        wait_ready(VETH_A)?;
-        hosts.enter(Host::B, || wait_ready(VETH_B))??;
+        let t0 = Instant::now();
+        stopwatch::time(
+            "setup: veth carrier wait",
+            || -> Result<(), HarnessError> {
+                wait_ready(VETH_A)?;
+                hosts.enter(Host::B, || wait_ready(VETH_B))?
+            },
+        )?;
+        if std::env::var_os("TC_DEBUG_WAIT").is_some() {
+            eprintln!("WAIT {:?}", t0.elapsed());
+        }
         ra.add_address(ia, HOST_A_V4.into(), V4_PREFIX)?;
         ra.add_address(ia, HOST_A_V6.into(), V6_PREFIX)?;
         rb.add_address(ib, HOST_B_V4.into(), V4_PREFIX)?;
@@ -1090,7 +1152,9 @@ fn build_topology_timed(
             }))
             .collect();
         if !mine.is_empty() {
-            hosts.enter(*host, || wait_not_tentative(&mine))??;
+            stopwatch::time("setup: IPv6 DAD wait", || {
+                hosts.enter(*host, || wait_not_tentative(&mine))
+            })??;
         }
     }
     // Last, once every route exists: acknowledge at once (see Rtnl::quickack_routes).
@@ -1318,6 +1382,98 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
+thread_local! {
+    /// The namespaces a case thread's maker made ahead ([`FreshNetns`]).
+    static MADE_AHEAD: std::cell::RefCell<Option<Receiver<Result<FreshNetns, HarnessError>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// A fresh network namespace made ahead of the case that takes it, on a second thread, so
+/// that the kernel's work of making it (about half a millisecond, mostly registering the
+/// namespace's sysctl tables) overlaps the case before: made from the case thread's home
+/// (so with the home's private established-hash table), `lo` up with `quickack` on its
+/// routes, and the hash-derived sysctls written back ([`restore_hash_derived_defaults`]).
+/// Nothing else has touched it: one case takes it, and it is freed with that case.
+struct FreshNetns(OwnedFd);
+
+/// CPU time spent by namespace makers that have stopped, in nanoseconds (see
+/// [`makers_cpu_time`]).
+static MAKERS_CPU_NS: AtomicU64 = AtomicU64::new(0);
+
+/// The CPU time the namespace makers of all case threads that have ended spent (for the
+/// bench, whose CPU figures would otherwise leave out the second thread's work).
+pub fn makers_cpu_time() -> Duration {
+    Duration::from_nanos(MAKERS_CPU_NS.load(Ordering::Relaxed))
+}
+
+/// Time the calling thread has spent on a CPU (`/proc/thread-self/schedstat`), when the
+/// kernel reports it.
+pub fn thread_cpu_time() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let on_cpu = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(on_cpu))
+}
+
+/// How many namespaces the maker keeps ready besides the one it is handing over.
+const MADE_AHEAD_DEPTH: usize = 1;
+
+impl FreshNetns {
+    /// Makes one from `home` (where the calling thread is, and is again afterwards).
+    fn make(home: &OwnedFd) -> Result<Self, HarnessError> {
+        let ns = new_netns("made ahead")?;
+        let ready = (|| -> Result<(), HarnessError> {
+            lo_up(Host::A)?;
+            if let Some(shared) = shared_ehash_entries() {
+                restore_hash_derived_defaults(shared)?;
+            }
+            Rtnl::open_here(Host::A)?.quickack_routes()
+        })();
+        setns(home, CloneFlags::CLONE_NEWNET).map_err(|e| HarnessError::NamespaceUnavailable {
+            reason: format!("the namespace maker's setns back home failed: {e}"),
+        })?;
+        ready.map(|()| Self(ns))
+    }
+
+    /// The next namespace of the calling case thread's maker; `None` without one.
+    fn take() -> Option<Result<Self, HarnessError>> {
+        MADE_AHEAD.with_borrow(|m| m.as_ref().and_then(|rx| rx.recv().ok()))
+    }
+
+    /// Starts a maker in `scope` that makes namespaces from `home` until its receiver is
+    /// dropped (or it fails: the error is the last thing it sends).
+    fn spawn_maker<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        home: &OwnedFd,
+    ) -> Result<Receiver<Result<Self, HarnessError>>, HarnessError> {
+        let home = home
+            .try_clone()
+            .map_err(|e| HarnessError::io("duplicating the home namespace's descriptor", e))?;
+        let (tx, rx) = sync_channel(MADE_AHEAD_DEPTH);
+        std::thread::Builder::new()
+            .name("tcpconform-netns".into())
+            .spawn_scoped(scope, move || {
+                if let Err(e) = setns(&home, CloneFlags::CLONE_NEWNET) {
+                    let _ = tx.send(Err(HarnessError::NamespaceUnavailable {
+                        reason: format!("the namespace maker's setns home failed: {e}"),
+                    }));
+                    return;
+                }
+                loop {
+                    let made = Self::make(&home);
+                    let failed = made.is_err();
+                    if tx.send(made).is_err() || failed {
+                        break;
+                    }
+                }
+                if let Some(on_cpu) = thread_cpu_time() {
+                    MAKERS_CPU_NS.fetch_add(on_cpu.as_nanos() as u64, Ordering::Relaxed);
+                }
+            })
+            .map_err(|e| HarnessError::io("spawning the namespace maker", e))?;
+        Ok(rx)
+    }
+}
+
 /// The calling thread's home namespace, when it is a case thread whose cases get private
 /// tables of `ehash_buckets`.
 fn case_thread_home(ehash_buckets: Option<u32>) -> Option<std::rc::Rc<OwnedFd>> {
@@ -1338,6 +1494,10 @@ fn case_thread_home(ehash_buckets: Option<u32>) -> Option<std::rc::Rc<OwnedFd>> 
 /// a thread's creation and join (two hand-offs between threads, each a wake-up that waits for
 /// a CPU on a loaded machine) and the scratch namespace (about 0.4 ms). A case whose
 /// [`SandboxSpec::ehash_buckets`] differs from the thread's still gets a thread of its own.
+///
+/// With private tables (`ehash_buckets` set: the full harness, not the bench's bare pass) a
+/// second thread makes each case's namespaces ahead ([`FreshNetns`]) while the case before
+/// runs; it stops when `f` returns.
 pub fn on_case_thread<R: Send>(
     ehash_buckets: Option<u32>,
     f: impl FnOnce() -> R + Send,
@@ -1356,9 +1516,14 @@ pub fn on_case_thread<R: Send>(
                     scratch_namespace(n)?;
                 }
                 let home = open_own_ns()?;
+                if ehash_buckets.is_some() {
+                    MADE_AHEAD.set(Some(FreshNetns::spawn_maker(scope, &home)?));
+                }
                 HOME.set(Some((std::rc::Rc::new(home), ehash_buckets)));
                 let r = f();
                 HOME.set(None);
+                // Dropping the receiver (and the namespaces waiting in it) stops the maker.
+                MADE_AHEAD.set(None);
                 Ok(r)
             })
             .map_err(|e| HarnessError::io("spawning the case thread", e))?;

@@ -443,6 +443,13 @@ impl Model {
         } else {
             &[false]
         };
+        // The ports that have a bucket on this host (every other port is free).
+        let held: BTreeSet<u16> = self
+            .sks
+            .values()
+            .filter(|s| s.host == sk.host && s.bound)
+            .map(|s| s.port)
+            .collect();
         for &relax in rounds {
             let mut halves = vec![(low, high)];
             if sk.opts.reuseaddr && high - low >= 4 {
@@ -455,24 +462,29 @@ impl Model {
                     remaining &= !1;
                 }
                 for parity_offset in [1u32, 0] {
-                    let candidates = (0..remaining)
-                        .filter(|k| k % 2 == parity_offset)
-                        .map(|k| (l + k) as u16)
-                        .filter(|p| !sys.ip_local_reserved_ports.contains(p));
-                    let mut free = BTreeSet::new();
-                    let mut busy = BTreeSet::new();
-                    for p in candidates {
-                        let ok = match self.bind_conflict_for_open(id, p, relax) {
-                            Check::Clear(_) => true,
-                            Check::Conflict(_) => false,
-                        };
-                        if ok {
-                            free.insert(p);
-                        } else {
-                            busy.insert(p);
-                        }
-                    }
-                    if !free.is_empty() {
+                    let is_candidate = |p: u16| {
+                        let k = u32::from(p).wrapping_sub(l);
+                        k < remaining
+                            && k % 2 == parity_offset
+                            && !sys.ip_local_reserved_ports.contains(&p)
+                    };
+                    // Only a port that has a bucket can be busy: test those, count the rest.
+                    let candidates = (parity_offset..remaining)
+                        .step_by(2)
+                        .filter(|k| !sys.ip_local_reserved_ports.contains(&((l + k) as u16)))
+                        .count();
+                    let busy: BTreeSet<u16> = held
+                        .iter()
+                        .copied()
+                        .filter(|&p| is_candidate(p))
+                        .filter(|&p| {
+                            matches!(
+                                self.bind_conflict_for_open(id, p, relax),
+                                Check::Conflict(_)
+                            )
+                        })
+                        .collect();
+                    if candidates > busy.len() {
                         let lo = (l + parity_offset) as u16;
                         let hi = (l + remaining - 1) as u16;
                         let parity = Some(u16::from(lo % 2 == 1));

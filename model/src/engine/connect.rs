@@ -419,33 +419,47 @@ impl Model {
             if parity_offset == 1 && remaining <= 1 {
                 break;
             }
-            let mut usable = Vec::new();
-            let mut except = std::collections::BTreeSet::new();
-            for k in (0..remaining).filter(|k| k % 2 == parity_offset) {
-                let p = (low + k) as u16;
-                if sys.ip_local_reserved_ports.contains(&p) {
+            let in_walk = |p: u16| {
+                let k = u32::from(p).wrapping_sub(low);
+                k < remaining && k % 2 == parity_offset
+            };
+            // Reserved ports are skipped; a port without a bucket is usable; a port with one
+            // is tested (only those need a look, in the walk's order).
+            let mut except: std::collections::BTreeSet<u16> = sys
+                .ip_local_reserved_ports
+                .iter()
+                .copied()
+                .filter(|&p| in_walk(p))
+                .collect();
+            let walked = (parity_offset..remaining).step_by(2).count();
+            let bucketed: Vec<(u16, bool)> = self
+                .buckets
+                .range((host, 0)..=(host, u16::MAX))
+                .filter(|((_, p), _)| in_walk(*p) && !except.contains(p))
+                .map(|((_, p), b)| (*p, b.fastreuse >= 0 || b.fastreuseport >= 0))
+                .collect();
+            let mut usable_bucketed = 0;
+            let mut takeovers = std::collections::BTreeMap::new();
+            for &(p, bind_owned) in &bucketed {
+                // Mutant::ConnectPortPerConnection: a connect()-bound port is never shared.
+                if bind_owned || self.mutated(Mutant::ConnectPortPerConnection) {
                     except.insert(p);
                     continue;
                 }
-                match self.buckets.get(&(host, p)) {
-                    None => usable.push((p, None)),
-                    Some(b) if b.fastreuse >= 0 || b.fastreuseport >= 0 => {
+                match self.check_established(id, p, false, cx) {
+                    Unique::Free => usable_bucketed += 1,
+                    Unique::TakeOver(tw) => {
+                        usable_bucketed += 1;
+                        takeovers.insert(p, tw);
+                    }
+                    Unique::InUse => {
                         except.insert(p);
                     }
-                    // Mutant::ConnectPortPerConnection: a connect()-bound port is never shared.
-                    Some(_) if self.mutated(Mutant::ConnectPortPerConnection) => {
-                        except.insert(p);
-                    }
-                    Some(_) => match self.check_established(id, p, false, cx) {
-                        Unique::Free => usable.push((p, None)),
-                        Unique::TakeOver(tw) => usable.push((p, Some(tw))),
-                        Unique::InUse => {
-                            except.insert(p);
-                        }
-                    },
                 }
             }
-            if usable.is_empty() {
+            let reserved = except.len() - (bucketed.len() - usable_bucketed);
+            let unbucketed = walked - reserved - bucketed.len();
+            if unbucketed == 0 && usable_bucketed == 0 {
                 continue;
             }
             let lo = (low + parity_offset) as u16;
@@ -457,10 +471,7 @@ impl Model {
                 except,
             };
             let port = cx.pick_port(&set, cx.hint.local.map(|a| a.port()));
-            let tw = usable
-                .iter()
-                .find(|(p, _)| *p == port)
-                .and_then(|(_, tw)| *tw);
+            let tw = takeovers.get(&port).copied();
             let mut rule = RuleId::ConnectAutobind;
             if let Some(tw) = tw {
                 self.kill_minisock(tw);
