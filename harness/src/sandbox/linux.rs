@@ -1101,7 +1101,6 @@ fn build_topology_timed(
         // The link only carries packets once linkwatch has seen the carrier and activated the
         // queueing discipline (asynchronously, from a workqueue); until then packets are
         // dropped.
-        let t0 = Instant::now();
         stopwatch::time(
             "setup: veth carrier wait",
             || -> Result<(), HarnessError> {
@@ -1109,9 +1108,6 @@ fn build_topology_timed(
                 hosts.enter(Host::B, || wait_ready(VETH_B))?
             },
         )?;
-        if std::env::var_os("TC_DEBUG_WAIT").is_some() {
-            eprintln!("WAIT {:?}", t0.elapsed());
-        }
         ra.add_address(ia, HOST_A_V4.into(), V4_PREFIX)?;
         ra.add_address(ia, HOST_A_V6.into(), V6_PREFIX)?;
         rb.add_address(ib, HOST_B_V4.into(), V4_PREFIX)?;
