@@ -106,6 +106,10 @@ enum Command {
         /// Replay against the model with this mutant switched on (`tcpconform mutants`).
         #[arg(long, value_name = "NAME")]
         mutant: Option<String>,
+        /// Replay each file N times, each in fresh namespaces, and print how many gave each
+        /// verdict; exit 1 when a file's verdict changed between replays (whatever it was).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: Option<u32>,
         /// Print the reports as JSON.
         #[arg(long)]
         json: bool,
@@ -496,6 +500,7 @@ fn main() -> ExitCode {
             profile,
             across,
             mutant,
+            repeat,
             json,
         } => {
             let mutant = match mutant.as_deref().map(str::parse::<Mutant>).transpose() {
@@ -514,7 +519,13 @@ fn main() -> ExitCode {
                 return harness_failed(e);
             }
             if across {
+                if repeat.is_some() {
+                    return bad("--repeat and --across do not go together");
+                }
                 return replay_across(&scenarios, profile, json);
+            }
+            if let Some(times) = repeat {
+                return replay_repeated(&scenarios, profile, mutant, times, json);
             }
             let mut failed = false;
             let mut reports = Vec::new();
@@ -729,6 +740,42 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+    }
+}
+
+/// `replay --repeat N`: each file N times; exit 1 when a file's verdict changed.
+fn replay_repeated(
+    scenarios: &[(PathBuf, scenario::Scenario)],
+    profile: Profile,
+    mutant: Option<Mutant>,
+    times: u32,
+    json: bool,
+) -> ExitCode {
+    let mut changed = false;
+    let mut reports = Vec::new();
+    for (path, sc) in scenarios {
+        match replay::replay_repeatedly(sc, profile, mutant, times) {
+            Ok(r) => {
+                changed |= !r.stable();
+                if json {
+                    reports.push(serde_json::json!({"file": path, "verdicts": r}));
+                } else {
+                    println!("{}: {}", path.display(), r.render());
+                }
+            }
+            Err(e) => return harness_failed(e),
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).expect("serializes")
+        );
+    }
+    if changed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

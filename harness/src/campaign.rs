@@ -422,7 +422,8 @@ pub fn minimize(
 }
 
 /// After [`minimize`]: drops the case's sysctls one at a time while the same call still
-/// diverges, so that the scenario names only the settings the divergence needs. `run` is the
+/// diverges, then the second host, so that the scenario names only the settings and hosts
+/// the divergence needs. `run` is the
 /// diverging run of `ops` under `config`.
 pub fn minimize_config(
     config: &CaseConfig,
@@ -444,6 +445,21 @@ pub fn minimize_config(
             }
         }
         i += 1;
+    }
+    // One host, if the divergence does not need the second.
+    if best.two_hosts {
+        let mut candidate = best.clone();
+        candidate.two_hosts = false;
+        candidate
+            .sysctls
+            .retain(|(h, _)| *h == tcpconform_model::Host::A);
+        if crate::config::validate(&candidate).is_ok() && well_formed(&candidate, ops) {
+            let run = run_case(&candidate, ops)?;
+            if run.divergence().is_some_and(|d| d.index == ops.len()) {
+                best = candidate;
+                best_run = run;
+            }
+        }
     }
     Ok((best, best_run))
 }

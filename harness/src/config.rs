@@ -67,7 +67,8 @@ pub enum ConfigSpace {
     Fixed(CaseConfig),
     /// Each case draws sysctls around `base` (each modelled key with a fair chance of an
     /// interesting value: a tiny or odd-parity port range, reserved ports, `tcp_tw_reuse` 0/1/2,
-    /// timestamps off, `tcp_max_tw_buckets` 0 or 1, …) and, when `two_hosts`, a quarter of the
+    /// timestamps off, `tcp_max_tw_buckets` 0 or 1, …), or, in a quarter of the cases, the
+    /// settings of a reconnect over TIME-WAIT together; when `two_hosts`, a quarter of the
     /// cases run on two hosts joined by a veth pair.
     Generated {
         /// The settings every case starts from.
@@ -141,6 +142,46 @@ fn sysctl_strategy(profile: Profile, host: Host) -> BoxedStrategy<Vec<(Host, Sys
         .boxed()
 }
 
+/// The settings under which a connection's TIME-WAIT meets the next connection to the same
+/// peer, drawn together (one case in four): a port range of one or two ports (so that
+/// `connect()` must walk onto the TIME-WAIT's port), `tcp_tw_reuse_delay` of 1 ms (so that a
+/// case that does not sleep can take it over, 6.14+), and `tcp_tw_reuse` and
+/// `tcp_timestamps` as drawn, which decide whether it may. Independent draws meet all of them
+/// about once in three hundred cases.
+fn time_wait_reuse_strategy(profile: Profile, host: Host) -> BoxedStrategy<Vec<(Host, Sysctl)>> {
+    let one = |key: &str, values: &[&str]| -> BoxedStrategy<Option<(Host, Sysctl)>> {
+        let settings = interesting_settings(profile, key, values);
+        if settings.is_empty() {
+            return Just(None).boxed();
+        }
+        proptest::sample::select(settings)
+            .prop_map(move |s| Some((host, s)))
+            .boxed()
+    };
+    let maybe = |key: &str, values: &[&str]| -> BoxedStrategy<Option<(Host, Sysctl)>> {
+        let settings = interesting_settings(profile, key, values);
+        if settings.is_empty() {
+            return Just(None).boxed();
+        }
+        prop_oneof![
+            1 => Just(None),
+            1 => proptest::sample::select(settings).prop_map(move |s| Some((host, s))),
+        ]
+        .boxed()
+    };
+    vec![
+        one(
+            "net.ipv4.ip_local_port_range",
+            &["40000 40000", "40000 40001"],
+        ),
+        one("net.ipv4.tcp_tw_reuse_delay", &["1"]),
+        maybe("net.ipv4.tcp_tw_reuse", &["0", "1"]),
+        maybe("net.ipv4.tcp_timestamps", &["0"]),
+    ]
+    .prop_map(|v| v.into_iter().flatten().collect())
+    .boxed()
+}
+
 impl ConfigSpace {
     /// A strategy over the space.
     pub fn strategy(&self) -> BoxedStrategy<CaseConfig> {
@@ -154,12 +195,18 @@ impl ConfigSpace {
                     Just(false).boxed()
                 };
                 let profile = base.profile;
-                (
-                    hosts,
-                    sysctl_strategy(profile, Host::A),
-                    sysctl_strategy(profile, Host::B),
-                )
-                    .prop_map(move |(two, a, b)| {
+                let sysctls = prop_oneof![
+                    3 => (
+                        sysctl_strategy(profile, Host::A),
+                        sysctl_strategy(profile, Host::B),
+                    ),
+                    1 => (
+                        time_wait_reuse_strategy(profile, Host::A),
+                        time_wait_reuse_strategy(profile, Host::B),
+                    ),
+                ];
+                (hosts, sysctls)
+                    .prop_map(move |(two, (a, b))| {
                         let mut c = base.clone();
                         c.two_hosts = two;
                         c.sysctls.extend(a);

@@ -12,8 +12,8 @@ use proptest::prelude::*;
 use proptest::sample::SizeRange;
 use proptest_state_machine::strategy::Sequential;
 use tcpconform_model::{
-    DEFAULT_BACKLOG, Env, Family, Host, How, Model, Op, Outcome, Port, SockAddr, SockId, SockOpt,
-    TcpState, Var,
+    DEFAULT_BACKLOG, Env, Family, Host, How, Model, Op, Outcome, Port, PortHolder, SockAddr,
+    SockId, SockOpt, TcpState, Var,
 };
 
 use std::collections::BTreeSet;
@@ -22,6 +22,10 @@ use crate::config::{CaseConfig, ConfigSpace};
 
 /// Most sockets a generated case creates.
 pub const MAX_SOCKETS: u16 = 6;
+
+/// The pause (ms) offered once a TIME-WAIT lingers under a `tcp_tw_reuse_delay` shorter than
+/// it ([`transitions`]): older than the delay plus the model's margin of the clock's edge.
+pub const TW_REUSE_PAUSE_MS: u64 = 5;
 
 /// The literal ports generated cases use (kernel-chosen ones come as variables).
 pub const PORTS: [u16; 2] = [5000, 5001];
@@ -280,6 +284,7 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
     let mut menu = Menu { arms: Vec::new() };
     let open = state.open();
     let two_hosts = state.config.two_hosts;
+    let holders = state.model.port_holders();
     // socket()
     if state.names < MAX_SOCKETS {
         let sock = SockId(state.names);
@@ -316,6 +321,25 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
             }
         }
         menu.add(if open.len() < 2 { 40 } else { 10 }, ops);
+        // Another user beside a SO_REUSEPORT socket: the uid rule decides whether they share.
+        let beside: BTreeSet<u32> = holders
+            .iter()
+            .filter(|h| h.reuseport && h.host == Host::A)
+            .map(|h| if h.uid == 0 { 65534 } else { 0 })
+            .collect();
+        menu.add(
+            6,
+            beside
+                .into_iter()
+                .map(|uid| Op::Socket {
+                    sock,
+                    family: Family::Inet,
+                    nonblocking: true,
+                    euid: (uid != 0).then_some(uid),
+                    host: Host::A,
+                })
+                .collect(),
+        );
     }
     let vars = state.bound_vars();
     // The first literal port is the "server port": most binds go there.
@@ -422,6 +446,7 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
                 });
             }
             menu.add(16, ops);
+            steer_onto_held_ports(state, &mut menu, sock, family, host, &holders);
         }
         if st == TcpState::Closed {
             // listen()
@@ -451,7 +476,14 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
                         local: Some(local_var.clone()),
                     };
                     let p = state.env.resolve(&port);
-                    if listeners.iter().any(|(_, l)| Some(l.port()) == p) {
+                    // A listener the destination reaches: on the host the address routes
+                    // to, on that address or a wildcard, and on that port.
+                    let reaches = |(h, l): &(Host, std::net::SocketAddr)| {
+                        Some(l.port()) == p
+                            && state.model.topology().route(host, *ip) == Some(*h)
+                            && (l.ip().is_unspecified() || same_ip(l.ip(), *ip))
+                    };
+                    if listeners.iter().any(reaches) {
                         to_listeners.push(op);
                     } else {
                         others.push(op);
@@ -460,6 +492,23 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
             }
             menu.add_unless_blocking(if bound { 6 } else { 24 }, to_listeners);
             menu.add_unless_blocking(3, others);
+            // Once more to where a TIME-WAIT of this host was connected: the new connection
+            // meets the old one's 4-tuple (tcp_tw_reuse, timestamps, a bound port's check).
+            let again: Vec<Op> = holders
+                .iter()
+                .filter(|h| h.lingering && h.host == host)
+                .filter_map(|h| h.peer)
+                .filter_map(|peer| {
+                    let ip = in_family(peer.ip(), family)?;
+                    let port = port_named(state, peer.port())?;
+                    Some(Op::Connect {
+                        sock,
+                        addr: SockAddr { ip, port },
+                        local: Some(local_var.clone()),
+                    })
+                })
+                .collect();
+            menu.add_unless_blocking(12, again);
         }
         if matches!(st, TcpState::SynSent | TcpState::Established) {
             let op = Op::Connect {
@@ -551,6 +600,24 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
         .map(|ms| Op::Sleep { ms: *ms })
         .collect();
     menu.add(if state.options.timers { 6 } else { 3 }, sleeps);
+    // A short pause once a TIME-WAIT lingers where tcp_tw_reuse_delay is a millisecond (the
+    // reuse preset, `config::ConfigSpace`): the next connect() then surely finds it old
+    // enough to take over (tcp_tw_reuse, the loopback test and timestamps decide), where a
+    // case that never sleeps stays within the model's margin of the clock's edge.
+    let quick_reuse = state.model.profile().has_tw_reuse_delay()
+        && holders.iter().any(|h| {
+            h.lingering
+                && h.state == TcpState::TimeWait
+                && u64::from(state.model.sysctls(h.host).tcp_tw_reuse_delay_ms) < TW_REUSE_PAUSE_MS
+        });
+    if quick_reuse && slept < TW_REUSE_PAUSE_MS {
+        menu.add(
+            8,
+            vec![Op::Sleep {
+                ms: TW_REUSE_PAUSE_MS,
+            }],
+        );
+    }
     // destroy() of anything that still has a row
     let destroyable: Vec<Op> = (0..state.names)
         .map(SockId)
@@ -566,6 +633,84 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
         .collect();
     menu.add(1, closed);
     menu.into_strategy(state)
+}
+
+/// For an unbound socket: the options of the sockets that hold ports on its host, and binds
+/// onto those ports, a lingering socket's (TIME-WAIT, an orphan) above all. A restart's bind
+/// meets its predecessor's TIME-WAIT this way, with the flags both sides need to share.
+fn steer_onto_held_ports(
+    state: &GenState,
+    menu: &mut Menu,
+    sock: SockId,
+    family: Family,
+    host: Host,
+    holders: &[PortHolder],
+) {
+    let here: Vec<&PortHolder> = holders.iter().filter(|h| h.host == host).collect();
+    let mut mirror = Vec::new();
+    if here.iter().any(|h| h.reuseaddr) {
+        mirror.push(SockOpt::ReuseAddr(true));
+    }
+    if here.iter().any(|h| h.reuseport) {
+        mirror.push(SockOpt::ReusePort(true));
+    }
+    menu.add(
+        6,
+        mirror
+            .into_iter()
+            .map(|opt| Op::Setsockopt { sock, opt })
+            .collect(),
+    );
+    let wildcard: IpAddr = match family {
+        Family::Inet => "0.0.0.0",
+        Family::Inet6 => "::",
+    }
+    .parse()
+    .expect("literal");
+    for h in here {
+        let Some(port) = port_named(state, h.local.port()) else {
+            continue;
+        };
+        let ops = [in_family(h.local.ip(), family), Some(wildcard)]
+            .into_iter()
+            .flatten()
+            .map(|ip| Op::Bind {
+                sock,
+                addr: SockAddr {
+                    ip,
+                    port: port.clone(),
+                },
+            })
+            .collect();
+        menu.add(if h.lingering { 12 } else { 3 }, ops);
+    }
+}
+
+/// How a generated op names port `p`: a literal port, or the variable that captured a
+/// kernel-chosen one.
+fn port_named(state: &GenState, p: u16) -> Option<Port> {
+    if PORTS.contains(&p) {
+        return Some(Port::Lit(p));
+    }
+    state
+        .env
+        .iter()
+        .find(|(_, v)| *v == p)
+        .map(|(name, _)| Port::Var(Var(name.to_owned())))
+}
+
+/// Whether two addresses are the same, an IPv4 one and its v4-mapped form included.
+fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+    in_family(a, Family::Inet6) == in_family(b, Family::Inet6)
+}
+
+/// `ip` as a socket of `family` names it (v4-mapped in AF_INET6), if it can.
+fn in_family(ip: IpAddr, family: Family) -> Option<IpAddr> {
+    match (family, ip) {
+        (Family::Inet, IpAddr::V4(_)) | (Family::Inet6, IpAddr::V6(_)) => Some(ip),
+        (Family::Inet, IpAddr::V6(a)) => a.to_ipv4_mapped().map(IpAddr::V4),
+        (Family::Inet6, IpAddr::V4(a)) => Some(IpAddr::V6(a.to_ipv6_mapped())),
+    }
 }
 
 /// Whether `op` still makes sense after the ops before it (shrinking deletes ops).

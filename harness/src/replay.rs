@@ -86,6 +86,105 @@ impl ScenarioReport {
     }
 }
 
+impl ScenarioReport {
+    /// The verdict in one line, what repeated replays of a file compare: `PASS`, `HARNESS
+    /// FAILURE`, or `FAIL` with each divergence (call, kind, rule) and each unmet expectation
+    /// (call). Timings and kernel-chosen ports are left out: they may differ between runs
+    /// without the verdict changing.
+    pub fn verdict_line(&self) -> String {
+        if let Some(e) = &self.run.harness_error {
+            return format!("HARNESS FAILURE: {e}");
+        }
+        if self.passed() {
+            return "PASS".into();
+        }
+        let mut parts: Vec<String> = self
+            .run
+            .steps
+            .iter()
+            .filter(|s| s.verdict != Verdict::Agree)
+            .map(|s| {
+                let kind = match &s.verdict {
+                    Verdict::Agree => "agrees",
+                    Verdict::OutcomeDiffers => "outcome differs",
+                    Verdict::TableDiffers => "table differs",
+                    Verdict::PortNotAllowed(_) => "port not allowed",
+                };
+                format!("call {} {kind} ({})", s.index, s.rule.id())
+            })
+            .collect();
+        parts.extend(
+            self.unmet
+                .iter()
+                .map(|u| format!("call {} expectation unmet", u.index)),
+        );
+        format!("FAIL: {}", parts.join(", "))
+    }
+}
+
+/// The verdicts of `times` replays of one scenario ([`replay_repeatedly`]).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RepeatedVerdicts {
+    /// Each verdict line seen ([`ScenarioReport::verdict_line`]) and how many replays gave it.
+    pub verdicts: Vec<(String, u32)>,
+}
+
+impl RepeatedVerdicts {
+    /// Whether every replay gave the same verdict.
+    pub fn stable(&self) -> bool {
+        self.verdicts.len() <= 1
+    }
+
+    /// How many replays ran.
+    pub fn replays(&self) -> u32 {
+        self.verdicts.iter().map(|(_, n)| n).sum()
+    }
+
+    /// One line: "10/10 FAIL: …", or every verdict with its count when they differ.
+    pub fn render(&self) -> String {
+        let n = self.replays();
+        if self.stable() {
+            let v = self.verdicts.first().map_or("", |(v, _)| v.as_str());
+            return format!("{n}/{n} {v}");
+        }
+        let each: Vec<String> = self
+            .verdicts
+            .iter()
+            .map(|(v, k)| format!("{k}/{n} {v}"))
+            .collect();
+        format!("VERDICT CHANGED between replays: {}", each.join("; "))
+    }
+}
+
+/// Replays `scenario` `times` times ([`replay_mutated`], each in fresh namespaces) and
+/// gathers the verdicts: a verdict that changes between replays of the same file is a bug of
+/// the harness or the model, not noise to retry away. A replay the harness could not finish
+/// is an error, not a verdict.
+pub fn replay_repeatedly(
+    scenario: &Scenario,
+    profile: Profile,
+    mutant: Option<tcpconform_model::Mutant>,
+    times: u32,
+) -> Result<RepeatedVerdicts, HarnessError> {
+    let mut out = RepeatedVerdicts::default();
+    for _ in 0..times {
+        let report = replay_mutated(scenario, profile, mutant)?;
+        // A harness failure is no verdict.
+        if let Some(reason) = report.run.harness_error {
+            return Err(HarnessError::MidCase {
+                call: report.run.steps.len() + 1,
+                reason,
+            });
+        }
+        let line = report.verdict_line();
+        match out.verdicts.iter_mut().find(|(v, _)| *v == line) {
+            Some((_, n)) => *n += 1,
+            None => out.verdicts.push((line, 1)),
+        }
+    }
+    Ok(out)
+}
+
 /// The configuration a scenario asks for, on `profile` unless the file names one.
 pub fn scenario_config(scenario: &Scenario, profile: Profile) -> CaseConfig {
     CaseConfig {

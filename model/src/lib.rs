@@ -43,7 +43,7 @@ pub mod sysctl;
 pub mod time;
 
 pub use addr::{Family, Port, SockAddr, Var};
-pub use engine::{Branch, CallClock, Hint, Model, Topology};
+pub use engine::{Branch, CallClock, Hint, Model, PortHolder, Topology};
 pub use env::Env;
 pub use errno::Errno;
 pub use mutant::Mutant;

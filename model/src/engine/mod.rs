@@ -252,6 +252,27 @@ impl Cx<'_> {
     }
 }
 
+/// A socket that holds a local port ([`Model::port_holders`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortHolder {
+    /// Its host.
+    pub host: Host,
+    /// Its local address and port.
+    pub local: SocketAddr,
+    /// Its peer, once it has one.
+    pub peer: Option<SocketAddr>,
+    /// Its state (a minisocket's substate).
+    pub state: TcpState,
+    /// No descriptor holds it any more (an orphan or a TIME-WAIT / FIN-WAIT-2 minisocket).
+    pub lingering: bool,
+    /// `SO_REUSEADDR` (a minisocket keeps its socket's).
+    pub reuseaddr: bool,
+    /// `SO_REUSEPORT` (a minisocket keeps its socket's).
+    pub reuseport: bool,
+    /// The owner uid.
+    pub uid: u32,
+}
+
 /// The result of an op's own logic: outcome and deciding rule.
 type Res = (Outcome, RuleId);
 
@@ -384,6 +405,26 @@ impl Model {
     /// Every scenario name that was ever created.
     pub fn names(&self) -> impl Iterator<Item = SockId> + '_ {
         self.fds.keys().copied()
+    }
+
+    /// Every socket that holds a local port (on its bind bucket's owner list): listeners,
+    /// connections, orphans and minisockets, with what a later `bind()` onto the same port
+    /// meets. For generators that steer toward conflicts.
+    pub fn port_holders(&self) -> Vec<PortHolder> {
+        self.sks
+            .values()
+            .filter(|s| s.bound && s.port != 0)
+            .map(|s| PortHolder {
+                host: s.host,
+                local: SocketAddr::new(s.local_ip, s.port),
+                peer: s.peer,
+                state: s.state,
+                lingering: s.orphan || s.is_minisock(),
+                reuseaddr: s.opts.reuseaddr,
+                reuseport: s.opts.reuseport,
+                uid: s.uid,
+            })
+            .collect()
     }
 
     /// Whether a TIME-WAIT or other orphan row still carries this name's cookie.
