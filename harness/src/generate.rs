@@ -93,6 +93,155 @@ pub struct GenState {
     pub vars: u16,
     /// What kinds of ops to offer besides socket calls.
     pub options: GenOptions,
+    /// Ops still to come from the case's opening ([`Opening`]); dropped as soon as another
+    /// op runs instead.
+    pub plan: Vec<Op>,
+}
+
+/// A case's opening, drawn with its configuration: in one case in six, the life of one
+/// connection (a listener, a client, the accept, both closes in either order, on one host or
+/// across the veth link, with or without SO_REUSEADDR on either side) before the random walk
+/// goes on from the TIME-WAIT it leaves. The walk alone reaches a TIME-WAIT and then the call
+/// that meets it rarely enough that a fault there (a rebind, a reconnect) can survive two
+/// thousand cases.
+#[derive(Clone, Copy, Debug)]
+pub struct Opening {
+    /// Whether the case opens this way.
+    pub used: bool,
+    /// The listener lives on host b (two-host cases).
+    pub listener_on_b: bool,
+    /// The client lives on host b (two-host cases).
+    pub client_on_b: bool,
+    /// SO_REUSEADDR on the listener (its accepted socket inherits it).
+    pub listener_reuseaddr: bool,
+    /// SO_REUSEADDR on the client.
+    pub client_reuseaddr: bool,
+    /// The listener binds the wildcard rather than its host's address.
+    pub wildcard: bool,
+    /// The client closes first (its TIME-WAIT), else the server's accepted socket does.
+    pub client_closes_first: bool,
+    /// A new client then connects to the same listener (after [`TW_REUSE_PAUSE_MS`] where
+    /// `tcp_tw_reuse_delay` is shorter): a client's restart over its own TIME-WAIT.
+    pub reconnect: bool,
+}
+
+impl Opening {
+    fn strategy() -> BoxedStrategy<Self> {
+        (
+            proptest::bool::weighted(1.0 / 5.0),
+            // Across the link more often than not: a TIME-WAIT of a veth connection is what
+            // only a two-host case has.
+            proptest::bool::weighted(0.75),
+            proptest::bool::weighted(0.25),
+            proptest::array::uniform3(any::<bool>()),
+            proptest::bool::weighted(0.6),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(used, listener_on_b, client_on_b, b, client_first, reconnect)| Self {
+                    used,
+                    listener_on_b,
+                    client_on_b,
+                    listener_reuseaddr: b[0],
+                    client_reuseaddr: b[1],
+                    wildcard: b[2],
+                    client_closes_first: client_first,
+                    reconnect,
+                },
+            )
+            .boxed()
+    }
+
+    /// The opening's ops for a case of `config` (none when not used).
+    fn ops(&self, config: &CaseConfig) -> Vec<Op> {
+        if !self.used {
+            return Vec::new();
+        }
+        let host = |on_b: bool| {
+            if on_b && config.two_hosts {
+                Host::B
+            } else {
+                Host::A
+            }
+        };
+        let (hl, hc) = (host(self.listener_on_b), host(self.client_on_b));
+        let ip = |a: &str| -> IpAddr { a.parse().expect("literal") };
+        let own = match (hl == hc, hl) {
+            (true, _) => ip("127.0.0.1"),
+            (false, Host::A) => ip("10.0.0.1"),
+            (false, Host::B) => ip("10.0.0.2"),
+        };
+        let (listener, client, server) = (SockId(0), SockId(1), SockId(2));
+        let socket = |sock, host| Op::Socket {
+            sock,
+            family: Family::Inet,
+            nonblocking: false,
+            euid: None,
+            host,
+        };
+        let reuse = |sock| Op::Setsockopt {
+            sock,
+            opt: SockOpt::ReuseAddr(true),
+        };
+        let mut ops = vec![socket(listener, hl)];
+        if self.listener_reuseaddr {
+            ops.push(reuse(listener));
+        }
+        ops.push(Op::Bind {
+            sock: listener,
+            addr: SockAddr {
+                ip: if self.wildcard { ip("0.0.0.0") } else { own },
+                port: Port::Lit(PORTS[0]),
+            },
+        });
+        ops.push(Op::Listen {
+            sock: listener,
+            backlog: DEFAULT_BACKLOG,
+        });
+        ops.push(socket(client, hc));
+        if self.client_reuseaddr {
+            ops.push(reuse(client));
+        }
+        ops.push(Op::Connect {
+            sock: client,
+            addr: SockAddr {
+                ip: own,
+                port: Port::Lit(PORTS[0]),
+            },
+            local: Some(Var("C0".into())),
+        });
+        ops.push(Op::Accept {
+            listener,
+            sock: server,
+            peer: None,
+        });
+        let (first, second) = if self.client_closes_first {
+            (client, server)
+        } else {
+            (server, client)
+        };
+        ops.push(Op::Close { sock: first });
+        ops.push(Op::Close { sock: second });
+        if self.reconnect {
+            let delay = config.model().sysctls(hc).tcp_tw_reuse_delay_ms;
+            if config.profile.has_tw_reuse_delay() && u64::from(delay) < TW_REUSE_PAUSE_MS {
+                ops.push(Op::Sleep {
+                    ms: TW_REUSE_PAUSE_MS,
+                });
+            }
+            let again = SockId(3);
+            ops.push(socket(again, hc));
+            ops.push(Op::Connect {
+                sock: again,
+                addr: SockAddr {
+                    ip: own,
+                    port: Port::Lit(PORTS[0]),
+                },
+                local: Some(Var("C1".into())),
+            });
+        }
+        ops
+    }
 }
 
 /// Ops the generator offers besides socket calls.
@@ -123,6 +272,7 @@ impl GenState {
             names: 0,
             vars: 0,
             options: GenOptions::default(),
+            plan: Vec::new(),
         }
     }
 
@@ -262,10 +412,10 @@ pub fn cases_with(
         SizeRange::from(1..=max_len.max(1)),
         move || {
             let options = options.clone();
-            space
-                .strategy()
-                .prop_map(move |c| GenState {
+            (space.strategy(), Opening::strategy())
+                .prop_map(move |(c, opening)| GenState {
                     options: options.clone(),
+                    plan: opening.ops(&c),
                     ..GenState::new(c)
                 })
                 .boxed()
@@ -281,6 +431,13 @@ pub fn cases_with(
 /// The weights steer toward the classic lives of a server port: bind and listen, connect and
 /// accept, a close on either side, and a restart that binds the same port again.
 pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
+    // The case's opening first, while each of its ops makes sense and would not block.
+    if let Some(op) = state.plan.first()
+        && preconditions(state, op)
+        && !state.would_block(op)
+    {
+        return Just(op.clone()).boxed();
+    }
     let mut menu = Menu { arms: Vec::new() };
     let open = state.open();
     let two_hosts = state.config.two_hosts;
@@ -734,6 +891,11 @@ pub fn preconditions(state: &GenState, op: &Op) -> bool {
 
 /// Runs `op` on the generator's model.
 pub fn apply(mut state: GenState, op: &Op) -> GenState {
+    if state.plan.first() == Some(op) {
+        state.plan.remove(0);
+    } else {
+        state.plan.clear();
+    }
     let b = crate::stopwatch::time("generate: apply model steps", || {
         state.model.step(op, &state.env)
     });
