@@ -960,6 +960,26 @@ static ROWS: &[Row] = &[
         bind(s3, 127.0.0.1:7000)                = 0
         connect(s3, 127.0.0.1:8080)             = 0
     "),
+    // The same, from a socket whose first connect() was refused: its SYN keeps the old ISN,
+    // which may be behind the TIME-WAIT's rcv_nxt. Reopened at once, or ACKed, reset, and
+    // reopened by the SYN sent again: connect() succeeds either way.
+    applies(RuleId::TimeWaitSynKeptIsn, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        bind(s1, 127.0.0.1:7000)                = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s2)                               = 0
+        close(s1)                               = 0
+            | LISTEN    127.0.0.1:8080 *
+            | TIME-WAIT 127.0.0.1:8080 127.0.0.1:7000
+        s3 = socket(inet)                       = 0
+        bind(s3, 127.0.0.1:7000)                = 0
+        connect(s3, 127.0.0.1:9)                = -1 ECONNREFUSED
+        connect(s3, 127.0.0.1:8080)             = 0
+    "),
     // No listener behind the TIME-WAIT: it answers the SYN with an ACK, the client's RST
     // ends it (and the resent SYN is refused).
     applies(RuleId::TimeWaitRstKills, "

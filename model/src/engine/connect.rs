@@ -267,6 +267,8 @@ impl Model {
         s.timestamps = ts;
         s.syn_sent_at = now;
         s.syn_sent_span = span;
+        s.isn_kept = s.write_seq_set;
+        s.write_seq_set = true;
         if sk.family == Family::Inet6 && is_mapped(dst.ip()) {
             self.sk_mut(id).mapped_ops = true;
         } else if sk.mapped_ops {
@@ -525,6 +527,7 @@ impl Model {
             data,
             acks_fin: s.done,
             timestamps: s.timestamps,
+            isn_kept: flags.syn && !flags.ack && s.isn_kept,
         };
         self.queue_segment(seg);
     }

@@ -75,6 +75,9 @@ pub(crate) struct Segment {
     pub(crate) acks_fin: bool,
     /// The sender uses TCP timestamps on this connection.
     pub(crate) timestamps: bool,
+    /// A SYN whose ISN was kept from an earlier connect() of its socket rather than drawn
+    /// from the clock: it need not be "newer" than an old connection of the same 4-tuple.
+    pub(crate) isn_kept: bool,
 }
 
 impl Model {
@@ -110,6 +113,7 @@ impl Model {
             data: 0,
             acks_fin: false,
             timestamps: false,
+            isn_kept: false,
         });
     }
 
@@ -125,6 +129,7 @@ impl Model {
             data: 0,
             acks_fin: s.state == TcpState::TimeWait,
             timestamps: s.timestamps,
+            isn_kept: false,
         };
         self.queue_segment(seg);
     }
@@ -335,6 +340,7 @@ impl Model {
                         data: 0,
                         acks_fin: false,
                         timestamps: false,
+                        isn_kept: false,
                     });
                 }
             }
@@ -428,6 +434,7 @@ impl Model {
                         data: 0,
                         acks_fin: false,
                         timestamps: false,
+                        isn_kept: false,
                     };
                     self.done_with_error(id, Some(Errno::ECONNRESET));
                     self.queue_segment(reply);
@@ -486,6 +493,7 @@ impl Model {
                     data: 0,
                     acks_fin: false,
                     timestamps: false,
+                    isn_kept: false,
                 });
                 return;
             }
@@ -501,6 +509,7 @@ impl Model {
                     data: 0,
                     acks_fin: false,
                     timestamps: false,
+                    isn_kept: false,
                 });
                 return;
             }
@@ -539,6 +548,17 @@ impl Model {
             // answered with an ACK.
             let lis = self.lookup_listener(host, seg, cx);
             if let Some(l) = lis {
+                if seg.isn_kept {
+                    // The ISN may be behind rcv_nxt; then only a newer timestamp reopens.
+                    let t = self.sk(id);
+                    let newest = self.now.saturating_sub(t.tw_entry + t.tw_entry_span);
+                    let surely_newer = seg.timestamps && t.timestamps && newest >= 2;
+                    cx.rule(RuleId::TimeWaitSynKeptIsn);
+                    if !surely_newer && cx.chooser.choose(2) == 1 {
+                        self.send_from_minisock(id, Flags::ACK);
+                        return;
+                    }
+                }
                 cx.rule(RuleId::TimeWaitSynReopens);
                 self.kill_minisock(id);
                 self.rcv_listen(l, host, seg);
