@@ -24,7 +24,7 @@ use tcpconform_harness::replay;
 use tcpconform_harness::scenario::{self, Scenario};
 use tcpconform_harness::{kernel, sandbox};
 use tcpconform_model::{Outcome, Profile, RuleId};
-use tcpconform_tests::{Pin, check_last};
+use tcpconform_tests::{Pin, check_last, replay_pinned};
 
 /// How a row's rule must show in the last call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1712,28 +1712,7 @@ fn every_kernel_row_holds_on_the_kernel_and_agrees_with_the_model() {
     let run = |i: usize, row: &Row| {
         let sc = parse_row(i, row);
         let want = last_expected(&sc);
-        // A kernel that took another way the model allows (a timer edge met late on a loaded
-        // machine) did nothing wrong, but the row pins the usual way: it runs again, at most
-        // three times. A divergence from the model is never run again.
-        let mut attempt = 0;
-        let outcome = loop {
-            attempt += 1;
-            let outcome = replay::replay(&sc, profile)
-                .map(|report| (check_last(&report, want, row.pin(), "row"), report));
-            match &outcome {
-                Ok((problem, report))
-                    if (problem.is_some() || !report.passed())
-                        && report.divergences() == 0
-                        && attempt < 3 =>
-                {
-                    println!(
-                        "{}: the kernel took another allowed way; again",
-                        name(i, row)
-                    );
-                }
-                _ => break outcome,
-            }
-        };
+        let outcome = replay_pinned(&sc, profile, want, row.pin(), "row", &name(i, row));
         results.lock().unwrap().push((i, outcome));
     };
     std::thread::scope(|scope| {

@@ -47,7 +47,7 @@ use tcpconform_model::RuleId::{
 };
 
 use tcpconform_tests::Pin::{self, Applies, Decides};
-use tcpconform_tests::check_last;
+use tcpconform_tests::{check_last, replay_pinned};
 
 /// Where the client and the server of a case are.
 #[derive(Clone, Copy, Debug)]
@@ -126,25 +126,14 @@ fn pin(scn: &str, pin: Pin) {
         println!("SKIPPED: {name}: tcp_tw_reuse_delay needs Linux 6.14, this is {profile}");
         return;
     }
-    // A kernel that took another way the model allows (a timer edge met late on a loaded
-    // machine) did nothing wrong, but the case pins the usual way: it runs again, at most three
-    // times. A divergence from the model is never run again.
-    for attempt in 1..=3 {
-        let report = replay::replay(&sc, profile)
-            .unwrap_or_else(|e| panic!("{name}: the harness could not run it: {e}"));
-        let problem = check_last(&report, want, pin, "case");
-        if problem.is_none() && report.passed() {
-            return;
-        }
-        if report.divergences() > 0 || attempt == 3 {
-            panic!(
-                "{name}: on {profile}: {}\n{}",
-                problem.unwrap_or_default(),
-                report.render(&name)
-            );
-        }
-        println!("{name}: the kernel took another allowed way; again");
-    }
+    let (problem, report) = replay_pinned(&sc, profile, want, pin, "case", &name)
+        .unwrap_or_else(|e| panic!("{name}: the harness could not run it: {e}"));
+    assert!(
+        problem.is_none() && report.passed(),
+        "{name}: on {profile}: {}\n{}",
+        problem.unwrap_or_default(),
+        report.render(&name)
+    );
 }
 
 /// connect() without a port, from a one-port range whose only port is held by a TIME-WAIT
