@@ -900,6 +900,23 @@ static ROWS: &[Row] = &[
         send(s2, 5)                             = 5
             | LISTEN 127.0.0.1:8080 *
     "),
+    // The same over IPv6 from a veth address to ::1: s1 resets, but its RST, sent by the
+    // stack, is routed out of the veth and lost; s2 stays in CLOSE-WAIT, retransmitting.
+    applies(RuleId::TcpV6LoopbackReplyLost, "
+        @hosts 2
+        s0 = socket(inet6, host=b)              = 0
+        bind(s0, [::1]:8080)                    = 0
+        listen(s0)                              = 0
+        s1 = socket(inet6, host=b)              = 0
+        bind(s1, [fd00::2]:7000)                = 0
+        connect(s1, [::1]:8080)                 = 0
+        s2 = accept(s0)                         = 0
+        shutdown(s1, SHUT_RDWR)                 = 0
+        send(s2, 5)                             = 5
+            | b: UNCONN     [fd00::2]:7000 [::1]:8080
+            | b: LISTEN     [::1]:8080     *
+            | b: CLOSE-WAIT [::1]:8080     [fd00::2]:7000 q=1
+    "),
     applies(RuleId::TcpShutdownInherited, "
         s0 = socket(inet)                       = 0
         shutdown(s0, SHUT_WR)                   = -1 ENOTCONN

@@ -18,7 +18,7 @@ use tcpconform_model::{Mutant, Profile, RuleId};
 
 use crate::campaign::{self, CampaignOptions, CampaignOutcome};
 use crate::config::{CaseConfig, ConfigSpace};
-use crate::generate::GenOptions;
+use crate::generate::{self, GenOptions};
 
 /// Cases per mutant that `tcpconform mutants` allows by default.
 pub const DEFAULT_BUDGET: u32 = 2000;
@@ -68,15 +68,16 @@ impl MutantsOptions {
 }
 
 /// The ops a campaign offers beyond its defaults so that `mutant` can show. Only
-/// `fin-timeout-shortens-time-wait` needs any: the default campaign never sleeps (on a kernel
-/// a sleep is real time), and a TIME-WAIT that ends too early only shows once time has passed,
-/// so it gets one sleep of 1.2 s per case (more than `tcp_fin_timeout=1` plus the timer
-/// wheel's slack, far less than the real 60 s).
+/// `fin-timeout-shortens-time-wait` needs any: the default campaign does not sleep (on a
+/// kernel a sleep is real time) but for the reuse pause, and a TIME-WAIT that ends too early
+/// only shows once time has passed, so it gets one sleep of 1.2 s per case (more than
+/// `tcp_fin_timeout=1` plus the timer wheel's slack, far less than the real 60 s), also after
+/// a reuse pause ([`generate::TW_REUSE_PAUSE_MS`]).
 pub fn generation(mutant: Mutant) -> GenOptions {
     match mutant {
         Mutant::FinTimeoutShortensTimeWait => GenOptions {
             sleeps: vec![1_200],
-            sleep_budget_ms: Some(1_200),
+            sleep_budget_ms: Some(1_200 + generate::TW_REUSE_PAUSE_MS),
             ..GenOptions::default()
         },
         _ => GenOptions::default(),

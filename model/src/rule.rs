@@ -288,6 +288,12 @@ rules! {
          after which loss recovery's one-segment window holds data and FIN for good. send() \
          still succeeds; the peer never sees what is held (tcp_nagle_check(), \
          tcp_send_loss_probe(), tcp_enter_loss(), tcp_cwnd_test()).",
+    TcpV6LoopbackReplyLost = "tcp.v6_loopback_reply_lost":
+        "A segment the IPv6 stack answers itself (an RST for no socket or for data after close, \
+         an RST from SYN-SENT, a TIME-WAIT's or FIN-WAIT-2 minisocket's ACK or RST) to ::1 from \
+         an address of a veth is lost: the reply's route to a loopback destination must leave \
+         by the interface the segment came in on (tcp_v6_send_response(): rt6_need_strict(), \
+         tcp_v6_iif()), and that is the address's veth, not lo.",
     TcpDataAfterClose = "tcp.data_after_close":
         "New data for a socket whose receive side is closed (an orphan, or SHUT_RD in FIN-WAIT) \
          is answered with RST and the socket dies (tcp_rcv_state_process(), TCPAbortOnData).",

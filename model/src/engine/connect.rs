@@ -528,6 +528,7 @@ impl Model {
             acks_fin: s.done,
             timestamps: s.timestamps,
             isn_kept: flags.syn && !flags.ack && s.isn_kept,
+            stack_reply: false,
         };
         self.queue_segment(seg);
     }

@@ -102,6 +102,15 @@ impl Topology {
         }
     }
 
+    /// Whether `ip` is a veth address of the two-host topology (the others are on `lo`).
+    pub fn is_veth_address(&self, ip: IpAddr) -> bool {
+        Self::two_hosts()
+            .hosts
+            .iter()
+            .any(|(_, ips)| ips.contains(&ip))
+            && self.hosts.iter().any(|(_, ips)| ips.contains(&ip))
+    }
+
     fn has_host(&self, host: Host) -> bool {
         self.hosts.iter().any(|(h, _)| *h == host)
     }

@@ -6,7 +6,7 @@
 //! carries (SYN, ACK, FIN, RST, data) and whether its sender had already received the
 //! receiver's FIN (so the ACK acknowledges it).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::sock::{Kind, Sk, SkId};
 use super::{Cx, Model, in_family};
@@ -78,6 +78,9 @@ pub(crate) struct Segment {
     /// A SYN whose ISN was kept from an earlier connect() of its socket rather than drawn
     /// from the clock: it need not be "newer" than an old connection of the same 4-tuple.
     pub(crate) isn_kept: bool,
+    /// A reply the stack sends itself, not through a socket's own route
+    /// (`tcp_v6_send_response()`, `ip_send_unicast_reply()`).
+    pub(crate) stack_reply: bool,
 }
 
 impl Model {
@@ -100,6 +103,15 @@ impl Model {
         }
     }
 
+    /// Whether a reply of the stack's own (`seg.stack_reply`) is lost: IPv6, to `::1`, from a
+    /// veth address. `tcp_v6_send_response()` routes a reply to a loopback destination out of
+    /// the interface the answered segment came in on (`rt6_need_strict()`, `tcp_v6_iif()`),
+    /// which for a veth address is the veth (the idev of its local route), where `::1` is not.
+    fn lost_as_v6_loopback_reply(&self, seg: &Segment) -> bool {
+        matches!(seg.dst.ip(), IpAddr::V6(d) if d.is_loopback())
+            && self.topology.is_veth_address(seg.src.ip())
+    }
+
     /// Answers `seg` with an RST from "no socket" (`tcp_v4_send_reset()`): never for an RST.
     fn reset_reply(&mut self, host: Host, seg: &Segment) {
         if seg.flags.rst {
@@ -114,6 +126,7 @@ impl Model {
             acks_fin: false,
             timestamps: false,
             isn_kept: false,
+            stack_reply: true,
         });
     }
 
@@ -130,6 +143,7 @@ impl Model {
             acks_fin: s.state == TcpState::TimeWait,
             timestamps: s.timestamps,
             isn_kept: false,
+            stack_reply: true,
         };
         self.queue_segment(seg);
     }
@@ -138,6 +152,10 @@ impl Model {
         let Some(host) = self.topology.route(seg.from_host, seg.dst.ip()) else {
             return;
         };
+        if seg.stack_reply && self.lost_as_v6_loopback_reply(&seg) {
+            cx.rule(RuleId::TcpV6LoopbackReplyLost);
+            return;
+        }
         if self.dropped(host, seg.dst, seg.src) {
             return;
         }
@@ -341,6 +359,7 @@ impl Model {
                         acks_fin: false,
                         timestamps: false,
                         isn_kept: false,
+                        stack_reply: true,
                     });
                 }
             }
@@ -435,6 +454,7 @@ impl Model {
                         acks_fin: false,
                         timestamps: false,
                         isn_kept: false,
+                        stack_reply: true,
                     };
                     self.done_with_error(id, Some(Errno::ECONNRESET));
                     self.queue_segment(reply);
@@ -494,6 +514,7 @@ impl Model {
                     acks_fin: false,
                     timestamps: false,
                     isn_kept: false,
+                    stack_reply: true,
                 });
                 return;
             }
@@ -510,6 +531,7 @@ impl Model {
                     acks_fin: false,
                     timestamps: false,
                     isn_kept: false,
+                    stack_reply: true,
                 });
                 return;
             }
