@@ -997,6 +997,26 @@ static ROWS: &[Row] = &[
         connect(s3, 127.0.0.1:9)                = -1 ECONNREFUSED
         connect(s3, 127.0.0.1:8080)             = 0
     "),
+    // The old connection's ISN was the kept one: s1 listened and was shut down
+    // (tcp_disconnect() left write_seq at 2) before it connected. A fresh SYN on the same
+    // 4-tuple may then be behind the TIME-WAIT's rcv_nxt (no timestamps to tell).
+    applies(RuleId::TimeWaitSynKeptIsn, "
+        @sysctl net.ipv4.tcp_timestamps=0
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        bind(s1, 127.0.0.1:7000)                = 0
+        listen(s1)                              = 0
+        shutdown(s1, SHUT_RDWR)                 = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = accept(s0)                         = 0
+        close(s2)                               = 0
+        close(s1)                               = 0
+        s3 = socket(inet)                       = 0
+        bind(s3, 127.0.0.1:7000)                = 0
+        connect(s3, 127.0.0.1:8080)             = 0
+    "),
     // No listener behind the TIME-WAIT: it answers the SYN with an ACK, the client's RST
     // ends it (and the resent SYN is refused).
     applies(RuleId::TimeWaitRstKills, "

@@ -321,10 +321,11 @@ rules! {
         "A new SYN to a TIME-WAIT 4-tuple with a listener behind it ends the TIME-WAIT and opens a \
          new connection (tcp_timewait_state_process(), TCP_TW_SYN).",
     TimeWaitSynKeptIsn = "timewait.syn_kept_isn":
-        "A SYN from a socket connecting again after a failed connect() carries an ISN derived \
-         from its old one (tcp_disconnect() keeps write_seq; tcp_v4_connect() draws a fresh one \
-         only when it is 0), so it may not be after the TIME-WAIT's rcv_nxt: unless its \
-         timestamp is surely newer, the TIME-WAIT may answer with an ACK instead of reopening \
+        "A socket that went through tcp_disconnect() (a failed connect(), a shutdown() of a \
+         listener or of SYN-SENT) keeps a nonzero write_seq, and tcp_v4_connect() draws a fresh \
+         ISN only when it is 0: when the new SYN's ISN or the old connection's was kept that \
+         way, the SYN may not be after the TIME-WAIT's rcv_nxt, and unless its timestamp is \
+         surely newer the TIME-WAIT may answer with an ACK instead of reopening \
          (tcp_timewait_state_process()); both are allowed.",
     TimeWaitRstKills = "timewait.rst_kills":
         "An in-window RST ends TIME-WAIT unless tcp_rfc1337=1 (tcp_timewait_state_process()).",

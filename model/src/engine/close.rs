@@ -253,6 +253,7 @@ impl Model {
     /// `tcp_disconnect()`: back to a fresh, possibly still bound, CLOSED socket.
     pub(super) fn disconnect(&mut self, id: SkId) {
         let old = self.sk(id).state;
+        self.sk_mut(id).write_seq_set = true;
         if need_reset(old) {
             // The RST leaves from the old port (inet_sport outlives inet_num).
             self.send(id, Flags::RST, 0);

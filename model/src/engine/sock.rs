@@ -171,12 +171,16 @@ pub(crate) struct Sk {
     pub(crate) tw_entry: Millis,
     /// The uncertainty of `tw_entry`.
     pub(crate) tw_entry_span: Millis,
-    /// `write_seq` is set: a connect() sent a SYN. It survives a failed connect
-    /// (`tcp_disconnect()`), and a later connect() keeps it (`tcp_v4_connect()`).
+    /// `write_seq` is set: a connect() sent a SYN, or `tcp_disconnect()` ran (it leaves
+    /// `write_seq + max_window + 2`, never 0); a later connect() keeps it
+    /// (`tcp_v4_connect()` draws a fresh ISN only when it is 0).
     pub(crate) write_seq_set: bool,
     /// The SYNs of the current connect() carry an ISN kept from an earlier one, not drawn
     /// afresh from the clock ([`Segment::isn_kept`](super::wire::Segment)).
     pub(crate) isn_kept: bool,
+    /// For a connection a listener made: the peer's SYN carried a kept ISN, so the sequence
+    /// numbers this side (and its TIME-WAIT) expects are not tied to the clock.
+    pub(crate) peer_isn_kept: bool,
     /// When a segment last arrived (keepalive idleness counts from it).
     pub(crate) last_rx: Millis,
     /// When the oldest unacknowledged data was sent (TCP_USER_TIMEOUT counts from it).
@@ -260,6 +264,7 @@ impl Sk {
             tw_entry_span: 0,
             write_seq_set: false,
             isn_kept: false,
+            peer_isn_kept: false,
             last_rx: 0,
             unacked_since: None,
             unacked_span: 0,

@@ -279,6 +279,7 @@ impl Model {
             accept_queue: Vec::new(),
             backlog: 0,
             timestamps: ts,
+            peer_isn_kept: seg.isn_kept,
             ..Sk::new(
                 host,
                 lis.family,
@@ -570,8 +571,10 @@ impl Model {
             // answered with an ACK.
             let lis = self.lookup_listener(host, seg, cx);
             if let Some(l) = lis {
-                if seg.isn_kept {
-                    // The ISN may be behind rcv_nxt; then only a newer timestamp reopens.
+                if seg.isn_kept || self.sk(id).peer_isn_kept {
+                    // The ISN may be behind rcv_nxt (this SYN's ISN, or the old connection's,
+                    // was kept from an earlier connect, not drawn from the clock); then only a
+                    // newer timestamp reopens.
                     let t = self.sk(id);
                     let newest = self.now.saturating_sub(t.tw_entry + t.tw_entry_span);
                     let surely_newer = seg.timestamps && t.timestamps && newest >= 2;
