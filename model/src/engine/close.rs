@@ -99,14 +99,20 @@ impl Model {
             return;
         }
         let life = match substate {
-            // Mutant::FinTimeoutShortensTimeWait: tcp_fin_timeout taken for TIME-WAIT's length.
-            TcpState::TimeWait if self.mutated(Mutant::FinTimeoutShortensTimeWait) => {
-                u64::from(self.sysctl(s.host).tcp_fin_timeout_s) * 1000
-            }
-            TcpState::TimeWait => super::os::time_wait_len(self.profile.os, self.sysctl(s.host)),
+            TcpState::TimeWait => self.time_wait_len(s.host),
             _ => u64::from(s.fin_time_s(self.sysctl(s.host).tcp_fin_timeout_s)) * 1000,
         };
         self.time_wait_for(id, substate, life, cx);
+    }
+
+    /// How long a TIME-WAIT lasts on `host` (`TCP_TIMEWAIT_LEN` on Linux), whether a full
+    /// socket enters it or a FIN-WAIT-2 minisocket gets its FIN.
+    pub(super) fn time_wait_len(&self, host: crate::op::Host) -> crate::time::Millis {
+        // Mutant::FinTimeoutShortensTimeWait: tcp_fin_timeout taken for TIME-WAIT's length.
+        if self.mutated(Mutant::FinTimeoutShortensTimeWait) {
+            return u64::from(self.sysctl(host).tcp_fin_timeout_s) * 1000;
+        }
+        super::os::time_wait_len(self.profile.os, self.sysctl(host))
     }
 
     /// [`Self::time_wait`] with the minisocket's lifetime given (`inet_twsk_schedule()`).

@@ -547,7 +547,7 @@ impl Model {
                     s.tw_entry = now;
                     s.tw_entry_span = span;
                 }
-                let len = super::os::time_wait_len(self.profile.os, self.sysctl(host));
+                let len = self.time_wait_len(host);
                 self.arm(id, len, super::timers::Event::MinisockExpires);
                 self.send_from_minisock(id, Flags::ACK);
             }
@@ -595,7 +595,7 @@ impl Model {
         }
         if f.fin {
             // A retransmitted FIN re-arms the timer and is ACKed.
-            let len = super::os::time_wait_len(self.profile.os, self.sysctl(host));
+            let len = self.time_wait_len(host);
             self.arm(id, len, super::timers::Event::MinisockExpires);
             self.send_from_minisock(id, Flags::ACK);
         }
