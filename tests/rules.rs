@@ -89,6 +89,11 @@ impl Row {
     }
 }
 
+/// Why the reuseport lookup row is model-only: which member the lookup picks depends on the
+/// namespace's hash salt, so a kernel replay gives ENOENT as often as 0 (the campaign checks
+/// both against the model).
+const HASH_SALTED: &str = "the member a reuseport lookup picks depends on the namespace's salt";
+
 /// Why the time rows are model-only: the kernel's TIME-WAIT is 60 s (`TCP_TIMEWAIT_LEN`, not
 /// tunable), too slow for the fast lane; the model's clock jumps.
 const SIXTY_SECONDS: &str = "a 60 s TIME-WAIT (TCP_TIMEWAIT_LEN) is too slow for the fast lane";
@@ -1076,6 +1081,18 @@ static ROWS: &[Row] = &[
     "),
 
     // --- test-bench actions, time, sysctls -------------------------------------------------
+    // Two listeners of one SO_REUSEPORT group: the lookup may find the other one (ENOENT).
+    applies(RuleId::DestroyReuseportLookup, "
+        s0 = socket(inet)                       = 0
+        setsockopt(s0, SO_REUSEPORT, 1)         = 0
+        bind(s0, 0.0.0.0:5000)                  = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        setsockopt(s1, SO_REUSEPORT, 1)         = 0
+        bind(s1, 0.0.0.0:5000)                  = 0
+        listen(s1)                              = 0
+        destroy(s1)                             = 0
+    ").model_only(HASH_SALTED),
     decides(RuleId::DestroyOk, "
         s0 = socket(inet)                       = 0
         bind(s0, 127.0.0.1:8080)                = 0

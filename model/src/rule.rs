@@ -342,6 +342,11 @@ rules! {
     DestroyOk = "destroy.ok":
         "SOCK_DESTROY aborts a socket (RST from a synchronized state, ECONNABORTED for its owner) \
          or removes a minisocket at once (tcp_abort(), inet_twsk_deschedule_put()).",
+    DestroyReuseportLookup = "destroy.reuseport_lookup":
+        "SOCK_DESTROY finds a listener by its address (inet_diag_find_one_icsk()); in a \
+         SO_REUSEPORT group of two or more the lookup picks a member by a hash salted per \
+         namespace (inet_lookup_reuseport(), inet_ehashfn()), and when it picks another the \
+         cookie does not match: ENOENT. Both are allowed.",
     DestroyNoRow = "destroy.no_row":
         "SOCK_DESTROY of a socket that has no row fails with ENOENT (inet_diag_find_one_icsk()).",
     SleepNothingDue = "time.nothing_due":

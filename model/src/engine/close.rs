@@ -462,7 +462,6 @@ impl Model {
     /// connection of the same socket, which kept its cookie (`inet_twsk_alloc()`), as `ss -K`
     /// kills every row its filter matches.
     pub(super) fn op_destroy(&mut self, sock: SockId, cx: &mut Cx<'_>) -> Res {
-        let _ = cx;
         let targets: Vec<SkId> = self
             .sks
             .iter()
@@ -473,7 +472,20 @@ impl Model {
         if targets.is_empty() {
             return (Outcome::Err(Errno::ENOENT), RuleId::DestroyNoRow);
         }
+        let mut destroyed = 0;
+        let mut missed = false;
         for id in targets {
+            if self.in_reuseport_group(id) {
+                // The lookup by address picks a member by a hash salted per namespace
+                // (inet_lookup_reuseport(), inet_ehashfn()): this one, or another whose cookie
+                // does not match.
+                cx.rule(RuleId::DestroyReuseportLookup);
+                if cx.chooser.choose(2) == 1 {
+                    missed = true;
+                    continue;
+                }
+            }
+            destroyed += 1;
             if self.sk(id).is_minisock() {
                 self.kill_minisock(id);
                 continue;
@@ -488,6 +500,28 @@ impl Model {
             }
             self.done_with_error(id, Some(Errno::ECONNABORTED));
         }
+        if destroyed == 0 && missed {
+            return (Outcome::Err(Errno::ENOENT), RuleId::DestroyReuseportLookup);
+        }
         (Outcome::Ok, RuleId::DestroyOk)
+    }
+
+    /// Whether `id` is a listener with at least one other member in its SO_REUSEPORT group:
+    /// listening on the same address and port, of the same family and owner
+    /// (`inet_reuseport_add_sock()`).
+    fn in_reuseport_group(&self, id: SkId) -> bool {
+        let s = self.sk(id);
+        s.state == TcpState::Listen
+            && s.opts.reuseport
+            && self.sks.iter().any(|(other, o)| {
+                *other != id
+                    && o.state == TcpState::Listen
+                    && o.opts.reuseport
+                    && o.host == s.host
+                    && o.family == s.family
+                    && o.uid == s.uid
+                    && o.port == s.port
+                    && o.local_ip == s.local_ip
+            })
     }
 }
