@@ -4,6 +4,7 @@
 use super::sock::{Fd, SkId, SockState};
 use super::wire::Flags;
 use super::{Cx, Model, Res};
+use crate::addr::wire_ip;
 use crate::errno::Errno;
 use crate::op::SockId;
 use crate::outcome::Outcome;
@@ -22,6 +23,9 @@ impl Model {
         let (_, nonblocking) = self.fd_state(listener);
         if self.sk(id).state != TcpState::Listen {
             return (Outcome::Err(Errno::EINVAL), RuleId::AcceptNotListening);
+        }
+        if self.sk(id).accept_queue.is_empty() && !nonblocking {
+            self.resend_early_syns_to(id, cx);
         }
         if self.sk(id).accept_queue.is_empty() {
             let outcome = if nonblocking {
@@ -55,6 +59,43 @@ impl Model {
             },
         );
         (Outcome::Ok, RuleId::AcceptOk)
+    }
+
+    /// While a blocking accept() on the listener `id` waits (up to the harness's bound), a
+    /// client whose SYN a TIME-WAIT answered with an ACK sends it again after
+    /// `TCP_TIMEOUT_MIN` (tcp_rcv_synsent_state_process()); the TIME-WAIT gone (reset by the
+    /// client's RST), the SYN reaches the listener and accept() returns the connection. In
+    /// lock-step the resend may also come after the harness stopped waiting: a choice.
+    fn resend_early_syns_to(&mut self, id: SkId, cx: &mut Cx<'_>) {
+        let l = self.sk(id);
+        let (host, port, ip) = (l.host, l.port, l.local_ip);
+        let bound = self.now + crate::time::BLOCKING_BOUND_MS;
+        let waiting: Vec<SkId> = self
+            .sks
+            .iter()
+            .filter(|(_, s)| {
+                s.state == TcpState::SynSent && s.syn_early.is_some_and(|at| at <= bound)
+            })
+            .filter(|(_, s)| {
+                s.peer.is_some_and(|p| {
+                    p.port() == port
+                        && self.topology.route(s.host, p.ip()) == Some(host)
+                        && (ip.is_unspecified() || wire_ip(ip) == wire_ip(p.ip()))
+                })
+            })
+            .map(|(sid, _)| *sid)
+            .collect();
+        if waiting.is_empty() || (cx.hint.clock.is_some() && cx.chooser.choose(2) == 1) {
+            return;
+        }
+        for w in waiting {
+            let s = self.sk_mut(w);
+            s.syn_early = None;
+            s.syn_retransmits += 1;
+            self.send(w, Flags::SYN, 0);
+        }
+        self.deliver_all(cx);
+        cx.rule(RuleId::SynRetransmitted);
     }
 
     /// `send(2)` with `MSG_NOSIGNAL`.

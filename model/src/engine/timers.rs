@@ -93,23 +93,38 @@ impl Model {
     }
 
     /// Lets time run to `to`, firing the timers that fall due. With `exact`, each fires at its
-    /// deadline; otherwise one whose window straddles `to` may or may not have fired (a choice).
+    /// deadline; otherwise each fires within its window, from a jiffy before its deadline (a
+    /// timer armed late in a jiffy expires at a jiffy boundary: `TCP_TIMEOUT_MIN`, 2 jiffies,
+    /// comes 1 to 2 jiffies after it was armed) to its slack after, and one whose window
+    /// straddles `to` may or may not have fired (a choice).
     pub(super) fn advance(&mut self, to: Millis, exact: bool, cx: &mut Cx<'_>) -> RuleId {
         let mut rule = RuleId::SleepNothingDue;
         let mut not_yet: BTreeSet<SkId> = BTreeSet::new();
+        let jiffy = 1000 / self.profile.hz().max(1);
+        let earliest = |d: &Deadline| {
+            if exact {
+                d.at
+            } else {
+                d.at.saturating_sub(jiffy)
+            }
+        };
         loop {
             let due = self
                 .sks
                 .iter()
                 .filter(|(id, _)| !not_yet.contains(id))
-                .filter_map(|(id, s)| s.timer.filter(|d| d.at <= to).map(|d| (d.at, *id, d)))
+                .filter_map(|(id, s)| {
+                    s.timer
+                        .filter(|d| earliest(d) <= to)
+                        .map(|d| (d.at, *id, d))
+                })
                 .min();
             let Some((at, id, d)) = due else { break };
             if !exact && d.at + d.slack > to && cx.chooser.choose(2) == 0 {
                 not_yet.insert(id);
                 continue;
             }
-            self.now = self.now.max(at);
+            self.now = self.now.max(at.min(to));
             // What the timer starts runs as late as the timer itself may have.
             let saved = self.span;
             self.span = if exact { 0 } else { d.slack };
