@@ -1492,7 +1492,7 @@ fn case_thread_home(ehash_buckets: Option<u32>) -> Option<std::rc::Rc<OwnedFd>> 
 /// [`SandboxSpec::ehash_buckets`] differs from the thread's still gets a thread of its own.
 ///
 /// With private tables (`ehash_buckets` set: the full harness, not the bench's bare pass) a
-/// second thread makes each case's namespaces ahead ([`FreshNetns`]) while the case before
+/// second thread makes each case's namespaces ahead (`FreshNetns`) while the case before
 /// runs; it stops when `f` returns.
 pub fn on_case_thread<R: Send>(
     ehash_buckets: Option<u32>,
