@@ -546,17 +546,7 @@ fn main() -> ExitCode {
                     Err(e) => return harness_failed(e),
                 }
             }
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&reports).expect("serializes")
-                );
-            }
-            if failed {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            }
+            print_json_and_exit(json, &reports, failed)
         }
         Command::Predict {
             files,
@@ -583,17 +573,7 @@ fn main() -> ExitCode {
                     println!();
                 }
             }
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&reports).expect("serializes")
-                );
-            }
-            if failed {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            }
+            print_json_and_exit(json, &reports, failed)
         }
         Command::Check {
             sysctls,
@@ -766,13 +746,19 @@ fn replay_repeated(
             Err(e) => return harness_failed(e),
         }
     }
+    print_json_and_exit(json, &reports, changed)
+}
+
+/// Prints the file reports as JSON when asked for (`--json`), and exits 1 when something
+/// `failed`, else 0: the end of `predict` and `replay`.
+fn print_json_and_exit(json: bool, reports: &[serde_json::Value], failed: bool) -> ExitCode {
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&reports).expect("serializes")
+            serde_json::to_string_pretty(reports).expect("serializes")
         );
     }
-    if changed {
+    if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
