@@ -209,9 +209,6 @@ impl Model {
             s.peer = Some(dst);
             s.state = TcpState::SynSent;
             s.timestamps = false;
-            // tcp_connect_init() clears the pending error and SOCK_DONE (the shutdown bits
-            // stay).
-            s.err = None;
             s.syn_retransmits = 0;
             s.unacked_since = None;
             s.held = 0;
@@ -269,6 +266,9 @@ impl Model {
         s.syn_sent_span = span;
         s.isn_kept = s.write_seq_set;
         s.write_seq_set = true;
+        // tcp_connect_init(), once the port is found: the pending error goes (a connect()
+        // that failed before it, EADDRNOTAVAIL, leaves it for the next call).
+        s.err = None;
         if sk.family == Family::Inet6 && is_mapped(dst.ip()) {
             self.sk_mut(id).mapped_ops = true;
         } else if sk.mapped_ops {
