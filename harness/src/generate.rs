@@ -198,18 +198,20 @@ impl Opening {
             sock: listener,
             backlog: DEFAULT_BACKLOG,
         });
-        ops.push(socket(client, hc));
-        if self.client_reuseaddr {
-            ops.push(reuse(client));
-        }
-        ops.push(Op::Connect {
-            sock: client,
+        // connect() to the listener, the local port captured in `var`.
+        let connect = |sock, var: &str| Op::Connect {
+            sock,
             addr: SockAddr {
                 ip: own,
                 port: Port::Lit(PORTS[0]),
             },
-            local: Some(Var("C0".into())),
-        });
+            local: Some(Var(var.into())),
+        };
+        ops.push(socket(client, hc));
+        if self.client_reuseaddr {
+            ops.push(reuse(client));
+        }
+        ops.push(connect(client, "C0"));
         ops.push(Op::Accept {
             listener,
             sock: server,
@@ -231,14 +233,7 @@ impl Opening {
             }
             let again = SockId(3);
             ops.push(socket(again, hc));
-            ops.push(Op::Connect {
-                sock: again,
-                addr: SockAddr {
-                    ip: own,
-                    port: Port::Lit(PORTS[0]),
-                },
-                local: Some(Var("C1".into())),
-            });
+            ops.push(connect(again, "C1"));
         }
         ops
     }
