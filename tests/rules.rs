@@ -1080,7 +1080,7 @@ static ROWS: &[Row] = &[
         close(s2)                               = 0
     "),
 
-    // --- test-bench actions, time, sysctls -------------------------------------------------
+    // --- fixture ops, time, sysctls -------------------------------------------------
     // Two listeners of one SO_REUSEPORT group: the lookup may find the other one (ENOENT).
     applies(RuleId::DestroyReuseportLookup, "
         s0 = socket(inet)                       = 0

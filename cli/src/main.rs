@@ -314,7 +314,7 @@ fn main() -> ExitCode {
             let report = campaign::run(&options, &|n| bar.set_position(n.min(u64::from(cases))));
             bar.finish_and_clear();
             if let Some(path) = &record {
-                let mut text = report.fingerprint.lines.join("\n");
+                let mut text = report.digest.lines.join("\n");
                 text.push('\n');
                 if let Err(e) = std::fs::write(path, text) {
                     eprintln!("tcpconform: cannot write {}: {e}", path.display());
@@ -842,9 +842,9 @@ fn progress_bar(len: u64) -> ProgressBar {
 }
 
 fn print_campaign(r: &campaign::CampaignReport) {
-    let f = &r.fingerprint;
+    let f = &r.digest;
     println!(
-        "fingerprint of {} cases: calls {}  verdicts {}  outcomes {}",
+        "digest of {} cases: calls {}  verdicts {}  outcomes {}",
         f.cases, f.calls_hash, f.verdicts_hash, f.outcomes_hash
     );
     let rate = r.cases as f64 / r.elapsed.as_secs_f64().max(1e-9);

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use tcpconform_model::{Op, RuleId};
 
 use crate::config::{CaseConfig, ConfigSpace};
+use crate::digest::RunDigest;
 use crate::error::HarnessError;
-use crate::fingerprint::Fingerprint;
 use crate::generate;
 use crate::kernel::run_on_kernel;
 use crate::lockstep::Run;
@@ -37,7 +37,7 @@ pub struct CampaignOptions {
     pub max_shrink_iters: u32,
     /// Extra kinds of ops (sleeps) and the sysctls the cases must not change.
     pub generation: generate::GenOptions,
-    /// Keep a line per case in the report's fingerprint ([`Fingerprint::lines`]).
+    /// Keep a line per case in the report's digest ([`RunDigest::lines`]).
     pub record: bool,
 }
 
@@ -168,7 +168,7 @@ pub struct CampaignReport {
     /// Hashes of every case run (shrinking's re-runs included): two runs of the same seed
     /// must have the same.
     #[serde(default)]
-    pub fingerprint: Fingerprint,
+    pub digest: RunDigest,
 }
 
 /// Counters shared by the cases of a campaign.
@@ -179,13 +179,13 @@ struct Tally {
     calls: AtomicU64,
     rules: Mutex<BTreeMap<RuleId, u64>>,
     harness_error: Mutex<Option<String>>,
-    fingerprint: Mutex<Fingerprint>,
+    digest: Mutex<RunDigest>,
     detection: Mutex<Option<Detection>>,
 }
 
 impl Tally {
     fn record(&self, ops: &[Op], run: &Run) {
-        self.fingerprint.lock().expect("tally lock").add(ops, run);
+        self.digest.lock().expect("tally lock").add(ops, run);
         self.cases.fetch_add(1, Ordering::Relaxed);
         self.calls
             .fetch_add(run.steps.len() as u64, Ordering::Relaxed);
@@ -224,7 +224,7 @@ pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campai
 fn run_here(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> CampaignReport {
     let start = Instant::now();
     let tally = Tally {
-        fingerprint: Mutex::new(Fingerprint::new(options.record)),
+        digest: Mutex::new(RunDigest::new(options.record)),
         ..Tally::default()
     };
     let strategy = generate::cases_with(
@@ -366,7 +366,7 @@ fn report_of(
         elapsed: start.elapsed(),
         detection: *tally.detection.lock().expect("lock"),
         outcome,
-        fingerprint: tally.fingerprint.lock().expect("lock").clone(),
+        digest: tally.digest.lock().expect("lock").clone(),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Harness failures: the test bench itself could not do its job.
+//! Harness failures: the harness itself could not do its job.
 //!
 //! A [`HarnessError`] is never a syscall's result (those are data, `Outcome::Err(Errno)`) and
 //! never a pass: whoever receives one reports the case as not run, with the message.

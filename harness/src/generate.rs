@@ -248,7 +248,7 @@ pub struct GenOptions {
     /// `ms` (the wall time a case may cost).
     pub sleep_budget_ms: Option<u64>,
     /// Offer the timer options (SO_KEEPALIVE, TCP_KEEPIDLE/KEEPINTVL/KEEPCNT,
-    /// TCP_USER_TIMEOUT, TCP_LINGER2 with short values) and the half-open test-bench actions
+    /// TCP_USER_TIMEOUT, TCP_LINGER2 with short values) and the half-open fixture ops
     /// (`peer_vanishes`, `peer_reboots`).
     pub timers: bool,
     /// Keys that `sysctl()` ops must not change (those a diff compares).

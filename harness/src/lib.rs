@@ -29,7 +29,7 @@
 //!   profile.
 //! - [`config`], [`generate`]: case configurations and model-guided random cases.
 //! - [`campaign`]: the property-based campaign with shrinking.
-//! - [`fingerprint`]: hashes of a campaign's cases, verdicts and results, to compare runs.
+//! - [`digest`]: hashes of a campaign's cases, verdicts and results, to compare runs.
 //! - [`bench`](mod@bench) (Linux): the campaign's speed, where its time goes, and the bare kernel cost beside it.
 //! - [`mutants`]: the mutation self-test: the campaign against models with one fault each.
 //! - [`scenario`], [`replay`], [`report`]: scenario files, `predict`/`replay`, and readable
@@ -50,12 +50,12 @@ pub mod campaign;
 pub mod check;
 pub mod config;
 pub mod diff;
+pub mod digest;
 #[cfg(unix)]
 pub mod errno;
 pub mod error;
 #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "macos"))]
 pub mod executor;
-pub mod fingerprint;
 pub mod generate;
 pub mod kernel;
 pub mod lanes;

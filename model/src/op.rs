@@ -1,4 +1,5 @@
-//! The input vocabulary: calls named after the syscalls they make, and two test-bench actions.
+//! The input vocabulary: calls named after the syscalls they make, and the fixture ops
+//! (`peer_vanishes`, `peer_reboots`, `destroy`) that the harness does to a case from outside.
 
 use std::fmt;
 
@@ -161,7 +162,7 @@ impl fmt::Display for SockOpt {
     }
 }
 
-/// One step of a scenario: a syscall on a named socket, or a test-bench action.
+/// One step of a scenario: a syscall on a named socket, or a fixture op.
 ///
 /// Every variant is handled explicitly by the model and by the harness's executor; adding one
 /// fails to compile until both know it.
@@ -267,20 +268,20 @@ pub enum Op {
         /// The setting.
         setting: Sysctl,
     },
-    /// Test bench: from now on every segment arriving for the connection of `sock` is silently
+    /// Fixture: from now on every segment arriving for the connection of `sock` is silently
     /// dropped, as when the peer's host disappears or a firewall drops it.
     PeerVanishes {
         /// The socket whose peer vanishes.
         sock: SockId,
     },
-    /// Test bench: the peer of `sock`'s connection disappears without a word (its host
+    /// Fixture: the peer of `sock`'s connection disappears without a word (its host
     /// rebooted): its socket is gone and sends nothing; segments that reach it later are
     /// answered with RST by a host that knows no such connection.
     PeerReboots {
         /// The socket whose peer reboots.
         sock: SockId,
     },
-    /// Test bench: `SOCK_DESTROY` of the socket-table row of `sock` (or of what remains of it
+    /// Fixture: `SOCK_DESTROY` of the socket-table row of `sock` (or of what remains of it
     /// after close: an orphan, a TIME-WAIT row), as `ss -K` does.
     Destroy {
         /// The socket.

@@ -122,6 +122,10 @@ rules! {
         "listen() on a listener only changes the backlog (__inet_listen_sk()).",
     ListenBadState = "listen.bad_state":
         "listen() on a connecting or connected socket fails with EINVAL (__inet_listen_sk()).",
+    ListenAfterConnect = "listen.after_connect":
+        "Variant listen_after_connect=einval: listen() on a socket whose connect() sent a SYN \
+         takes a port as listen() does (inet_csk_listen_start(): get_port(), an autobind when it \
+         has none) and then fails with EINVAL; the socket stays CLOSED on that port.",
 
     // --- connect -------------------------------------------------------------------------------
     ConnectEstablished = "connect.established":
@@ -158,6 +162,14 @@ rules! {
          the IPv4 transmit path, and so do the connections it later accepts as a listener; what \
          they send to a native IPv6 peer (a SYN, data, a FIN) is lost (tcp_v6_connect() restores \
          icsk_af_ops only on a synchronous error; tcp_v6_syn_recv_sock() inherits it).",
+    ConnectMappedPathRestored = "connect.mapped_path_restored":
+        "Variant mapped_connect_failure=restores_ipv6_path: an AF_INET6 socket whose v4-mapped \
+         connect failed after the SYN left is back on the IPv6 transmit path once \
+         tcp_disconnect() ran, and its native IPv6 SYN goes out as any other.",
+    ConnectAfterListen = "connect.after_listen":
+        "Variant connect_after_listen=einval: connect() on a socket that has listened fails with \
+         EINVAL once the route is found, before a source address or port is taken and before \
+         the pending error is cleared.",
     ConnectMappedOnV6Only = "connect.v6only_mapped":
         "An IPV6_V6ONLY socket connecting to a v4-mapped address fails with ENETUNREACH \
          (tcp_v6_connect()).",
@@ -338,7 +350,7 @@ rules! {
         "A FIN for a FIN-WAIT-2 minisocket turns it into TIME-WAIT for 60 s \
          (tcp_timewait_state_process()).",
 
-    // --- test-bench actions and time -----------------------------------------------------------
+    // --- fixture ops and time -----------------------------------------------------------
     DestroyOk = "destroy.ok":
         "SOCK_DESTROY aborts a socket (RST from a synchronized state, ECONNABORTED for its owner) \
          or removes a minisocket at once (tcp_abort(), inet_twsk_deschedule_put()).",

@@ -3,7 +3,7 @@
 //!
 //! - Linux ([`linux`]): sockets created inside the host's network namespace, owners found by
 //!   `SO_COOKIE`, per-thread credentials for other uids, `SOCK_DESTROY` and nftables for the
-//!   test bench's actions.
+//!   fixture ops.
 //! - FreeBSD and macOS (`bsd`): the same calls through the same `socket2` code, with each
 //!   OS's option numbers and errnos; what a BSD cannot do here (sockets of another uid on one
 //!   thread, `destroy`, `peer_vanishes`, `peer_reboots`) is a

@@ -47,7 +47,7 @@ pub struct Settled {
 /// needs no second dump to show that nothing is still in transit. `socket`, `bind`,
 /// `listen`, `setsockopt`, `getsockopt(SO_ERROR)`, `accept` (it takes an established
 /// connection off the queue) and a sysctl write send nothing; `connect`, `send`, `recv` (a
-/// window update), `shutdown`, `close`, `destroy` may, and so may the test bench's actions and
+/// window update), `shutdown`, `close`, `destroy` may, and so may the fixture ops and
 /// the timers that run during a `sleep`. (A timer can fire at any time; the model judges
 /// those by the call's times, not by settling.)
 pub fn sends_nothing(op: &tcpconform_model::Op) -> bool {

@@ -24,12 +24,12 @@
 //!   IP_LOCAL_PORT_RANGE.
 //! - Memory pressure and `tcp_max_orphans` (both global to the host).
 
-mod bench;
 mod bind;
 mod close;
 mod connect;
 mod io;
 mod os;
+mod silent_peer;
 pub(crate) mod sock;
 mod timers;
 mod wire;
@@ -187,7 +187,7 @@ pub struct Model {
     /// (see [`Profile::mapped_bind_misses_ipv6_wildcard_bucket`]).
     wild4_tb2: BTreeMap<(Host, u16), Family>,
     /// Where incoming segments are dropped (`peer_vanishes`), as wire addresses.
-    vanished: BTreeSet<bench::Drop>,
+    vanished: BTreeSet<silent_peer::Drop>,
     /// Each name's last connection (host, local, peer), kept after close.
     last_tuple: BTreeMap<SockId, (Host, SocketAddr, SocketAddr)>,
     /// Segments sent and not yet delivered (always empty between calls).

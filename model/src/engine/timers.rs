@@ -211,7 +211,7 @@ impl Model {
             Event::SynRetransmit => {
                 let s = self.sk(id);
                 let expiries = self.syn_expiries_of(id);
-                let syn_give_up = super::bench::syn_give_up_ms(
+                let syn_give_up = super::silent_peer::syn_give_up_ms(
                     self.sysctl(s.host).tcp_syn_retries,
                     self.profile.syn_linear_timeouts(),
                 );

@@ -1,4 +1,4 @@
-//! Test-bench actions (a peer that vanishes, a peer that reboots) and the timers that only run
+//! Injected faults (a peer that vanishes, a peer that reboots) and the timers that only run
 //! against a peer that no longer answers: keepalive, TCP_USER_TIMEOUT, SYN retransmissions.
 //!
 //! Against a peer that answers, these timers change nothing a call or the socket table shows

@@ -1,4 +1,4 @@
-//! Fingerprints of a campaign's cases, to check that two runs of the same seed agree: the
+//! Digests of a campaign's cases, to check that two runs of the same seed agree: the
 //! same cases generated, the same verdicts, the same results.
 //!
 //! Each is a 64-bit FNV-1a hash over every case in the order it ran (shrinking's re-runs
@@ -9,7 +9,7 @@
 //!   harness failure, if any;
 //! - `outcomes`: each call's result (`0`, `-1 EADDRINUSE`, `5`, `EOF`, `BLOCKS`, …).
 //!
-//! [`Fingerprint::lines`], when kept, holds one line per case with the three hashes of that
+//! [`RunDigest::lines`], when kept, holds one line per case with the three hashes of that
 //! case, so that two runs' records can be compared with `diff` to find the first case that
 //! differs.
 
@@ -46,9 +46,9 @@ impl Default for Fnv {
     }
 }
 
-/// The fingerprints of the cases run so far.
+/// The digests of the cases run so far.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fingerprint {
+pub struct RunDigest {
     /// How many cases.
     pub cases: u64,
     /// The hash of every case's calls (hex).
@@ -76,8 +76,8 @@ fn verdict_kind(v: &Verdict) -> &'static str {
     }
 }
 
-impl Fingerprint {
-    /// An empty fingerprint; `keep_lines` keeps a line per case.
+impl RunDigest {
+    /// An empty digest; `keep_lines` keeps a line per case.
     pub fn new(keep_lines: bool) -> Self {
         let mut f = Self {
             keep_lines,
@@ -143,7 +143,7 @@ mod tests {
     }
 
     #[test]
-    fn the_same_cases_give_the_same_fingerprint_and_another_order_does_not() {
+    fn the_same_cases_give_the_same_digest_and_another_order_does_not() {
         let ops_a = vec![Op::Sleep { ms: 1 }];
         let ops_b = vec![Op::Sleep { ms: 2 }];
         let run = Run {
@@ -151,9 +151,9 @@ mod tests {
             harness_error: None,
             env: Default::default(),
         };
-        let mut x = Fingerprint::new(true);
-        let mut y = Fingerprint::new(false);
-        let mut z = Fingerprint::new(false);
+        let mut x = RunDigest::new(true);
+        let mut y = RunDigest::new(false);
+        let mut z = RunDigest::new(false);
         for f in [&mut x, &mut y] {
             f.add(&ops_a, &run);
             f.add(&ops_b, &run);
