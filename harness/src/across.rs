@@ -202,7 +202,7 @@ pub fn replay_across(scenario: &Scenario, profile: Profile) -> Result<AcrossRepo
                 ))
             };
             return Ok(AcrossReport {
-                file_profile: scenario.profile,
+                file_profile: scenario.written_for(),
                 profile,
                 replay: None,
                 predicted: Vec::new(),
@@ -211,7 +211,8 @@ pub fn replay_across(scenario: &Scenario, profile: Profile) -> Result<AcrossRepo
         }
     }
     let mut here = scenario.clone();
-    here.profile = Some(profile);
+    here.profile = Some(profile.release());
+    here.variants.clear();
     let model = predict(&here, profile);
     let replay = replay(&here, profile)?;
     let predicted: BTreeSet<usize> = model.unmet.iter().map(|u| u.index).collect();
@@ -222,7 +223,7 @@ pub fn replay_across(scenario: &Scenario, profile: Profile) -> Result<AcrossRepo
         &observed,
     );
     Ok(AcrossReport {
-        file_profile: scenario.profile,
+        file_profile: scenario.written_for(),
         profile,
         replay: Some(replay),
         predicted: predicted.into_iter().collect(),

@@ -69,23 +69,19 @@ pub fn run_on_kernel(
     })
 }
 
-/// The profile of the running kernel, from `uname -r`: on Linux the release
-/// (`6.18.44-fc-v657` is linux-6.18), on FreeBSD the release (`14.2-RELEASE-p1` is
-/// freebsd-14), on macOS the Darwin release (`24.1.0` is macos-15).
+/// The profile the model predicts for on the running kernel: its release's, with every
+/// behaviour variant's value probed ([`crate::fingerprint`], once per process).
 pub fn running_profile() -> Result<Profile, String> {
-    #[cfg(unix)]
-    {
-        let uts = nix::sys::utsname::uname().map_err(|e| format!("uname failed: {e}"))?;
-        let release = uts.release().to_string_lossy().into_owned();
-        profile_of(std::env::consts::OS, &release)
-    }
-    #[cfg(not(unix))]
-    {
-        Err(format!(
-            "the harness has no backend for {} (the model's profiles can still be predicted)",
-            std::env::consts::OS
-        ))
-    }
+    crate::fingerprint::fingerprint().map(|f| f.profile)
+}
+
+/// The profile of the running kernel's release string alone (`uname -r`), with the release's
+/// mainline variant values: on Linux the release (`6.18.44-fc-v1300` is linux-6.18), on
+/// FreeBSD the release (`14.2-RELEASE-p1` is freebsd-14), on macOS the Darwin release
+/// (`24.1.0` is macos-15). Nothing is probed.
+pub fn running_release_profile() -> Result<Profile, String> {
+    let release = crate::fingerprint::running_release()?;
+    profile_of(std::env::consts::OS, &release)
 }
 
 /// The profile of a kernel release string of `os` (`std::env::consts::OS`: `linux`,
@@ -155,7 +151,7 @@ mod tests {
     #[test]
     fn release_strings_name_their_profiles() {
         assert_eq!(
-            profile_of("linux", "6.18.44-fc-v657"),
+            profile_of("linux", "6.18.44-fc-v1300"),
             Ok(Profile::LINUX_6_18)
         );
         assert_eq!(

@@ -27,6 +27,8 @@
 //!   whole socket table against the model's; the model follows the kernel's choices.
 //! - [`kernel`]: runs ops in a sandbox with the model in lock-step; the running kernel's
 //!   profile.
+//! - [`fingerprint`]: the running kernel's release and behaviour variants, probed once per
+//!   process.
 //! - [`config`], [`generate`]: case configurations and model-guided random cases.
 //! - [`campaign`]: the property-based campaign with shrinking.
 //! - [`digest`]: hashes of a campaign's cases, verdicts and results, to compare runs.
@@ -56,6 +58,7 @@ pub mod errno;
 pub mod error;
 #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "macos"))]
 pub mod executor;
+pub mod fingerprint;
 pub mod generate;
 pub mod kernel;
 pub mod lanes;

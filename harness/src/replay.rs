@@ -185,10 +185,11 @@ pub fn replay_repeatedly(
     Ok(out)
 }
 
-/// The configuration a scenario asks for, on `profile` unless the file names one.
+/// The configuration a scenario asks for on `profile` ([`Scenario::profile_on`]: the file's
+/// release when it names another, its pinned variants over it).
 pub fn scenario_config(scenario: &Scenario, profile: Profile) -> CaseConfig {
     CaseConfig {
-        profile: scenario.profile.unwrap_or(profile),
+        profile: scenario.profile_on(profile),
         two_hosts: scenario.hosts >= 2,
         sysctls: scenario.sysctls.clone(),
         mutant: None,

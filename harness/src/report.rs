@@ -137,7 +137,7 @@ pub fn format_run(run: &Run, config: &CaseConfig, env: &Env, replay_hint: Option
     let _ = writeln!(
         out,
         "profile {}{}, sysctls: {}",
-        config.profile,
+        config.profile.describe(),
         if config.two_hosts { ", two hosts" } else { "" },
         if sysctls.is_empty() {
             "kernel defaults".to_owned()
@@ -279,4 +279,52 @@ pub fn table_patterns(table: &Snapshot, env: &Env) -> Vec<RowPattern> {
         .iter()
         .map(|(r, _)| row_pattern_from(r, env))
         .collect()
+}
+
+/// What to do about a divergence found on the kernel `head` describes, saved as `file`: how
+/// that kernel stands to the kernels the model was checked on, and the next step (the file
+/// replayed under the other kernels of `ci/kernels.sh` tells a kernel change from a model
+/// error).
+pub fn next_steps(head: &crate::fingerprint::ReportHead, file: Option<&std::path::Path>) -> String {
+    let mut out = String::new();
+    let kernel = head.kernel.as_deref().unwrap_or("(not looked at)");
+    let odd: Vec<String> = head.not_mainline.iter().map(|s| s.to_string()).collect();
+    let _ = writeln!(
+        out,
+        "\n  kernel {kernel}: nearest profile {}{}",
+        head.profile,
+        if odd.is_empty() {
+            String::new()
+        } else {
+            format!(", with variants that are not mainline: {}", odd.join(", "))
+        }
+    );
+    match &head.newer_than {
+        Some(n) => {
+            let _ = writeln!(
+                out,
+                "  This kernel is newer than {n}, the newest release the model was checked on: \
+                 the difference may be a change of the kernel that the model does not know yet."
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  The model was checked on {} kernels: either the model is wrong here, or this \
+                 build differs from them.",
+                head.profile
+            );
+        }
+    }
+    let dir = file
+        .and_then(|f| f.parent())
+        .map_or_else(|| "DIR".to_owned(), |d| d.display().to_string());
+    let _ = writeln!(
+        out,
+        "  Next: replay it on the other kernels (Debian's 6.1, 6.12, 7.x under qemu, and this \
+         one):\n    ci/kernels.sh matrix --cases 0 --scenarios {dir}\n  It holds on some \
+         kernels and not on others: a kernel change (a profile rule or a variant with a probe, \
+         `tcpconform kernel --list`). It diverges on every kernel: the model is wrong."
+    );
+    out
 }

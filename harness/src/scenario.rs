@@ -38,7 +38,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use tcpconform_model::{Host, Op, Outcome, Port, Profile, Sysctl, TcpState};
+use tcpconform_model::{Host, Op, Outcome, Port, Profile, Sysctl, TcpState, VariantSetting};
 
 mod check;
 mod parse;
@@ -58,8 +58,11 @@ use tcpconform_model::Snapshot;
 pub struct Scenario {
     /// `@title`: one line of free text.
     pub title: Option<String>,
-    /// `@profile`: the kernel the expectations were written for (`None`: any).
+    /// `@profile`: the kernel release the expectations were written for (`None`: any), with
+    /// the release's mainline variant values.
     pub profile: Option<Profile>,
+    /// `@variant`: the behaviour variants the expectations depend on, pinned.
+    pub variants: Vec<VariantSetting>,
     /// `@hosts`: 1 (loopback only, the default) or 2 (hosts `a` and `b` joined by a veth pair).
     pub hosts: u8,
     /// `@sysctl`: settings applied to a host's fresh namespace before the first step, in order.
@@ -75,6 +78,7 @@ impl Default for Scenario {
         Self {
             title: None,
             profile: None,
+            variants: Vec::new(),
             hosts: 1,
             sysctls: Vec::new(),
             addresses: Vec::new(),
@@ -252,6 +256,38 @@ impl Scenario {
             e
         })?;
         Ok(scenario)
+    }
+
+    /// The profile to predict for when the running (or chosen) kernel is `kernel`: the file's
+    /// release when it names another one, else `kernel` itself (its variant values), with the
+    /// file's pinned variants over it.
+    pub fn profile_on(&self, kernel: Profile) -> Profile {
+        let same_release =
+            |p: Profile| (p.os, p.major, p.minor) == (kernel.os, kernel.major, kernel.minor);
+        let base = match self.profile {
+            Some(p) if !same_release(p) => p,
+            _ => kernel,
+        };
+        self.variants
+            .iter()
+            .fold(base, |p, setting| p.with_variant(*setting))
+    }
+
+    /// The kernel the file was written for: its release with its pinned variants (`None` when
+    /// it names no release).
+    pub fn written_for(&self) -> Option<Profile> {
+        self.profile.map(|p| {
+            self.variants
+                .iter()
+                .fold(p, |p, setting| p.with_variant(*setting))
+        })
+    }
+
+    /// Whether the file was written for `kernel`: the same release (or none named), and every
+    /// pinned variant at `kernel`'s value. A file written for another kernel may differ from
+    /// it where the model for that kernel says so (`replay --across`).
+    pub fn is_for(&self, kernel: Profile) -> bool {
+        self.profile_on(kernel) == kernel
     }
 
     /// Checks what the text parser checks, for a scenario built in code or read from JSON:

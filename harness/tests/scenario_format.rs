@@ -134,6 +134,7 @@ const EXAMPLE: &str = "\
 
 @title Example: everything at once # the title keeps its hash
 @profile linux-6.18
+@variant listen_after_connect=einval
 @hosts 2
 @sysctl net.ipv4.tcp_tw_reuse=0
 @sysctl b net.ipv4.ip_local_port_range=40000 40001
@@ -177,6 +178,10 @@ fn the_example_parses_into_the_expected_scenario() {
         Some("Example: everything at once # the title keeps its hash")
     );
     assert_eq!(s.profile, Some(Profile::LINUX_6_18));
+    assert_eq!(
+        s.variants,
+        vec!["listen_after_connect=einval".parse().expect("a setting")]
+    );
     assert_eq!(s.hosts, 2);
     assert_eq!(s.sysctls.len(), 2);
     assert_eq!(s.sysctls[1].0, Host::B);
@@ -185,7 +190,7 @@ fn the_example_parses_into_the_expected_scenario() {
         vec![(Host::A, v4("127.0.0.2")), (Host::B, v4("fd00::9"))]
     );
     let first = &s.steps[0];
-    assert_eq!(first.line, 13);
+    assert_eq!(first.line, 14);
     assert_eq!(
         first.comment.as_deref(),
         Some("About s0.\nSecond line.\ntrailing")
@@ -399,6 +404,15 @@ const MALFORMED: &[(&str, usize, &str)] = &[
     ("@frob 1\n", 1, "unknown directive `@frob`"),
     ("@profile linux-5.4\n", 1, "older than"),
     ("@profile bsd-14\n", 1, "unknown profile"),
+    ("@variant frob=1\n", 1, "unknown variant `frob`"),
+    ("@variant listen_after_connect=maybe\n", 1, "has no value `maybe`"),
+    ("@variant listen_after_connect\n", 1, "expected NAME=VALUE"),
+    (
+        "@variant listen_after_connect=einval\n@variant listen_after_connect=listens\n",
+        2,
+        "pinned twice",
+    ),
+    ("s0 = socket(inet)\n@variant listen_after_connect=einval\n", 2, "after the first op"),
     ("@title\n", 1, "needs text"),
     ("@title a\n@title b\n", 2, "second @title"),
     // Found by the fuzzer (fuzz/, target `scenario`): `lines()` splits at `\n` only.
@@ -1064,15 +1078,24 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         proptest::option::of(
             proptest::sample::select(Profile::KNOWN.to_vec()).prop_map(|(_, p)| p),
         ),
+        proptest::collection::btree_map(
+            proptest::sample::select(tcpconform_model::Variant::ALL.to_vec()),
+            0..=1u8,
+            0..3,
+        ),
         1..=2u8,
         proptest::collection::vec((host(), sysctl()), 0..4),
         proptest::collection::vec((host(), ip()), 0..3),
         proptest::collection::vec(raw_step(), 0..12),
     )
-        .prop_map(|(title, profile, hosts, sysctls, addresses, steps)| {
+        .prop_map(|(title, profile, pins, hosts, sysctls, addresses, steps)| {
             legalise(Scenario {
                 title,
                 profile,
+                variants: pins
+                    .into_iter()
+                    .map(|(variant, value)| tcpconform_model::VariantSetting { variant, value })
+                    .collect(),
                 hosts,
                 sysctls,
                 addresses,

@@ -16,7 +16,7 @@
 //! - [`addr`]: families, symbolic ports, address classes.
 //! - [`state`]: TCP states ([`TcpState`]).
 //! - [`snapshot`]: the socket table ([`Snapshot`]).
-//! - [`sysctl`], [`profile`]: the inputs that select the rules.
+//! - [`sysctl`], [`profile`], [`variant`]: the inputs that select the rules.
 //! - [`rule`]: the id of every rule ([`RuleId`]).
 //! - [`time`]: virtual time.
 //! - [`Model`]: the engine: what each call does, the socket table after it.
@@ -41,6 +41,7 @@ pub mod snapshot;
 pub mod state;
 pub mod sysctl;
 pub mod time;
+pub mod variant;
 
 pub use addr::{Family, Port, SockAddr, Var};
 pub use engine::{Branch, CallClock, Hint, Model, PortHolder, Topology};
@@ -54,3 +55,4 @@ pub use rule::RuleId;
 pub use snapshot::{Row, RowInfo, Snapshot, Timer, TimerKind};
 pub use state::TcpState;
 pub use sysctl::{Sysctl, SysctlKey, SysctlValue, Sysctls};
+pub use variant::{Variant, VariantSetting, Variants};

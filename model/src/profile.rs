@@ -9,6 +9,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::sysctl::{SysctlKey, Sysctls};
+use crate::variant::{Variant, VariantSetting, Variants};
 
 /// An operating system whose TCP rules the model knows.
 ///
@@ -51,8 +52,11 @@ impl fmt::Display for Os {
     }
 }
 
-/// A kernel the model predicts for: an OS and a release (`major.minor`).
+/// A kernel the model predicts for: an OS, a release (`major.minor`), and the value of every
+/// behaviour [variant](crate::variant) (by default, the release's mainline values; the harness
+/// probes the running kernel's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(from = "ProfileFields")]
 pub struct Profile {
     /// The operating system.
     pub os: Os,
@@ -60,6 +64,30 @@ pub struct Profile {
     pub major: u16,
     /// Minor release number.
     pub minor: u16,
+    /// The behaviour variants.
+    pub variants: Variants,
+}
+
+/// [`Profile`] as read from JSON: without `variants`, the release's mainline values.
+#[derive(Deserialize)]
+struct ProfileFields {
+    os: Os,
+    major: u16,
+    minor: u16,
+    variants: Option<Variants>,
+}
+
+impl From<ProfileFields> for Profile {
+    fn from(f: ProfileFields) -> Self {
+        Self {
+            os: f.os,
+            major: f.major,
+            minor: f.minor,
+            variants: f
+                .variants
+                .unwrap_or_else(|| Variants::of_release(f.os, f.major, f.minor)),
+        }
+    }
 }
 
 impl Profile {
@@ -73,12 +101,13 @@ impl Profile {
     /// Windows 11, described from Microsoft's documentation.
     pub const WINDOWS_11: Self = Self::other(Os::Windows, 11);
 
-    /// A Linux profile.
+    /// A Linux profile, with the release's mainline variant values.
     pub const fn linux(major: u16, minor: u16) -> Self {
         Self {
             os: Os::Linux,
             major,
             minor,
+            variants: Variants::of_release(Os::Linux, major, minor),
         }
     }
 
@@ -88,6 +117,55 @@ impl Profile {
             os,
             major,
             minor: 0,
+            variants: Variants::of_release(os, major, 0),
+        }
+    }
+
+    /// The same release with its mainline variant values.
+    pub const fn release(self) -> Self {
+        Self {
+            variants: Variants::of_release(self.os, self.major, self.minor),
+            ..self
+        }
+    }
+
+    /// The same profile with `variant` set to `value`.
+    pub fn with_variant(mut self, setting: VariantSetting) -> Self {
+        self.variants.set(setting.variant, setting.value);
+        self
+    }
+
+    /// The value of `variant`, by name.
+    pub fn variant(self, variant: Variant) -> &'static str {
+        self.variants.value_name(variant)
+    }
+
+    /// Whether the variant values are the release's mainline ones.
+    pub fn is_mainline(self) -> bool {
+        self == self.release()
+    }
+
+    /// The variant settings that differ from the release's mainline values.
+    pub fn non_mainline(self) -> Vec<VariantSetting> {
+        self.variants
+            .differences(self.release().variants)
+            .into_iter()
+            .map(|variant| VariantSetting {
+                variant,
+                value: self.variants.get(variant),
+            })
+            .collect()
+    }
+
+    /// The profile's name, with the variant values that differ from the release's mainline
+    /// ones: `linux-6.18`, `linux-6.18 (listen_after_connect=einval, …)`.
+    pub fn describe(self) -> String {
+        let odd = self.non_mainline();
+        if odd.is_empty() {
+            self.to_string()
+        } else {
+            let list: Vec<String> = odd.iter().map(|s| s.to_string()).collect();
+            format!("{self} ({})", list.join(", "))
         }
     }
 
@@ -126,6 +204,9 @@ impl Profile {
     /// `net.ipv4.tcp_tw_reuse_delay` (6.14; absent on Debian's 6.1.0-56 and 6.12.117, present
     /// on 6.18.44 and 7.3.4).
     pub fn has_sysctl(self, key: SysctlKey) -> bool {
+        if key == SysctlKey::TcpTwReuseDelay {
+            return self.has_tw_reuse_delay();
+        }
         let (major, minor) = key.since();
         self.at_least(major, minor)
     }
@@ -137,14 +218,14 @@ impl Profile {
     /// delay with millisecond precision" and the sysctl, merged as 154dee7c3265 "Merge branch
     /// 'make-time-wait-reuse-delay-deterministic-and-configurable'", v6.14.)
     pub fn has_tw_reuse_delay(self) -> bool {
-        self.has_sysctl(SysctlKey::TcpTwReuseDelay)
+        self.os == Os::Linux && self.variants.get(Variant::TwReuseDelay) == 1
     }
 
     /// When the last socket that got a port through `bind()` leaves, the port becomes usable by
     /// `connect()`'s autobind again even while connect()-bound sockets remain. ("tcp: Update bind
     /// bucket state on port release", v6.18.)
     pub fn releases_bind_owned_ports(self) -> bool {
-        self.at_least(6, 18)
+        self.os == Os::Linux && self.variants.get(Variant::BindOwnedPortRelease) == 1
     }
 
     /// The bind bucket's `fastreuse` cache is set from the first owner (so a bucket whose owners
@@ -153,7 +234,7 @@ impl Profile {
     /// linked into it, so the first-owner branch never runs and `fastreuse` stays 0.
     /// (822fb91fc724 "tcp: Link bhash2 to bhash.", v6.8.)
     pub fn fastreuse_from_first_owner(self) -> bool {
-        !self.at_least(6, 8)
+        self.variants.get(Variant::FastreuseCache) == 0
     }
 
     /// A v4-mapped specific bind (`[::ffff:127.0.0.1]:P` on AF_INET6) does not see the owners
@@ -166,7 +247,7 @@ impl Profile {
     /// type in inet_bind2_bucket."), so a mapped wildcard bucket matches. Found by the kernel
     /// matrix on Debian's 6.1.0-56 (6.1.192); the code is the same in 6.1.172.
     pub fn mapped_bind_misses_ipv6_wildcard_bucket(self) -> bool {
-        !self.at_least(6, 2)
+        self.os == Os::Linux && self.variants.get(Variant::MappedBindWildcard) == 1
     }
 
     /// The kernel's timer frequency (`CONFIG_HZ`): 250 for the host and every Debian kernel
@@ -179,7 +260,11 @@ impl Profile {
     /// (`tcp_syn_linear_timeouts`, default 4; ccce324dabfe "tcp: make the first N SYN RTO
     /// backoffs linear", v6.5).
     pub fn syn_linear_timeouts(self) -> u32 {
-        if self.at_least(6, 5) { 4 } else { 0 }
+        if self.variants.get(Variant::SynBackoff) == 1 {
+            4
+        } else {
+            0
+        }
     }
 
     /// A softirq raised while ksoftirqd is awake is left to ksoftirqd (`ksoftirqd_running()`
@@ -195,7 +280,25 @@ impl Profile {
     /// (91051f003948 "tcp: Dump bound-only sockets in inet_diag.", v6.8.) The other OSes'
     /// tables (`net.inet.tcp.pcblist`, `GetTcpTable2`) list every PCB with a port.
     pub fn diag_dumps_bound_sockets(self) -> bool {
-        self.os != Os::Linux || self.at_least(6, 8)
+        self.variants.get(Variant::DiagBoundSockets) == 1
+    }
+
+    /// listen() on a socket whose connect() sent a SYN fails with EINVAL once it has a port
+    /// ([`Variant::ListenAfterConnect`]).
+    pub fn listen_after_connect_fails(self) -> bool {
+        self.os == Os::Linux && self.variants.get(Variant::ListenAfterConnect) == 1
+    }
+
+    /// connect() on a socket that has listened fails with EINVAL
+    /// ([`Variant::ConnectAfterListen`]).
+    pub fn connect_after_listen_fails(self) -> bool {
+        self.os == Os::Linux && self.variants.get(Variant::ConnectAfterListen) == 1
+    }
+
+    /// `tcp_disconnect()` puts an AF_INET6 socket back on the IPv6 transmit path after a
+    /// v4-mapped connect() failed ([`Variant::MappedConnectFailure`]).
+    pub fn mapped_failure_restores_ipv6_path(self) -> bool {
+        self.os != Os::Linux || self.variants.get(Variant::MappedConnectFailure) == 1
     }
 }
 

@@ -168,8 +168,10 @@ rules! {
          tcp_disconnect() ran, and its native IPv6 SYN goes out as any other.",
     ConnectAfterListen = "connect.after_listen":
         "Variant connect_after_listen=einval: connect() on a socket that has listened fails with \
-         EINVAL once the route is found, before a source address or port is taken and before \
-         the pending error is cleared.",
+         EINVAL after its source address was chosen, on the late failure path of \
+         tcp_v4_connect() / tcp_v6_connect(): back to CLOSE (a port not bound explicitly is \
+         released), the source reset unless bound (inet_bhash2_reset_saddr()), the pending \
+         error kept (tcp_connect_init() is not reached).",
     ConnectMappedOnV6Only = "connect.v6only_mapped":
         "An IPV6_V6ONLY socket connecting to a v4-mapped address fails with ENETUNREACH \
          (tcp_v6_connect()).",

@@ -727,7 +727,7 @@ pub fn softnet_backlog() -> usize {
 pub fn ksoftirqd_running() -> usize {
     static STATS: std::sync::OnceLock<Vec<std::path::PathBuf>> = std::sync::OnceLock::new();
     let stats = STATS.get_or_init(|| {
-        let waits = crate::kernel::running_profile()
+        let waits = crate::kernel::running_release_profile()
             .is_ok_and(tcpconform_model::Profile::softirqs_wait_for_ksoftirqd);
         if !waits {
             return Vec::new();

@@ -13,7 +13,7 @@ use super::{ParseError, RowPattern, Scenario};
 pub(crate) const MAX_SLEEP_MS: u64 = 1_000_000_000_000;
 
 /// The header names, for error messages.
-pub(crate) const DIRECTIVES: &str = "@title, @profile, @hosts, @sysctl, @address";
+pub(crate) const DIRECTIVES: &str = "@title, @profile, @variant, @hosts, @sysctl, @address";
 
 /// What the steps so far have created and bound.
 #[derive(Debug)]
@@ -250,10 +250,22 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), ParseError> {
             "the title must be one non-empty line without surrounding spaces".to_owned(),
         ));
     }
-    if let Some(p) = s.profile
-        && let Err(e) = p.to_string().parse::<Profile>()
-    {
-        return Err(header(e));
+    if let Some(p) = s.profile {
+        if let Err(e) = p.to_string().parse::<Profile>() {
+            return Err(header(e));
+        }
+        if !p.is_mainline() {
+            return Err(header(format!(
+                "the profile {} carries variant values; pin them with @variant",
+                p.describe()
+            )));
+        }
+    }
+    let mut pinned = BTreeSet::new();
+    for v in &s.variants {
+        if !pinned.insert(v.variant) {
+            return Err(header(format!("@variant {} is pinned twice", v.variant)));
+        }
     }
     let checker = Checker::new(s.hosts);
     let mut seen_keys = BTreeSet::new();

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use tcpconform_model::time::parse_ms;
 use tcpconform_model::{
     DEFAULT_BACKLOG, Errno, Family, Host, How, Op, Outcome, Port, Profile, SockAddr, SockId,
-    SockOpt, Sysctl, TcpState, Var,
+    SockOpt, Sysctl, TcpState, Var, VariantSetting,
 };
 
 use super::check::{self, Checker, DIRECTIVES};
@@ -161,7 +161,9 @@ impl Parser {
             .split_once(char::is_whitespace)
             .map_or((content, ""), |(n, a)| (n, a.trim()));
         match name {
-            "@profile" | "@hosts" | "@sysctl" | "@address" => self.header_only(name)?,
+            "@profile" | "@variant" | "@hosts" | "@sysctl" | "@address" => {
+                self.header_only(name)?;
+            }
             _ => return Err(format!("unknown directive `{name}` (known: {DIRECTIVES})")),
         }
         match name {
@@ -171,6 +173,18 @@ impl Parser {
                 }
                 self.scenario.profile = Some(arg.parse::<Profile>()?);
                 self.profile_line = Some(line);
+            }
+            "@variant" => {
+                let setting: VariantSetting = arg.parse().map_err(|e| format!("@variant: {e}"))?;
+                if self
+                    .scenario
+                    .variants
+                    .iter()
+                    .any(|v| v.variant == setting.variant)
+                {
+                    return Err(format!("@variant {} is pinned twice", setting.variant));
+                }
+                self.scenario.variants.push(setting);
             }
             "@hosts" => {
                 if let Some(first) = self.hosts_line {

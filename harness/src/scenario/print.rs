@@ -76,6 +76,9 @@ pub(crate) fn scenario_text(s: &Scenario) -> String {
     if let Some(p) = s.profile {
         let _ = writeln!(out, "@profile {p}");
     }
+    for v in &s.variants {
+        let _ = writeln!(out, "@variant {v}");
+    }
     if s.hosts != 1 {
         let _ = writeln!(out, "@hosts {}", s.hosts);
     }

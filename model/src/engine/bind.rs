@@ -696,7 +696,16 @@ impl Model {
             self.get_port_explicit(id, port).map(|_| RuleId::ListenOk)
         };
         match got {
-            Ok(rule) => (Outcome::Ok, rule),
+            Ok(rule) if self.sk(id).sent_syn && self.profile.listen_after_connect_fails() => {
+                // Variant listen_after_connect=einval: the port get_port() gave stays.
+                cx.rule(rule);
+                self.sk_mut(id).state = TcpState::Closed;
+                (Outcome::Err(Errno::EINVAL), RuleId::ListenAfterConnect)
+            }
+            Ok(rule) => {
+                self.sk_mut(id).listened = true;
+                (Outcome::Ok, rule)
+            }
             Err(why) => {
                 self.sk_mut(id).state = TcpState::Closed;
                 cx.rule(why);

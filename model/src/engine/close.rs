@@ -56,7 +56,7 @@ impl Model {
     }
 
     /// `tcp_set_state(sk, TCP_CLOSE)`: the port goes back unless it was bound explicitly.
-    fn set_closed(&mut self, id: SkId) {
+    pub(super) fn set_closed(&mut self, id: SkId) {
         let s = self.sk_mut(id);
         s.state = TcpState::Closed;
         let release = !s.port_lock && s.bound;

@@ -204,6 +204,14 @@ impl Model {
             let s = self.sk_mut(id);
             s.local_ip = in_family(Family::Inet6, IpAddr::V4(s.saddr_v4));
         }
+        if sk.listened && self.profile.connect_after_listen_fails() {
+            // Variant connect_after_listen=einval: refused once the source is taken, on the
+            // late failure path of tcp_v4_connect() / tcp_v6_connect(): back to CLOSE (a port
+            // not bound explicitly is released) and the source reset unless it was bound.
+            self.set_closed(id);
+            self.connect_failed(id);
+            return fail(Errno::EINVAL, RuleId::ConnectAfterListen);
+        }
         {
             let s = self.sk_mut(id);
             s.peer = Some(dst);
@@ -266,11 +274,17 @@ impl Model {
         s.syn_sent_span = span;
         s.isn_kept = s.write_seq_set;
         s.write_seq_set = true;
+        s.sent_syn = true;
         // tcp_connect_init(), once the port is found: the pending error goes (a connect()
         // that failed before it, EADDRNOTAVAIL, leaves it for the next call).
         s.err = None;
         if sk.family == Family::Inet6 && is_mapped(dst.ip()) {
             self.sk_mut(id).mapped_ops = true;
+        } else if sk.mapped_ops && self.profile.mapped_failure_restores_ipv6_path() {
+            // Variant mapped_connect_failure=restores_ipv6_path: tcp_disconnect() put the
+            // socket back on the IPv6 path before this connect().
+            cx.rule(RuleId::ConnectMappedPathRestored);
+            self.sk_mut(id).mapped_ops = false;
         } else if sk.mapped_ops {
             // tcp_v6_connect() never restores ipv6_specific after a v4-mapped connect that
             // failed later (RST): this native IPv6 SYN leaves through the IPv4 path and is

@@ -175,6 +175,10 @@ pub(crate) struct Sk {
     /// `write_seq + max_window + 2`, never 0); a later connect() keeps it
     /// (`tcp_v4_connect()` draws a fresh ISN only when it is 0).
     pub(crate) write_seq_set: bool,
+    /// A connect() on this socket sent a SYN (whatever became of it since).
+    pub(crate) sent_syn: bool,
+    /// listen() succeeded on this socket (whatever became of the listener since).
+    pub(crate) listened: bool,
     /// The SYNs of the current connect() carry an ISN kept from an earlier one, not drawn
     /// afresh from the clock ([`Segment::isn_kept`](super::wire::Segment)).
     pub(crate) isn_kept: bool,
@@ -263,6 +267,8 @@ impl Sk {
             tw_entry: 0,
             tw_entry_span: 0,
             write_seq_set: false,
+            sent_syn: false,
+            listened: false,
             isn_kept: false,
             peer_isn_kept: false,
             last_rx: 0,

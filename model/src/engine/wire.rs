@@ -292,7 +292,9 @@ impl Model {
         // shutdown() on the listener, even one that failed with ENOTCONN, set them).
         // For a native IPv6 connection the child also keeps the listener's transmit path
         // (tcp_v6_syn_recv_sock() sets ipv6_mapped only for v4-mapped ones).
-        let mapped_ops = lis.mapped_ops && !seg.dst.is_ipv4();
+        let mapped_ops = lis.mapped_ops
+            && !seg.dst.is_ipv4()
+            && !self.profile.mapped_failure_restores_ipv6_path();
         let child = Sk {
             opts: lis.opts,
             shutdown: lis.shutdown,

@@ -1,0 +1,84 @@
+//! `tcpconform bench`: the campaign's speed beside the bare kernel cost of the same calls.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::common::ProfileArgs;
+
+/// `bench`'s arguments.
+#[derive(Args, Debug)]
+pub(crate) struct BenchArgs {
+    /// How many random cases (each run twice: in full, and bare).
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) cases: u32,
+    /// The generator's seed.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Most calls in one case.
+    #[arg(long, default_value_t = 24)]
+    pub(crate) max_len: usize,
+    /// The kernel the model predicts for.
+    #[command(flatten)]
+    pub(crate) target: ProfileArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Measures; exit 0 with the figures, 3 when the harness could not run.
+#[cfg(target_os = "linux")]
+pub(crate) fn main(args: BenchArgs) -> ExitCode {
+    use tcpconform_harness::config::{CaseConfig, ConfigSpace};
+    use tcpconform_harness::{bench, sandbox};
+
+    use crate::common::{harness_failed, print_json, progress_bar};
+
+    if let Err(e) = sandbox::probe() {
+        return harness_failed(e);
+    }
+    let target = match args.target.for_kernel() {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    // The default campaign's cases: generated sysctls, a quarter on two hosts.
+    let options = bench::BenchOptions {
+        cases: args.cases,
+        seed: args.seed,
+        max_len: args.max_len,
+        space: ConfigSpace::Generated {
+            base: CaseConfig::defaults(target.profile),
+            two_hosts: true,
+        },
+    };
+    let cases = args.cases;
+    let bar = progress_bar(2 * u64::from(cases));
+    let offset = |pass: &str| if pass == "bare" { u64::from(cases) } else { 0 };
+    let report = bench::run(&options, &|pass, n| bar.set_position(offset(pass) + n));
+    bar.finish_and_clear();
+    match report {
+        Ok(r) if args.json => {
+            print_json(&target.head, &r);
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            print!("{}", target.head.render());
+            print!("{}", r.render());
+            ExitCode::SUCCESS
+        }
+        Err(e) => harness_failed(e),
+    }
+}
+
+/// `bench` measures the Linux backend's namespaces and netlink dumps; there is no such
+/// measurement of the other backends.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn main(_args: BenchArgs) -> ExitCode {
+    crate::common::harness_failed(tcpconform_harness::HarnessError::Unsupported {
+        what: "`tcpconform bench`".into(),
+        reason: format!(
+            "it measures the Linux backend only; this host runs {}",
+            std::env::consts::OS
+        ),
+    })
+}

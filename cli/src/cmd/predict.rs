@@ -1,0 +1,55 @@
+//! `tcpconform predict`: scenario files on the model alone (no kernel, no privileges).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use tcpconform_harness::replay;
+use tcpconform_model::Profile;
+
+use crate::common::{ProfileArgs, load_all, print_json, verdict};
+
+/// `predict`'s arguments.
+#[derive(Args, Debug)]
+pub(crate) struct PredictArgs {
+    /// Scenario files (`.scn`, or `.json`).
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    /// The profile (default: linux-6.18 with its mainline variant values).
+    #[command(flatten)]
+    pub(crate) target: ProfileArgs,
+    /// Print the reports as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Predicts every file; exit 1 when a file's expectations do not hold on the model.
+pub(crate) fn main(args: PredictArgs) -> ExitCode {
+    let target = match args.target.for_model(Profile::LINUX_6_18) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let scenarios = match load_all(&args.files) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if !args.json {
+        print!("{}", target.head.render());
+    }
+    let mut failed = false;
+    let mut reports = Vec::new();
+    for (path, sc) in &scenarios {
+        let r = replay::predict(sc, target.profile);
+        failed |= !r.passed();
+        if args.json {
+            reports.push(serde_json::json!({"file": path, "report": r}));
+        } else {
+            println!();
+            print!("{}", r.render(&path.display().to_string()));
+        }
+    }
+    if args.json {
+        print_json(&target.head, &reports);
+    }
+    verdict(failed)
+}

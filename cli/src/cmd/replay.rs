@@ -1,0 +1,191 @@
+//! `tcpconform replay`: scenario files on the kernel, with the model in lock-step.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use tcpconform_harness::scenario::Scenario;
+use tcpconform_harness::{across, replay, sandbox};
+use tcpconform_model::{Mutant, Profile};
+
+use crate::common::{ProfileArgs, bad, harness_failed, load_all, print_json, verdict};
+
+/// `replay`'s arguments.
+#[derive(Args, Debug)]
+pub(crate) struct ReplayArgs {
+    /// Scenario files (`.scn`, or `.json`).
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    /// The kernel the model predicts for.
+    #[command(flatten)]
+    pub(crate) target: ProfileArgs,
+    /// Predict for the running kernel (or --profile) even when a file was written for another
+    /// (its `@profile` release or `@variant` pins): the file's expectations must then fail
+    /// exactly where that model says they do (a behaviour that differs between kernels), and
+    /// the kernel must agree with it. Files written for another kernel are replayed this way
+    /// anyway.
+    #[arg(long)]
+    pub(crate) across: bool,
+    /// Replay against the model with this mutant switched on (`tcpconform mutants`).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) mutant: Option<String>,
+    /// Replay each file N times, each in fresh namespaces, and print how many gave each
+    /// verdict; exit 1 when a file's verdict changed between replays (whatever it was).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) repeat: Option<u32>,
+    /// Print the reports as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Replays every file; exit 1 when one fails.
+pub(crate) fn main(args: ReplayArgs) -> ExitCode {
+    let mutant = match args.mutant.as_deref().map(str::parse::<Mutant>).transpose() {
+        Ok(m) => m,
+        Err(e) => return bad(format!("--mutant: {e}")),
+    };
+    let scenarios = match load_all(&args.files) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if args.across && args.repeat.is_some() {
+        return bad("--repeat and --across do not go together");
+    }
+    if let Err(e) = sandbox::probe() {
+        return harness_failed(e);
+    }
+    let target = match args.target.for_kernel() {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    if !args.json {
+        print!("{}", target.head.render());
+    }
+    if let Some(times) = args.repeat {
+        return repeated(
+            &scenarios,
+            target.profile,
+            mutant,
+            times,
+            args.json,
+            &target.head,
+        );
+    }
+    let mut failed = false;
+    let mut reports = Vec::new();
+    let mut summaries = Vec::new();
+    for (path, sc) in &scenarios {
+        let name = path.display().to_string();
+        // A file written for another kernel is judged with this kernel's model (`--across`);
+        // under a mutant the file's own expectations are what the mutant is checked against.
+        if mutant.is_none() && (args.across || !sc.is_for(target.profile)) {
+            let r = match across::replay_across(sc, target.profile) {
+                Ok(r) => r,
+                Err(e) => return harness_failed(e),
+            };
+            if let Some(e) = r.replay.as_ref().and_then(|r| r.run.harness_error.as_ref()) {
+                return harness_failed(e);
+            }
+            failed |= !r.passed();
+            summaries.push((name.clone(), r.passed(), r.summary(&name)));
+            if args.json {
+                reports.push(serde_json::json!({"file": path, "across": r}));
+            } else {
+                println!();
+                print!("{}", r.render(&name));
+            }
+            continue;
+        }
+        match replay::replay_mutated(sc, target.profile, mutant) {
+            Ok(r) => {
+                if let Some(e) = &r.run.harness_error {
+                    return harness_failed(e);
+                }
+                failed |= !r.passed();
+                let line = format!("{name}: {}", r.verdict_line());
+                summaries.push((name.clone(), r.passed(), line));
+                if args.json {
+                    reports.push(serde_json::json!({"file": path, "report": r}));
+                } else {
+                    println!();
+                    print!("{}", r.render(&name));
+                }
+            }
+            Err(e) => return harness_failed(e),
+        }
+    }
+    if args.json {
+        print_json(&target.head, &reports);
+    } else {
+        print_summary(&summaries);
+    }
+    verdict(failed)
+}
+
+/// The end of a replay of several files: one line per file, then `N files: H hold, F fail`
+/// and the failing files.
+fn print_summary(summaries: &[(String, bool, String)]) {
+    if summaries.len() < 2 {
+        return;
+    }
+    println!();
+    for (_, _, line) in summaries {
+        println!("{line}");
+    }
+    let failing: Vec<&str> = summaries
+        .iter()
+        .filter(|(_, ok, _)| !ok)
+        .map(|(n, _, _)| n.as_str())
+        .collect();
+    println!(
+        "{} files: {} hold, {} fail",
+        summaries.len(),
+        summaries.len() - failing.len(),
+        failing.len()
+    );
+    for f in failing {
+        println!("  FAIL {f}");
+    }
+}
+
+/// `replay --repeat N`: each file N times; exit 1 when a file's verdict changed.
+fn repeated(
+    scenarios: &[(PathBuf, Scenario)],
+    profile: Profile,
+    mutant: Option<Mutant>,
+    times: u32,
+    json: bool,
+    head: &tcpconform_harness::fingerprint::ReportHead,
+) -> ExitCode {
+    let mut changed = false;
+    let mut reports = Vec::new();
+    let mut always_failed = Vec::new();
+    for (path, sc) in scenarios {
+        match replay::replay_repeatedly(sc, profile, mutant, times) {
+            Ok(r) => {
+                changed |= !r.stable();
+                if r.stable() && r.verdicts.first().is_some_and(|(v, _)| v != "PASS") {
+                    always_failed.push(path.display().to_string());
+                }
+                if json {
+                    reports.push(serde_json::json!({"file": path, "verdicts": r}));
+                } else {
+                    println!("{}: {}", path.display(), r.render());
+                }
+            }
+            Err(e) => return harness_failed(e),
+        }
+    }
+    if json {
+        print_json(head, &reports);
+    } else if !always_failed.is_empty() {
+        println!(
+            "{} file(s) failed every one of {times} replays (a stable verdict):",
+            always_failed.len()
+        );
+        for f in &always_failed {
+            println!("  {f}");
+        }
+    }
+    verdict(changed)
+}
