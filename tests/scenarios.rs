@@ -11,6 +11,30 @@ fn there_are_at_least_ten_scenarios() {
     assert!(scenario_files().len() >= 10, "{:?}", scenario_files());
 }
 
+/// Every behaviour variant is shown by a scenario that pins it (`@variant`).
+#[test]
+fn every_variant_is_pinned_by_a_scenario() {
+    let pinned: std::collections::BTreeSet<tcpconform_model::Variant> = scenario_files()
+        .iter()
+        .flat_map(|p| {
+            scenario::parse_file(p)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .variants
+        })
+        .map(|s| s.variant)
+        .collect();
+    let missing: Vec<&str> = tcpconform_model::Variant::ALL
+        .iter()
+        .filter(|v| !pinned.contains(v))
+        .map(|v| v.name())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "variants no scenario pins: {}",
+        missing.join(", ")
+    );
+}
+
 #[test]
 fn every_scenario_holds_on_the_model() {
     let mut failures = Vec::new();
