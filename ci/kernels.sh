@@ -111,10 +111,9 @@ as_root() {
 
 is_static() { have ldd && ! ldd "$1" 2>&1 | grep -q '=>'; }
 
-apt_install() {
-    local cmd=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@")
-    as_root "${cmd[@]}" || { as_root apt-get update -q && as_root "${cmd[@]}"; }
-}
+# Installs without removing or downgrading anything the machine had (ci/lib/apt.sh).
+# shellcheck source=ci/lib/apt.sh
+. "$HERE/lib/apt.sh"
 
 # ensure_deps: install whatever of the tools below is missing (Debian and Ubuntu package names).
 ensure_deps() {
@@ -130,7 +129,7 @@ ensure_deps() {
     [ -s "$HOST_KEYRING" ] || want+=(debian-archive-keyring)
     ((${#want[@]} == 0)) && return 0
     log "installing ${want[*]}"
-    retry apt_install "${want[@]}" >&2
+    apt_install_safely "${want[@]}" >&2 || die "could not install ${want[*]} without removing or downgrading a package the machine has (see above)"
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -13,9 +13,11 @@ if ! have cargo; then
 fi
 if ! have nft; then
     echo "setup: installing nftables (for peer_vanishes / peer_reboots)" >&2
-    export DEBIAN_FRONTEND=noninteractive
+    # Never removes or downgrades a package the machine has (ci/lib/apt.sh).
+    # shellcheck source=ci/lib/apt.sh
+    . "$(dirname "$0")/lib/apt.sh"
     for attempt in 1 2 3; do
-        if apt-get update -qq && apt-get install -y -qq --no-install-recommends nftables >/dev/null; then
+        if apt_install_safely nftables >/dev/null; then
             break
         fi
         [ "$attempt" = 3 ] && { echo "setup: could not install nftables" >&2; exit 1; }
