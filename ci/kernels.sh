@@ -33,8 +33,8 @@ usage:
       names one), then runs `tcpconform run --cases N --seed S --print-scenario` under each
       kernel of LIST (default 6.1,6.12,7.x,host) as `run` does. One seed (random if not given,
       always printed) for every kernel. Per kernel, OUT/<release>/ also gets `result`
-      (verdict, cases, calls, divergences, times) and `found.scn` (the shrunk counterexample,
-      if any). Then each kernel replays every scenario of --scenarios DIR (default
+      (verdict, cases, calls, distinct divergences, times) and `found-N.scn` (each distinct
+      divergence's shrunk counterexample). Then each kernel replays every scenario of --scenarios DIR (default
       tests/scenarios; `none` skips this) with `tcpconform replay --across` (each file with
       the model for that kernel), into OUT/scenarios/<release>/. OUT/matrix.md holds both
       summary tables, and is printed. --cases 0 skips the campaign. Defaults: --cases 2000,
@@ -751,8 +751,8 @@ field() {
     echo "${v:--}"
 }
 
-# summarize_kernel DIR: DIR/result (key=value) from output.txt; DIR/found.scn when the campaign
-# printed a shrunk counterexample.
+# summarize_kernel DIR: DIR/result (key=value) from output.txt; DIR/found-N.scn for each shrunk
+# counterexample the campaign printed.
 summarize_kernel() {
     local d=$1 out=$1/output.txt rc verdict
     rc=$(cat "$d/rc" 2>/dev/null || echo harness-error)
@@ -763,10 +763,10 @@ summarize_kernel() {
         3) verdict=HARNESS-FAILURE ;;
         *) verdict=$rc ;;
     esac
-    rm -f "$d/found.scn"
-    if grep -qx -- '--- scenario ---' "$out" 2>/dev/null; then
-        sed -n '/^--- scenario ---$/,/^--- end scenario ---$/p' "$out" | sed '1d;$d' >"$d/found.scn"
-    fi
+    rm -f "$d"/found*.scn
+    # One file per distinct divergence, as the campaign printed them.
+    awk -v d="$d" '/^--- scenario ---$/ { n++; f = sprintf("%s/found-%d.scn", d, n); next }
+        /^--- end scenario ---$/ { f = ""; next } f { print > f }' "$out" 2>/dev/null || true
     {
         echo "verdict=$verdict"
         echo "rc=$rc"
@@ -775,10 +775,10 @@ summarize_kernel() {
         echo "cases=$(field "$out" '^cases ([0-9]+) ')"
         echo "calls=$(field "$out" '  calls ([0-9]+) ')"
         echo "rules_hit=$(field "$out" '  rules hit ([0-9]+/[0-9]+) ')"
-        echo "divergences=$(field "$out" '  divergences ([0-9]+) ')"
+        echo "divergences=$(field "$out" '  distinct divergences ([0-9]+) ')"
         echo "campaign_seconds=$(field "$out" '  time ([0-9.]+)s ')"
         echo "wall_seconds=$(cat "$d/seconds" 2>/dev/null || echo -)"
-        echo "found=$([ -s "$d/found.scn" ] && echo found.scn || echo -)"
+        echo "found=$(cd "$d" && ls found-*.scn 2>/dev/null | tr '\n' ' ' | sed 's/ $//' || true)"
     } >"$d/result"
 }
 
@@ -794,7 +794,7 @@ matrix_table() {
         printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$(r profile)" \
             "$(r verdict)" "$(r cases)" "$(r calls)" "$(r rules_hit)" "$(r divergences)" \
             "$(r campaign_seconds)" "$(r wall_seconds)" \
-            "$(if [ "$(r found)" = - ]; then echo -; else echo "$n/found.scn"; fi)"
+            "$(if [ -z "$(r found)" ]; then echo -; else echo "$(r found)" | sed "s#[^ ]*#$n/&#g"; fi)"
     done
 }
 
@@ -898,14 +898,15 @@ cmd_matrix() {
             echo
             matrix_table
             for n in "${RUN_NAMES[@]}"; do
-                if [ -s "$OUT/$n/found.scn" ]; then
+                for f in "$OUT/$n"/found-*.scn; do
+                    [ -s "$f" ] || continue
                     echo
-                    echo "$n: shrunk counterexample ($n/found.scn):"
+                    echo "$n: shrunk counterexample ($n/$(basename "$f")):"
                     echo
                     echo '```'
-                    cat "$OUT/$n/found.scn"
+                    cat "$f"
                     echo '```'
-                fi
+                done
             done
             echo
         } >>"$top/matrix.md"
@@ -943,7 +944,7 @@ cmd_matrix() {
     echo
     cat "$top/matrix.md"
     echo
-    echo "(in $top: matrix.md; per kernel <release>/{output.txt,result,found.scn,console.txt,meta}," \
+    echo "(in $top: matrix.md; per kernel <release>/{output.txt,result,found-N.scn,console.txt,meta}," \
         "scenarios/<release>/output.txt)"
     return $rc
 }

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# The soak: CASES random cases that pass on this kernel (default 100000), as many seeds as it
-# takes. A divergence is shrunk and saved (DIR/found/*.scn), listed, and the soak goes on with
-# the next seed; the cases before it count. Not part of ci.sh (it takes a quarter of an hour).
+# The soak: one campaign of CASES random cases (default 100000) from seed SEED (default 1),
+# which keeps going after a divergence: every distinct divergence is grouped, shrunk and saved
+# (DIR/found/*.scn) and listed with its count. Not part of ci.sh (it takes a quarter of an
+# hour).
 #
-#   ci/soak.sh [CASES] [FIRST_SEED]
+#   ci/soak.sh [CASES] [SEED]
 #
 # Environment: TCPCONFORM (the binary; default target/release/tcpconform, built if missing),
 # SOAK_DIR (default soak-<time>), SOAK_LOAD=N (N busy loops, `yes > /dev/null`, for the soak's
-# duration: the same campaign with every CPU contended).
+# duration: the same campaign with every CPU contended), SOAK_BASELINE (a baseline file: only
+# divergences it does not know count).
 #
-# Prints one line per seed and a summary; exit 0 when no divergence was found, 1 when some
-# were (the scenario files are listed), 3 when the harness failed.
+# Prints the campaign's figures and every distinct divergence; exit 0 when none (or none new)
+# was found, 1 when some were (the scenario files are listed), 3 when the harness failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cases=${1:-100000}
@@ -30,41 +32,26 @@ for _ in $(seq 1 "${SOAK_LOAD:-0}"); do
     yes > /dev/null &
     loads+=("$!")
 done
-passed=0
-divergences=()
 start=$(date +%s)
-while [ "$passed" -lt "$cases" ]; do
-    left=$((cases - passed))
-    rc=0
-    "$bin" run --cases "$left" --seed "$seed" --found "$dir/found" --json \
-        > "$dir/seed-$seed.json" 2> "$dir/seed-$seed.err" || rc=$?
-    read -r ran outcome file < <(python3 - "$dir/seed-$seed.json" <<'PY'
+rc=0
+"$bin" run --cases "$cases" --seed "$seed" --found "$dir/found" --json \
+    ${SOAK_BASELINE:+--baseline "$SOAK_BASELINE"} > "$dir/run.json" 2> "$dir/run.err" || rc=$?
+if [ "$rc" = 3 ] || [ ! -s "$dir/run.json" ]; then
+    cat "$dir/run.err" >&2
+    exit 3
+fi
+python3 - "$dir/run.json" "$(( $(date +%s) - start ))" "${SOAK_LOAD:-0}" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-o = r["outcome"]
-if o == "Passed":
-    print(r["cases"], "passed", "-")
-elif "Diverged" in o:
-    print(r["cases"], "diverged", o["Diverged"].get("path") or "-")
-else:
-    print(r["cases"], "harness-failed", "-")
+groups = r.get("groups", [])
+new = [g for g in groups if not g.get("known")]
+print(f"soak: {r['cases']} cases from seed {r['seed']} in {sys.argv[2]}s, load {sys.argv[3]}: "
+      f"{r.get('divergent_cases', 0)} divergent case(s), {len(groups)} distinct divergence(s), "
+      f"{len(new)} new")
+for g in groups:
+    cx = g["counterexample"]
+    tag = "known" if g.get("known") else "NEW"
+    print(f"  {tag} {g['count']}x (first at case {g['first_case']}): {g['signature']}")
+    print(f"      {cx.get('path') or '(not saved)'}")
 PY
-)
-    echo "seed $seed: $ran cases, $outcome $file (exit $rc)"
-    case "$outcome" in
-        passed) passed=$((passed + ran)) ;;
-        diverged)
-            # The failing case is the last one run.
-            passed=$((passed + ran - 1))
-            divergences+=("$file (seed $seed)")
-            ;;
-        *)
-            cat "$dir/seed-$seed.err" >&2
-            exit 3
-            ;;
-    esac
-    seed=$((seed + 1))
-done
-echo "soak: $passed cases passed in $(( $(date +%s) - start ))s, load ${SOAK_LOAD:-0}, ${#divergences[@]} divergence(s)"
-for d in "${divergences[@]}"; do echo "  divergence: $d"; done
-[ ${#divergences[@]} -eq 0 ]
+exit "$rc"

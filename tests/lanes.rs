@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use tcpconform_harness::campaign::CampaignOutcome;
 use tcpconform_harness::lanes::{self, Lane, LaneOptions, LaneReport};
-use tcpconform_harness::report::format_run;
+use tcpconform_harness::campaign::render::render_groups;
 use tcpconform_harness::{kernel, sandbox};
 use tcpconform_model::RuleId;
 use tcpconform_tests::{env_number, repo_root};
@@ -56,16 +56,11 @@ fn run_lane(lane: Lane, cases: u32, concurrency: usize) -> LaneReport {
     match &report.outcome {
         CampaignOutcome::Passed => {}
         CampaignOutcome::HarnessFailed(e) => panic!("the harness failed (not a verdict): {e}"),
-        CampaignOutcome::Diverged(cx) => {
-            let replay = cx
-                .path
-                .as_ref()
-                .map(|p| format!("cargo run -p tcpconform -- replay {}", p.display()));
+        CampaignOutcome::Diverged(_) => {
             panic!(
-                "the kernel diverged from the model in the {} lane (seed {seed}); {}:\n{}",
+                "the kernel diverged from the model in the {} lane (seed {seed}):\n{}",
                 lane.name(),
-                cx.headline(),
-                format_run(&cx.run, &cx.config, &cx.run.env, replay.as_deref())
+                render_groups(&report.as_campaign(), "cargo run -p tcpconform -- replay")
             );
         }
     }

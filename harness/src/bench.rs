@@ -54,18 +54,25 @@ pub struct BenchOptions {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Phases {
     /// Generating the cases (the strategy, with the generator's model).
+    #[serde(with = "crate::secs")]
     pub generate: Duration,
     /// Sandbox setup: namespaces, links, routes, sysctls, netlink sockets, the case thread.
+    #[serde(with = "crate::secs")]
     pub setup: Duration,
     /// The calls themselves (syscalls, including bounded blocking waits).
+    #[serde(with = "crate::secs")]
     pub calls: Duration,
     /// Of `calls`: the calls reported as `BLOCKS` (each waited the executor's bound).
+    #[serde(with = "crate::secs")]
     pub blocked: Duration,
     /// Observation: sock_diag dumps and the waits of settling.
+    #[serde(with = "crate::secs")]
     pub observe: Duration,
     /// The model in lock-step: branches, tables, comparison.
+    #[serde(with = "crate::secs")]
     pub model: Duration,
     /// Teardown: closing, the orphan sweep, the thread's exit and join.
+    #[serde(with = "crate::secs")]
     pub teardown: Duration,
 }
 
@@ -80,10 +87,13 @@ impl Phases {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct BarePhases {
     /// Thread, namespace(s), `lo` up.
+    #[serde(with = "crate::secs")]
     pub setup: Duration,
     /// The calls.
+    #[serde(with = "crate::secs")]
     pub calls: Duration,
     /// Closing, thread exit and join.
+    #[serde(with = "crate::secs")]
     pub teardown: Duration,
 }
 
@@ -102,10 +112,13 @@ impl BarePhases {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ThreadTimes {
     /// Wall time.
+    #[serde(with = "crate::secs")]
     pub wall: Duration,
     /// On a CPU.
+    #[serde(with = "crate::secs")]
     pub cpu: Duration,
     /// Ready, waiting for a CPU.
+    #[serde(with = "crate::secs")]
     pub runqueue: Duration,
 }
 
@@ -123,12 +136,14 @@ pub struct BenchReport {
     /// Dumps taken by settling in the full pass.
     pub dumps: u64,
     /// Wall time of the full pass (generation included).
+    #[serde(with = "crate::secs")]
     pub full_wall: Duration,
     /// The full pass's case threads: CPU time and run-queue wait.
     pub full_thread: ThreadTimes,
     /// Where it went.
     pub full: Phases,
     /// Wall time of the bare pass.
+    #[serde(with = "crate::secs")]
     pub bare_wall: Duration,
     /// The bare pass's case threads: CPU time and run-queue wait.
     pub bare_thread: ThreadTimes,

@@ -19,7 +19,6 @@ use tcpconform_model::{Host, Profile, Sysctl, SysctlKey};
 use crate::campaign::{self, CampaignOptions, CampaignOutcome, CampaignReport};
 use crate::config::{self, CaseConfig, ConfigSpace};
 use crate::diff::{self, DiffKind, DiffOptions, Difference};
-use crate::report::format_run;
 
 /// A setting as an operator wrote it, with where.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,7 +285,7 @@ pub fn check(
 }
 
 /// The report as text.
-pub fn render(r: &CheckReport) -> String {
+pub fn render(r: &CheckReport, replay: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "tcpconform check — {}", r.profile);
     let _ = writeln!(out, "\nSettings:");
@@ -322,21 +321,13 @@ pub fn render(r: &CheckReport) -> String {
         c.elapsed.as_secs_f64(),
         match &c.outcome {
             CampaignOutcome::Passed => "the kernel agreed with the model on every call".to_owned(),
-            CampaignOutcome::Diverged(_) => "DIVERGENCE (below)".to_owned(),
+            CampaignOutcome::Diverged(_) =>
+                format!("{} DISTINCT DIVERGENCE(S) (below)", c.groups.len()),
             CampaignOutcome::HarnessFailed(e) => format!("HARNESS FAILURE (not a verdict): {e}"),
         }
     );
-    if let CampaignOutcome::Diverged(cx) = &c.outcome {
-        let replay = cx
-            .path
-            .as_ref()
-            .map(|p| format!("tcpconform replay {}", p.display()));
-        out.push_str(&format_run(
-            &cx.run,
-            &cx.config,
-            &cx.run.env,
-            replay.as_deref(),
-        ));
+    if let CampaignOutcome::Diverged(_) = &c.outcome {
+        out.push_str(&campaign::render::render_groups(c, replay));
     }
     let _ = writeln!(
         out,

@@ -95,6 +95,7 @@ pub struct DiffReport {
     /// Cases tried.
     pub cases: u64,
     /// How long the search took.
+    #[serde(with = "crate::secs")]
     pub elapsed: Duration,
     /// The differences, one per pair of deciding rules, shortest first.
     pub differences: Vec<Difference>,

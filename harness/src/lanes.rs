@@ -33,7 +33,9 @@ use tcpconform_model::{
     SysctlKey, TcpState, Var,
 };
 
-use crate::campaign::{self, CampaignOutcome, Counterexample};
+use crate::campaign::groups::{Collector, DivergenceGroup, Signature};
+use crate::campaign::shrink::Shrunk;
+use crate::campaign::{self, CampaignOutcome, Counterexample, ShrinkBudget, ShrinkSpent};
 use crate::config::{CaseConfig, INTERESTING};
 use crate::error::HarnessError;
 use crate::generate::{self, GenOptions, GenState};
@@ -147,17 +149,22 @@ pub struct LaneReport {
     /// How many cases diverged from the model.
     pub diverged_cases: u64,
     /// Wall time of the cases (shrinking apart).
+    #[serde(with = "crate::secs")]
     pub elapsed: Duration,
     /// The longest single case.
+    #[serde(with = "crate::secs")]
     pub longest_case: Duration,
     /// Wall time spent shrinking.
+    #[serde(with = "crate::secs")]
     pub shrink_time: Duration,
-    /// Whether the first divergent case diverged again when run anew (else it is reported as
-    /// it first ran, unshrunk).
-    pub reproduced: bool,
+    /// Every distinct divergence, most frequent first, each shrunk within the lane's budget.
+    pub groups: Vec<DivergenceGroup>,
     /// The divergent cases as they ran, unshrunk (the first few), saved as scenarios.
     pub divergent_files: Vec<PathBuf>,
-    /// How it ended (the first divergent case, shrunk).
+    /// How the groups stand against a baseline, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<crate::baseline::Judgement>,
+    /// How it ended (the most frequent divergence, shrunk).
     pub outcome: CampaignOutcome,
 }
 
@@ -165,6 +172,41 @@ impl LaneReport {
     /// All expiries of the lane's timer rules.
     pub fn total_expiries(&self) -> u64 {
         self.expiries.values().sum()
+    }
+
+    /// Marks the groups `baseline` knows.
+    pub fn judge(
+        &mut self,
+        baseline: &crate::baseline::Baseline,
+        profile: &Profile,
+        kernel: Option<&str>,
+    ) {
+        let j = baseline.judge(&mut self.groups, profile, &profile.to_string(), kernel);
+        self.baseline = Some(j);
+    }
+
+    /// Whether the lane passes: it ran, and every divergence is known to the baseline.
+    pub fn passed(&self) -> bool {
+        !matches!(self.outcome, CampaignOutcome::HarnessFailed(_))
+            && self.groups.iter().all(|g| g.known.is_some())
+    }
+
+    /// The lane's figures as a campaign report, for the shared rendering and JUnit.
+    pub fn as_campaign(&self) -> campaign::CampaignReport {
+        campaign::CampaignReport {
+            seed: self.seed,
+            cases: self.cases,
+            shrink_cases: 0,
+            calls: self.calls,
+            rules_hit: self.expiries.clone(),
+            elapsed: self.elapsed,
+            divergent_cases: self.diverged_cases,
+            groups: self.groups.clone(),
+            baseline: self.baseline.clone(),
+            detection: None,
+            outcome: self.outcome.clone(),
+            digest: crate::digest::RunDigest::default(),
+        }
     }
 
     /// The one-paragraph summary the CLI and the tests print.
@@ -176,17 +218,11 @@ impl LaneReport {
             .collect();
         let verdict = match &self.outcome {
             CampaignOutcome::Passed => "no divergence".to_owned(),
-            CampaignOutcome::Diverged(cx) if self.reproduced => format!(
-                "{} case(s) diverged; the first shrunk from {} to {} calls in {:.1}s",
-                self.diverged_cases,
-                cx.original_len,
-                cx.ops.len(),
-                self.shrink_time.as_secs_f64()
-            ),
             CampaignOutcome::Diverged(_) => format!(
-                "{} case(s) diverged; the first did not diverge again when run anew (shown as \
-                 it ran)",
-                self.diverged_cases
+                "{} case(s) diverged, {} distinct divergence(s), shrunk in {:.1}s",
+                self.diverged_cases,
+                self.groups.len(),
+                self.shrink_time.as_secs_f64()
             ),
             CampaignOutcome::HarnessFailed(e) => format!("HARNESS FAILURE: {e}"),
         };
@@ -461,19 +497,35 @@ fn run_side_by_side(
 
 /// Delta debugging with the candidates of each round run side by side: for the current chunk
 /// size, every way of removing one chunk runs at once; the first (earliest) that still
-/// diverges is kept. A timer case mostly sleeps, so a round costs about one case's time.
+/// diverges the same way (`keep`) is kept. A timer case mostly sleeps, so a round costs about
+/// one case's time; the budget counts every candidate run and stops between rounds.
 pub fn minimize_side_by_side(
     config: &CaseConfig,
     ops: Vec<Op>,
+    diverged: Run,
+    keep: &Signature,
     concurrency: usize,
-) -> Result<(Vec<Op>, Run), HarnessError> {
+    budget: ShrinkBudget,
+) -> Result<Shrunk, HarnessError> {
+    let started = Instant::now();
+    let same = |run: &Run| run.divergence().is_some_and(|d| Signature::of(d) == *keep);
+    let mut spent = ShrinkSpent::default();
     let mut best = ops;
     let mut best_run = campaign::run_case(config, &best)?;
-    let Some(d) = best_run.divergence() else {
-        // It does not diverge again: report it as it is; the verdict says so.
-        return Ok((best, best_run));
-    };
-    best.truncate(d.index);
+    spent.runs += 1;
+    if !same(&best_run) {
+        // It does not diverge (that way) again: report it as it first ran.
+        spent.time = started.elapsed();
+        return Ok(Shrunk {
+            config: config.clone(),
+            ops: best,
+            run: diverged,
+            reproduced: false,
+            spent,
+        });
+    }
+    let at = best_run.divergence().map_or(best.len(), |d| d.index);
+    best.truncate(at);
     let mut chunk = (best.len() / 2).max(1);
     loop {
         let candidates: Vec<(CaseConfig, Vec<Op>)> = (0..best.len())
@@ -486,12 +538,19 @@ pub fn minimize_side_by_side(
             .filter(|c| !c.is_empty() && campaign::well_formed(config, c))
             .map(|c| (config.clone(), c))
             .collect();
+        let n = candidates.len() as u32;
+        if spent.runs + n > budget.runs || started.elapsed() >= budget.time {
+            spent.stopped_early = true;
+            break;
+        }
+        spent.runs += n;
         let runs = run_side_by_side(&candidates, concurrency, &|_, _| {});
         let mut kept = false;
         for ((_, mut candidate), run) in candidates.into_iter().zip(runs) {
             let run = run?;
-            if let Some(d) = run.divergence() {
-                candidate.truncate(d.index);
+            if same(&run) {
+                let at = run.divergence().map_or(candidate.len(), |d| d.index);
+                candidate.truncate(at);
                 best = candidate;
                 best_run = run;
                 kept = true;
@@ -507,11 +566,40 @@ pub fn minimize_side_by_side(
         }
         chunk = (chunk / 2).max(1);
     }
-    Ok((best, best_run))
+    spent.time = started.elapsed();
+    Ok(Shrunk {
+        config: config.clone(),
+        ops: best,
+        run: best_run,
+        reproduced: true,
+        spent,
+    })
 }
 
-/// Runs a lane: generates its cases, runs them side by side, and shrinks the first divergent
-/// one. `progress` is called after every case with the number of cases done.
+/// What shrinking one divergence of a lane may spend: a timer case takes seconds a round, a
+/// TIME-WAIT case over a minute, so the TIME-WAIT lane gets about three rounds.
+pub fn shrink_budget(lane: Lane) -> ShrinkBudget {
+    match lane {
+        Lane::Timers => ShrinkBudget {
+            time: Duration::from_secs(60),
+            runs: 2_000,
+        },
+        Lane::TimeWait => ShrinkBudget {
+            time: Duration::from_secs(200),
+            runs: 2_000,
+        },
+    }
+}
+
+/// What shrinking every divergence of a lane may spend together: groups beyond it are
+/// reported as they ran.
+pub fn total_shrink_budget(lane: Lane) -> Duration {
+    2 * shrink_budget(lane).time
+}
+
+/// Runs a lane: generates its cases, runs them side by side, groups the divergent ones and
+/// shrinks each group within the lane's budget. `progress` is called after every case with the
+/// number of cases done.
 pub fn run(options: &LaneOptions, progress: &(dyn Fn(u64) + Sync)) -> LaneReport {
     let started = Instant::now();
     let mut rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(options.seed));
@@ -564,6 +652,7 @@ pub fn run(options: &LaneOptions, progress: &(dyn Fn(u64) + Sync)) -> LaneReport
                 shrink_time: Duration::ZERO,
                 path: None,
                 reproduced: false,
+                not_shrunk: true,
             };
             if let Ok(path) = campaign::save(dir, &cx) {
                 divergent_files.push(path);
@@ -571,38 +660,33 @@ pub fn run(options: &LaneOptions, progress: &(dyn Fn(u64) + Sync)) -> LaneReport
         }
     }
     let shrink_started = Instant::now();
-    let mut reproduced = true;
+    let mut groups = Vec::new();
     let outcome = if let Some(e) = first_error {
         CampaignOutcome::HarnessFailed(e)
-    } else if let Some((i, original)) = divergent.first() {
-        let (config, ops) = &cases[*i];
-        match minimize_side_by_side(config, ops.clone(), options.concurrency) {
-            Ok((shrunk, run)) => {
-                // A case that does not diverge when run again is reported as it first ran.
-                reproduced = run.divergence().is_some();
-                let (shrunk, run) = if reproduced {
-                    (shrunk, run)
-                } else {
-                    (ops.clone(), original.clone())
-                };
-                let mut cx = Counterexample {
-                    config: config.clone(),
-                    ops: shrunk,
-                    run,
-                    original_len: ops.len(),
-                    shrink_time: shrink_started.elapsed(),
-                    path: None,
-                    reproduced,
-                };
-                if let Some(dir) = &options.found_dir {
-                    cx.path = campaign::save(dir, &cx).ok();
-                }
-                CampaignOutcome::Diverged(Box::new(cx))
+    } else if divergent.is_empty() {
+        CampaignOutcome::Passed
+    } else {
+        let mut found = Collector::default();
+        for (i, run) in &divergent {
+            let (config, ops) = &cases[*i];
+            found.add(*i as u64 + 1, config, ops, run);
+        }
+        let concurrency = options.concurrency;
+        let shrinker = |config: &CaseConfig, ops, run, sig: &Signature, budget| {
+            minimize_side_by_side(config, ops, run, sig, concurrency, budget)
+        };
+        match found.shrink_all(
+            &shrinker,
+            shrink_budget(options.lane),
+            Some(total_shrink_budget(options.lane)),
+            options.found_dir.as_deref(),
+        ) {
+            Ok(g) => {
+                groups = g;
+                CampaignOutcome::Diverged(Box::new(groups[0].counterexample.clone()))
             }
             Err(e) => CampaignOutcome::HarnessFailed(format!("while shrinking: {e}")),
         }
-    } else {
-        CampaignOutcome::Passed
     };
     LaneReport {
         lane: options.lane,
@@ -614,8 +698,9 @@ pub fn run(options: &LaneOptions, progress: &(dyn Fn(u64) + Sync)) -> LaneReport
         elapsed,
         longest_case: longest.into_inner().expect("longest lock"),
         shrink_time: shrink_started.elapsed(),
-        reproduced,
+        groups,
         divergent_files,
+        baseline: None,
         outcome,
     }
 }

@@ -46,6 +46,7 @@
 //! All `unsafe` code lives in the private `sys` module.
 
 pub mod across;
+pub mod baseline;
 #[cfg(target_os = "linux")]
 pub mod bench;
 pub mod campaign;
@@ -60,6 +61,7 @@ pub mod error;
 pub mod executor;
 pub mod fingerprint;
 pub mod generate;
+pub mod junit;
 pub mod kernel;
 pub mod lanes;
 pub mod lockstep;
@@ -69,6 +71,7 @@ pub mod replay;
 pub mod report;
 pub mod sandbox;
 pub mod scenario;
+pub mod secs;
 pub mod stopwatch;
 #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "macos"))]
 mod sys;

@@ -36,8 +36,6 @@ pub struct MutantsOptions {
     pub only: Vec<Mutant>,
     /// Where each mutant's shrunk scenario is written (`None`: not written).
     pub found_dir: Option<PathBuf>,
-    /// Proptest's shrinking steps before the delta-debugging pass.
-    pub max_shrink_iters: u32,
     /// Hand-written scenarios (name, scenario) whose expectations are also checked against
     /// each mutated model: a second detector beside the campaign, the test suite's own.
     pub scenarios: Vec<(String, crate::scenario::Scenario)>,
@@ -52,7 +50,6 @@ impl MutantsOptions {
             seed,
             only: Vec::new(),
             found_dir: None,
-            max_shrink_iters: 256,
             scenarios: Vec::new(),
         }
     }
@@ -97,7 +94,8 @@ pub fn campaign_options(mutant: Mutant, options: &MutantsOptions) -> CampaignOpt
     let mut c = CampaignOptions::new(space, options.budget, options.seed);
     c.generation = generation(mutant);
     c.found_dir = options.found_dir.as_ref().map(|d| d.join(mutant.name()));
-    c.max_shrink_iters = options.max_shrink_iters;
+    // One divergence finds a mutant: stop there.
+    c.stop_at_first = true;
     c
 }
 
@@ -111,6 +109,7 @@ pub struct MutantResult {
     /// The number of the first case that diverged.
     pub cases_to_detection: Option<u64>,
     /// Wall time from the mutant's start to the end of that case.
+    #[serde(with = "crate::secs::option")]
     pub time_to_detection: Option<Duration>,
     /// Calls in the shrunk scenario.
     pub shrunk_len: Option<usize>,
@@ -123,6 +122,7 @@ pub struct MutantResult {
     /// Cases run before shrinking.
     pub cases: u64,
     /// Wall time, shrinking and the confirmation included.
+    #[serde(with = "crate::secs")]
     pub elapsed: Duration,
     /// Why a divergence was not counted, or why the harness could not run.
     pub note: Option<String>,
@@ -144,6 +144,7 @@ pub struct MutantsReport {
     /// One result per mutant, in the order run.
     pub results: Vec<MutantResult>,
     /// Wall time of the whole run.
+    #[serde(with = "crate::secs")]
     pub elapsed: Duration,
 }
 

@@ -12,7 +12,7 @@ use crate::config::CaseConfig;
 use crate::error::HarnessError;
 use crate::kernel::{CaseSystem, sandbox_spec};
 use crate::lockstep::{LockStep, StepReport, System, Verdict, capture};
-use crate::report::{PortNames, format_run};
+use crate::report::{PortNames, format_prediction, format_run};
 use crate::sandbox::run_case;
 use crate::scenario::{Scenario, Step, match_table};
 
@@ -58,9 +58,13 @@ impl ScenarioReport {
     /// The report as text.
     pub fn render(&self, name: &str) -> String {
         let mut out = String::new();
-        let what = if self.on_kernel { "replay" } else { "predict" };
-        let _ = writeln!(out, "== {what} {name}");
-        out.push_str(&format_run(&self.run, &self.config, &self.run.env, None));
+        if self.on_kernel {
+            let _ = writeln!(out, "== replay {name}");
+            out.push_str(&format_run(&self.run, &self.config, &self.run.env, None));
+        } else {
+            let _ = writeln!(out, "== predict {name}");
+            out.push_str(&format_prediction(&self.run, &self.config, &self.run.env));
+        }
         for u in &self.unmet {
             let _ = writeln!(
                 out,

@@ -94,6 +94,31 @@ fn show_table(table: &Snapshot, names: &PortNames, indent: &str) -> String {
         .collect()
 }
 
+/// `profile linux-6.18, two hosts, sysctls: net.ipv4.tcp_tw_reuse=0 b:…`.
+fn config_line(config: &CaseConfig) -> String {
+    let sysctls: Vec<String> = config
+        .sysctls
+        .iter()
+        .map(|(h, s)| {
+            if *h == Host::A {
+                s.to_string()
+            } else {
+                format!("{h}:{s}")
+            }
+        })
+        .collect();
+    format!(
+        "profile {}{}, sysctls: {}",
+        config.profile.describe(),
+        if config.two_hosts { ", two hosts" } else { "" },
+        if sysctls.is_empty() {
+            "the namespace's defaults".to_owned()
+        } else {
+            sysctls.join(" ")
+        }
+    )
+}
+
 /// One step's line: `  7  bind(s3, 127.0.0.1:5000)     0              -1 EADDRINUSE  <<<`.
 fn step_line(s: &StepReport) -> String {
     let allowed: Vec<String> = s.allowed.iter().map(|a| a.outcome.to_string()).collect();
@@ -123,28 +148,7 @@ pub fn format_run(run: &Run, config: &CaseConfig, env: &Env, replay_hint: Option
         names.learn(&s.model_table);
     }
     let mut out = String::new();
-    let sysctls: Vec<String> = config
-        .sysctls
-        .iter()
-        .map(|(h, s)| {
-            if *h == Host::A {
-                s.to_string()
-            } else {
-                format!("{h}:{s}")
-            }
-        })
-        .collect();
-    let _ = writeln!(
-        out,
-        "profile {}{}, sysctls: {}",
-        config.profile.describe(),
-        if config.two_hosts { ", two hosts" } else { "" },
-        if sysctls.is_empty() {
-            "kernel defaults".to_owned()
-        } else {
-            sysctls.join(" ")
-        }
-    );
+    let _ = writeln!(out, "{}", config_line(config));
     let _ = writeln!(
         out,
         "\n  #  {:<46} {:<22} {:<18}",
@@ -224,6 +228,58 @@ pub fn format_run(run: &Run, config: &CaseConfig, env: &Env, replay_hint: Option
     out
 }
 
+/// A prediction (the model alone, no kernel): per call, what the model allows with the rule
+/// that decided each outcome, and the predicted table after every call that changed it.
+pub fn format_prediction(run: &Run, config: &CaseConfig, env: &Env) -> String {
+    let ops: Vec<Op> = run.steps.iter().map(|s| s.op.clone()).collect();
+    let mut names = PortNames::new(env, &ops);
+    for s in &run.steps {
+        names.learn(&s.model_table);
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", config_line(config));
+    let _ = writeln!(
+        out,
+        "\n  #  {:<46} {:<22} deciding rule",
+        "call", "model predicts"
+    );
+    let mut last = Snapshot::default();
+    for s in &run.steps {
+        let mut allowed: Vec<String> = Vec::new();
+        for a in &s.allowed {
+            let t = a.outcome.to_string();
+            if !allowed.contains(&t) {
+                allowed.push(t);
+            }
+        }
+        let mut rules: Vec<&str> = Vec::new();
+        for a in &s.allowed {
+            if !rules.contains(&a.rule.id()) {
+                rules.push(a.rule.id());
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{:>3}  {:<46} {:<22} {}",
+            s.index,
+            s.op.to_string(),
+            allowed.join(" | "),
+            rules.join(" | ")
+        );
+        if !s.model_table.same_rows(&last) {
+            let f = |p: u16| names.name(p);
+            if s.model_table.rows.is_empty() {
+                let _ = writeln!(out, "       | (empty)");
+            }
+            for line in s.model_table.display(&f).to_string().lines() {
+                let _ = writeln!(out, "       | {}", line.trim());
+            }
+            last = s.model_table.clone();
+        }
+    }
+    out
+}
+
 /// The scenario file of a counterexample: the header of its configuration, every call with
 /// the kernel's result as the expectation, the kernel's table after the divergent call, and a
 /// comment saying what the model allowed and which rule decided.
@@ -243,7 +299,8 @@ pub fn counterexample_scenario(cx: &Counterexample) -> Scenario {
             (Some(d), None) => format!("divergence found by tcpconform run: {}", d.rule.id()),
             (None, _) => "tcpconform counterexample".to_owned(),
         }),
-        profile: Some(cx.config.profile),
+        profile: Some(cx.config.profile.release()),
+        variants: cx.config.profile.non_mainline(),
         hosts: if cx.config.two_hosts { 2 } else { 1 },
         sysctls: cx.config.sysctls.clone(),
         ..Scenario::default()

@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 
 macro_rules! rules {
     ($($variant:ident = $id:literal : $what:literal,)*) => {
-        /// A rule of the model.
+        /// A rule of the model. Serialized as its dotted id (`socket.created`), as reports
+        /// print it.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(into = "&'static str", try_from = "String")]
         pub enum RuleId {
             $(#[doc = $what] $variant,)*
         }
@@ -36,6 +38,19 @@ macro_rules! rules {
             }
         }
     };
+}
+
+impl From<RuleId> for &'static str {
+    fn from(r: RuleId) -> Self {
+        r.id()
+    }
+}
+
+impl TryFrom<String> for RuleId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::from_id(&s).ok_or_else(|| format!("unknown rule id `{s}`"))
+    }
 }
 
 rules! {

@@ -33,6 +33,9 @@ pub(crate) struct CheckArgs {
     /// The kernel the model predicts for.
     #[command(flatten)]
     pub(crate) target: ProfileArgs,
+    /// Write a JUnit XML report: one test case per divergence of the conformance part.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) junit: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -76,11 +79,20 @@ pub(crate) fn main(args: CheckArgs) -> ExitCode {
     };
     let report = check::check(resolved, options, &|n| bar.set_position(n));
     bar.finish_and_clear();
+    let replay = format!("{} replay", crate::common::this_binary());
+    if let Some(path) = &args.junit {
+        let cases = tcpconform_harness::campaign::render::junit_cases(&report.campaign, &replay);
+        if let Err(e) =
+            tcpconform_harness::junit::write(path, "tcpconform check", &target.head, &cases)
+        {
+            return harness_failed(e);
+        }
+    }
     if args.json {
         print_json(&target.head, &report);
     } else {
         print!("{}", target.head.render());
-        print!("{}", check::render(&report));
+        print!("{}", check::render(&report, &replay));
     }
     let unconfirmed = report
         .effects

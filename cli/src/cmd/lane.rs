@@ -4,12 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use tcpconform_harness::campaign::CampaignOutcome;
-use tcpconform_harness::report::{self, format_run};
-use tcpconform_harness::{lanes, sandbox};
+use tcpconform_harness::baseline::Baseline;
+use tcpconform_harness::campaign::{CampaignOutcome, render};
+use tcpconform_harness::{junit, lanes, report, sandbox};
 
 use crate::common::{
-    ProfileArgs, harness_failed, print_json, progress_bar, rand_seed, this_binary,
+    ProfileArgs, bad, harness_failed, print_json, progress_bar, rand_seed, this_binary,
 };
 
 /// `lane`'s arguments.
@@ -29,7 +29,13 @@ pub(crate) struct LaneArgs {
     /// The kernel the model predicts for.
     #[command(flatten)]
     pub(crate) target: ProfileArgs,
-    /// Where a shrunk counterexample is saved.
+    /// Known divergences (a TOML file, as `run --baseline`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) baseline: Option<PathBuf>,
+    /// Write a JUnit XML report: one test case per distinct divergence.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) junit: Option<PathBuf>,
+    /// Where shrunk counterexamples are saved.
     #[arg(long, default_value = "tcpconform-found")]
     pub(crate) found: PathBuf,
     /// Print the report as JSON.
@@ -37,8 +43,12 @@ pub(crate) struct LaneArgs {
     pub(crate) json: bool,
 }
 
-/// Runs the lane; exit 1 on a divergence.
+/// Runs the lane; exit 1 on a divergence no baseline knows.
 pub(crate) fn main(args: LaneArgs) -> ExitCode {
+    let baseline = match args.baseline.as_deref().map(Baseline::read).transpose() {
+        Ok(b) => b,
+        Err(e) => return bad(e),
+    };
     if let Err(e) = sandbox::probe() {
         return harness_failed(e);
     }
@@ -56,7 +66,7 @@ pub(crate) fn main(args: LaneArgs) -> ExitCode {
     if let Some(c) = args.concurrency {
         options.concurrency = c.max(1);
     }
-    options.found_dir = Some(args.found);
+    options.found_dir = Some(args.found.clone());
     eprintln!(
         "tcpconform lane {}: {} cases, {} at a time, seed {seed}, profile {}",
         lane.name(),
@@ -65,23 +75,34 @@ pub(crate) fn main(args: LaneArgs) -> ExitCode {
         target.profile.describe()
     );
     let bar = progress_bar(u64::from(options.cases));
-    let report = lanes::run(&options, &|n| bar.set_position(n));
+    let mut report = lanes::run(&options, &|n| bar.set_position(n));
     bar.finish_and_clear();
+    if let Some(b) = &baseline {
+        report.judge(b, &target.profile, target.head.kernel.as_deref());
+    }
+    let replay = format!("{} replay", this_binary());
+    let as_campaign = report.as_campaign();
+    if let Some(path) = &args.junit {
+        let cases = render::junit_cases(&as_campaign, &replay);
+        let suite = format!("tcpconform lane {}", lane.name());
+        if let Err(e) = junit::write(path, &suite, &target.head, &cases) {
+            return harness_failed(e);
+        }
+    }
     if args.json {
         print_json(&target.head, &report);
     } else {
         print!("{}", target.head.render());
         println!("{}", report.summary());
-        if let CampaignOutcome::Diverged(cx) = &report.outcome {
-            let replay = cx
-                .path
-                .as_ref()
-                .map(|p| format!("{} replay {}", this_binary(), p.display()));
-            print!(
-                "{}",
-                format_run(&cx.run, &cx.config, &cx.run.env, replay.as_deref())
-            );
-            print!("{}", report::next_steps(&target.head, cx.path.as_deref()));
+        if let CampaignOutcome::Diverged(_) = &report.outcome {
+            println!();
+            print!("{}", render::render_groups(&as_campaign, &replay));
+            if let Some(g) = report.groups.iter().find(|g| g.known.is_none()) {
+                print!(
+                    "{}",
+                    report::next_steps(&target.head, g.path().map(|p| p.as_path()))
+                );
+            }
             println!(
                 "seed: {} lane {} --cases {} --seed {}",
                 this_binary(),
@@ -91,9 +112,11 @@ pub(crate) fn main(args: LaneArgs) -> ExitCode {
             );
         }
     }
-    match report.outcome {
-        CampaignOutcome::Passed => ExitCode::SUCCESS,
-        CampaignOutcome::Diverged(_) => ExitCode::from(1),
-        CampaignOutcome::HarnessFailed(_) => ExitCode::from(3),
+    if matches!(report.outcome, CampaignOutcome::HarnessFailed(_)) {
+        ExitCode::from(3)
+    } else if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

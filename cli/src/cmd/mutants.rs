@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use tcpconform_harness::{mutants, sandbox};
+use tcpconform_harness::{junit, mutants, sandbox};
 use tcpconform_model::Mutant;
 
 use crate::common::{
@@ -36,6 +36,9 @@ pub(crate) struct MutantsArgs {
     /// model (the test suite's verdict beside the campaign's); `none` for none.
     #[arg(long, default_value = "tests/scenarios")]
     pub(crate) scenarios: PathBuf,
+    /// Write a JUnit XML report: one test case per mutant (a survivor fails).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) junit: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -91,6 +94,46 @@ pub(crate) fn main(args: MutantsArgs) -> ExitCode {
         bar.set_position(n.min(u64::from(args.budget)));
     });
     bar.finish_and_clear();
+    if let Some(path) = &args.junit {
+        let cases: Vec<junit::Case> = report
+            .results
+            .iter()
+            .map(|r| {
+                let name = r.mutant.name();
+                let what = format!(
+                    "{}; scenarios that catch it: {}",
+                    r.mutant.describe(),
+                    if r.killed_by.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        r.killed_by.join(", ")
+                    }
+                );
+                let c = if r.found {
+                    junit::Case::new(name, junit::Verdict::Pass)
+                } else {
+                    junit::Case::new(name, junit::Verdict::Fail).message(
+                        r.note
+                            .clone()
+                            .unwrap_or_else(|| "survived the campaign".to_owned()),
+                    )
+                };
+                let mut body = what;
+                if let Some(p) = &r.scenario {
+                    body.push_str(&format!(
+                        "\nreplay: {} replay --mutant {} {}",
+                        this_binary(),
+                        r.mutant,
+                        p.display()
+                    ));
+                }
+                c.body(body).time(r.elapsed)
+            })
+            .collect();
+        if let Err(e) = junit::write(path, "tcpconform mutants", &target.head, &cases) {
+            return harness_failed(e);
+        }
+    }
     if args.json {
         print_json(&target.head, &report);
     } else {

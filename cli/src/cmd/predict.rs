@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use tcpconform_harness::replay;
+use tcpconform_harness::{junit, replay};
 use tcpconform_model::Profile;
 
 use crate::common::{ProfileArgs, load_all, print_json, verdict};
@@ -18,6 +18,9 @@ pub(crate) struct PredictArgs {
     /// The profile (default: linux-6.18 with its mainline variant values).
     #[command(flatten)]
     pub(crate) target: ProfileArgs,
+    /// Write a JUnit XML report: one test case per file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) junit: Option<PathBuf>,
     /// Print the reports as JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -38,9 +41,21 @@ pub(crate) fn main(args: PredictArgs) -> ExitCode {
     }
     let mut failed = false;
     let mut reports = Vec::new();
+    let mut cases = Vec::new();
+    let mut lines = Vec::new();
     for (path, sc) in &scenarios {
         let r = replay::predict(sc, target.profile);
         failed |= !r.passed();
+        let name = path.display().to_string();
+        let line = format!("{name}: {}", r.verdict_line());
+        cases.push(super::replay::file_case(
+            &name,
+            r.passed(),
+            &line,
+            &r.render(&name),
+            sc,
+        ));
+        lines.push((r.passed(), line));
         if args.json {
             reports.push(serde_json::json!({"file": path, "report": r}));
         } else {
@@ -48,8 +63,24 @@ pub(crate) fn main(args: PredictArgs) -> ExitCode {
             print!("{}", r.render(&path.display().to_string()));
         }
     }
+    if let Some(p) = &args.junit
+        && let Err(e) = junit::write(p, "tcpconform predict", &target.head, &cases)
+    {
+        return crate::common::harness_failed(e);
+    }
     if args.json {
         print_json(&target.head, &reports);
+    } else if lines.len() > 1 {
+        println!();
+        for (_, line) in &lines {
+            println!("{line}");
+        }
+        let failing = lines.iter().filter(|(ok, _)| !ok).count();
+        println!(
+            "{} files: {} hold, {failing} fail",
+            lines.len(),
+            lines.len() - failing
+        );
     }
     verdict(failed)
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use tcpconform_harness::scenario::Scenario;
-use tcpconform_harness::{across, replay, sandbox};
+use tcpconform_harness::{across, junit, replay, sandbox};
 use tcpconform_model::{Mutant, Profile};
 
 use crate::common::{ProfileArgs, bad, harness_failed, load_all, print_json, verdict};
@@ -33,6 +33,9 @@ pub(crate) struct ReplayArgs {
     /// verdict; exit 1 when a file's verdict changed between replays (whatever it was).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) repeat: Option<u32>,
+    /// Write a JUnit XML report: one test case per file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) junit: Option<PathBuf>,
     /// Print the reports as JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -74,6 +77,7 @@ pub(crate) fn main(args: ReplayArgs) -> ExitCode {
     let mut failed = false;
     let mut reports = Vec::new();
     let mut summaries = Vec::new();
+    let mut cases = Vec::new();
     for (path, sc) in &scenarios {
         let name = path.display().to_string();
         // A file written for another kernel is judged with this kernel's model (`--across`);
@@ -88,6 +92,13 @@ pub(crate) fn main(args: ReplayArgs) -> ExitCode {
             }
             failed |= !r.passed();
             summaries.push((name.clone(), r.passed(), r.summary(&name)));
+            cases.push(file_case(
+                &name,
+                r.passed(),
+                &r.summary(&name),
+                &r.render(&name),
+                sc,
+            ));
             if args.json {
                 reports.push(serde_json::json!({"file": path, "across": r}));
             } else {
@@ -103,6 +114,7 @@ pub(crate) fn main(args: ReplayArgs) -> ExitCode {
                 }
                 failed |= !r.passed();
                 let line = format!("{name}: {}", r.verdict_line());
+                cases.push(file_case(&name, r.passed(), &line, &r.render(&name), sc));
                 summaries.push((name.clone(), r.passed(), line));
                 if args.json {
                     reports.push(serde_json::json!({"file": path, "report": r}));
@@ -114,12 +126,34 @@ pub(crate) fn main(args: ReplayArgs) -> ExitCode {
             Err(e) => return harness_failed(e),
         }
     }
+    if let Some(p) = &args.junit
+        && let Err(e) = junit::write(p, "tcpconform replay", &target.head, &cases)
+    {
+        return harness_failed(e);
+    }
     if args.json {
         print_json(&target.head, &reports);
     } else {
         print_summary(&summaries);
     }
     verdict(failed)
+}
+
+/// A file's JUnit case: its verdict line, and on failure the report and the scenario's text.
+pub(crate) fn file_case(
+    name: &str,
+    passed: bool,
+    line: &str,
+    report: &str,
+    sc: &Scenario,
+) -> junit::Case {
+    if passed {
+        junit::Case::new(name, junit::Verdict::Pass).body(line)
+    } else {
+        junit::Case::new(name, junit::Verdict::Fail)
+            .message(line)
+            .body(format!("{report}\n--- {name} ---\n{}", sc.to_text()))
+    }
 }
 
 /// The end of a replay of several files: one line per file, then `N files: H hold, F fail`

@@ -2,12 +2,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Args;
-use tcpconform_harness::campaign::{self, CampaignOptions, CampaignOutcome};
+use tcpconform_harness::baseline::{Baseline, Scope};
+use tcpconform_harness::campaign::{
+    self, CampaignOptions, CampaignOutcome, CampaignReport, ShrinkBudget, render,
+};
 use tcpconform_harness::config::{CaseConfig, ConfigSpace};
-use tcpconform_harness::report::{self, format_run};
-use tcpconform_harness::sandbox;
+use tcpconform_harness::{junit, report, sandbox};
 use tcpconform_model::{Host, RuleId, Sysctl};
 
 use crate::common::{
@@ -32,7 +35,28 @@ pub(crate) struct RunArgs {
     /// A sysctl for every case's namespace (repeatable), e.g. net.ipv4.tcp_tw_reuse=0.
     #[arg(long = "sysctl", value_name = "KEY=VALUE")]
     pub(crate) sysctls: Vec<String>,
-    /// Where a shrunk counterexample is saved.
+    /// Stop at the first divergence (by default every case runs, and every distinct
+    /// divergence is grouped, shrunk and saved).
+    #[arg(long)]
+    pub(crate) stop_at_first: bool,
+    /// Known divergences (a TOML file): the run fails only on divergences no entry knows, and
+    /// lists the entries nothing matched.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) baseline: Option<PathBuf>,
+    /// Add the new divergences to --baseline (created if missing), each with its scenario;
+    /// their reasons are for a person to write.
+    #[arg(long, requires = "baseline")]
+    pub(crate) update_baseline: bool,
+    /// Write a JUnit XML report: one test case per distinct divergence.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) junit: Option<PathBuf>,
+    /// Most seconds spent shrinking one divergence.
+    #[arg(long, default_value_t = 30, value_name = "S")]
+    pub(crate) shrink_secs: u64,
+    /// Most re-runs spent shrinking one divergence.
+    #[arg(long, default_value_t = 400, value_name = "N")]
+    pub(crate) shrink_runs: u32,
+    /// Where shrunk counterexamples are saved.
     #[arg(long, default_value = "tcpconform-found")]
     pub(crate) found: PathBuf,
     /// Write one line per case (the hashes of its calls, verdicts and results) to this
@@ -42,15 +66,31 @@ pub(crate) struct RunArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub(crate) json: bool,
-    /// After a divergence, also print the shrunk scenario file's text on stdout, between
-    /// `--- scenario ---` and `--- end scenario ---` lines (for runs that cannot keep files,
-    /// such as the kernel matrix's VMs).
+    /// Also print each divergence's scenario file on stdout, between `--- scenario ---` and
+    /// `--- end scenario ---` lines (for runs that cannot keep files, such as the kernel
+    /// matrix's VMs).
     #[arg(long)]
     pub(crate) print_scenario: bool,
 }
 
-/// Runs the campaign; exit 0 when the kernel agreed on every call, 1 on a divergence.
+/// Runs the campaign; exit 0 when every divergence (if any) is in the baseline, 1 when one is
+/// new, 3 when the harness could not run.
 pub(crate) fn main(args: RunArgs) -> ExitCode {
+    let baseline = match &args.baseline {
+        Some(p) if p.exists() => match Baseline::read(p) {
+            Ok(b) => Some(b),
+            Err(e) => return bad(e),
+        },
+        Some(p) if args.update_baseline => {
+            eprintln!(
+                "tcpconform: {} does not exist yet: it will be written",
+                p.display()
+            );
+            Some(Baseline::default())
+        }
+        Some(p) => return bad(format!("{}: no such baseline", p.display())),
+        None => None,
+    };
     if let Err(e) = sandbox::probe() {
         return harness_failed(e);
     }
@@ -58,35 +98,49 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
         Ok(t) => t,
         Err(code) => return code,
     };
-    let mut config = CaseConfig::defaults(target.profile);
-    for s in &args.sysctls {
-        match s.parse::<Sysctl>() {
-            Ok(s) => config.sysctls.push((Host::A, s)),
-            Err(e) => return bad(format!("--sysctl {s}: {e}")),
-        }
-    }
-    let seed = args.seed.unwrap_or_else(rand_seed);
+    let mut options = match options(&args, &target) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    options.found_dir = Some(args.found.clone());
     let cases = args.cases;
     eprintln!(
-        "tcpconform run: {cases} cases, seed {seed}, profile {}",
-        target.profile.describe()
-    );
-    // Without --sysctl every case draws its own configuration (on Linux; elsewhere the
-    // defaults, see `CampaignOptions::for_this_host`); with it, all use it.
-    let mut options = if config.sysctls.is_empty() {
-        CampaignOptions::for_this_host(config, cases, seed)
-    } else {
-        if let Err(e) = tcpconform_harness::config::validate(&config) {
-            return bad(e);
+        "tcpconform run: {cases} cases, seed {}, profile {}{}",
+        options.seed,
+        target.profile.describe(),
+        if args.stop_at_first {
+            ", stopping at the first divergence"
+        } else {
+            ""
         }
-        CampaignOptions::new(ConfigSpace::Fixed(config), cases, seed)
-    };
-    options.max_len = args.max_len;
-    options.found_dir = Some(args.found);
-    options.record = args.record.is_some();
+    );
     let bar = progress_bar(u64::from(cases));
-    let report = campaign::run(&options, &|n| bar.set_position(n.min(u64::from(cases))));
+    let mut report = campaign::run(&options, &|n| bar.set_position(n.min(u64::from(cases))));
     bar.finish_and_clear();
+    if let Some(b) = &baseline {
+        report.judge(b, &target.profile, target.head.kernel.as_deref());
+    }
+    if let (Some(path), Some(mut b)) = (&args.baseline, baseline)
+        && args.update_baseline
+    {
+        let scope = Scope {
+            profile: Some(target.profile.to_string()),
+            kernel: None,
+            variants: target.profile.non_mainline(),
+        };
+        match b.add_new(&report.groups, path, &scope).and_then(|n| {
+            b.write(path)?;
+            Ok(n)
+        }) {
+            Ok(n) => eprintln!(
+                "tcpconform: {n} new entr(ies) written to {}; write their reasons",
+                path.display()
+            ),
+            Err(e) => return harness_failed(e),
+        }
+        // Judged again: what was just written down is known now.
+        report.judge(&b, &target.profile, target.head.kernel.as_deref());
+    }
     if let Some(path) = &args.record {
         let mut text = report.digest.lines.join("\n");
         text.push('\n');
@@ -94,27 +148,81 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
             eprintln!("tcpconform: cannot write {}: {e}", path.display());
         }
     }
+    let replay = replay_command(&args);
+    if let Some(path) = &args.junit {
+        let cases = render::junit_cases(&report, &replay);
+        if let Err(e) = junit::write(path, "tcpconform run", &target.head, &cases) {
+            return harness_failed(e);
+        }
+    }
     if args.json {
         print_json(&target.head, &report);
     } else {
         print!("{}", target.head.render());
-        print_campaign(&report, &target);
+        print_campaign(&report, &target, &replay, &args);
     }
-    if args.print_scenario
-        && let CampaignOutcome::Diverged(cx) = &report.outcome
-    {
-        println!("--- scenario ---");
-        print!("{}", report::counterexample_scenario(cx).to_text());
-        println!("--- end scenario ---");
+    if args.print_scenario {
+        for g in &report.groups {
+            println!("--- scenario ---");
+            print!(
+                "{}",
+                report::counterexample_scenario(&g.counterexample).to_text()
+            );
+            println!("--- end scenario ---");
+        }
     }
-    match report.outcome {
-        CampaignOutcome::Passed => ExitCode::SUCCESS,
-        CampaignOutcome::Diverged(_) => ExitCode::from(1),
-        CampaignOutcome::HarnessFailed(_) => ExitCode::from(3),
+    if matches!(report.outcome, CampaignOutcome::HarnessFailed(_)) {
+        ExitCode::from(3)
+    } else if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
-fn print_campaign(r: &campaign::CampaignReport, target: &Target) {
+/// The campaign's options from the arguments.
+fn options(args: &RunArgs, target: &Target) -> Result<CampaignOptions, ExitCode> {
+    let mut config = CaseConfig::defaults(target.profile);
+    for s in &args.sysctls {
+        match s.parse::<Sysctl>() {
+            Ok(s) => config.sysctls.push((Host::A, s)),
+            Err(e) => return Err(bad(format!("--sysctl {s}: {e}"))),
+        }
+    }
+    let seed = args.seed.unwrap_or_else(rand_seed);
+    // Without --sysctl every case draws its own configuration (on Linux; elsewhere the
+    // defaults, see `CampaignOptions::for_this_host`); with it, all use it.
+    let mut options = if config.sysctls.is_empty() {
+        CampaignOptions::for_this_host(config, args.cases, seed)
+    } else {
+        if let Err(e) = tcpconform_harness::config::validate(&config) {
+            return Err(bad(e));
+        }
+        CampaignOptions::new(ConfigSpace::Fixed(config), args.cases, seed)
+    };
+    options.max_len = args.max_len;
+    options.record = args.record.is_some();
+    options.stop_at_first = args.stop_at_first;
+    options.shrink_budget = ShrinkBudget {
+        time: Duration::from_secs(args.shrink_secs),
+        runs: args.shrink_runs,
+    };
+    Ok(options)
+}
+
+/// `BINARY replay [--profile P] [--variant V]...`: replays a saved file as this run saw it.
+fn replay_command(args: &RunArgs) -> String {
+    let mut cmd = format!("{} replay", this_binary());
+    if let Some(p) = &args.target.profile {
+        cmd.push_str(&format!(" --profile {p}"));
+    }
+    for v in &args.target.variants {
+        cmd.push_str(&format!(" --variant {v}"));
+    }
+    cmd
+}
+
+fn print_campaign(r: &CampaignReport, target: &Target, replay: &str, args: &RunArgs) {
     let f = &r.digest;
     println!(
         "digest of {} cases: calls {}  verdicts {}  outcomes {}",
@@ -122,34 +230,49 @@ fn print_campaign(r: &campaign::CampaignReport, target: &Target) {
     );
     let rate = r.cases as f64 / r.elapsed.as_secs_f64().max(1e-9);
     println!(
-        "cases {}  calls {}  rules hit {}/{}  divergences {}  time {:.1}s ({rate:.0} cases/s)  seed {}",
+        "cases {}  calls {}  rules hit {}/{}  divergent cases {}  distinct divergences {}  time \
+         {:.1}s ({rate:.0} cases/s)  seed {}",
         r.cases,
         r.calls,
         r.rules_hit.len(),
         RuleId::ALL.len(),
-        usize::from(matches!(r.outcome, CampaignOutcome::Diverged(_))),
+        r.divergent_cases,
+        r.groups.len(),
         r.elapsed.as_secs_f64(),
         r.seed
     );
     match &r.outcome {
         CampaignOutcome::Passed => println!("PASS: the kernel agreed with the model on every call"),
         CampaignOutcome::HarnessFailed(e) => println!("HARNESS FAILURE (not a verdict): {e}"),
-        CampaignOutcome::Diverged(cx) => {
-            let replay = cx
-                .path
-                .as_ref()
-                .map(|p| format!("{} replay {}", this_binary(), p.display()));
-            println!("DIVERGENCE: {} ({} re-runs)", cx.headline(), r.shrink_cases);
-            print!(
-                "{}",
-                format_run(&cx.run, &cx.config, &cx.run.env, replay.as_deref())
-            );
-            print!("{}", report::next_steps(&target.head, cx.path.as_deref()));
+        CampaignOutcome::Diverged(_) => {
+            println!();
+            print!("{}", render::render_groups(r, replay));
+            let new = r.new_groups().count();
+            if new == 0 {
+                println!("\nPASS: every divergence is known to the baseline");
+            } else {
+                print!(
+                    "{}",
+                    report::next_steps(
+                        &target.head,
+                        r.new_groups()
+                            .next()
+                            .and_then(|g| g.path())
+                            .map(|p| p.as_path())
+                    )
+                );
+                println!("\nFAIL: {new} new divergence(s)");
+            }
             println!(
-                "seed: {} run --cases {} --seed {}",
+                "seed: {} run --cases {} --seed {}{}",
                 this_binary(),
-                r.cases.max(1),
-                r.seed
+                args.cases,
+                r.seed,
+                if args.stop_at_first {
+                    " --stop-at-first"
+                } else {
+                    ""
+                }
             );
         }
     }

@@ -1,6 +1,12 @@
 //! The conformance campaign: random cases, each run on the kernel (in a fresh sandbox) and the
-//! model in lock-step; a divergence is shrunk to a short scenario and saved as a file anyone can
-//! replay.
+//! model in lock-step. By default it keeps going after a divergence: every divergent case is
+//! put in its [group](groups) (by what the divergence is), and each group's shortest case is
+//! [shrunk](shrink) within a budget and saved as a scenario file anyone can replay. With
+//! `stop_at_first` it stops at the first divergence, as proptest does.
+
+pub mod groups;
+pub mod render;
+pub mod shrink;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
 use serde::{Deserialize, Serialize};
+pub use shrink::{ShrinkBudget, ShrinkSpent, well_formed};
 use tcpconform_model::{Op, RuleId};
 
 use crate::config::{CaseConfig, ConfigSpace};
@@ -33,8 +40,10 @@ pub struct CampaignOptions {
     pub space: ConfigSpace,
     /// Where shrunk counterexamples are written (`None`: not written).
     pub found_dir: Option<PathBuf>,
-    /// How many shrinking steps proptest may take before the final delta-debugging pass.
-    pub max_shrink_iters: u32,
+    /// Stop at the first divergence (and shrink it) instead of running every case.
+    pub stop_at_first: bool,
+    /// What shrinking each group may spend.
+    pub shrink_budget: ShrinkBudget,
     /// Extra kinds of ops (sleeps) and the sysctls the cases must not change.
     pub generation: generate::GenOptions,
     /// Keep a line per case in the report's digest ([`RunDigest::lines`]).
@@ -50,7 +59,8 @@ impl CampaignOptions {
             max_len: 24,
             space,
             found_dir: None,
-            max_shrink_iters: 2048,
+            stop_at_first: false,
+            shrink_budget: ShrinkBudget::default(),
             generation: generate::GenOptions::default(),
             record: false,
         }
@@ -90,6 +100,7 @@ pub struct Counterexample {
     /// How many ops the failing case had before shrinking.
     pub original_len: usize,
     /// How long shrinking took.
+    #[serde(with = "crate::secs")]
     pub shrink_time: Duration,
     /// The scenario file it was saved to.
     pub path: Option<PathBuf>,
@@ -97,6 +108,10 @@ pub struct Counterexample {
     /// depends on timing; `ops` and `run` are the case as it diverged, unshrunk.
     #[serde(default = "yes")]
     pub reproduced: bool,
+    /// No shrink budget was left for it: `ops` and `run` are the case as it first diverged,
+    /// not run again.
+    #[serde(default)]
+    pub not_shrunk: bool,
 }
 
 impl Counterexample {
@@ -104,7 +119,13 @@ impl Counterexample {
     /// 1.2s", or, when the shrunk case passed when run again, that the divergence depends on
     /// timing and is shown as it ran.
     pub fn headline(&self) -> String {
-        if self.reproduced {
+        if self.not_shrunk {
+            format!(
+                "not shrunk (the shrink budget was spent on other divergences); as it ran, {} \
+                 calls",
+                self.ops.len()
+            )
+        } else if self.reproduced {
             format!(
                 "a case of {} calls shrank to {} in {:.2}s",
                 self.original_len,
@@ -130,7 +151,8 @@ fn yes() -> bool {
 pub enum CampaignOutcome {
     /// Every case agreed with the model.
     Passed,
-    /// The kernel did something the model does not allow.
+    /// The kernel did something the model does not allow: the most frequent divergence's
+    /// shrunk case (every distinct one is in [`CampaignReport::groups`]).
     Diverged(Box<Counterexample>),
     /// The harness could not run a case (reason); this is neither a pass nor a divergence.
     HarnessFailed(String),
@@ -142,6 +164,7 @@ pub struct Detection {
     /// The 1-based number of the first case that diverged.
     pub case: u64,
     /// Wall time from the campaign's start to the end of that case.
+    #[serde(with = "crate::secs")]
     pub elapsed: Duration,
 }
 
@@ -159,7 +182,18 @@ pub struct CampaignReport {
     /// How often each rule decided or took part in a call.
     pub rules_hit: BTreeMap<RuleId, u64>,
     /// Wall time.
+    #[serde(with = "crate::secs")]
     pub elapsed: Duration,
+    /// How many cases diverged.
+    #[serde(default)]
+    pub divergent_cases: u64,
+    /// Every distinct divergence, most frequent first.
+    #[serde(default)]
+    pub groups: Vec<groups::DivergenceGroup>,
+    /// How the groups stand against a baseline, when one was given
+    /// ([`CampaignReport::judge`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<crate::baseline::Judgement>,
     /// The first divergence, before any shrinking (`None`: no case diverged).
     #[serde(default)]
     pub detection: Option<Detection>,
@@ -169,6 +203,31 @@ pub struct CampaignReport {
     /// must have the same.
     #[serde(default)]
     pub digest: RunDigest,
+}
+
+impl CampaignReport {
+    /// Marks the groups `baseline` knows, for a run predicting for `profile` on `kernel`.
+    pub fn judge(
+        &mut self,
+        baseline: &crate::baseline::Baseline,
+        profile: &tcpconform_model::Profile,
+        kernel: Option<&str>,
+    ) {
+        let j = baseline.judge(&mut self.groups, profile, &profile.to_string(), kernel);
+        self.baseline = Some(j);
+    }
+
+    /// The divergence groups no baseline entry knows.
+    pub fn new_groups(&self) -> impl Iterator<Item = &groups::DivergenceGroup> {
+        self.groups.iter().filter(|g| g.known.is_none())
+    }
+
+    /// Whether the run passes: the harness ran every case, and every divergence (if any) is
+    /// known to the baseline.
+    pub fn passed(&self) -> bool {
+        !matches!(self.outcome, CampaignOutcome::HarnessFailed(_))
+            && self.new_groups().next().is_none()
+    }
 }
 
 /// Counters shared by the cases of a campaign.
@@ -232,21 +291,22 @@ fn run_here(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campa
         options.max_len,
         options.generation.clone(),
     );
+    // proptest only draws the cases: shrinking is ours (`shrink`), which keeps a divergence's
+    // signature and a budget.
     let config = Config {
         cases: options.cases,
-        max_shrink_iters: options.max_shrink_iters,
+        max_shrink_iters: 0,
         failure_persistence: None,
         rng_seed: RngSeed::Fixed(options.seed),
         max_local_rejects: 1 << 20,
         ..Config::default()
     };
     let mut runner = TestRunner::new(config);
-    let first_failure: Mutex<Option<usize>> = Mutex::new(None);
-    // The shortest case that diverged, as it ran. Shrinking starts from it rather than from
-    // proptest's final value, which is not always one that failed (a value tree that cannot
-    // undo its last simplification leaves a passing value current).
-    let smallest: Mutex<Option<(CaseConfig, Vec<Op>, Run)>> = Mutex::new(None);
-    let result = runner.run(&strategy, |(state, ops, seen)| {
+    let found: Mutex<groups::Collector> = Mutex::new(groups::Collector::default());
+    let divergent = AtomicU64::new(0);
+    // The third element counts transitions for proptest-state-machine's own shrinking, which
+    // is not used (it must stay untouched: proptest reads the failing value back).
+    let result = runner.run(&strategy, |(state, ops, _)| {
         if tally.harness_error.lock().expect("lock").is_some() {
             return Err(TestCaseError::fail("harness failed earlier"));
         }
@@ -257,33 +317,29 @@ fn run_here(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campa
                 return Err(TestCaseError::fail(format!("harness: {e}")));
             }
         };
-        if let Some(seen) = seen {
-            seen.store(run.steps.len(), Ordering::SeqCst);
-        }
         tally.record(&ops, &run);
-        progress(tally.cases.load(Ordering::Relaxed));
+        let case = tally.cases.load(Ordering::Relaxed);
+        progress(case);
         if let Some(d) = run.divergence() {
-            first_failure.lock().expect("lock").get_or_insert(ops.len());
+            divergent.fetch_add(1, Ordering::Relaxed);
             tally
                 .detection
                 .lock()
                 .expect("lock")
                 .get_or_insert(Detection {
-                    case: tally.cases.load(Ordering::Relaxed),
+                    case,
                     elapsed: start.elapsed(),
                 });
-            let upto = (d.index + 1).min(ops.len());
-            let mut smallest = smallest.lock().expect("lock");
-            if smallest
-                .as_ref()
-                .is_none_or(|(_, best, _)| upto < best.len())
-            {
-                *smallest = Some((state.config, ops[..upto].to_vec(), run.clone()));
+            found
+                .lock()
+                .expect("lock")
+                .add(case, &state.config, &ops, &run);
+            if options.stop_at_first {
+                return Err(TestCaseError::fail(format!(
+                    "divergence at step {}",
+                    d.index
+                )));
             }
-            return Err(TestCaseError::fail(format!(
-                "divergence at step {}",
-                d.index
-            )));
         }
         Ok(())
     });
@@ -291,62 +347,56 @@ fn run_here(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campa
     tally
         .cases_before_shrink
         .store(cases_before_shrink, Ordering::Relaxed);
-    let outcome = if let Some(e) = tally.harness_error.lock().expect("lock").clone() {
-        CampaignOutcome::HarnessFailed(e)
-    } else {
-        match result {
-            Ok(()) => CampaignOutcome::Passed,
-            Err(TestError::Fail(_, (state, ops, _))) => {
-                let shrink_start = Instant::now();
-                let original_len = first_failure.lock().expect("lock").unwrap_or(ops.len());
-                let (config, ops, diverged) = match smallest.into_inner().expect("lock") {
-                    Some(found) => found,
-                    // Unreachable in practice: a failure is recorded before it is returned.
-                    None => {
-                        let run = run_case(&state.config, &ops);
-                        match run {
-                            Ok(run) => (state.config, ops, run),
-                            Err(e) => {
-                                return report_of(
-                                    options,
-                                    &tally,
-                                    start,
-                                    CampaignOutcome::HarnessFailed(e.to_string()),
-                                );
-                            }
-                        }
-                    }
-                };
-                let shrunk = minimize(&config, ops, diverged).and_then(|(ops, run, reproduced)| {
-                    if !reproduced {
-                        return Ok((config.clone(), ops, run, false));
-                    }
-                    let (config, run) = minimize_config(&config, &ops, run)?;
-                    Ok((config, ops, run, true))
-                });
-                match shrunk {
-                    Ok((config, ops, run, reproduced)) => {
-                        let mut cx = Counterexample {
-                            config,
-                            ops,
-                            run,
-                            original_len,
-                            shrink_time: shrink_start.elapsed(),
-                            path: None,
-                            reproduced,
-                        };
-                        if let Some(dir) = &options.found_dir {
-                            cx.path = save(dir, &cx).ok();
-                        }
-                        CampaignOutcome::Diverged(Box::new(cx))
-                    }
-                    Err(e) => CampaignOutcome::HarnessFailed(e.to_string()),
-                }
-            }
-            Err(TestError::Abort(why)) => CampaignOutcome::HarnessFailed(format!("aborted: {why}")),
-        }
+    if let Some(e) = tally.harness_error.lock().expect("lock").clone() {
+        return report_of(
+            options,
+            &tally,
+            start,
+            CampaignOutcome::HarnessFailed(e),
+            Vec::new(),
+            &divergent,
+        );
+    }
+    if let Err(TestError::Abort(why)) = result {
+        let outcome = CampaignOutcome::HarnessFailed(format!("aborted: {why}"));
+        return report_of(options, &tally, start, outcome, Vec::new(), &divergent);
+    }
+    let found = found.into_inner().expect("lock");
+    if found.is_empty() {
+        return report_of(
+            options,
+            &tally,
+            start,
+            CampaignOutcome::Passed,
+            Vec::new(),
+            &divergent,
+        );
+    }
+    let shrinker = |config: &CaseConfig, ops, run, sig: &groups::Signature, budget| {
+        shrink::shrink(config, ops, run, Some(sig), budget)
     };
-    report_of(options, &tally, start, outcome)
+    match found.shrink_all(
+        &shrinker,
+        options.shrink_budget,
+        None,
+        options.found_dir.as_deref(),
+    ) {
+        Ok(groups) => {
+            let top = Box::new(groups[0].counterexample.clone());
+            report_of(
+                options,
+                &tally,
+                start,
+                CampaignOutcome::Diverged(top),
+                groups,
+                &divergent,
+            )
+        }
+        Err(e) => {
+            let outcome = CampaignOutcome::HarnessFailed(format!("while shrinking: {e}"));
+            report_of(options, &tally, start, outcome, Vec::new(), &divergent)
+        }
+    }
 }
 
 fn report_of(
@@ -354,6 +404,8 @@ fn report_of(
     tally: &Tally,
     start: Instant,
     outcome: CampaignOutcome,
+    groups: Vec<groups::DivergenceGroup>,
+    divergent: &AtomicU64,
 ) -> CampaignReport {
     let cases_before_shrink = tally.cases_before_shrink.load(Ordering::Relaxed);
     let cases = tally.cases.load(Ordering::Relaxed);
@@ -364,118 +416,13 @@ fn report_of(
         calls: tally.calls.load(Ordering::Relaxed),
         rules_hit: tally.rules.lock().expect("lock").clone(),
         elapsed: start.elapsed(),
+        divergent_cases: divergent.load(Ordering::Relaxed),
+        groups,
+        baseline: None,
         detection: *tally.detection.lock().expect("lock"),
         outcome,
         digest: tally.digest.lock().expect("lock").clone(),
     }
-}
-
-/// Delta debugging after proptest's shrinking: removes chunks, then single ops, while the case
-/// still diverges, until no single op can go. Ops a later op needs (its socket's `socket()`,
-/// the op that binds a variable it uses) are removed only together with it, because the
-/// shortened case must still parse.
-///
-/// `diverged` is the run in which `ops` diverged. If `ops` no longer diverge when run again,
-/// the divergence depends on timing: `ops` and `diverged` come back unshrunk, with `false`.
-pub fn minimize(
-    config: &CaseConfig,
-    ops: Vec<Op>,
-    diverged: Run,
-) -> Result<(Vec<Op>, Run, bool), HarnessError> {
-    let mut best = ops;
-    let mut best_run = run_case(config, &best)?;
-    if best_run.divergence().is_none() {
-        return Ok((best, diverged, false));
-    }
-    // Cut everything after the divergence.
-    let at = best_run.divergence().map_or(best.len(), |d| d.index);
-    best.truncate(at);
-    let mut chunk = (best.len() / 2).max(1);
-    loop {
-        let mut progress = false;
-        let mut i = 0;
-        while i < best.len() {
-            let end = (i + chunk).min(best.len());
-            let mut candidate: Vec<Op> = best[..i].to_vec();
-            candidate.extend_from_slice(&best[end..]);
-            if !candidate.is_empty() && well_formed(config, &candidate) {
-                let run = run_case(config, &candidate)?;
-                if let Some(d) = run.divergence() {
-                    let at = d.index;
-                    candidate.truncate(at);
-                    best = candidate;
-                    best_run = run;
-                    progress = true;
-                    continue;
-                }
-            }
-            i += chunk;
-        }
-        if chunk == 1 && !progress {
-            break;
-        }
-        if !progress {
-            chunk = (chunk / 2).max(1);
-        }
-    }
-    Ok((best, best_run, true))
-}
-
-/// After [`minimize`]: drops the case's sysctls one at a time while the same call still
-/// diverges, then the second host, so that the scenario names only the settings and hosts
-/// the divergence needs. `run` is the
-/// diverging run of `ops` under `config`.
-pub fn minimize_config(
-    config: &CaseConfig,
-    ops: &[Op],
-    run: Run,
-) -> Result<(CaseConfig, Run), HarnessError> {
-    let mut best = config.clone();
-    let mut best_run = run;
-    let mut i = 0;
-    while i < best.sysctls.len() {
-        let mut candidate = best.clone();
-        candidate.sysctls.remove(i);
-        if crate::config::validate(&candidate).is_ok() && well_formed(&candidate, ops) {
-            let run = run_case(&candidate, ops)?;
-            if run.divergence().is_some_and(|d| d.index == ops.len()) {
-                best = candidate;
-                best_run = run;
-                continue;
-            }
-        }
-        i += 1;
-    }
-    // One host, if the divergence does not need the second.
-    if best.two_hosts {
-        let mut candidate = best.clone();
-        candidate.two_hosts = false;
-        candidate
-            .sysctls
-            .retain(|(h, _)| *h == tcpconform_model::Host::A);
-        if crate::config::validate(&candidate).is_ok() && well_formed(&candidate, ops) {
-            let run = run_case(&candidate, ops)?;
-            if run.divergence().is_some_and(|d| d.index == ops.len()) {
-                best = candidate;
-                best_run = run;
-            }
-        }
-    }
-    Ok((best, best_run))
-}
-
-/// Whether a sequence still makes sense for `config`: run on the generator's model, every op
-/// passes the generator's preconditions (sockets created before use, destination variables
-/// bound by then).
-pub fn well_formed(config: &CaseConfig, ops: &[Op]) -> bool {
-    let mut state = generate::GenState::new(config.clone());
-    for op in ops {
-        if !generate::preconditions(&state, op) {
-            return false;
-        }
-        state = generate::apply(state, op);
-    }
-    true
 }
 
 /// Writes a counterexample as a scenario file in `dir`; returns its path.
