@@ -20,6 +20,7 @@ const SUBCOMMANDS: &[&str] = &[
     "check",
     "diff",
     "bench",
+    "kernel",
     "rules",
     "help",
     "--help",
@@ -50,6 +51,15 @@ const PROFILES: &[&str] = &[
     "",
     "linux-6.18.1",
     "LINUX-6.18",
+];
+
+const VARIANTS: &[&str] = &[
+    "listen_after_connect=einval",
+    "connect_after_listen=connects",
+    "listen_after_connect=maybe",
+    "frob=1",
+    "listen_after_connect",
+    "",
 ];
 
 const SYSCTLS: &[&str] = &[
@@ -126,7 +136,12 @@ fn flag(sub: &'static str) -> BoxedStrategy<Vec<Token>> {
         with("--left-file", file()),
         with("--right-file", file()),
         with("--record", file()),
+        with("--variant", pick(VARIANTS)),
+        with("--baseline", file()),
+        with("--junit", file()),
         word("--json"),
+        word("--list"),
+        word("--stop-at-first"),
         word("--host"),
         word("--confirm"),
         word("--"),
@@ -319,6 +334,9 @@ fn bad_input_is_exit_code_2_with_a_message() {
         vec!["predict", bad_scenario.as_str()],
         vec!["run", "--sysctl", "kernel.nonsense=1", "--cases", "1"],
         vec!["run", "--profile", "linux-", "--cases", "1"],
+        vec!["run", "--variant", "listen_after_connect=maybe", "--cases", "1"],
+        vec!["run", "--baseline", bad_conf.as_str(), "--cases", "1"],
+        vec!["predict", "--variant", "frob=1", bad_scenario.as_str()],
         vec!["check", "--file", bad_conf.as_str(), "--cases", "1"],
         vec!["frobnicate"],
     ] {
