@@ -15,8 +15,8 @@
 use std::sync::Mutex;
 
 use tcpconform_harness::campaign::CampaignOutcome;
-use tcpconform_harness::lanes::{self, Lane, LaneOptions, LaneReport};
 use tcpconform_harness::campaign::render::render_groups;
+use tcpconform_harness::lanes::{self, Lane, LaneOptions, LaneReport};
 use tcpconform_harness::{kernel, sandbox};
 use tcpconform_model::RuleId;
 use tcpconform_tests::{env_number, repo_root};

@@ -210,9 +210,7 @@ fn shrink_group(
         };
         let better = match &best {
             None => true,
-            Some(b) => {
-                cx.reproduced && (!b.reproduced || cx.ops.len() < b.ops.len())
-            }
+            Some(b) => cx.reproduced && (!b.reproduced || cx.ops.len() < b.ops.len()),
         };
         if better {
             best = Some(cx);
