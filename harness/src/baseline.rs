@@ -2,7 +2,7 @@
 //! red on anything new.
 //!
 //! A baseline is a human-edited TOML file of entries, each a divergence's
-//! [`Signature`](crate::campaign::groups::Signature), why it is accepted, where it applies
+//! [`Signature`], why it is accepted, where it applies
 //! (profile, kernel release pattern, variants) and the scenario that shows it:
 //!
 //! ```toml

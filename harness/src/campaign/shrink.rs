@@ -115,7 +115,7 @@ fn keeps(run: &Run, keep: Option<&Signature>) -> bool {
 }
 
 /// Shrinks a divergent case (`diverged` is the run in which `ops` diverged under `config`):
-/// [`minimize`], then [`minimize_config`], keeping the divergence's signature when `keep` is
+/// delta debugging over its calls, then its sysctls and second host, keeping the divergence's signature when `keep` is
 /// given, within `budget`.
 pub fn shrink(
     config: &CaseConfig,
