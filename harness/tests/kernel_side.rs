@@ -518,6 +518,84 @@ fn observer_sees_listen_established_and_bound_inactive_rows_with_owners() {
     });
 }
 
+/// The observer walks the global bind hash only when the case's bound, inactive rows may have
+/// changed, yet a socket nobody predicted is seen on the call that made it: here sockets the
+/// executor does not know of, made in the case's namespace behind its back during calls that
+/// touch no binding, a bound one and a listening one, and then gone.
+#[test]
+fn a_socket_nobody_predicted_is_seen_on_the_call_that_made_it() {
+    if !kernel_or_skip("a_socket_nobody_predicted_is_seen_on_the_call_that_made_it") {
+        return;
+    }
+    in_case(SandboxSpec::one_host(), |case| {
+        let keepalive = |on: bool| Op::Setsockopt {
+            sock: s(0),
+            opt: SockOpt::KeepAlive(on),
+        };
+        ok(case, socket(0, Family::Inet));
+        ok(case, bind(0, LO, 5000));
+        let unconn = |rows: &[(Row, tcpconform_model::RowInfo)], port: u16| {
+            rows.iter()
+                .filter(|(r, _)| r.state == TcpState::Closed && r.local.port() == port)
+                .count()
+        };
+        assert_eq!(unconn(&rows(case), 5000), 1);
+        // A call that binds nothing: the walk is not repeated, the row is still there.
+        let walks = case.observer().walks();
+        ok(case, keepalive(true));
+        assert_eq!(unconn(&rows(case), 5000), 1);
+        assert_eq!(
+            case.observer().walks(),
+            walks,
+            "a walk after a call that binds nothing"
+        );
+
+        // Planted: a bound socket the executor does not know of, made while the case runs.
+        let planted = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("a socket in the case's namespace");
+        planted
+            .bind(&SocketAddr::new(LO, 6000).into())
+            .expect("bound");
+        ok(case, keepalive(false));
+        let r = rows(case);
+        assert_eq!(
+            unconn(&r, 6000),
+            1,
+            "the planted bound socket is missed: {r:#?}"
+        );
+        assert!(
+            r.iter()
+                .any(|(row, info)| row.local.port() == 6000 && info.owner.is_none())
+        );
+
+        // Planted: a listener; then both gone.
+        let listener = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("a socket");
+        listener
+            .bind(&SocketAddr::new(LO, 6001).into())
+            .expect("bound");
+        listener.listen(4).expect("listening");
+        ok(case, keepalive(true));
+        let r = rows(case);
+        assert!(
+            r.iter()
+                .any(|(row, _)| row.state == TcpState::Listen && row.local.port() == 6001),
+            "the planted listener is missed: {r:#?}"
+        );
+        drop(planted);
+        drop(listener);
+        ok(case, keepalive(false));
+        let r = rows(case);
+        assert_eq!(
+            unconn(&r, 6000),
+            0,
+            "a planted socket outlives its close: {r:#?}"
+        );
+        assert!(!r.iter().any(|(row, _)| row.local.port() == 6001), "{r:#?}");
+        assert_eq!(unconn(&r, 5000), 1);
+    });
+}
+
 #[test]
 fn a_dump_of_hundreds_of_rows_spanning_several_datagrams_is_complete() {
     if !kernel_or_skip("a_dump_of_hundreds_of_rows_spanning_several_datagrams_is_complete") {

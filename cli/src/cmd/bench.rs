@@ -18,6 +18,13 @@ pub(crate) struct BenchArgs {
     /// Most calls in one case.
     #[arg(long, default_value_t = 24)]
     pub(crate) max_len: usize,
+    /// Instead of random cases, replay these scenario files (full `replay` against the bare
+    /// calls), `--rounds` times.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub(crate) replay: Vec<std::path::PathBuf>,
+    /// Rounds over the files of `--replay`.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) rounds: u32,
     /// The kernel the model predicts for.
     #[command(flatten)]
     pub(crate) target: ProfileArgs,
@@ -41,6 +48,9 @@ pub(crate) fn main(args: BenchArgs) -> ExitCode {
         Ok(t) => t,
         Err(code) => return code,
     };
+    if !args.replay.is_empty() {
+        return replay_bench(&args, &target);
+    }
     // The default campaign's cases: generated sysctls, a quarter on two hosts.
     let options = bench::BenchOptions {
         cases: args.cases,
@@ -55,6 +65,40 @@ pub(crate) fn main(args: BenchArgs) -> ExitCode {
     let bar = progress_bar(2 * u64::from(cases));
     let offset = |pass: &str| if pass == "bare" { u64::from(cases) } else { 0 };
     let report = bench::run(&options, &|pass, n| bar.set_position(offset(pass) + n));
+    bar.finish_and_clear();
+    match report {
+        Ok(r) if args.json => {
+            print_json(&target.head, &r);
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            print!("{}", target.head.render());
+            print!("{}", r.render());
+            ExitCode::SUCCESS
+        }
+        Err(e) => harness_failed(e),
+    }
+}
+
+/// `bench --replay FILES`.
+#[cfg(target_os = "linux")]
+fn replay_bench(args: &BenchArgs, target: &crate::common::Target) -> ExitCode {
+    use tcpconform_harness::bench;
+
+    use crate::common::{harness_failed, load_all, print_json, progress_bar};
+
+    let files: Vec<(String, tcpconform_harness::scenario::Scenario)> = match load_all(&args.replay)
+    {
+        Ok(f) => f
+            .into_iter()
+            .map(|(p, s)| (p.display().to_string(), s))
+            .collect(),
+        Err(code) => return code,
+    };
+    let bar = progress_bar(files.len() as u64 * u64::from(args.rounds));
+    let report = bench::replay::run(&files, target.profile, args.rounds.max(1), &|n| {
+        bar.set_position(n)
+    });
     bar.finish_and_clear();
     match report {
         Ok(r) if args.json => {

@@ -33,6 +33,10 @@ pub(crate) struct ReplayArgs {
     /// verdict; exit 1 when a file's verdict changed between replays (whatever it was).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) repeat: Option<u32>,
+    /// How many files replay at once, each in namespaces of its own (default: the number of
+    /// cores). Reports are printed in the files' order.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) jobs: Option<u32>,
     /// Write a JUnit XML report: one test case per file.
     #[arg(long, value_name = "FILE")]
     pub(crate) junit: Option<PathBuf>,
@@ -74,57 +78,51 @@ pub(crate) fn main(args: ReplayArgs) -> ExitCode {
             &target.head,
         );
     }
+    let jobs = args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
+    let outcomes = replay_all(&scenarios, &target, mutant, args.across, jobs);
     let mut failed = false;
     let mut reports = Vec::new();
     let mut summaries = Vec::new();
     let mut cases = Vec::new();
-    for (path, sc) in &scenarios {
+    for ((path, sc), outcome) in scenarios.iter().zip(outcomes) {
         let name = path.display().to_string();
-        // A file written for another kernel is judged with this kernel's model (`--across`);
-        // under a mutant the file's own expectations are what the mutant is checked against.
-        if mutant.is_none() && (args.across || !sc.is_for(target.profile)) {
-            let r = match across::replay_across(sc, target.profile) {
-                Ok(r) => r,
-                Err(e) => return harness_failed(e),
-            };
-            if let Some(e) = r.replay.as_ref().and_then(|r| r.run.harness_error.as_ref()) {
-                return harness_failed(e);
+        let (passed, line, text) = match outcome {
+            Err(e) => return harness_failed(e),
+            Ok(FileOutcome::Across(r)) => {
+                if let Some(e) = r.replay.as_ref().and_then(|r| r.run.harness_error.as_ref()) {
+                    return harness_failed(e);
+                }
+                let out = (r.passed(), r.summary(&name), r.render(&name));
+                if args.json {
+                    reports.push(serde_json::json!({"file": path, "across": r}));
+                }
+                out
             }
-            failed |= !r.passed();
-            summaries.push((name.clone(), r.passed(), r.summary(&name)));
-            cases.push(file_case(
-                &name,
-                r.passed(),
-                &r.summary(&name),
-                &r.render(&name),
-                sc,
-            ));
-            if args.json {
-                reports.push(serde_json::json!({"file": path, "across": r}));
-            } else {
-                println!();
-                print!("{}", r.render(&name));
-            }
-            continue;
-        }
-        match replay::replay_mutated(sc, target.profile, mutant) {
-            Ok(r) => {
+            Ok(FileOutcome::Plain(r)) => {
                 if let Some(e) = &r.run.harness_error {
                     return harness_failed(e);
                 }
-                failed |= !r.passed();
-                let line = format!("{name}: {}", r.verdict_line());
-                cases.push(file_case(&name, r.passed(), &line, &r.render(&name), sc));
-                summaries.push((name.clone(), r.passed(), line));
+                let out = (
+                    r.passed(),
+                    format!("{name}: {}", r.verdict_line()),
+                    r.render(&name),
+                );
                 if args.json {
                     reports.push(serde_json::json!({"file": path, "report": r}));
-                } else {
-                    println!();
-                    print!("{}", r.render(&name));
                 }
+                out
             }
-            Err(e) => return harness_failed(e),
+        };
+        failed |= !passed;
+        if !args.json {
+            println!();
+            print!("{text}");
         }
+        cases.push(file_case(&name, passed, &line, &text, sc));
+        summaries.push((name, passed, line));
     }
     if let Some(p) = &args.junit
         && let Err(e) = junit::write(p, "tcpconform replay", &target.head, &cases)
@@ -154,6 +152,58 @@ pub(crate) fn file_case(
             .message(line)
             .body(format!("{report}\n--- {name} ---\n{}", sc.to_text()))
     }
+}
+
+/// How one file's replay went: judged across kernels (written for another), or plainly.
+enum FileOutcome {
+    Across(Box<across::AcrossReport>),
+    Plain(Box<replay::ScenarioReport>),
+}
+
+/// Replays every file, `jobs` at a time (each in namespaces of its own); the outcomes come
+/// back in the files' order. A file written for another kernel is judged with this kernel's
+/// model (`--across`); under a mutant the file's own expectations are what the mutant is
+/// checked against.
+fn replay_all(
+    scenarios: &[(PathBuf, Scenario)],
+    target: &crate::common::Target,
+    mutant: Option<Mutant>,
+    across: bool,
+    jobs: usize,
+) -> Vec<Result<FileOutcome, tcpconform_harness::HarnessError>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let one = |sc: &Scenario| {
+        if mutant.is_none() && (across || !sc.is_for(target.profile)) {
+            across::replay_across(sc, target.profile).map(|r| FileOutcome::Across(Box::new(r)))
+        } else {
+            replay::replay_mutated(sc, target.profile, mutant)
+                .map(|r| FileOutcome::Plain(Box::new(r)))
+        }
+    };
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<FileOutcome, tcpconform_harness::HarnessError>>>> =
+        Mutex::new(scenarios.iter().map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, scenarios.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((_, sc)) = scenarios.get(i) else {
+                        break;
+                    };
+                    let r = one(sc);
+                    results.lock().expect("results")[i] = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .expect("results")
+        .into_iter()
+        .map(|r| r.expect("every file ran"))
+        .collect()
 }
 
 /// The end of a replay of several files: one line per file, then `N files: H hold, F fail`

@@ -43,7 +43,9 @@ use tcpconform_model::{Env, Errno, Family, Host, How, Observed, Op, Outcome, Soc
 
 use super::{ExecConfig, FORK_GATE, addrs_of, err_outcome, io_buffer, on_wire, resolve};
 use crate::error::HarnessError;
-use crate::observer::{ALL_STATES, Observer, Owners, TCP_BOUND_INACTIVE, TCP_LISTEN};
+use crate::observer::{
+    ALL_STATES, ClosedSockets, Observer, Owners, TCP_BOUND_INACTIVE, TCP_LISTEN,
+};
 use crate::sandbox::Hosts;
 use crate::{errno, sys};
 
@@ -79,6 +81,9 @@ pub struct Executor {
     /// Local addresses whose arriving segments are all dropped (`peer_vanishes` of a socket
     /// without a connection).
     impaired_local: std::collections::BTreeSet<SocketAddr>,
+    /// The cookies of the sockets that calls since the observer last walked the bind hash
+    /// may have bound or unbound ([`Owners::touched_since_walk`]).
+    touched: std::cell::RefCell<Vec<u64>>,
 }
 
 impl Owners for Executor {
@@ -103,46 +108,16 @@ impl Owners for Executor {
             || vanished(p)
     }
 
-    /// Every state, but `LISTEN` only while a descriptor is a listener, and
-    /// `TCP_BOUND_INACTIVE` (whose dump walks the whole global bind hash, 65536 buckets here,
-    /// most of a dump's cost) only while a row can be in it.
-    ///
-    /// A bound, inactive row is a socket in `CLOSE` still in the bind hash. A socket without a
-    /// descriptor is never one: a closed or orphaned socket that reaches `CLOSE` is destroyed
-    /// and unhashed (`inet_csk_destroy_sock()`). The exceptions hold a descriptor or sit in the
-    /// accept queue of one: a bound socket that was never connected or whose connection ended
-    /// (`tcp_set_state(CLOSE)` keeps the port of an explicit bind, `SOCK_BINDPORT_LOCK`), and
-    /// a queued child that was reset (it inherits the listener's lock). So the state is asked
-    /// for when a descriptor is in `CLOSE` with a port (`getsockname`), or is a listener with
-    /// a queue (`tcpi_unacked` of a listener is its accept queue's length), read with
-    /// `TCP_INFO` just before each dump. A socket that changes state between the reading and the dump shows as a table
-    /// that changed, and settling dumps again.
+    /// Every state but `TCP_BOUND_INACTIVE` (the observer decides when to walk the bind hash,
+    /// see [`Observer::settled_snapshot`]), and `LISTEN` only while a descriptor is a listener
+    /// (the listening hash is global: its walk is the dearest left), read with `TCP_INFO` just
+    /// before each dump. A socket that changes state between the reading and the dump shows
+    /// as a table that changed, and settling dumps again.
     fn dump_states(&self) -> u32 {
-        const TCP_CLOSE: u8 = 7;
         let mut states = ALL_STATES & !(1 << TCP_LISTEN) & !(1 << TCP_BOUND_INACTIVE);
-        let open = self
-            .slots
-            .values()
-            .filter_map(|s| s.sock.as_ref())
-            .chain(self.shadowed.iter());
-        for s in open {
+        for s in self.open_sockets() {
             match sys::tcp_info_head(s.as_fd()) {
-                Ok((TCP_LISTEN, queued)) => {
-                    states |= 1 << TCP_LISTEN;
-                    if queued > 0 {
-                        states |= 1 << TCP_BOUND_INACTIVE;
-                    }
-                }
-                Ok((TCP_CLOSE, _)) => {
-                    // Only a bound socket is in the bind hash (an unbound one has port 0).
-                    if s.local_addr()
-                        .ok()
-                        .and_then(|a| a.as_socket())
-                        .is_none_or(|a| a.port() != 0)
-                    {
-                        states |= 1 << TCP_BOUND_INACTIVE;
-                    }
-                }
+                Ok((TCP_LISTEN, _)) => states |= 1 << TCP_LISTEN,
                 Ok(_) => {}
                 // Cannot tell: ask for everything.
                 Err(_) => return ALL_STATES,
@@ -150,6 +125,70 @@ impl Owners for Executor {
         }
         states
     }
+
+    /// A bound, inactive row is a socket in `CLOSE` still in the bind hash. A socket without a
+    /// descriptor is one only while it sits, reset, in the accept queue of a listener (it
+    /// inherits the listener's port lock); a closed or orphaned socket that reaches `CLOSE`
+    /// is destroyed and unhashed (`inet_csk_destroy_sock()`). So the candidates are the
+    /// descriptors in `CLOSE` with a port (`getsockname`; a port may also be what is left of
+    /// a released one, `inet_sport` outliving `inet_num`), and the observer counts the rest.
+    fn closed_sockets(&self) -> Option<ClosedSockets> {
+        const TCP_CLOSE: u8 = 7;
+        let mut out = ClosedSockets::default();
+        for s in self.open_sockets() {
+            match sys::tcp_info_head(s.as_fd()) {
+                Ok((TCP_CLOSE, _)) => {
+                    let name = s.local_addr().ok().and_then(|a| a.as_socket());
+                    match name.filter(|a| a.port() != 0) {
+                        Some(a) => {
+                            let cookie = s.cookie().ok()?;
+                            out.with_port.insert(cookie, a);
+                        }
+                        None => out.without_port += 1,
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        Some(out)
+    }
+
+    fn touched_since_walk(&self) -> Option<Vec<u64>> {
+        Some(self.touched.borrow().clone())
+    }
+
+    fn walked(&self) {
+        self.touched.borrow_mut().clear();
+    }
+}
+
+impl Executor {
+    /// Every socket a descriptor of the case holds.
+    fn open_sockets(&self) -> impl Iterator<Item = &Socket> {
+        self.slots
+            .values()
+            .filter_map(|s| s.sock.as_ref())
+            .chain(self.shadowed.iter())
+    }
+}
+
+/// Whether `op` can change a bound, inactive row of a socket it names: whether it is bound, or
+/// where (the calls that bind, take or release a port: `bind`, `listen`, `connect`,
+/// `shutdown`, `close`, `destroy`; `accept`, which may hand out a queued connection already
+/// reset into `CLOSE`), or its queue (`recv` reads what a reset connection left unread).
+fn can_change_bound_row(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Bind { .. }
+            | Op::Recv { .. }
+            | Op::Listen { .. }
+            | Op::Connect { .. }
+            | Op::Accept { .. }
+            | Op::Shutdown { .. }
+            | Op::Close { .. }
+            | Op::Destroy { .. }
+    )
 }
 
 /// The `(level, name, value)` of an integer socket option, or `None` for `SO_LINGER`.
@@ -191,6 +230,7 @@ impl Executor {
             shadowed: Vec::new(),
             impaired: std::collections::BTreeSet::new(),
             impaired_local: std::collections::BTreeSet::new(),
+            touched: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -241,6 +281,26 @@ impl Executor {
     /// Runs one op. `hosts` gives access to the case's namespaces (sockets on host `b`,
     /// sysctls, packet drops) and `observer` to its socket tables (`destroy`).
     pub fn apply(
+        &mut self,
+        op: &Op,
+        env: &Env,
+        hosts: &mut Hosts,
+        observer: &mut Observer,
+    ) -> Result<Observed, HarnessError> {
+        let observed = self.dispatch(op, env, hosts, observer)?;
+        if can_change_bound_row(op) {
+            let cookies: Vec<u64> = op
+                .socks()
+                .into_iter()
+                .filter_map(|s| self.slots.get(&s).map(|slot| slot.cookie))
+                .collect();
+            self.touched.borrow_mut().extend(cookies);
+        }
+        Ok(observed)
+    }
+
+    /// [`Executor::apply`] without the bookkeeping.
+    fn dispatch(
         &mut self,
         op: &Op,
         env: &Env,
@@ -326,7 +386,7 @@ impl Executor {
                 // toward this end is dropped, then let segments through again.
                 let far_host = hosts.host_of_address(host, peer.ip());
                 hosts.silenced(host, local, peer, || {
-                    let rows = observer.rows(far_host)?;
+                    let rows = observer.connection_rows(far_host)?;
                     for row in rows.iter().filter(|r| {
                         on_wire(r.local) == on_wire(peer) && on_wire(r.peer) == on_wire(local)
                     }) {

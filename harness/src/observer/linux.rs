@@ -54,6 +54,7 @@
 //! 262144-bucket table. A quiet table settles in two dumps (0.2 ms); right after the close of
 //! a connection the peer's delayed ACK makes it take 6.5 ms (p90 9–11 ms, 6–10 dumps).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -89,6 +90,8 @@ const RECV_BUF: usize = 64 * 1024;
 pub const TCP_NEW_SYN_RECV: u8 = 12;
 /// `TCP_LISTEN`.
 pub const TCP_LISTEN: u8 = 10;
+/// `TCP_CLOSE`: a socket in no lookup table (bound and inactive, when it is in a dump).
+pub const TCP_CLOSE: u8 = 7;
 /// `TCP_BOUND_INACTIVE`: the state bit that asks for bound, unconnected sockets (Linux 6.8+).
 pub const TCP_BOUND_INACTIVE: u8 = 13;
 
@@ -371,6 +374,32 @@ pub trait Owners {
     fn dump_states(&self) -> u32 {
         ALL_STATES
     }
+    /// The sockets with a descriptor that are in `CLOSE`: those with a port
+    /// (`getsockname`), the candidates for a bound, inactive row, by cookie with their name;
+    /// and how many have none (certainly unbound). `None` when the owner cannot tell: every
+    /// observation then walks the bind hash.
+    fn closed_sockets(&self) -> Option<ClosedSockets> {
+        None
+    }
+    /// The cookies of the sockets that calls since the last walk of the bind hash named in a
+    /// way that can change their bound, inactive row: whether (and where) they are bound
+    /// (`bind`, `listen`, `connect`, `accept`, `shutdown`, `close`, `destroy`) or its queue
+    /// (`recv`); `None` when the owner cannot tell (then every reading walks). The observer clears them with [`Owners::walked`].
+    fn touched_since_walk(&self) -> Option<Vec<u64>> {
+        None
+    }
+    /// The bind hash was walked: what it showed is current.
+    fn walked(&self) {}
+}
+
+/// The sockets of a case that are in `CLOSE` with a descriptor ([`Owners::closed_sockets`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClosedSockets {
+    /// Those with a port, by cookie, with their `getsockname` address: the sockets that can
+    /// be in the bind hash without being in a lookup table.
+    pub with_port: BTreeMap<u64, SocketAddr>,
+    /// How many have no port (never bound, or bound with `IP_BIND_ADDRESS_NO_PORT`).
+    pub without_port: usize,
 }
 
 /// No socket is known (for raw dumps).
@@ -530,19 +559,43 @@ pub fn raw_unacked(tcp_info: &[u8]) -> Option<u32> {
     Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-/// A `sock_diag` socket of one host.
+/// A `sock_diag` socket of one host, and its namespace's `sockstat`.
 pub struct DiagSocket {
     host: Host,
     nl: NlSocket,
+    /// `/proc/thread-self/net/sockstat` as opened inside the host's namespace: its
+    /// `sockets: used` counts the namespace's sockets (`sock_inuse_get(net)`).
+    sockstat: std::fs::File,
 }
 
 impl DiagSocket {
-    /// Opens a `sock_diag` socket in the calling thread's network namespace, for `host`.
+    /// Opens a `sock_diag` socket and the `sockstat` file in the calling thread's network
+    /// namespace, for `host`.
     pub fn open_here(host: Host) -> Result<Self, HarnessError> {
+        let sockstat = std::fs::File::open("/proc/thread-self/net/sockstat")
+            .map_err(|e| HarnessError::io("opening /proc/thread-self/net/sockstat", e))?;
         Ok(Self {
             host,
             nl: NlSocket::open(netlink_sys::protocols::NETLINK_SOCK_DIAG, "sock_diag")?,
+            sockstat,
         })
+    }
+
+    /// How many sockets the host's namespace holds (`sockets: used` of its `sockstat`), of
+    /// every kind: full TCP sockets (with or without a descriptor, in a table or not), the
+    /// harness's own netlink sockets; not TIME-WAIT minisockets nor request sockets.
+    pub fn sockets_used(&self) -> Result<i64, HarnessError> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 512];
+        let n = self
+            .sockstat
+            .read_at(&mut buf, 0)
+            .map_err(|e| HarnessError::io("reading sockstat", e))?;
+        String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .find_map(|l| l.strip_prefix("sockets: used "))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| HarnessError::netlink("sockstat", "no `sockets: used` line"))
     }
 
     /// The host this socket observes.
@@ -759,12 +812,156 @@ pub fn ksoftirqd_running() -> usize {
 /// The socket tables of a case's hosts.
 pub struct Observer {
     hosts: Vec<DiagSocket>,
+    /// The bound, inactive rows of the last walk of the bind hash.
+    bound_rows: Vec<DiagRow>,
+    /// What that walk was taken against: when it still holds, the bind hash cannot have
+    /// changed for the case and the rows above are current (see [`Observer::observe`]).
+    walked: Option<WalkKey>,
+    /// How many walks of the bind hash the observer made.
+    walks: u64,
+    /// A walk found a listener that no descriptor of the case holds: every dump asks for
+    /// listeners from then on.
+    foreign_listeners: bool,
+}
+
+/// What the bound, inactive rows of a walk depend on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct WalkKey {
+    /// The sockets of the namespaces in no lookup table and not certainly unbound:
+    /// `sockets: used` less the full sockets the dump listed and the case's descriptors in
+    /// `CLOSE` without a port (the harness's own sockets are in it too, constant in a case).
+    unhashed: i64,
+    /// The case's descriptors in `CLOSE` with a port (by cookie, with their names): the only
+    /// sockets with a descriptor that can be bound and inactive.
+    candidates: BTreeMap<u64, SocketAddr>,
+}
+
+impl WalkKey {
+    /// Whether the bound, inactive rows of the walk taken at `then` still hold now, when
+    /// calls since named the sockets `touched`: no candidate is new, renamed or named by a
+    /// call (a call may bind or release without renaming), and every socket that left the
+    /// unhashed ones is a candidate that left `CLOSE` or was closed (it took its row with
+    /// it). Anything else (a connection reset into `CLOSE` keeping its port, a socket of a
+    /// listener's queue reset, a socket nobody predicted) changes the count, and the bind
+    /// hash is walked again.
+    fn follows(&self, then: &Self, touched: &[u64]) -> bool {
+        let unchanged = self
+            .candidates
+            .iter()
+            .all(|(c, name)| then.candidates.get(c) == Some(name) && !touched.contains(c));
+        let left = then
+            .candidates
+            .keys()
+            .filter(|c| !self.candidates.contains_key(c))
+            .count() as i64;
+        unchanged && self.unhashed == then.unhashed - left
+    }
 }
 
 impl Observer {
     /// An observer over the given per-host sockets (each opened inside its host's namespace).
     pub fn new(hosts: Vec<DiagSocket>) -> Self {
-        Self { hosts }
+        Self {
+            hosts,
+            bound_rows: Vec::new(),
+            walked: None,
+            walks: 0,
+            foreign_listeners: false,
+        }
+    }
+
+    /// How many times the observer walked the global bind hash (the dearest part of a
+    /// reading, made only when the case's bound, inactive rows may have changed).
+    pub fn walks(&self) -> u64 {
+        self.walks
+    }
+
+    /// An observer of namespaces that were just made: they hold no TCP socket, so nothing is
+    /// bound in them, and the first reading need not walk the bind hash to know it.
+    pub fn of_fresh_namespaces(hosts: Vec<DiagSocket>) -> Result<Self, HarnessError> {
+        let mut o = Self::new(hosts);
+        o.walked = Some(WalkKey {
+            unhashed: o.sockets_used()?,
+            candidates: BTreeMap::new(),
+        });
+        Ok(o)
+    }
+
+    /// `sockets: used` summed over the hosts.
+    fn sockets_used(&self) -> Result<i64, HarnessError> {
+        self.hosts.iter().map(DiagSocket::sockets_used).sum()
+    }
+
+    /// One reading of the table: a dump of every row in a lookup table (the bind hash left
+    /// out), and the bound, inactive rows.
+    ///
+    /// Those come from a walk of the bind hash, which is global (sized for the host: 65536
+    /// buckets here) and most of a dump's cost, so it is walked only when its rows for the case
+    /// may have changed since the last walk: a call named a socket in a way that can bind or
+    /// release one (`Owners::touched_since_walk`), a descriptor in `CLOSE` came or went or
+    /// changed name, or the namespaces' socket count (`sockstat`'s `sockets: used`) says that
+    /// the sockets in no lookup table are not those of the last walk: a connection reset into
+    /// `CLOSE` while keeping its port (a descriptor's, or one queued on a listener), a socket
+    /// nobody predicted. Otherwise the last walk's rows are current: a socket in `CLOSE` is in
+    /// no lookup table, so no segment and no timer reaches it, and only a call on its
+    /// descriptor changes it. With `reference` (the first dump of a settling, only compared
+    /// with the next), the walk is left for the next dump.
+    fn observe(
+        &mut self,
+        owners: &dyn Owners,
+        reference: bool,
+    ) -> Result<Vec<DiagRow>, HarnessError> {
+        let used = self.sockets_used()?;
+        let mut states = owners.dump_states() & !(1 << TCP_BOUND_INACTIVE);
+        if self.foreign_listeners {
+            states |= 1 << TCP_LISTEN;
+        }
+        let mut rows = stopwatch::time("observe: dumps", || self.all_rows_in(states))?;
+        let key = owners.closed_sockets().map(|closed| {
+            let hashed = rows
+                .iter()
+                .filter(|r| !r.is_minisocket() && !r.is_request() && r.state != TCP_CLOSE)
+                .count() as i64;
+            WalkKey {
+                unhashed: used - hashed - closed.without_port as i64,
+                candidates: closed.with_port,
+            }
+        });
+        let touched = owners.touched_since_walk();
+        let current = match (&key, &self.walked, &touched) {
+            (Some(now), Some(then), Some(touched)) => now.follows(then, touched),
+            _ => false,
+        };
+        if !current && !reference {
+            // Listeners not asked for in the dump (no descriptor of the case listens) are
+            // asked for now: a socket the count saw may be one.
+            let listen = (states & (1 << TCP_LISTEN) == 0) as u32 * (1 << TCP_LISTEN);
+            let walk = stopwatch::time("observe: bind-hash walks", || {
+                self.all_rows_in((1 << TCP_BOUND_INACTIVE) | listen)
+            })?;
+            let (bound, others): (Vec<DiagRow>, Vec<DiagRow>) =
+                walk.into_iter().partition(|r| r.state == TCP_CLOSE);
+            let listeners: Vec<DiagRow> = others
+                .into_iter()
+                .filter(|r| listen != 0 && r.state == TCP_LISTEN)
+                .collect();
+            // From now on every dump asks for listeners, so that they are counted.
+            self.foreign_listeners |= !listeners.is_empty();
+            rows.extend(listeners);
+            self.bound_rows = bound;
+            self.walked = key;
+            self.walks += 1;
+            owners.walked();
+        } else if current && let Some(now) = key {
+            // The candidates that left `CLOSE` (into a lookup table, or closed) took their
+            // rows with them.
+            self.bound_rows.retain(|r| {
+                now.candidates.contains_key(&r.cookie) || owners.owner_of(r.cookie).is_none()
+            });
+            self.walked = Some(now);
+        }
+        rows.extend(self.bound_rows.iter().cloned());
+        Ok(rows)
     }
 
     /// The hosts observed.
@@ -787,6 +984,13 @@ impl Observer {
         self.socket(host)?.rows()
     }
 
+    /// The rows of one host in a lookup table (the bind hash left out: a bound, inactive socket
+    /// has no connection).
+    pub fn connection_rows(&mut self, host: Host) -> Result<Vec<DiagRow>, HarnessError> {
+        self.socket(host)?
+            .rows_in(ALL_STATES & !(1 << TCP_BOUND_INACTIVE))
+    }
+
     /// Every row of every host.
     pub fn all_rows(&mut self) -> Result<Vec<DiagRow>, HarnessError> {
         self.all_rows_in(ALL_STATES)
@@ -804,7 +1008,7 @@ impl Observer {
     /// The table of every host, as the model compares it, read once.
     pub fn snapshot(&mut self, owners: &dyn Owners) -> Result<Snapshot, HarnessError> {
         let rows = self
-            .all_rows_in(owners.dump_states())?
+            .observe(owners, false)?
             .iter()
             .map(|r| r.with_info(owners))
             .collect::<Result<Vec<_>, _>>()?;
@@ -848,19 +1052,11 @@ impl Observer {
         let mut dumps = 0;
         // Read again only when a table changed: a socket that changes state in between shows
         // as a change (see `Owners::dump_states`).
-        let mut needed = owners.dump_states();
         loop {
-            let mut states = needed;
-            if previous.is_none() && !quiet {
-                // The first dump is only the reference the next is compared with, and the
-                // comparison leaves bound, inactive rows out (see `same_active_rows`): it can
-                // skip the walk of the bind hash, the dearest part of a dump.
-                states &= !(1 << TCP_BOUND_INACTIVE);
-            }
-            let raw = stopwatch::time("observe: dumps", || self.all_rows_in(states))?;
-            if states & (1 << TCP_BOUND_INACTIVE) != 0 {
-                stopwatch::add("observe: of which with the bind-hash walk", Duration::ZERO);
-            }
+            // The first dump is only the reference the next is compared with, and the
+            // comparison leaves bound, inactive rows out (see `same_active_rows`): it need not
+            // walk the bind hash.
+            let raw = self.observe(owners, previous.is_none() && !quiet)?;
             dumps += 1;
             let busy = in_flight(&raw, owners) + softnet_backlog() + ksoftirqd_running();
             let snapshot = Snapshot::new(
@@ -888,9 +1084,6 @@ impl Observer {
                 stopwatch::time("observe: settling pauses", || std::thread::sleep(pause));
                 pause = (pause * 2).min(Duration::from_millis(2));
             }
-            if !stable {
-                needed = owners.dump_states();
-            }
             previous = Some(snapshot);
         }
     }
@@ -900,8 +1093,10 @@ impl Observer {
     /// is none: that is the kernel's answer, data like any other.
     pub fn destroy(&mut self, host: Host, cookie: u64) -> Result<Result<(), Errno>, HarnessError> {
         let d = self.socket(host)?;
+        // A bound, inactive socket is in no lookup table: SOCK_DESTROY cannot find it and
+        // answers ENOENT, as for no row at all; the bind hash need not be walked.
         let rows: Vec<DiagRow> = d
-            .rows()?
+            .rows_in(ALL_STATES & !(1 << TCP_BOUND_INACTIVE))?
             .into_iter()
             .filter(|r| r.cookie == cookie)
             .collect();

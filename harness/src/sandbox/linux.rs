@@ -1251,7 +1251,7 @@ impl Case {
         Ok(Self {
             hosts,
             executor: Executor::new(spec.exec),
-            observer: Observer::new(diag),
+            observer: Observer::of_fresh_namespaces(diag)?,
             quiet: false,
         })
     }

@@ -19,6 +19,8 @@
 //! before runs ([`sandbox::on_case_thread`]); the bare pass makes them in line. The CPU
 //! ratio counts both threads' work, so it shows what the overlap does not.
 
+pub mod replay;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -348,7 +350,9 @@ fn full_case(
 
 /// Runs `ops` bare: a fresh namespace, the calls, nothing else.
 fn bare_case(config: &CaseConfig, ops: &[Op], phases: &mut BarePhases) -> Result<(), HarnessError> {
-    let needs_diag = ops.iter().any(|op| matches!(op, Op::Destroy { .. }));
+    let needs_diag = ops
+        .iter()
+        .any(|op| matches!(op, Op::Destroy { .. } | Op::PeerReboots { .. }));
     let spec = sandbox_spec(config, &[]);
     let t = sandbox::run_bare(&spec, needs_diag, |case| {
         let mut env = Env::new();
