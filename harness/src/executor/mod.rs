@@ -4,10 +4,11 @@
 //! - Linux ([`linux`]): sockets created inside the host's network namespace, owners found by
 //!   `SO_COOKIE`, per-thread credentials for other uids, `SOCK_DESTROY` and nftables for the
 //!   fixture ops.
-//! - FreeBSD and macOS (`bsd`): the same calls through the same `socket2` code, with each
-//!   OS's option numbers and errnos; what a BSD cannot do here (sockets of another uid on one
-//!   thread, `destroy`, `peer_vanishes`, `peer_reboots`) is a
-//!   `HarnessError::Unsupported`, never a made-up result.
+//! - FreeBSD and macOS, and gVisor on Linux ([`portable`]): the same calls through the same
+//!   `socket2` code, with each OS's option numbers and errnos, blocking calls bounded by `poll`;
+//!   what such a backend cannot do (sockets of another uid on one thread, `destroy`,
+//!   `peer_vanishes`, `peer_reboots`) is a `HarnessError::Unsupported`, never a made-up
+//!   result.
 //!
 //! The common part is here: the configuration, how a scenario address becomes a socket
 //! address, what `getsockname`/`getpeername` report, and the fork gate.
@@ -26,10 +27,9 @@ pub mod linux;
 #[cfg(target_os = "linux")]
 pub use linux::*;
 
+pub mod portable;
 #[cfg(any(target_os = "freebsd", target_os = "macos"))]
-pub mod bsd;
-#[cfg(any(target_os = "freebsd", target_os = "macos"))]
-pub use bsd::*;
+pub use portable::*;
 
 /// The largest buffer a `send`/`recv` op may ask for.
 pub const MAX_IO_LEN: u32 = 64 << 20;

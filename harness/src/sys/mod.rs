@@ -108,7 +108,7 @@ mod freebsd;
 pub(crate) use freebsd::*;
 
 /// `poll(2)` of one descriptor for `events`, at most `timeout`: whether it became ready.
-#[cfg(any(target_os = "freebsd", target_os = "macos"))]
+// Every backend: the portable executor (BSDs, gVisor's agent on Linux) bounds waits with it.
 pub(crate) fn poll_one(
     fd: BorrowedFd<'_>,
     events: libc::c_short,

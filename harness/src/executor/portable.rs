@@ -1,24 +1,29 @@
-//! The FreeBSD and macOS executor: the calls of the Linux executor through the same `socket2`
-//! code, with each OS's option numbers, and the bounds on blocking calls that these kernels
-//! honour. **Compile-checked only; it has never run on a BSD.**
+//! The portable executor: the calls of the Linux executor through the same `socket2` code,
+//! with each OS's option numbers, bounding blocking calls with `poll` rather than socket
+//! timeouts, and nothing that needs Linux's own machinery (sock_diag, nftables, per-thread
+//! credentials). It runs the FreeBSD and macOS backends (**compile-checked only; it has never
+//! run on a BSD**) and, on Linux, gVisor's agent inside a `runsc` sandbox
+//! ([`crate::gvisor`]), where it runs for real.
 //!
-//! Differences from Linux, each deliberate:
+//! Differences from the Linux executor, each deliberate:
 //! - A blocking `connect` is not bounded by `SO_SNDTIMEO` on a BSD (`kern_connectat()` sleeps
-//!   without a timeout), nor a blocking `accept` by `SO_RCVTIMEO` (`solisten_dequeue()`). The
+//!   without a timeout) nor in gVisor, nor a blocking `accept` by `SO_RCVTIMEO`
+//!   (`solisten_dequeue()`). The
 //!   executor makes a blocking socket's `connect` non-blocking for the call and waits for it
 //!   with `poll` up to the bound: still pending, it is `Blocks` (and, as on Linux after the
 //!   timeout, the connection attempt carries on); finished, its result is `SO_ERROR`. A
 //!   blocking `accept` polls the listener first; nothing queued within the bound is `Blocks`.
 //!   `recv`/`send` honour the timeouts (`sbwait()`), as on Linux.
-//! - An option the OS does not have (`TCP_USER_TIMEOUT`, `TCP_LINGER2`,
-//!   `IP_BIND_ADDRESS_NO_PORT`, `SO_EXCLUSIVEADDRUSE`, and `SO_REUSEPORT_LB` on macOS) is
-//!   passed under an option number no BSD assigns ([`ABSENT_OPTION`]) at the same level, so
-//!   the answer (`ENOPROTOOPT`) is the kernel's own. Linux's numbers are not reused: on
-//!   FreeBSD `IP_BIND_ADDRESS_NO_PORT`'s 24 is `IP_BINDANY`.
+//! - An option the OS does not have (on a BSD `TCP_USER_TIMEOUT`, `TCP_LINGER2`,
+//!   `IP_BIND_ADDRESS_NO_PORT`, `SO_EXCLUSIVEADDRUSE`, and `SO_REUSEPORT_LB` on macOS; on Linux
+//!   `SO_REUSEPORT_LB` and `SO_EXCLUSIVEADDRUSE`) is passed under an option number no kernel
+//!   assigns ([`ABSENT_OPTION`]) at the same level, so the answer (`ENOPROTOOPT`) is the
+//!   kernel's own. Linux's numbers are not reused on a BSD: on FreeBSD
+//!   `IP_BIND_ADDRESS_NO_PORT`'s 24 is `IP_BINDANY`.
 //! - No socket is created as another uid (no per-thread credentials): such an op is
 //!   [`HarnessError::Unsupported`], as are `destroy` (no `SOCK_DESTROY`), `peer_vanishes` and
 //!   `peer_reboots` (no packet filter is driven here). The model refuses them off Linux
-//!   too (`os.not_modelled`), so generated cases do not contain them.
+//!   too (`os.not_modelled`), and the generator offers none of them on gVisor.
 //! - Ports go through the sandbox's [`Stack::to_kernel`]/[`Stack::to_model`]: the identity in
 //!   a FreeBSD jail; on macOS, where cases share the host's stack, each case's literal ports
 //!   are moved to ports of its own.
@@ -92,13 +97,22 @@ fn int_option(opt: SockOpt) -> Option<(libc::c_int, libc::c_int, libc::c_int)> {
     let u = |v: u32| v as libc::c_int;
     #[cfg(target_os = "freebsd")]
     const SO_REUSEPORT_LB: libc::c_int = 0x0001_0000;
-    #[cfg(target_os = "macos")]
+    #[cfg(not(target_os = "freebsd"))]
     const SO_REUSEPORT_LB: libc::c_int = ABSENT_OPTION;
     // macOS names the idle time before keepalive probes TCP_KEEPALIVE.
-    #[cfg(target_os = "freebsd")]
+    #[cfg(not(target_os = "macos"))]
     const KEEPIDLE: libc::c_int = libc::TCP_KEEPIDLE;
     #[cfg(target_os = "macos")]
     const KEEPIDLE: libc::c_int = libc::TCP_KEEPALIVE;
+    // Linux's own options where the OS is Linux's ABI (gVisor).
+    #[cfg(target_os = "linux")]
+    const LINUX_ONLY: [libc::c_int; 3] = [
+        libc::IP_BIND_ADDRESS_NO_PORT,
+        libc::TCP_USER_TIMEOUT,
+        libc::TCP_LINGER2,
+    ];
+    #[cfg(not(target_os = "linux"))]
+    const LINUX_ONLY: [libc::c_int; 3] = [ABSENT_OPTION; 3];
     Some(match opt {
         SockOpt::ReuseAddr(v) => (libc::SOL_SOCKET, libc::SO_REUSEADDR, b(v)),
         SockOpt::ReusePort(v) => (libc::SOL_SOCKET, libc::SO_REUSEPORT, b(v)),
@@ -108,16 +122,16 @@ fn int_option(opt: SockOpt) -> Option<(libc::c_int, libc::c_int, libc::c_int)> {
         SockOpt::KeepIdle(v) => (libc::IPPROTO_TCP, KEEPIDLE, u(v)),
         SockOpt::KeepIntvl(v) => (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, u(v)),
         SockOpt::KeepCnt(v) => (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, u(v)),
-        SockOpt::BindAddressNoPort(v) => (libc::IPPROTO_IP, ABSENT_OPTION, b(v)),
-        SockOpt::UserTimeout(v) => (libc::IPPROTO_TCP, ABSENT_OPTION, u(v)),
-        SockOpt::Linger2(v) => (libc::IPPROTO_TCP, ABSENT_OPTION, v),
+        SockOpt::BindAddressNoPort(v) => (libc::IPPROTO_IP, LINUX_ONLY[0], b(v)),
+        SockOpt::UserTimeout(v) => (libc::IPPROTO_TCP, LINUX_ONLY[1], u(v)),
+        SockOpt::Linger2(v) => (libc::IPPROTO_TCP, LINUX_ONLY[2], v),
         SockOpt::ExclusiveAddrUse(v) => (libc::SOL_SOCKET, ABSENT_OPTION, b(v)),
         SockOpt::Linger(_) => return None,
     })
 }
 
 /// `send(2)` flags: no SIGPIPE (macOS has no `MSG_NOSIGNAL`; its sockets get `SO_NOSIGPIPE`).
-#[cfg(target_os = "freebsd")]
+#[cfg(not(target_os = "macos"))]
 const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 #[cfg(target_os = "macos")]
 const SEND_FLAGS: libc::c_int = 0;
@@ -156,6 +170,16 @@ impl Executor {
             let p = sock.peer_addr().ok().and_then(|a| a.as_socket());
             (l == local && p == peer).then_some(*id)
         })
+    }
+
+    /// Every socket a descriptor of the case holds, with its name (`None` for one whose name
+    /// was given to a newer socket while it was still open).
+    pub fn open_sockets(&self) -> Vec<(Option<SockId>, &Socket)> {
+        self.slots
+            .iter()
+            .filter_map(|(id, s)| s.sock.as_ref().map(|sock| (Some(*id), sock)))
+            .chain(self.shadowed.iter().map(|(_, s)| (None, s)))
+            .collect()
     }
 
     /// Every local port an open descriptor of the case holds (kernel numbering).
@@ -240,8 +264,8 @@ impl Executor {
                 if euid.is_some_and(|u| u != 0) {
                     return Err(Self::unsupported(
                         op,
-                        "sockets of another uid need per-thread credentials, which the BSD \
-                         backends do not have",
+                        "sockets of another uid need per-thread credentials, which this \
+                         backend does not have",
                     ));
                 }
                 if !stack.has(*host) {
@@ -330,13 +354,16 @@ impl Executor {
                 Err(e) => Observed::outcome(Outcome::Err(e)),
             },
             Op::Destroy { .. } => {
-                return Err(Self::unsupported(op, "there is no SOCK_DESTROY off Linux"));
+                return Err(Self::unsupported(
+                    op,
+                    "there is no SOCK_DESTROY on this backend",
+                ));
             }
             Op::PeerVanishes { .. } | Op::PeerReboots { .. } => {
                 return Err(Self::unsupported(
                     op,
-                    "dropping a connection's segments needs a packet filter (pf/ipfw), which \
-                     the BSD backends do not drive",
+                    "dropping a connection's segments needs a packet filter, which this \
+                     backend does not drive",
                 ));
             }
             Op::Setsockopt { sock, opt } => {
