@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine for tcpconform: the one system tool the harness runs besides
-# the kernel, `nft` (Debian package nftables; the test bench's peer_vanishes and peer_reboots
-# drop a connection's segments with it). Idempotent; needs root only when something is missing.
-# The Rust toolchain is assumed (cargo on PATH).
+# the kernel, `nft` (Debian package nftables; the fixture ops peer_vanishes and peer_reboots
+# drop a connection's segments with it), and gVisor's runsc for the gVisor tests, unpacked into
+# ~/.cache/tcpconform/runsc by ci/runsc.sh (nothing installed). Idempotent; needs root only
+# when something is missing. The Rust toolchain is assumed (cargo on PATH). With CI=true a
+# runsc that cannot be fetched is an error; otherwise the gVisor tests skip, saying why.
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
@@ -24,4 +26,11 @@ if ! have nft; then
         sleep 5
     done
 fi
-echo "setup: ok (cargo $(cargo --version | cut -d' ' -f2), $(nft --version 2>/dev/null || /usr/sbin/nft --version))"
+if runsc=$("$(dirname "$0")/runsc.sh"); then
+    runsc_version=$("$runsc" --version 2>/dev/null | head -1)
+else
+    [ "${CI:-}" = true ] && { echo "setup: could not fetch runsc (ci/runsc.sh)" >&2; exit 1; }
+    echo "setup: no runsc (ci/runsc.sh failed): the gVisor tests will skip" >&2
+    runsc_version="no runsc"
+fi
+echo "setup: ok ($runsc_version, cargo $(cargo --version | cut -d' ' -f2), $(nft --version 2>/dev/null || /usr/sbin/nft --version))"

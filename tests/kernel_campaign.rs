@@ -44,7 +44,12 @@ fn the_kernel_agrees_with_the_model_on_random_cases() {
     let baseline = Baseline::read(&repo_root().join("tests/baselines/linux.toml"))
         .unwrap_or_else(|e| panic!("{e}"));
     let release = tcpconform_harness::fingerprint::running_release().ok();
-    report.judge(&baseline, &profile, release.as_deref());
+    report.judge(
+        &baseline,
+        &profile,
+        &profile.to_string(),
+        release.as_deref(),
+    );
     println!(
         "{} cases, {} calls, {} rules hit, {:.1}s",
         report.cases,
@@ -104,7 +109,12 @@ fn a_baseline_fails_new_divergences_passes_known_ones_and_reports_stale_entries(
     }
     partial.entries.push(entry(&stale));
     let mut judged = report.clone();
-    judged.judge(&partial, &linux_6_1, release.as_deref());
+    judged.judge(
+        &partial,
+        &linux_6_1,
+        &linux_6_1.to_string(),
+        release.as_deref(),
+    );
     let j = judged.baseline.clone().expect("judged");
     assert!(!judged.passed(), "a new divergence fails the run");
     assert_eq!(
@@ -119,7 +129,12 @@ fn a_baseline_fails_new_divergences_passes_known_ones_and_reports_stale_entries(
     full.entries
         .push(entry(&report.groups.last().expect("a group").signature));
     let mut judged = report.clone();
-    judged.judge(&full, &linux_6_1, release.as_deref());
+    judged.judge(
+        &full,
+        &linux_6_1,
+        &linux_6_1.to_string(),
+        release.as_deref(),
+    );
     assert!(judged.passed());
     assert_eq!(judged.baseline.expect("judged").stale, vec![stale]);
 
@@ -129,7 +144,12 @@ fn a_baseline_fails_new_divergences_passes_known_ones_and_reports_stale_entries(
         e.scope.profile = Some("linux-6.12".into());
     }
     let mut judged = report;
-    judged.judge(&other, &linux_6_1, release.as_deref());
+    judged.judge(
+        &other,
+        &linux_6_1,
+        &linux_6_1.to_string(),
+        release.as_deref(),
+    );
     assert!(!judged.passed());
     assert_eq!(
         judged.baseline.expect("judged").out_of_scope,

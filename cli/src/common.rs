@@ -9,6 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tcpconform_harness::fingerprint::{self, ReportHead};
+use tcpconform_harness::kernel::Backend;
 use tcpconform_harness::scenario;
 use tcpconform_model::{Profile, VariantSetting};
 
@@ -46,19 +47,82 @@ pub(crate) struct ProfileArgs {
     pub(crate) variants: Vec<String>,
 }
 
-/// The profile a command predicts for, and the head its reports start with.
+/// The profile a command predicts for, where its cases run, and the head its reports start
+/// with.
 #[derive(Clone, Debug)]
-pub(crate) struct Target {
+pub(crate) struct Prediction {
     /// The profile.
     pub(crate) profile: Profile,
     /// What the report's head says about it.
     pub(crate) head: ReportHead,
+    /// Where cases run.
+    pub(crate) backend: Backend,
+}
+
+/// What `--target` names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum TargetKind {
+    /// The running kernel, each case in fresh network namespaces.
+    #[default]
+    Kernel,
+    /// gVisor's netstack, in a `runsc` sandbox (`ci/runsc.sh` fetches one), predicted by the
+    /// model for Linux.
+    Gvisor,
+}
+
+impl Prediction {
+    /// The name baselines scope by: the profile's, or `gvisor`.
+    pub(crate) fn profile_name(&self) -> String {
+        self.head.profile.clone()
+    }
+}
+
+/// The gVisor target: `runsc` found (exit 3 if not), the model for Linux with gVisor's fixed
+/// sysctls; `--profile` and `--variant` do not go with it (exit 2).
+#[cfg(target_os = "linux")]
+pub(crate) fn gvisor(args: &ProfileArgs) -> Result<Prediction, ExitCode> {
+    use tcpconform_harness::gvisor;
+    if args.profile.is_some() || !args.variants.is_empty() {
+        return Err(bad(
+            "--target gvisor predicts what Linux does (linux-6.18's rules, gVisor's fixed \
+             sysctls): --profile and --variant do not go with it",
+        ));
+    }
+    let runsc = gvisor::runsc().map_err(harness_failed)?;
+    let target = gvisor::Target::new(runsc).map_err(harness_failed)?;
+    let mut head = ReportHead::new(gvisor::PROFILE, "--target gvisor", None);
+    head.kernel = Some(target.version());
+    head.profile = gvisor::PROFILE_NAME.into();
+    let ignored = target.ignored_sysctls().map_err(harness_failed)?;
+    head.compared = Some(if ignored.is_empty() {
+        gvisor::VISIBILITY.into()
+    } else {
+        format!(
+            "{}; gVisor's {} (outside Linux's range) are taken at Linux's defaults",
+            gvisor::VISIBILITY,
+            ignored.join(", ")
+        )
+    });
+    head.target_sysctls = target
+        .sysctls()
+        .map_err(harness_failed)?
+        .diff_from(&gvisor::PROFILE.default_sysctls());
+    Ok(Prediction {
+        profile: gvisor::PROFILE,
+        head,
+        backend: Backend::Gvisor(std::sync::Arc::new(target)),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn gvisor(_args: &ProfileArgs) -> Result<Prediction, ExitCode> {
+    Err(harness_failed("gVisor runs on Linux hosts only"))
 }
 
 impl ProfileArgs {
     /// For a command that runs the kernel: `--profile`, else the running kernel's fingerprint
     /// (probed once); then every `--variant`. Bad input exits 2, a failed probe 3.
-    pub(crate) fn for_kernel(&self) -> Result<Target, ExitCode> {
+    pub(crate) fn for_kernel(&self) -> Result<Prediction, ExitCode> {
         let settings = self.settings()?;
         let (profile, source, fp) = match &self.profile {
             Some(p) => {
@@ -75,7 +139,7 @@ impl ProfileArgs {
 
     /// For a command that runs the model alone: `--profile`, else `default`; then every
     /// `--variant`. Bad input exits 2.
-    pub(crate) fn for_model(&self, default: Profile) -> Result<Target, ExitCode> {
+    pub(crate) fn for_model(&self, default: Profile) -> Result<Prediction, ExitCode> {
         let settings = self.settings()?;
         let (profile, source) = match &self.profile {
             Some(p) => (p.parse().map_err(bad)?, "--profile"),
@@ -96,16 +160,17 @@ impl ProfileArgs {
         source: &str,
         fp: Option<&fingerprint::Fingerprint>,
         settings: &[VariantSetting],
-    ) -> Target {
+    ) -> Prediction {
         let profile = settings.iter().fold(profile, |p, s| p.with_variant(*s));
         let source = if settings.is_empty() {
             source.to_string()
         } else {
             format!("{source}, with --variant")
         };
-        Target {
+        Prediction {
             profile,
             head: ReportHead::new(profile, &source, fp),
+            backend: Backend::Kernel,
         }
     }
 }

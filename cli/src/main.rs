@@ -53,6 +53,10 @@ enum Command {
     Kernel(cmd::kernel::KernelArgs),
     /// List the model's rules.
     Rules,
+    /// The gVisor agent (run inside a `runsc` sandbox by `--target gvisor`): reads calls on
+    /// standard input, answers on standard output.
+    #[command(hide = true)]
+    Agent,
 }
 
 fn main() -> ExitCode {
@@ -73,5 +77,21 @@ fn main() -> ExitCode {
         Command::Mutants(args) => cmd::mutants::main(args),
         Command::Kernel(args) => cmd::kernel::main(args),
         Command::Rules => cmd::rules::main(),
+        Command::Agent => agent(),
     }
+}
+
+/// `tcpconform agent`, inside gVisor.
+#[cfg(target_os = "linux")]
+fn agent() -> ExitCode {
+    let stdin = std::io::stdin();
+    match tcpconform_harness::gvisor::agent::serve(stdin.lock(), std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => common::harness_failed(e),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn agent() -> ExitCode {
+    common::harness_failed("the gVisor agent runs on Linux only")
 }

@@ -388,6 +388,7 @@ pub fn diff(left: &CaseConfig, right: &CaseConfig, options: &DiffOptions) -> Dif
         sleep_budget_ms: None,
         timers: true,
         frozen,
+        runs: generate::Runs::Everything,
     };
     let strategies = [
         generate::cases_with(

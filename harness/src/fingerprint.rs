@@ -147,6 +147,13 @@ pub struct ReportHead {
     pub newer_than: Option<String>,
     /// Variants whose probe did not tell (their release value was kept).
     pub inconclusive: Vec<Variant>,
+    /// What of the table is compared, when not all of it (gVisor's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compared: Option<String>,
+    /// The target's own sysctl values where they differ from Linux's defaults (gVisor's),
+    /// which every case's model starts from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_sysctls: Vec<tcpconform_model::Sysctl>,
 }
 
 impl ReportHead {
@@ -169,6 +176,8 @@ impl ReportHead {
                         .collect()
                 })
                 .unwrap_or_default(),
+            compared: None,
+            target_sysctls: Vec::new(),
         }
     }
 
@@ -191,10 +200,17 @@ impl ReportHead {
                 names.join(", ")
             ));
         }
-        out.push_str(
-            "
-variants:",
-        );
+        if let Some(c) = &self.compared {
+            out.push_str(&format!("\ncompared: {c}"));
+        }
+        if !self.target_sysctls.is_empty() {
+            let list: Vec<String> = self.target_sysctls.iter().map(|s| s.to_string()).collect();
+            out.push_str(&format!(
+                "\nthe target's sysctls, where not Linux's defaults: {}",
+                list.join(", ")
+            ));
+        }
+        out.push_str("\nvariants:");
         for (v, value) in self.variants.pairs() {
             let odd = self.not_mainline.iter().any(|s| s.variant == v);
             out.push_str(&format!(" {v}={value}{}", if odd { "*" } else { "" }));

@@ -253,6 +253,38 @@ pub struct GenOptions {
     pub timers: bool,
     /// Keys that `sysctl()` ops must not change (those a diff compares).
     pub frozen: BTreeSet<tcpconform_model::SysctlKey>,
+    /// The ops the target can run truthfully: the generator offers no other.
+    pub runs: Runs,
+}
+
+/// Which ops a target can run truthfully.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Runs {
+    /// Every op (the Linux kernel).
+    #[default]
+    Everything,
+    /// What gVisor can: no fixture op (no `SOCK_DESTROY`, no packet filter), no `sysctl`
+    /// (absent, read-only or global to the sandbox), no socket of another uid or on a second
+    /// host, no `IP_BIND_ADDRESS_NO_PORT` (accepted and ignored).
+    GvisorSubset,
+}
+
+impl Runs {
+    /// Whether `op` is offered.
+    pub fn can_run(self, op: &Op) -> bool {
+        match self {
+            Self::Everything => true,
+            Self::GvisorSubset => match op {
+                Op::Destroy { .. }
+                | Op::PeerVanishes { .. }
+                | Op::PeerReboots { .. }
+                | Op::Sysctl { .. } => false,
+                Op::Socket { euid, host, .. } => euid.is_none() && *host == Host::A,
+                Op::Setsockopt { opt, .. } => !matches!(opt, SockOpt::BindAddressNoPort(_)),
+                _ => true,
+            },
+        }
+    }
 }
 
 impl GenState {
@@ -327,7 +359,12 @@ impl Menu {
         }
     }
 
-    fn into_strategy(self, state: &GenState) -> BoxedStrategy<Op> {
+    fn into_strategy(mut self, state: &GenState) -> BoxedStrategy<Op> {
+        let runs = state.options.runs;
+        for arm in &mut self.arms {
+            arm.ops.retain(|op| runs.can_run(op));
+        }
+        self.arms.retain(|a| !a.ops.is_empty());
         if self.arms.is_empty() {
             return Just(Op::Sleep { ms: 0 }).boxed();
         }
@@ -430,6 +467,7 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
     if let Some(op) = state.plan.first()
         && preconditions(state, op)
         && !state.would_block(op)
+        && state.options.runs.can_run(op)
     {
         return Just(op.clone()).boxed();
     }
@@ -903,8 +941,11 @@ pub fn apply(mut state: GenState, op: &Op) -> GenState {
             state.created.insert(*sock);
             state.names = state.names.max(sock.0 + 1);
         }
-        Op::Accept { sock, .. } if b.outcome == Outcome::Ok => {
-            state.created.insert(*sock);
+        Op::Accept { sock, .. } => {
+            // The name is used up even when accept() fails: a scenario names each socket once.
+            if b.outcome == Outcome::Ok {
+                state.created.insert(*sock);
+            }
             state.names = state.names.max(sock.0 + 1);
         }
         Op::Bind {

@@ -44,6 +44,60 @@ impl System for CaseSystem<'_> {
     }
 }
 
+/// Where a case runs: the running kernel (fresh network namespaces), or gVisor's netstack
+/// (a `runsc` sandbox, [`crate::gvisor`]).
+#[derive(Clone, Default)]
+pub enum Backend {
+    /// The running kernel.
+    #[default]
+    Kernel,
+    /// gVisor.
+    #[cfg(target_os = "linux")]
+    Gvisor(std::sync::Arc<crate::gvisor::Target>),
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Backend {
+    /// What the scenarios of its divergences expect: the kernel's results for a kernel (a
+    /// capture of its behaviour), Linux's for gVisor (its findings: they pass on Linux).
+    pub fn expecting(&self) -> crate::report::Expecting {
+        match self {
+            Self::Kernel => crate::report::Expecting::KernelResults,
+            #[cfg(target_os = "linux")]
+            Self::Gvisor(_) => crate::report::Expecting::ModelResults,
+        }
+    }
+
+    /// `kernel` or `gvisor`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Kernel => "kernel",
+            #[cfg(target_os = "linux")]
+            Self::Gvisor(_) => "gvisor",
+        }
+    }
+
+    /// Runs `ops` as one case with the model in lock-step.
+    pub fn run(
+        &self,
+        config: &CaseConfig,
+        addresses: &[(Host, IpAddr)],
+        ops: &[Op],
+        continue_after_divergence: bool,
+    ) -> Result<Run, HarnessError> {
+        match self {
+            Self::Kernel => run_on_kernel(config, addresses, ops, continue_after_divergence),
+            #[cfg(target_os = "linux")]
+            Self::Gvisor(t) => t.run_case(config, addresses, ops, continue_after_divergence),
+        }
+    }
+}
+
 /// Runs `ops` in a fresh sandbox for `config`, with the model in lock-step.
 pub fn run_on_kernel(
     config: &CaseConfig,

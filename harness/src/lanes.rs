@@ -653,6 +653,7 @@ pub fn run(options: &LaneOptions, progress: &(dyn Fn(u64) + Sync)) -> LaneReport
                 path: None,
                 reproduced: false,
                 not_shrunk: true,
+                expecting: Default::default(),
             };
             if let Ok(path) = campaign::save(dir, &cx) {
                 divergent_files.push(path);
@@ -680,6 +681,7 @@ pub fn run(options: &LaneOptions, progress: &(dyn Fn(u64) + Sync)) -> LaneReport
             shrink_budget(options.lane),
             Some(total_shrink_budget(options.lane)),
             options.found_dir.as_deref(),
+            crate::report::Expecting::KernelResults,
         ) {
             Ok(g) => {
                 groups = g;

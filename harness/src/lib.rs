@@ -61,6 +61,8 @@ pub mod error;
 pub mod executor;
 pub mod fingerprint;
 pub mod generate;
+#[cfg(target_os = "linux")]
+pub mod gvisor;
 pub mod junit;
 pub mod kernel;
 pub mod lanes;

@@ -9,7 +9,9 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use tcpconform_model::{CallClock, Env, Hint, Model, Observed, Op, Outcome, RuleId, Snapshot, Var};
+use tcpconform_model::{
+    CallClock, Env, Hint, Model, Observed, Op, Outcome, RuleId, Snapshot, TcpState, Var,
+};
 
 /// Something that runs ops for real: the kernel (in a sandbox), or a fake in tests.
 pub trait System {
@@ -57,22 +59,70 @@ pub struct StepReport {
     /// What the model allowed (deduplicated).
     pub allowed: Vec<Allowed>,
     /// The model's table after the call (of the branch that matched, or of the first branch
-    /// with the kernel's outcome, or of the first branch).
+    /// with the kernel's outcome, or of the first branch), as the view compares it.
     pub model_table: Snapshot,
+    /// The same branch's whole table, when the view compares only part of it (what Linux
+    /// would show: a scenario that states Linux's results needs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_full_table: Option<Snapshot>,
     /// The rule behind the model's answer for this call.
     pub rule: RuleId,
     /// Every rule the model applied on this call.
     pub rules: Vec<RuleId>,
     /// The comparison.
     pub verdict: Verdict,
+    /// A port-choice divergence the run went on from, the model taking the kernel's port
+    /// ([`LockStep::follow_port_choice`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub followed: bool,
 }
 
 /// The branch that agreed with the kernel.
 struct Matched {
     table: Snapshot,
+    full: Snapshot,
     rule: RuleId,
     rules: Vec<RuleId>,
     bindings: Vec<(Var, u16)>,
+    /// The port the kernel chose is outside the model's set (followed anyway).
+    violation: Option<String>,
+}
+
+/// Which part of the model's table is compared with the kernel's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TableView {
+    /// Every row (sock_diag shows them all).
+    #[default]
+    Everything,
+    /// The rows a descriptor holds in a state other than CLOSE, without queue lengths and
+    /// timers, on both sides: what a `/proc/net/tcp` that lists only sockets with a
+    /// descriptor can tell (gVisor's). A CLOSE row there keeps a socket's last address
+    /// whether or not it still holds the port, so bound and released are told apart only
+    /// through the results of later calls.
+    DescriptorsOnly,
+}
+
+impl TableView {
+    /// The part of `table` this view compares.
+    pub fn apply(self, table: Snapshot) -> Snapshot {
+        match self {
+            Self::Everything => table,
+            Self::DescriptorsOnly => Snapshot::new(
+                table
+                    .rows
+                    .into_iter()
+                    .filter(|(row, info)| {
+                        info.owner.is_some() && !info.orphan && row.state != TcpState::Closed
+                    })
+                    .map(|(mut row, mut info)| {
+                        row.queue = 0;
+                        info.timer = None;
+                        (row, info)
+                    })
+                    .collect(),
+            ),
+        }
+    }
 }
 
 /// The model's side of a lock-step run: the states still consistent with the kernel.
@@ -86,6 +136,13 @@ pub struct LockStep {
     pub continue_after_divergence: bool,
     /// Whether a divergence happened (the model has been out of step since).
     pub diverged: bool,
+    /// Which part of the model's table is compared.
+    pub view: TableView,
+    /// When the kernel's ephemeral port is outside the model's set but everything else
+    /// agrees, report the divergence and go on with the kernel's port, as for a stack with
+    /// a port selection of its own (gVisor's is random over its range): its other
+    /// differences are then found too, and the run does not end at its first autobind.
+    pub follow_port_choice: bool,
 }
 
 /// How many model states are followed at once before the rest are dropped.
@@ -99,7 +156,15 @@ impl LockStep {
             env: Env::new(),
             continue_after_divergence: false,
             diverged: false,
+            view: TableView::Everything,
+            follow_port_choice: false,
         }
+    }
+
+    /// The same, comparing `view` of the model's tables.
+    pub fn with_view(mut self, view: TableView) -> Self {
+        self.view = view;
+        self
     }
 
     /// The first of the model states still followed.
@@ -117,6 +182,7 @@ impl LockStep {
         kernel_table: Snapshot,
         clock: Option<CallClock>,
     ) -> StepReport {
+        let kernel_table = self.view.apply(kernel_table);
         let hint = Hint {
             local: observed.local,
             peer: observed.peer,
@@ -125,8 +191,8 @@ impl LockStep {
         let mut allowed: Vec<Allowed> = Vec::new();
         let mut next: Vec<Model> = Vec::new();
         let mut matched: Option<Matched> = None;
-        let mut outcome_match: Option<(Snapshot, RuleId, Vec<RuleId>)> = None;
-        let mut first: Option<(Snapshot, RuleId, Vec<RuleId>)> = None;
+        let mut outcome_match: Option<(Snapshot, Snapshot, RuleId, Vec<RuleId>)> = None;
+        let mut first: Option<(Snapshot, Snapshot, RuleId, Vec<RuleId>)> = None;
         let mut fallback: Option<Model> = None;
         let mut fallback_matches_outcome = false;
         let mut violation: Option<String> = None;
@@ -139,9 +205,10 @@ impl LockStep {
                 if !allowed.contains(&a) {
                     allowed.push(a);
                 }
-                let table = b.model.snapshot();
+                let full = b.model.snapshot();
+                let table = self.view.apply(full.clone());
                 if first.is_none() {
-                    first = Some((table.clone(), b.rule, b.rules.clone()));
+                    first = Some((table.clone(), full.clone(), b.rule, b.rules.clone()));
                     fallback = Some(b.model.clone());
                 }
                 if b.outcome != observed.outcome {
@@ -152,45 +219,68 @@ impl LockStep {
                     fallback_matches_outcome = true;
                 }
                 if outcome_match.is_none() {
-                    outcome_match = Some((table.clone(), b.rule, b.rules.clone()));
+                    outcome_match = Some((table.clone(), full.clone(), b.rule, b.rules.clone()));
                 }
                 if let Some(v) = &b.violation {
                     violation.get_or_insert_with(|| v.clone());
-                    continue;
+                    if !self.follow_port_choice {
+                        continue;
+                    }
                 }
                 if !table.same_rows(&kernel_table) {
                     continue;
                 }
-                if matched.is_none() {
+                // A branch within the model's ports is preferred to one that is not.
+                let better = matched
+                    .as_ref()
+                    .is_none_or(|m| m.violation.is_some() && b.violation.is_none());
+                if better {
+                    if matched.is_some() {
+                        next.clear();
+                    }
                     matched = Some(Matched {
                         table,
+                        full,
                         rule: b.rule,
                         rules: b.rules.clone(),
                         bindings: b.bindings.clone(),
+                        violation: b.violation.clone(),
                     });
+                } else if b.violation.is_some()
+                    && matched.as_ref().is_some_and(|m| m.violation.is_none())
+                {
+                    continue;
                 }
                 if !next.contains(&b.model) && next.len() < MAX_HYPOTHESES {
                     next.push(b.model);
                 }
             }
         }
-        let (model_table, rule, rules, verdict) = if let Some(m) = matched {
+        let mut followed = false;
+        let (model_table, full_table, rule, rules, verdict) = if let Some(m) = matched {
             for (v, p) in &m.bindings {
                 self.env.bind(v, *p);
             }
             self.hypotheses = next;
-            (m.table, m.rule, m.rules, Verdict::Agree)
-        } else if let Some((t, r, rs)) = outcome_match {
+            let verdict = match m.violation {
+                Some(v) => {
+                    followed = true;
+                    Verdict::PortNotAllowed(v)
+                }
+                None => Verdict::Agree,
+            };
+            (m.table, m.full, m.rule, m.rules, verdict)
+        } else if let Some((t, full, r, rs)) = outcome_match {
             let verdict = match violation {
                 Some(v) => Verdict::PortNotAllowed(v),
                 None => Verdict::TableDiffers,
             };
-            (t, r, rs, verdict)
+            (t, full, r, rs, verdict)
         } else {
-            let (t, r, rs) = first.expect("every op has at least one branch");
-            (t, r, rs, Verdict::OutcomeDiffers)
+            let (t, full, r, rs) = first.expect("every op has at least one branch");
+            (t, full, r, rs, Verdict::OutcomeDiffers)
         };
-        if verdict != Verdict::Agree {
+        if verdict != Verdict::Agree && !followed {
             self.diverged = true;
             if self.continue_after_divergence {
                 if let Some(m) = fallback {
@@ -206,9 +296,11 @@ impl LockStep {
             kernel_table,
             allowed,
             model_table,
+            model_full_table: (self.view != TableView::Everything).then_some(full_table),
             rule,
             rules,
             verdict,
+            followed,
         }
     }
 }
@@ -302,20 +394,36 @@ pub struct Run {
 }
 
 impl Run {
-    /// The first divergent step.
+    /// The divergence that ended the run, else its first followed one
+    /// ([`LockStep::follow_port_choice`]).
     pub fn divergence(&self) -> Option<&StepReport> {
-        self.steps.iter().find(|s| s.verdict != Verdict::Agree)
+        self.divergences()
+            .find(|s| !s.followed)
+            .or_else(|| self.divergences().next())
+    }
+
+    /// Every divergent step, in order: followed port choices, then at most one that ended
+    /// the run (or more, when it went on after divergences).
+    pub fn divergences(&self) -> impl Iterator<Item = &StepReport> {
+        self.steps.iter().filter(|s| s.verdict != Verdict::Agree)
+    }
+
+    /// The run up to and including call `index` (1-based).
+    #[must_use]
+    pub fn truncated(mut self, index: usize) -> Self {
+        self.steps.retain(|s| s.index <= index);
+        self
     }
 }
 
 /// Runs `ops` on `system` and the model in lock-step, stopping at the first divergence or
 /// harness failure.
-pub fn run<S: System>(system: &mut S, model: Model, ops: &[Op]) -> Run {
+pub fn run<S: System + ?Sized>(system: &mut S, model: Model, ops: &[Op]) -> Run {
     run_with(system, LockStep::new(model), ops)
 }
 
 /// [`run`] from a prepared [`LockStep`] (e.g. one that continues after a divergence).
-pub fn run_with<S: System>(system: &mut S, mut ls: LockStep, ops: &[Op]) -> Run {
+pub fn run_with<S: System + ?Sized>(system: &mut S, mut ls: LockStep, ops: &[Op]) -> Run {
     let mut steps = Vec::new();
     let mut clock = Stopwatch::start();
     for (i, op) in ops.iter().enumerate() {
@@ -342,7 +450,8 @@ pub fn run_with<S: System>(system: &mut S, mut ls: LockStep, ops: &[Op]) -> Run 
             }
         };
         let report = ls.step(i + 1, op, observed, table, Some(clock.table_read()));
-        let stop = report.verdict != Verdict::Agree && !ls.continue_after_divergence;
+        let stop =
+            report.verdict != Verdict::Agree && !report.followed && !ls.continue_after_divergence;
         steps.push(report);
         if stop {
             break;

@@ -134,6 +134,14 @@ pub struct RepeatedVerdicts {
 }
 
 impl RepeatedVerdicts {
+    /// Counts one replay's verdict line.
+    pub fn count(&mut self, line: String) {
+        match self.verdicts.iter_mut().find(|(v, _)| *v == line) {
+            Some((_, n)) => *n += 1,
+            None => self.verdicts.push((line, 1)),
+        }
+    }
+
     /// Whether every replay gave the same verdict.
     pub fn stable(&self) -> bool {
         self.verdicts.len() <= 1
@@ -180,11 +188,7 @@ pub fn replay_repeatedly(
                 reason,
             });
         }
-        let line = report.verdict_line();
-        match out.verdicts.iter_mut().find(|(v, _)| *v == line) {
-            Some((_, n)) => *n += 1,
-            None => out.verdicts.push((line, 1)),
-        }
+        out.count(report.verdict_line());
     }
     Ok(out)
 }
@@ -306,9 +310,11 @@ pub fn predict_mutated(
             kernel_table: table.clone(),
             allowed,
             model_table: table,
+            model_full_table: None,
             rule: b.rule,
             rules: b.rules.clone(),
             verdict: Verdict::Agree,
+            followed: false,
         });
         model = b.model.clone();
     }
@@ -350,51 +356,14 @@ pub fn replay_mutated(
     }
     let model = model_for(&config, scenario);
     let spec = sandbox_spec(&config, &scenario.addresses);
-    let steps_in = scenario.steps.clone();
-    let run = run_case(&spec, move |case| {
+    let steps = scenario.steps.clone();
+    let (steps, unmet, harness_error, env) = run_case(&spec, move |case| {
         let mut system = CaseSystem {
             case,
             unsettled: false,
         };
-        let mut ls = LockStep::new(model);
-        ls.continue_after_divergence = true;
-        let mut unmet = Vec::new();
-        let mut steps = Vec::new();
-        let mut clock = crate::lockstep::Stopwatch::start();
-        for (i, step) in steps_in.iter().enumerate() {
-            clock.call_starts();
-            let observed = match system.exec(&step.op, &ls.env) {
-                Ok(o) => o,
-                Err(e) => return (steps, unmet, Some(e.to_string()), ls.env),
-            };
-            clock.call_returned();
-            let table = match system.table() {
-                Ok(t) => t,
-                Err(e) => return (steps, unmet, Some(e.to_string()), ls.env),
-            };
-            let report = ls.step(
-                i + 1,
-                &step.op,
-                observed,
-                table.clone(),
-                Some(clock.table_read()),
-            );
-            if report.verdict != Verdict::Agree {
-                capture(&step.op, &observed, &mut ls.env);
-            }
-            check_step(
-                step,
-                i + 1,
-                observed.outcome,
-                &table,
-                &mut ls.env,
-                &mut unmet,
-            );
-            steps.push(report);
-        }
-        (steps, unmet, None, ls.env)
+        replay_steps(&mut system, LockStep::new(model), &steps, true)
     })?;
-    let (steps, unmet, harness_error, env) = run;
     Ok(ScenarioReport {
         config,
         run: crate::lockstep::Run {
@@ -405,6 +374,91 @@ pub fn replay_mutated(
         unmet,
         on_kernel: true,
     })
+}
+
+/// [`replay`] in gVisor ([`crate::gvisor`]): the file's calls in a gVisor sandbox, with the
+/// model for Linux (with gVisor's sysctls) comparing what gVisor shows of the table.
+#[cfg(target_os = "linux")]
+pub fn replay_in_gvisor(
+    target: &crate::gvisor::Target,
+    scenario: &Scenario,
+) -> Result<ScenarioReport, HarnessError> {
+    let mut sc = scenario.clone();
+    sc.profile = Some(crate::gvisor::PROFILE.release());
+    sc.variants.clear();
+    let config = scenario_config(&sc, crate::gvisor::PROFILE);
+    let ls = target.lockstep(&config, &scenario.addresses)?;
+    let (steps, unmet, harness_error, env) =
+        target.with_case(&config, &scenario.addresses, |system| {
+            replay_steps(system, ls, &scenario.steps, false)
+        })?;
+    Ok(ScenarioReport {
+        config,
+        run: crate::lockstep::Run {
+            steps,
+            harness_error,
+            env,
+        },
+        unmet,
+        on_kernel: true,
+    })
+}
+
+/// A replay's steps, the file's unmet expectations, the harness failure that stopped it (if
+/// any) and the port variables.
+type Replayed = (Vec<StepReport>, Vec<Unmet>, Option<String>, Env);
+
+/// Runs a file's steps on `system` with the model in lock-step (following the kernel after a
+/// divergence), checking the file's expectations against what the kernel did.
+/// `check_tables`: whether the file's `|` tables are checked against what the system shows
+/// (not in gVisor, which shows only part of the table: there the model, comparing what gVisor
+/// can show, is the check).
+fn replay_steps<S: System + ?Sized>(
+    system: &mut S,
+    mut ls: LockStep,
+    steps_in: &[Step],
+    check_tables: bool,
+) -> Replayed {
+    ls.continue_after_divergence = true;
+    let mut unmet = Vec::new();
+    let mut steps = Vec::new();
+    let mut clock = crate::lockstep::Stopwatch::start();
+    for (i, step) in steps_in.iter().enumerate() {
+        clock.call_starts();
+        let observed = match system.exec(&step.op, &ls.env) {
+            Ok(o) => o,
+            Err(e) => return (steps, unmet, Some(e.to_string()), ls.env),
+        };
+        clock.call_returned();
+        let table = match system.table() {
+            Ok(t) => t,
+            Err(e) => return (steps, unmet, Some(e.to_string()), ls.env),
+        };
+        let report = ls.step(
+            i + 1,
+            &step.op,
+            observed,
+            table.clone(),
+            Some(clock.table_read()),
+        );
+        if report.verdict != Verdict::Agree {
+            capture(&step.op, &observed, &mut ls.env);
+        }
+        let step_tables = Step {
+            table: step.table.clone().filter(|_| check_tables),
+            ..step.clone()
+        };
+        check_step(
+            &step_tables,
+            i + 1,
+            observed.outcome,
+            &table,
+            &mut ls.env,
+            &mut unmet,
+        );
+        steps.push(report);
+    }
+    (steps, unmet, None, ls.env)
 }
 
 /// Names ports of a table for display (used by `--table` printing).

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use serde::{Deserialize, Serialize};
 use tcpconform_model::{Env, Host, Op, Port, Row, Snapshot, SockAddr, Var};
 
 use crate::campaign::Counterexample;
@@ -323,6 +324,85 @@ pub fn counterexample_scenario(cx: &Counterexample) -> Scenario {
             }
             step = step.comment(comment);
             step = step.table(table_patterns(&s.kernel_table, &env));
+        }
+        scenario.steps.push(step);
+    }
+    scenario
+}
+
+/// What a counterexample's scenario file expects of each call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expecting {
+    /// What the kernel did, with what the model allowed in the divergent call's comment: the
+    /// file holds on that kernel and captures its behaviour ([`counterexample_scenario`]).
+    #[default]
+    KernelResults,
+    /// What the model allows, that is what Linux does, with the model's whole table after
+    /// each divergent call and what the stack did in its comment: the file passes on Linux
+    /// and fails on the stack under test (gVisor's findings, [`model_results_scenario`]).
+    ModelResults,
+}
+
+/// The scenario of a counterexample found on a stack checked against Linux's rules (gVisor):
+/// every call expects the outcomes the model allows, each divergent call the model's whole
+/// table; its comment says what the stack did instead. `replay` passes it on Linux, and
+/// `replay --target gvisor` shows the difference.
+pub fn model_results_scenario(cx: &Counterexample) -> Scenario {
+    let mut names = PortNames::new(&cx.run.env, &cx.ops);
+    for s in &cx.run.steps {
+        names.learn(&s.kernel_table);
+        names.learn(s.model_full_table.as_ref().unwrap_or(&s.model_table));
+    }
+    let env = names.as_env();
+    let f = |p: u16| names.name(p);
+    let mut scenario = Scenario {
+        title: Some(match cx.run.divergence() {
+            Some(d) => format!(
+                "Linux's results (the model's, {}) that the stack under test does not give",
+                d.rule.id()
+            ),
+            None => "Linux's results (the model's)".to_owned(),
+        }),
+        profile: Some(cx.config.profile.release()),
+        variants: cx.config.profile.non_mainline(),
+        hosts: if cx.config.two_hosts { 2 } else { 1 },
+        sysctls: cx.config.sysctls.clone(),
+        ..Scenario::default()
+    };
+    for s in &cx.run.steps {
+        let mut outcomes: Vec<_> = Vec::new();
+        for a in &s.allowed {
+            if !outcomes.contains(&a.outcome) {
+                outcomes.push(a.outcome);
+            }
+        }
+        let mut step = Step::new(s.op.clone()).expect(outcomes);
+        if s.verdict != Verdict::Agree {
+            let mut comment = match &s.verdict {
+                Verdict::PortNotAllowed(why) => format!(
+                    "DIFFERENCE: the stack chose a port Linux would not: {why} ({})",
+                    s.rule.id()
+                ),
+                Verdict::OutcomeDiffers => format!(
+                    "DIFFERENCE: the stack returned {} ({} on Linux)",
+                    s.observed.outcome,
+                    s.rule.id()
+                ),
+                _ => format!("DIFFERENCE: the stack's table is another ({})", s.rule.id()),
+            };
+            if !matches!(s.verdict, Verdict::PortNotAllowed(_)) {
+                comment.push_str("; what it shows:");
+                if s.kernel_table.rows.is_empty() {
+                    comment.push_str("\n  (empty)");
+                }
+                for line in s.kernel_table.display(&f).to_string().lines() {
+                    comment.push_str(&format!("\n  {}", line.trim()));
+                }
+            }
+            step = step.comment(comment);
+            let full = s.model_full_table.as_ref().unwrap_or(&s.model_table);
+            step = step.table(table_patterns(full, &env));
         }
         scenario.steps.push(step);
     }

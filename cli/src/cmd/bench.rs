@@ -82,7 +82,7 @@ pub(crate) fn main(args: BenchArgs) -> ExitCode {
 
 /// `bench --replay FILES`.
 #[cfg(target_os = "linux")]
-fn replay_bench(args: &BenchArgs, target: &crate::common::Target) -> ExitCode {
+fn replay_bench(args: &BenchArgs, target: &crate::common::Prediction) -> ExitCode {
     use tcpconform_harness::bench;
 
     use crate::common::{harness_failed, load_all, print_json, progress_bar};

@@ -8,7 +8,7 @@ use tcpconform_harness::scenario::Scenario;
 use tcpconform_harness::{across, junit, replay, sandbox};
 use tcpconform_model::{Mutant, Profile};
 
-use crate::common::{ProfileArgs, bad, harness_failed, load_all, print_json, verdict};
+use crate::common::{ProfileArgs, TargetKind, bad, harness_failed, load_all, print_json, verdict};
 
 /// `replay`'s arguments.
 #[derive(Args, Debug)]
@@ -19,6 +19,10 @@ pub(crate) struct ReplayArgs {
     /// The kernel the model predicts for.
     #[command(flatten)]
     pub(crate) target: ProfileArgs,
+    /// Where the files run: the running kernel, or gVisor's netstack (`runsc`), predicted by
+    /// the model for Linux.
+    #[arg(long = "target", value_enum, default_value_t = TargetKind::Kernel)]
+    pub(crate) on: TargetKind,
     /// Predict for the running kernel (or --profile) even when a file was written for another
     /// (its `@profile` release or `@variant` pins): the file's expectations must then fail
     /// exactly where that model says they do (a behaviour that differs between kernels), and
@@ -58,10 +62,20 @@ pub(crate) fn main(args: ReplayArgs) -> ExitCode {
     if args.across && args.repeat.is_some() {
         return bad("--repeat and --across do not go together");
     }
-    if let Err(e) = sandbox::probe() {
-        return harness_failed(e);
-    }
-    let target = match args.target.for_kernel() {
+    let target = match args.on {
+        TargetKind::Kernel => {
+            if let Err(e) = sandbox::probe() {
+                return harness_failed(e);
+            }
+            args.target.for_kernel()
+        }
+        TargetKind::Gvisor if mutant.is_some() || args.across => Err(bad(
+            "--target gvisor replays each file with the model for Linux: --mutant and --across \
+             do not go with it",
+        )),
+        TargetKind::Gvisor => crate::common::gvisor(&args.target),
+    };
+    let target = match target {
         Ok(t) => t,
         Err(code) => return code,
     };
@@ -69,6 +83,9 @@ pub(crate) fn main(args: ReplayArgs) -> ExitCode {
         print!("{}", target.head.render());
     }
     if let Some(times) = args.repeat {
+        if args.on == TargetKind::Gvisor {
+            return repeated_gvisor(&scenarios, &target, times, args.json);
+        }
         return repeated(
             &scenarios,
             target.profile,
@@ -166,7 +183,7 @@ enum FileOutcome {
 /// checked against.
 fn replay_all(
     scenarios: &[(PathBuf, Scenario)],
-    target: &crate::common::Target,
+    target: &crate::common::Prediction,
     mutant: Option<Mutant>,
     across: bool,
     jobs: usize,
@@ -174,6 +191,10 @@ fn replay_all(
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let one = |sc: &Scenario| {
+        #[cfg(target_os = "linux")]
+        if let tcpconform_harness::kernel::Backend::Gvisor(g) = &target.backend {
+            return replay::replay_in_gvisor(g, sc).map(|r| FileOutcome::Plain(Box::new(r)));
+        }
         if mutant.is_none() && (across || !sc.is_for(target.profile)) {
             across::replay_across(sc, target.profile).map(|r| FileOutcome::Across(Box::new(r)))
         } else {
@@ -230,6 +251,45 @@ fn print_summary(summaries: &[(String, bool, String)]) {
     for f in failing {
         println!("  FAIL {f}");
     }
+}
+
+/// `replay --target gvisor --repeat N`: each file N times in gVisor.
+fn repeated_gvisor(
+    scenarios: &[(PathBuf, Scenario)],
+    target: &crate::common::Prediction,
+    times: u32,
+    json: bool,
+) -> ExitCode {
+    #[cfg(target_os = "linux")]
+    if let tcpconform_harness::kernel::Backend::Gvisor(g) = &target.backend {
+        let mut changed = false;
+        let mut reports = Vec::new();
+        for (path, sc) in scenarios {
+            let mut verdicts = replay::RepeatedVerdicts::default();
+            for _ in 0..times {
+                let r = match replay::replay_in_gvisor(g, sc) {
+                    Ok(r) => r,
+                    Err(e) => return harness_failed(e),
+                };
+                if let Some(e) = &r.run.harness_error {
+                    return harness_failed(e);
+                }
+                verdicts.count(r.verdict_line());
+            }
+            changed |= !verdicts.stable();
+            if json {
+                reports.push(serde_json::json!({"file": path, "verdicts": verdicts}));
+            } else {
+                println!("{}: {}", path.display(), verdicts.render());
+            }
+        }
+        if json {
+            print_json(&target.head, &reports);
+        }
+        return verdict(changed);
+    }
+    let _ = (scenarios, times, json);
+    harness_failed("--target gvisor runs on Linux hosts only")
 }
 
 /// `replay --repeat N`: each file N times; exit 1 when a file's verdict changed.

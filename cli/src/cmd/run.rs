@@ -14,7 +14,8 @@ use tcpconform_harness::{junit, report, sandbox};
 use tcpconform_model::{Host, RuleId, Sysctl};
 
 use crate::common::{
-    ProfileArgs, Target, bad, harness_failed, print_json, progress_bar, rand_seed, this_binary,
+    Prediction, ProfileArgs, TargetKind, bad, harness_failed, print_json, progress_bar, rand_seed,
+    this_binary,
 };
 
 /// `run`'s arguments.
@@ -32,6 +33,10 @@ pub(crate) struct RunArgs {
     /// The kernel the model predicts for.
     #[command(flatten)]
     pub(crate) target: ProfileArgs,
+    /// Where the cases run: the running kernel, or gVisor's netstack (a `runsc` sandbox,
+    /// predicted by the model for Linux; see the README).
+    #[arg(long = "target", value_enum, default_value_t = TargetKind::Kernel)]
+    pub(crate) on: TargetKind,
     /// A sysctl for every case's namespace (repeatable), e.g. net.ipv4.tcp_tw_reuse=0.
     #[arg(long = "sysctl", value_name = "KEY=VALUE")]
     pub(crate) sysctls: Vec<String>,
@@ -91,10 +96,16 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
         Some(p) => return bad(format!("{}: no such baseline", p.display())),
         None => None,
     };
-    if let Err(e) = sandbox::probe() {
-        return harness_failed(e);
-    }
-    let target = match args.target.for_kernel() {
+    let target = match args.on {
+        TargetKind::Kernel => {
+            if let Err(e) = sandbox::probe() {
+                return harness_failed(e);
+            }
+            args.target.for_kernel()
+        }
+        TargetKind::Gvisor => crate::common::gvisor(&args.target),
+    };
+    let target = match target {
         Ok(t) => t,
         Err(code) => return code,
     };
@@ -118,13 +129,18 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
     let mut report = campaign::run(&options, &|n| bar.set_position(n.min(u64::from(cases))));
     bar.finish_and_clear();
     if let Some(b) = &baseline {
-        report.judge(b, &target.profile, target.head.kernel.as_deref());
+        report.judge(
+            b,
+            &target.profile,
+            &target.profile_name(),
+            target.head.kernel.as_deref(),
+        );
     }
     if let (Some(path), Some(mut b)) = (&args.baseline, baseline)
         && args.update_baseline
     {
         let scope = Scope {
-            profile: Some(target.profile.to_string()),
+            profile: Some(target.profile_name()),
             kernel: None,
             variants: target.profile.non_mainline(),
         };
@@ -139,7 +155,12 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
             Err(e) => return harness_failed(e),
         }
         // Judged again: what was just written down is known now.
-        report.judge(&b, &target.profile, target.head.kernel.as_deref());
+        report.judge(
+            &b,
+            &target.profile,
+            &target.profile_name(),
+            target.head.kernel.as_deref(),
+        );
     }
     if let Some(path) = &args.record {
         let mut text = report.digest.lines.join("\n");
@@ -149,6 +170,7 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
         }
     }
     let replay = replay_command(&args);
+
     if let Some(path) = &args.junit {
         let cases = render::junit_cases(&report, &replay);
         if let Err(e) = junit::write(path, "tcpconform run", &target.head, &cases) {
@@ -164,10 +186,7 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
     if args.print_scenario {
         for g in &report.groups {
             println!("--- scenario ---");
-            print!(
-                "{}",
-                report::counterexample_scenario(&g.counterexample).to_text()
-            );
+            print!("{}", g.counterexample.scenario().to_text());
             println!("--- end scenario ---");
         }
     }
@@ -181,7 +200,7 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
 }
 
 /// The campaign's options from the arguments.
-fn options(args: &RunArgs, target: &Target) -> Result<CampaignOptions, ExitCode> {
+fn options(args: &RunArgs, target: &Prediction) -> Result<CampaignOptions, ExitCode> {
     let mut config = CaseConfig::defaults(target.profile);
     for s in &args.sysctls {
         match s.parse::<Sysctl>() {
@@ -192,7 +211,18 @@ fn options(args: &RunArgs, target: &Target) -> Result<CampaignOptions, ExitCode>
     let seed = args.seed.unwrap_or_else(rand_seed);
     // Without --sysctl every case draws its own configuration (on Linux; elsewhere the
     // defaults, see `CampaignOptions::for_this_host`); with it, all use it.
-    let mut options = if config.sysctls.is_empty() {
+    let mut options = if args.on == TargetKind::Gvisor {
+        if !config.sysctls.is_empty() {
+            return Err(bad(
+                "--sysctl does not go with --target gvisor (its TCP sysctls are absent, \
+                 read-only or global to the sandbox)",
+            ));
+        }
+        let mut o = CampaignOptions::new(ConfigSpace::Fixed(config), args.cases, seed);
+        o.generation.frozen = tcpconform_model::SysctlKey::ALL.iter().copied().collect();
+        o.generation.runs = tcpconform_harness::generate::Runs::GvisorSubset;
+        o
+    } else if config.sysctls.is_empty() {
         CampaignOptions::for_this_host(config, args.cases, seed)
     } else {
         if let Err(e) = tcpconform_harness::config::validate(&config) {
@@ -202,6 +232,7 @@ fn options(args: &RunArgs, target: &Target) -> Result<CampaignOptions, ExitCode>
     };
     options.max_len = args.max_len;
     options.record = args.record.is_some();
+    options.backend = target.backend.clone();
     options.stop_at_first = args.stop_at_first;
     options.shrink_budget = ShrinkBudget {
         time: Duration::from_secs(args.shrink_secs),
@@ -213,6 +244,9 @@ fn options(args: &RunArgs, target: &Target) -> Result<CampaignOptions, ExitCode>
 /// `BINARY replay [--profile P] [--variant V]...`: replays a saved file as this run saw it.
 fn replay_command(args: &RunArgs) -> String {
     let mut cmd = format!("{} replay", this_binary());
+    if args.on == TargetKind::Gvisor {
+        cmd.push_str(" --target gvisor");
+    }
     if let Some(p) = &args.target.profile {
         cmd.push_str(&format!(" --profile {p}"));
     }
@@ -222,7 +256,7 @@ fn replay_command(args: &RunArgs) -> String {
     cmd
 }
 
-fn print_campaign(r: &CampaignReport, target: &Target, replay: &str, args: &RunArgs) {
+fn print_campaign(r: &CampaignReport, target: &Prediction, replay: &str, args: &RunArgs) {
     let f = &r.digest;
     println!(
         "digest of {} cases: calls {}  verdicts {}  outcomes {}",
@@ -251,21 +285,25 @@ fn print_campaign(r: &CampaignReport, target: &Target, replay: &str, args: &RunA
             if new == 0 {
                 println!("\nPASS: every divergence is known to the baseline");
             } else {
-                print!(
-                    "{}",
-                    report::next_steps(
-                        &target.head,
-                        r.new_groups()
-                            .next()
-                            .and_then(|g| g.path())
-                            .map(|p| p.as_path())
-                    )
-                );
+                let file = r.new_groups().next().and_then(|g| g.path());
+                if args.on == TargetKind::Gvisor {
+                    print!("{}", gvisor_next_steps(file.map(|p| p.as_path())));
+                } else {
+                    print!(
+                        "{}",
+                        report::next_steps(&target.head, file.map(|p| p.as_path()))
+                    );
+                }
                 println!("\nFAIL: {new} new divergence(s)");
             }
             println!(
-                "seed: {} run --cases {} --seed {}{}",
+                "seed: {} run{} --cases {} --seed {}{}",
                 this_binary(),
+                if args.on == TargetKind::Gvisor {
+                    " --target gvisor"
+                } else {
+                    ""
+                },
                 args.cases,
                 r.seed,
                 if args.stop_at_first {
@@ -276,4 +314,17 @@ fn print_campaign(r: &CampaignReport, target: &Target, replay: &str, args: &RunA
             );
         }
     }
+}
+
+/// What to do about a difference gVisor shows: its file states Linux's results.
+fn gvisor_next_steps(file: Option<&std::path::Path>) -> String {
+    let file = file.map_or_else(|| "FILE.scn".to_owned(), |f| f.display().to_string());
+    format!(
+        "\n  gVisor differs from Linux here: {file} states what Linux does (the model's results),\n  \
+         so it holds on Linux (`{bin} replay {file}`) and fails in gVisor\n  \
+         (`{bin} replay --target gvisor {file}`). `{bin} export {file} --c` writes it as a C\n  \
+         program for gVisor's developers. A difference you accept goes into the baseline with its\n  \
+         reason (`--baseline tests/baselines/gvisor.toml --update-baseline`, then write the reason).\n",
+        bin = this_binary()
+    )
 }

@@ -57,7 +57,10 @@ impl Signature {
                     .map(|r| format!("-{}", r.state))
                     .chain(only_kernel.iter().map(|r| format!("+{}", r.state)))
                     .collect();
+                // Which states appear and vanish, not how many rows: two connections left
+                // in a state are the same difference as one.
                 shape.sort();
+                shape.dedup();
                 s.push_str(&format!("; table {}", shape.join(" ")));
             }
             Verdict::PortNotAllowed(_) => s.push_str("; port outside the allowed set"),
@@ -118,22 +121,33 @@ struct Pending {
 impl Collector {
     /// Adds a divergent case (`case` is its 1-based number): its ops up to the divergence.
     pub fn add(&mut self, case: u64, config: &CaseConfig, ops: &[Op], run: &Run) {
-        let Some(d) = run.divergence() else { return };
-        let sig = Signature::of(d);
-        let upto = d.index.min(ops.len());
-        let p = self.groups.entry(sig.clone()).or_insert_with(|| {
-            self.order.push(sig);
-            Pending {
-                count: 0,
-                first_case: case,
-                candidates: Vec::new(),
+        // A run may hold port choices it followed before the divergence that ended it: each
+        // is a group of its own (once per run).
+        let mut seen = Vec::new();
+        for d in run.divergences() {
+            let sig = Signature::of(d);
+            if seen.contains(&sig) {
+                continue;
             }
-        });
-        p.count += 1;
-        p.candidates
-            .push((config.clone(), ops[..upto].to_vec(), run.clone()));
-        p.candidates.sort_by_key(|(_, ops, _)| ops.len());
-        p.candidates.truncate(CANDIDATES_PER_GROUP);
+            seen.push(sig.clone());
+            let upto = d.index.min(ops.len());
+            let p = self.groups.entry(sig.clone()).or_insert_with(|| {
+                self.order.push(sig);
+                Pending {
+                    count: 0,
+                    first_case: case,
+                    candidates: Vec::new(),
+                }
+            });
+            p.count += 1;
+            p.candidates.push((
+                config.clone(),
+                ops[..upto].to_vec(),
+                run.clone().truncated(d.index),
+            ));
+            p.candidates.sort_by_key(|(_, ops, _)| ops.len());
+            p.candidates.truncate(CANDIDATES_PER_GROUP);
+        }
     }
 
     /// Whether no case diverged.
@@ -142,7 +156,8 @@ impl Collector {
     }
 
     /// Shrinks each group's shortest case with `shrinker` within `budget` (the next one when a
-    /// case does not diverge again), saves it in `found_dir`, and returns the groups, most
+    /// case does not diverge again), saves it in `found_dir` (its file expecting what
+    /// `expecting` says), and returns the groups, most
     /// frequent first. Once `total` (if any) is spent, the remaining groups keep their first
     /// case as it ran, unshrunk, and say so.
     pub fn shrink_all(
@@ -151,6 +166,7 @@ impl Collector {
         budget: ShrinkBudget,
         total: Option<std::time::Duration>,
         found_dir: Option<&std::path::Path>,
+        expecting: crate::report::Expecting,
     ) -> Result<Vec<DivergenceGroup>, HarnessError> {
         let started = std::time::Instant::now();
         let mut out = Vec::new();
@@ -158,9 +174,12 @@ impl Collector {
         for sig in self.order {
             let p = groups.remove(&sig).expect("every signature has its group");
             let spent_all = total.is_some_and(|t| started.elapsed() >= t);
-            out.push(shrink_group(
-                sig, p, shrinker, budget, spent_all, found_dir,
-            )?);
+            let mut g = shrink_group(sig, p, shrinker, budget, spent_all)?;
+            g.counterexample.expecting = expecting;
+            if let Some(dir) = found_dir {
+                g.counterexample.path = super::save(dir, &g.counterexample).ok();
+            }
+            out.push(g);
         }
         out.sort_by(|a, b| b.count.cmp(&a.count).then(a.first_case.cmp(&b.first_case)));
         Ok(out)
@@ -178,7 +197,6 @@ fn shrink_group(
     shrinker: &Shrinker<'_>,
     budget: ShrinkBudget,
     no_budget_left: bool,
-    found_dir: Option<&std::path::Path>,
 ) -> Result<DivergenceGroup, HarnessError> {
     let mut spent = ShrinkSpent {
         stopped_early: no_budget_left,
@@ -207,6 +225,7 @@ fn shrink_group(
             path: None,
             reproduced: s.reproduced,
             not_shrunk: false,
+            expecting: Default::default(),
         };
         let better = match &best {
             None => true,
@@ -220,7 +239,7 @@ fn shrink_group(
         }
     }
     // Nothing shrunk (no budget was left): the first case as it ran.
-    let mut cx = best.unwrap_or_else(|| {
+    let cx = best.unwrap_or_else(|| {
         let (config, ops, run) = p.candidates[0].clone();
         Counterexample {
             config,
@@ -231,11 +250,9 @@ fn shrink_group(
             path: None,
             reproduced: true,
             not_shrunk: true,
+            expecting: Default::default(),
         }
     });
-    if let Some(dir) = found_dir {
-        cx.path = super::save(dir, &cx).ok();
-    }
     Ok(DivergenceGroup {
         signature: sig,
         count: p.count,

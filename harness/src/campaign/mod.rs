@@ -23,7 +23,7 @@ use crate::config::{CaseConfig, ConfigSpace};
 use crate::digest::RunDigest;
 use crate::error::HarnessError;
 use crate::generate;
-use crate::kernel::run_on_kernel;
+use crate::kernel::Backend;
 use crate::lockstep::Run;
 use crate::report;
 
@@ -48,6 +48,8 @@ pub struct CampaignOptions {
     pub generation: generate::GenOptions,
     /// Keep a line per case in the report's digest ([`RunDigest::lines`]).
     pub record: bool,
+    /// Where the cases run.
+    pub backend: Backend,
 }
 
 impl CampaignOptions {
@@ -63,6 +65,7 @@ impl CampaignOptions {
             shrink_budget: ShrinkBudget::default(),
             generation: generate::GenOptions::default(),
             record: false,
+            backend: Backend::Kernel,
         }
     }
 }
@@ -112,9 +115,20 @@ pub struct Counterexample {
     /// not run again.
     #[serde(default)]
     pub not_shrunk: bool,
+    /// What its scenario file expects of each call.
+    #[serde(default)]
+    pub expecting: report::Expecting,
 }
 
 impl Counterexample {
+    /// Its scenario file, expecting what [`Self::expecting`] says.
+    pub fn scenario(&self) -> crate::scenario::Scenario {
+        match self.expecting {
+            report::Expecting::KernelResults => report::counterexample_scenario(self),
+            report::Expecting::ModelResults => report::model_results_scenario(self),
+        }
+    }
+
     /// One line on how the counterexample was reduced: "a case of 22 calls shrank to 7 in
     /// 1.2s", or, when the shrunk case passed when run again, that the divergence depends on
     /// timing and is shown as it ran.
@@ -206,14 +220,16 @@ pub struct CampaignReport {
 }
 
 impl CampaignReport {
-    /// Marks the groups `baseline` knows, for a run predicting for `profile` on `kernel`.
+    /// Marks the groups `baseline` knows, for a run predicting for `profile` (named
+    /// `profile_name`: `linux-6.18`, `gvisor`) on `kernel`.
     pub fn judge(
         &mut self,
         baseline: &crate::baseline::Baseline,
         profile: &tcpconform_model::Profile,
+        profile_name: &str,
         kernel: Option<&str>,
     ) {
-        let j = baseline.judge(&mut self.groups, profile, &profile.to_string(), kernel);
+        let j = baseline.judge(&mut self.groups, profile, profile_name, kernel);
         self.baseline = Some(j);
     }
 
@@ -257,10 +273,19 @@ impl Tally {
     }
 }
 
-/// Runs one case: the config's sandbox, the ops, the model in lock-step.
+/// Runs one case on the kernel: the config's sandbox, the ops, the model in lock-step.
 /// A case the harness could not finish is a [`HarnessError`], never a pass.
 pub fn run_case(config: &CaseConfig, ops: &[Op]) -> Result<Run, HarnessError> {
-    let run = run_on_kernel(config, &[], ops, false)?;
+    run_case_on(&Backend::Kernel, config, ops)
+}
+
+/// [`run_case`] on `backend`.
+pub fn run_case_on(
+    backend: &Backend,
+    config: &CaseConfig,
+    ops: &[Op],
+) -> Result<Run, HarnessError> {
+    let run = backend.run(config, &[], ops, false)?;
     match run.harness_error {
         Some(reason) => Err(HarnessError::MidCase {
             call: run.steps.len() + 1,
@@ -310,7 +335,7 @@ fn run_here(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campa
         if tally.harness_error.lock().expect("lock").is_some() {
             return Err(TestCaseError::fail("harness failed earlier"));
         }
-        let run = match run_case(&state.config, &ops) {
+        let run = match run_case_on(&options.backend, &state.config, &ops) {
             Ok(run) => run,
             Err(e) => {
                 *tally.harness_error.lock().expect("lock") = Some(e.to_string());
@@ -372,14 +397,17 @@ fn run_here(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campa
             &divergent,
         );
     }
+    let backend = &options.backend;
+    let runner = |config: &CaseConfig, ops: &[Op]| run_case_on(backend, config, ops);
     let shrinker = |config: &CaseConfig, ops, run, sig: &groups::Signature, budget| {
-        shrink::shrink(config, ops, run, Some(sig), budget)
+        shrink::shrink(&runner, config, ops, run, Some(sig), budget)
     };
     match found.shrink_all(
         &shrinker,
         options.shrink_budget,
         None,
         options.found_dir.as_deref(),
+        options.backend.expecting(),
     ) {
         Ok(groups) => {
             let top = Box::new(groups[0].counterexample.clone());
@@ -428,7 +456,7 @@ fn report_of(
 /// Writes a counterexample as a scenario file in `dir`; returns its path.
 pub fn save(dir: &Path, cx: &Counterexample) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let text = report::counterexample_scenario(cx).to_text();
+    let text = cx.scenario().to_text();
     let rule = cx.run.divergence().map_or("unknown", |d| d.rule.id());
     let mut n = 1;
     loop {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::{CampaignOutcome, CampaignReport};
 use crate::junit;
-use crate::report::{counterexample_scenario, format_run};
+use crate::report::format_run;
 
 /// The replay command of a group's file: `replay` is the command up to the file
 /// (`target/release/tcpconform replay --profile linux-6.1`).
@@ -115,7 +115,7 @@ pub fn junit_cases(r: &CampaignReport, replay: &str) -> Vec<junit::Case> {
             if let Some(line) = replay_line(replay, g) {
                 let _ = writeln!(body, "replay: {line}");
             }
-            let _ = writeln!(body, "\n{}", counterexample_scenario(cx).to_text());
+            let _ = writeln!(body, "\n{}", cx.scenario().to_text());
             match &g.known {
                 Some(k) => junit::Case::new(g.signature.0.clone(), junit::Verdict::Skip)
                     .message(format!("known divergence: {}", k.reason))

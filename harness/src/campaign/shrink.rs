@@ -9,11 +9,10 @@ use serde::{Deserialize, Serialize};
 use tcpconform_model::Op;
 
 use super::groups::Signature;
-use super::run_case;
 use crate::config::CaseConfig;
 use crate::error::HarnessError;
 use crate::generate;
-use crate::lockstep::Run;
+use crate::lockstep::{Run, StepReport};
 
 /// How much one shrink may spend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,17 +106,25 @@ pub struct Shrunk {
 /// Whether `run` shows the divergence being shrunk: any divergence when `keep` is `None`, else
 /// one of that signature.
 fn keeps(run: &Run, keep: Option<&Signature>) -> bool {
-    match (run.divergence(), keep) {
-        (Some(d), Some(sig)) => Signature::of(d) == *sig,
-        (Some(_), None) => true,
-        (None, _) => false,
+    kept(run, keep).is_some()
+}
+
+/// The step of `run` that shows the divergence being shrunk (see [`keeps`]).
+fn kept<'r>(run: &'r Run, keep: Option<&Signature>) -> Option<&'r StepReport> {
+    match keep {
+        Some(sig) => run.divergences().find(|d| Signature::of(d) == *sig),
+        None => run.divergence(),
     }
 }
+
+/// Runs one case where the campaign runs them (the kernel, gVisor).
+pub type Runner<'a> = dyn Fn(&CaseConfig, &[Op]) -> Result<Run, HarnessError> + 'a;
 
 /// Shrinks a divergent case (`diverged` is the run in which `ops` diverged under `config`):
 /// delta debugging over its calls, then its sysctls and second host, keeping the divergence's signature when `keep` is
 /// given, within `budget`.
 pub fn shrink(
+    run_case: &Runner<'_>,
     config: &CaseConfig,
     ops: Vec<Op>,
     diverged: Run,
@@ -125,7 +132,7 @@ pub fn shrink(
     budget: ShrinkBudget,
 ) -> Result<Shrunk, HarnessError> {
     let mut meter = Meter::new(budget);
-    let (ops, run, reproduced) = minimize(config, ops, diverged, keep, &mut meter)?;
+    let (ops, run, reproduced) = minimize(run_case, config, ops, diverged, keep, &mut meter)?;
     if !reproduced {
         return Ok(Shrunk {
             config: config.clone(),
@@ -135,7 +142,7 @@ pub fn shrink(
             spent: meter.spent(),
         });
     }
-    let (config, run) = minimize_config(config, &ops, run, keep, &mut meter)?;
+    let (config, run) = minimize_config(run_case, config, &ops, run, keep, &mut meter)?;
     Ok(Shrunk {
         config,
         ops,
@@ -153,6 +160,7 @@ pub fn shrink(
 /// If `ops` no longer diverge when run again, the divergence depends on timing: `ops` and
 /// `diverged` come back unshrunk, with `false`.
 pub(crate) fn minimize(
+    run_case: &Runner<'_>,
     config: &CaseConfig,
     ops: Vec<Op>,
     diverged: Run,
@@ -166,8 +174,9 @@ pub(crate) fn minimize(
         return Ok((best, diverged, false));
     }
     // Cut everything after the divergence.
-    let at = best_run.divergence().map_or(best.len(), |d| d.index);
+    let at = kept(&best_run, keep).map_or(best.len(), |d| d.index);
     best.truncate(at);
+    best_run = best_run.truncated(at);
     let mut chunk = (best.len() / 2).max(1);
     'rounds: loop {
         let mut progress = false;
@@ -182,11 +191,10 @@ pub(crate) fn minimize(
                 }
                 meter.ran(1);
                 let run = run_case(config, &candidate)?;
-                if keeps(&run, keep) {
-                    let at = run.divergence().map_or(candidate.len(), |d| d.index);
+                if let Some(at) = kept(&run, keep).map(|d| d.index) {
                     candidate.truncate(at);
                     best = candidate;
-                    best_run = run;
+                    best_run = run.truncated(at);
                     progress = true;
                     continue;
                 }
@@ -208,14 +216,14 @@ pub(crate) fn minimize(
 /// only the settings and hosts the divergence needs. `run` is the diverging run of `ops`
 /// under `config`.
 pub(crate) fn minimize_config(
+    run_case: &Runner<'_>,
     config: &CaseConfig,
     ops: &[Op],
     run: Run,
     keep: Option<&Signature>,
     meter: &mut Meter,
 ) -> Result<(CaseConfig, Run), HarnessError> {
-    let same_call =
-        |run: &Run| keeps(run, keep) && run.divergence().is_some_and(|d| d.index == ops.len());
+    let same_call = |run: &Run| kept(run, keep).is_some_and(|d| d.index == ops.len());
     let mut best = config.clone();
     let mut best_run = run;
     let mut i = 0;

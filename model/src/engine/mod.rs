@@ -243,7 +243,9 @@ impl Cx<'_> {
         self.rules.push(r);
     }
 
-    /// A kernel-chosen port: the hinted one when allowed, else the lowest allowed one.
+    /// A kernel-chosen port: the hinted one (the kernel's choice), flagged as a violation when
+    /// the model does not allow it, so that a run that goes on follows the kernel; with no
+    /// hint, the lowest allowed one.
     fn pick_port(&mut self, allowed: &PortSet, hinted: Option<u16>) -> u16 {
         self.port_choice = Some(allowed.clone());
         match hinted {
@@ -252,7 +254,7 @@ impl Cx<'_> {
                 self.violation = Some(format!(
                     "the kernel chose port {p}; the model allows {allowed}"
                 ));
-                allowed.first().unwrap_or(p)
+                p
             }
             None => allowed
                 .first()
