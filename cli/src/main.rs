@@ -36,6 +36,10 @@ enum Command {
     Replay(cmd::replay::ReplayArgs),
     /// Run scenario files on the model alone (no kernel, any OS).
     Predict(cmd::predict::PredictArgs),
+    /// Write a scenario file as a standalone reproducer: a C or Python program that makes its
+    /// calls and checks its expected results without tcpconform (exit 0 pass, 1 fail, 4 skip,
+    /// as a kselftest), for a kernel's or gVisor's developers to run.
+    Export(cmd::export::ExportArgs),
     /// Validate a sysctl configuration: conformance under it, what each setting really changes
     /// (proven on the kernel), and which settings do nothing. Never writes the host's sysctls.
     Check(cmd::check::CheckArgs),
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Lane(args) => cmd::lane::main(args),
         Command::Replay(args) => cmd::replay::main(args),
         Command::Predict(args) => cmd::predict::main(args),
+        Command::Export(args) => cmd::export::main(args),
         Command::Check(args) => cmd::check::main(args),
         Command::Diff(args) => cmd::diff::main(args),
         Command::Bench(args) => cmd::bench::main(args),

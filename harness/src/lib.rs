@@ -59,6 +59,7 @@ pub mod errno;
 pub mod error;
 #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "macos"))]
 pub mod executor;
+pub mod export;
 pub mod fingerprint;
 pub mod generate;
 #[cfg(target_os = "linux")]
