@@ -11,7 +11,8 @@
 //!   (`solisten_dequeue()`). The
 //!   executor makes a blocking socket's `connect` non-blocking for the call and waits for it
 //!   with `poll` up to the bound: still pending, it is `Blocks` (and, as on Linux after the
-//!   timeout, the connection attempt carries on); finished, its result is `SO_ERROR`. A
+//!   timeout, the connection attempt carries on); finished, it is completed as a blocking
+//!   `connect` completes (in gVisor a second `connect`, on a BSD `SO_ERROR`). A
 //!   blocking `accept` polls the listener first; nothing queued within the bound is `Blocks`.
 //!   `recv`/`send` honour the timeouts (`sbwait()`), as on Linux.
 //! - An option the OS does not have (on a BSD `TCP_USER_TIMEOUT`, `TCP_LINGER2`,
@@ -519,12 +520,7 @@ fn connect_bounded(
         Err(e) if matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EALREADY)) => {
             match sys::poll_one(s.as_fd(), libc::POLLOUT, bound) {
                 Ok(false) => Outcome::Blocks,
-                Ok(true) => {
-                    match sys::getsockopt_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_ERROR) {
-                        Ok(0) => Outcome::Ok,
-                        Ok(n) | Err(n) => Outcome::Err(errno::from_raw(n)),
-                    }
-                }
+                Ok(true) => finish_connect(s, target),
                 Err(n) => Outcome::Err(errno::from_raw(n)),
             }
         }
@@ -532,6 +528,35 @@ fn connect_bounded(
     };
     s.set_nonblocking(false).map_err(io)?;
     Ok(outcome)
+}
+
+/// The result of a bounded `connect` whose attempt has finished, leaving the socket as a
+/// blocking `connect` would.
+///
+/// In gVisor (the Linux build of this executor runs there) `connect` again: as in Linux's
+/// `__inet_stream_connect()`, a connecting socket whose attempt has finished answers 0 and
+/// becomes connected, or answers the attempt's error and is disconnected, exactly the state a
+/// blocking `connect` leaves (measured in runsc: after a refused attempt, a further connect
+/// gives ECONNABORTED either way; after a completed one, EISCONN either way). Reading
+/// `SO_ERROR` instead would leave the socket connecting, and the next `connect` would answer
+/// for a non-blocking socket (0, not EISCONN).
+#[cfg(target_os = "linux")]
+fn finish_connect(s: &Socket, target: SocketAddr) -> Outcome {
+    match s.connect(&target.into()) {
+        Ok(()) => Outcome::Ok,
+        Err(e) if e.raw_os_error() == Some(libc::EISCONN) => Outcome::Ok,
+        Err(e) => err_outcome(&e),
+    }
+}
+
+/// The result of a bounded `connect` whose attempt has finished: its `SO_ERROR`. On a BSD a
+/// second `connect` after a failed attempt would start a new one (`soconnect()`).
+#[cfg(not(target_os = "linux"))]
+fn finish_connect(s: &Socket, _target: SocketAddr) -> Outcome {
+    match sys::getsockopt_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_ERROR) {
+        Ok(0) => Outcome::Ok,
+        Ok(n) | Err(n) => Outcome::Err(errno::from_raw(n)),
+    }
 }
 
 /// Closes a socket, bounding the wait of a lingering close.
