@@ -271,9 +271,11 @@ impl LockStep {
             };
             (m.table, m.full, m.rule, m.rules, verdict)
         } else if let Some((t, full, r, rs)) = outcome_match {
+            // Following the stack's port, no branch has its table: the table differs. Not
+            // following it, the port decides first (the tables would differ by it anyway).
             let verdict = match violation {
-                Some(v) => Verdict::PortNotAllowed(v),
-                None => Verdict::TableDiffers,
+                Some(v) if !self.follow_port_choice => Verdict::PortNotAllowed(v),
+                _ => Verdict::TableDiffers,
             };
             (t, full, r, rs, verdict)
         } else {

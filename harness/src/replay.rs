@@ -94,7 +94,9 @@ impl ScenarioReport {
     /// The verdict in one line, what repeated replays of a file compare: `PASS`, `HARNESS
     /// FAILURE`, or `FAIL` with each divergence (call, kind, rule) and each unmet expectation
     /// (call). Timings and kernel-chosen ports are left out: they may differ between runs
-    /// without the verdict changing.
+    /// without the verdict changing. So are the steps the comparison followed (a port the
+    /// stack chose where Linux would not: a random choice, not the same in every replay),
+    /// unless nothing else failed.
     pub fn verdict_line(&self) -> String {
         if let Some(e) = &self.run.harness_error {
             return format!("HARNESS FAILURE: {e}");
@@ -106,7 +108,7 @@ impl ScenarioReport {
             .run
             .steps
             .iter()
-            .filter(|s| s.verdict != Verdict::Agree)
+            .filter(|s| s.verdict != Verdict::Agree && !s.followed)
             .map(|s| {
                 let kind = match &s.verdict {
                     Verdict::Agree => "agrees",
@@ -122,6 +124,9 @@ impl ScenarioReport {
                 .iter()
                 .map(|u| format!("call {} expectation unmet", u.index)),
         );
+        if parts.is_empty() {
+            parts.push("only ports Linux would not choose".to_owned());
+        }
         format!("FAIL: {}", parts.join(", "))
     }
 }
