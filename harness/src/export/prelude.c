@@ -633,6 +633,11 @@ int port_matches(int port, int var, int got)
 
 int row_matches(const struct seen *s, const struct row *r)
 {
+    /* No descriptor is in TIME-WAIT on Linux: tcp_time_wait() hands the connection to a
+       timewait minisocket and leaves the socket in CLOSE. An expected TIME-WAIT row is a
+       minisocket's, never a descriptor's. */
+    if (strcmp(s->state, "TIME-WAIT") == 0)
+        return 0;
     if (strcmp(s->state, r->state) != 0 || !same_ip(&s->local, r->ip) ||
         !port_matches(r->port, r->var, port_of(&s->local)))
         return 0;

@@ -547,6 +547,11 @@ def row_matches(seen, row, bound):
     """Whether a descriptor shows an expected row; `bound` gets the variables it gives values."""
     state, (ip, port), peer = row
     trial = dict(bound)
+    # No descriptor is in TIME-WAIT on Linux: tcp_time_wait() hands the connection to a
+    # timewait minisocket and leaves the socket in CLOSE. An expected TIME-WAIT row is a
+    # minisocket's, never a descriptor's.
+    if seen.state == "TIME-WAIT":
+        return None
     if state != seen.state or ip_bytes(ip) != seen.local[:2]:
         return None
     if not port_matches(port, seen.local[2], trial):
