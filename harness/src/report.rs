@@ -392,10 +392,12 @@ pub fn model_results_scenario(cx: &Counterexample) -> Scenario {
                 _ => format!("DIFFERENCE: the stack's table is another ({})", s.rule.id()),
             };
             if !matches!(s.verdict, Verdict::PortNotAllowed(_)) {
-                comment.push_str("; what it shows:");
-                if s.kernel_table.rows.is_empty() {
-                    comment.push_str("\n  (empty)");
-                }
+                // With a partial view (gVisor's procfs), the stack's rows are those compared.
+                comment.push_str(if s.model_full_table.is_some() {
+                    "; what it shows (rows of descriptors not in CLOSE):"
+                } else {
+                    "; what it shows:"
+                });
                 for line in s.kernel_table.display(&f).to_string().lines() {
                     comment.push_str(&format!("\n  {}", line.trim()));
                 }
