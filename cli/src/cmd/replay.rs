@@ -288,7 +288,7 @@ fn repeated_gvisor(
         }
         return verdict(changed);
     }
-    let _ = (scenarios, times, json);
+    let _ = (scenarios, target, times, json);
     harness_failed("--target gvisor runs on Linux hosts only")
 }
 
