@@ -365,7 +365,7 @@ pub fn model_results_scenario(cx: &Counterexample) -> Scenario {
             None => "Linux's results (the model's)".to_owned(),
         }),
         profile: Some(cx.config.profile.release()),
-        variants: cx.config.profile.non_mainline(),
+        variants: pinned_variants(cx),
         hosts: if cx.config.two_hosts { 2 } else { 1 },
         sysctls: cx.config.sysctls.clone(),
         ..Scenario::default()
@@ -403,12 +403,46 @@ pub fn model_results_scenario(cx: &Counterexample) -> Scenario {
                 }
             }
             step = step.comment(comment);
-            let full = s.model_full_table.as_ref().unwrap_or(&s.model_table);
-            step = step.table(table_patterns(full, &env));
+            // A different table is the finding: Linux's is written down. Where the outcome
+            // differs, the outcome is; the model's table after an outcome the stack did not
+            // give is not one a file can vouch for (the lock-step run still compares it).
+            if s.verdict == Verdict::TableDiffers {
+                let full = s.model_full_table.as_ref().unwrap_or(&s.model_table);
+                step = step.table(table_patterns(full, &env));
+            }
         }
         scenario.steps.push(step);
     }
     scenario
+}
+
+/// The variant values a file of the model's results depends on: those of every variant whose
+/// rules decided one of its calls, and the profile's non-mainline ones. Linux builds differ
+/// there (this host's build may go the other way), so the file says which way its expectations
+/// go, and `replay` on a build that goes the other way judges it as `--across` does.
+fn pinned_variants(cx: &Counterexample) -> Vec<tcpconform_model::variant::VariantSetting> {
+    use tcpconform_model::variant::{VARIANTS, VariantSetting};
+    let profile = cx.config.profile;
+    let mut decided: BTreeSet<tcpconform_model::RuleId> = BTreeSet::new();
+    for s in &cx.run.steps {
+        decided.insert(s.rule);
+        decided.extend(s.rules.iter().copied());
+        decided.extend(s.allowed.iter().map(|a| a.rule));
+    }
+    let mut pins = profile.non_mainline();
+    for spec in VARIANTS {
+        if spec.rules.iter().any(|r| decided.contains(r)) {
+            let pin = VariantSetting {
+                variant: spec.variant,
+                value: profile.variants.get(spec.variant),
+            };
+            if !pins.contains(&pin) {
+                pins.push(pin);
+            }
+        }
+    }
+    pins.sort();
+    pins
 }
 
 /// The table as patterns, ports named through `env`.
