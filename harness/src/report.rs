@@ -96,7 +96,7 @@ fn show_table(table: &Snapshot, names: &PortNames, indent: &str) -> String {
 }
 
 /// `profile linux-6.18, two hosts, sysctls: net.ipv4.tcp_tw_reuse=0 b:…`.
-fn config_line(config: &CaseConfig) -> String {
+pub(crate) fn config_line(config: &CaseConfig) -> String {
     let sysctls: Vec<String> = config
         .sysctls
         .iter()
@@ -416,31 +416,21 @@ pub fn model_results_scenario(cx: &Counterexample) -> Scenario {
     scenario
 }
 
-/// The variant values a file of the model's results depends on: those of every variant whose
-/// rules decided one of its calls, and the profile's non-mainline ones. Linux builds differ
-/// there (this host's build may go the other way), so the file says which way its expectations
-/// go, and `replay` on a build that goes the other way judges it as `--across` does.
+/// The variant values a file of the model's results was predicted under: every variant's.
+/// Linux builds differ there (this host's build may go the other way), and which variant a
+/// call's result hangs on is not always one whose rules decided that call (an earlier call
+/// may have left the state it reads), so the file pins them all; `replay` on a build that goes
+/// another way judges it as `--across` does.
 fn pinned_variants(cx: &Counterexample) -> Vec<tcpconform_model::variant::VariantSetting> {
     use tcpconform_model::variant::{VARIANTS, VariantSetting};
     let profile = cx.config.profile;
-    let mut decided: BTreeSet<tcpconform_model::RuleId> = BTreeSet::new();
-    for s in &cx.run.steps {
-        decided.insert(s.rule);
-        decided.extend(s.rules.iter().copied());
-        decided.extend(s.allowed.iter().map(|a| a.rule));
-    }
-    let mut pins = profile.non_mainline();
-    for spec in VARIANTS {
-        if spec.rules.iter().any(|r| decided.contains(r)) {
-            let pin = VariantSetting {
-                variant: spec.variant,
-                value: profile.variants.get(spec.variant),
-            };
-            if !pins.contains(&pin) {
-                pins.push(pin);
-            }
-        }
-    }
+    let mut pins: Vec<VariantSetting> = VARIANTS
+        .iter()
+        .map(|spec| VariantSetting {
+            variant: spec.variant,
+            value: profile.variants.get(spec.variant),
+        })
+        .collect();
     pins.sort();
     pins
 }
