@@ -4,8 +4,9 @@
 //! current values (read, never written). The check then (1) runs the conformance campaign under
 //! it, in sandboxes; (2) for every setting that differs from the kernel's default, searches for
 //! the shortest scenario whose outcome differs with and without it, and replays that scenario on
-//! the kernel under both, so each effect is proven; a setting with no difference is said to have
-//! no effect in the modelled rules; (3) says which keys this kernel does not have, which it has
+//! the kernel under both, so each effect is proven (one whose calls sleep longer than
+//! [`QUICK_PROOF_MS`] is replayed only with `slow`, and says so); a setting with no difference
+//! found is said to be that, never to have no effect; (3) says which keys this kernel does not have, which it has
 //! but the model does not model, and which no longer exist.
 
 use std::fmt::Write as _;
@@ -212,6 +213,146 @@ pub struct Effect {
     pub differences: Vec<Difference>,
     /// How many random cases the search tried.
     pub cases: u64,
+    /// What the setting changes, computed rather than searched ([`range_effect`]).
+    #[serde(default)]
+    pub computed: Option<String>,
+}
+
+/// What a port-range setting changes, computed rather than searched: the model alone takes
+/// the lowest free port (the kernel a random one), so a wider or narrower range shows in no
+/// short case, but it decides which ports autobind (`connect()`, `bind(:0)`, `listen()`) may
+/// take (`inet_get_local_port_range()`, `inet_is_local_reserved_port()`).
+pub fn range_effect(without: &CaseConfig, with: &CaseConfig) -> Option<String> {
+    let (w, o) = (with.host_sysctls(), without.host_sysctls());
+    let (w, o) = (w.get(&Host::A)?, o.get(&Host::A)?);
+    let mut parts = Vec::new();
+    let ((lo, hi), (lo0, hi0)) = (w.ip_local_port_range, o.ip_local_port_range);
+    if (lo, hi) != (lo0, hi0) {
+        let span = |a: u16, b: u16| u32::from(b) - u32::from(a) + 1;
+        let mut gained = Vec::new();
+        if lo < lo0 {
+            gained.push(format!("{lo}-{}", (lo0 - 1).min(hi)));
+        }
+        if hi > hi0 {
+            gained.push(format!("{}-{hi}", (hi0 + 1).max(lo)));
+        }
+        let mut lost = Vec::new();
+        if lo > lo0 {
+            lost.push(format!("{lo0}-{}", (lo - 1).min(hi0)));
+        }
+        if hi < hi0 {
+            lost.push(format!("{}-{hi0}", (hi + 1).max(lo0)));
+        }
+        let mut s = format!(
+            "autobind takes ports {lo}-{hi} ({} ports; the default {lo0}-{hi0} has {})",
+            span(lo, hi),
+            span(lo0, hi0)
+        );
+        if !gained.is_empty() {
+            s.push_str(&format!(
+                "; newly {}: ports services often listen on, taken by clients while those \
+                 services restart",
+                gained.join(" and ")
+            ));
+        }
+        if !lost.is_empty() {
+            s.push_str(&format!(
+                "; no longer {}: fewer ports before connect() and bind(:0) fail with \
+                 EADDRNOTAVAIL / EADDRINUSE",
+                lost.join(" and ")
+            ));
+        }
+        parts.push(s);
+    }
+    if w.ip_local_reserved_ports != o.ip_local_reserved_ports {
+        let inside: Vec<String> = w
+            .ip_local_reserved_ports
+            .iter()
+            .filter(|p| (lo..=hi).contains(*p))
+            .map(u16::to_string)
+            .collect();
+        parts.push(format!(
+            "autobind skips {} reserved port(s) of its range{}",
+            inside.len(),
+            if inside.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", inside.join(","))
+            }
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// The ports the host's own sockets listen on now (its network namespace, read through
+/// `sock_diag`; nothing is written), for [`cross_checks`].
+#[cfg(target_os = "linux")]
+pub fn host_listeners() -> Result<Vec<std::net::SocketAddr>, crate::HarnessError> {
+    const TCP_LISTEN: u32 = 10;
+    let mut diag = crate::observer::DiagSocket::open_here(Host::A)?;
+    let mut out: Vec<std::net::SocketAddr> = diag
+        .rows_in(1 << TCP_LISTEN)?
+        .into_iter()
+        .map(|r| r.local)
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Mistakes across settings, and between the settings and what the host runs now
+/// (`listeners`, [`host_listeners`]), as Documentation/networking/ip-sysctl.rst describes the
+/// keys: a listening port inside the ephemeral range and not reserved (a client's autobind
+/// may take it while the service restarts, and the service's bind() then fails with
+/// EADDRINUSE), reserved ports outside the range (they reserve nothing), a range whose ends
+/// have the same parity (the autobind search splits the range by parity:
+/// `inet_csk_find_open_port()`, `__inet_hash_connect()`).
+pub fn cross_checks(config: &CaseConfig, listeners: &[std::net::SocketAddr]) -> Vec<String> {
+    let sysctls = config.host_sysctls();
+    let Some(s) = sysctls.get(&Host::A) else {
+        return Vec::new();
+    };
+    let (lo, hi) = s.ip_local_port_range;
+    let reserved = &s.ip_local_reserved_ports;
+    let mut out = Vec::new();
+    let mut ports: Vec<(u16, Vec<String>)> = Vec::new();
+    for l in listeners {
+        let p = l.port();
+        if (lo..=hi).contains(&p) && !reserved.contains(&p) {
+            match ports.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, addrs)) => addrs.push(l.ip().to_string()),
+                None => ports.push((p, vec![l.ip().to_string()])),
+            }
+        }
+    }
+    for (p, addrs) in &ports {
+        out.push(format!(
+            "port {p} is listening now ({}) and lies inside ip_local_port_range {lo} {hi}: a \
+             client's connect() or bind(:0) may take it while the service is down, and the \
+             service's bind() then fails with EADDRINUSE; add it to ip_local_reserved_ports",
+            addrs.join(", ")
+        ));
+    }
+    let outside: Vec<String> = reserved
+        .iter()
+        .filter(|p| !(lo..=hi).contains(*p))
+        .map(u16::to_string)
+        .collect();
+    if !outside.is_empty() {
+        out.push(format!(
+            "ip_local_reserved_ports {} lie(s) outside ip_local_port_range {lo} {hi}: \
+             autobind never picks them anyway, so they reserve nothing",
+            outside.join(",")
+        ));
+    }
+    if lo < hi && lo % 2 == hi % 2 {
+        out.push(format!(
+            "ip_local_port_range {lo} {hi}: both ends are {}; ip-sysctl.rst advises ends of \
+             different parity (bind() autobind searches one parity first, connect() the other)",
+            if lo % 2 == 0 { "even" } else { "odd" }
+        ));
+    }
+    out
 }
 
 /// A check's report.
@@ -225,6 +366,11 @@ pub struct CheckReport {
     pub campaign: CampaignReport,
     /// Each modelled setting's effect.
     pub effects: Vec<Effect>,
+    /// Mistakes across settings and with the host's listeners ([`cross_checks`]), and how
+    /// many listening sockets were read (`None`: the host's table could not be read, and why).
+    pub cross: Vec<String>,
+    /// The host's listening sockets read for [`cross_checks`], or why they could not be.
+    pub listeners_read: Result<usize, String>,
 }
 
 /// How much a check does.
@@ -238,12 +384,20 @@ pub struct CheckOptions {
     pub diff_cases: u32,
     /// Differences replayed on the kernel per setting.
     pub confirm: usize,
+    /// Replay differences on the kernel however long they sleep (otherwise those sleeping
+    /// longer than [`QUICK_PROOF_MS`] are predicted only, and say so).
+    pub slow: bool,
 }
 
-/// Runs a check.
+/// The longest a difference may sleep to be replayed on the kernel without `--slow`.
+pub const QUICK_PROOF_MS: u64 = 90_000;
+
+/// Runs a check; `listeners` are the host's listening sockets ([`host_listeners`]), or why
+/// they could not be read.
 pub fn check(
     resolved: Resolved,
     options: CheckOptions,
+    listeners: Result<Vec<std::net::SocketAddr>, String>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> CheckReport {
     let config = resolved.config.clone();
@@ -268,19 +422,31 @@ pub fn check(
         };
         let mut report = diff::diff(&without, &config, &dopts);
         for d in report.differences.iter_mut().take(options.confirm) {
+            let sleeps = d.sleeps_ms();
+            if sleeps > QUICK_PROOF_MS && !options.slow {
+                d.not_run = Some(format!(
+                    "its calls sleep {} s (--slow replays it)",
+                    sleeps.div_ceil(1000)
+                ));
+                continue;
+            }
             diff::confirm_on_kernel(d, &without, &config);
         }
         effects.push(Effect {
             setting: s.clone(),
+            computed: range_effect(&without, &config),
             differences: report.differences,
             cases: report.cases,
         });
     }
+    let cross = cross_checks(&config, listeners.as_deref().unwrap_or(&[]));
     CheckReport {
         profile: config.profile,
         resolved,
         campaign,
         effects,
+        cross,
+        listeners_read: listeners.map(|l| l.len()),
     }
 }
 
@@ -310,8 +476,29 @@ pub fn render(r: &CheckReport, replay: &str) -> String {
             w.key, w.value, w.origin
         );
     }
+    let _ = writeln!(
+        out,
+        "\nAcross settings, and with the host's listening sockets:"
+    );
+    match &r.listeners_read {
+        Ok(n) => {
+            if r.cross.is_empty() {
+                let _ = writeln!(out, "  nothing found ({n} listening socket(s) read)");
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "  the host's listening sockets could not be read: {e}");
+        }
+    }
+    for c in &r.cross {
+        let _ = writeln!(out, "  - {c}");
+    }
     let c = &r.campaign;
-    let _ = writeln!(out, "\nConformance under this configuration:");
+    let _ = writeln!(
+        out,
+        "\nConformance under this configuration ({}):",
+        crate::report::config_line(&r.resolved.config)
+    );
     let _ = writeln!(
         out,
         "  {} cases, {} calls, {} rules hit, {:.1}s: {}",
@@ -340,12 +527,20 @@ pub fn render(r: &CheckReport, replay: &str) -> String {
         );
     }
     for e in &r.effects {
+        if let Some(what) = &e.computed {
+            let _ = writeln!(out, "\n  {}: {what}", e.setting);
+        }
+        if e.differences.is_empty() && e.computed.is_some() {
+            continue;
+        }
         if e.differences.is_empty() {
+            // Never "no effect": a search that found nothing is not a proof of none.
             let _ = writeln!(
                 out,
-                "\n  {}: no effect on the modelled rules ({} random cases found no call that differs{})",
+                "\n  {}: no difference found ({} cases: the {} probes, then random ones){}",
                 e.setting,
                 e.cases,
+                diff::PROBES.len(),
                 context_note(&e.setting, &r.resolved.config)
             );
             continue;
@@ -384,6 +579,16 @@ fn context_note(s: &Sysctl, config: &CaseConfig) -> String {
         SysctlKey::TcpFinTimeout => {
             "; it times orphaned FIN-WAIT-2 sockets only, never TIME-WAIT (fixed at 60 s)".into()
         }
+        SysctlKey::TcpOrphanRetries => {
+            "; the model does not model an orphan's retransmissions (tcp_orphan_retries(), \
+             tcp_write_timeout()): this setting is not checked here"
+                .into()
+        }
+        SysctlKey::TcpMaxTwBuckets => {
+            "; it matters once more TIME-WAIT sockets exist at once than its value, and a case \
+             makes a few: a value above that is not tested here"
+                .into()
+        }
         _ => String::new(),
     }
 }
@@ -415,6 +620,12 @@ pub fn render_difference(d: &Difference, left: &str, right: &str) -> String {
     if d.kind == DiffKind::Table {
         let _ = writeln!(out, "        table {left}: {}", d.left.table.join("; "));
         let _ = writeln!(out, "        table {right}: {}", d.right.table.join("; "));
+    }
+    if let Some(why) = &d.not_run {
+        let _ = writeln!(
+            out,
+            "        predicted by the model, not replayed on the kernel here: {why}"
+        );
     }
     match &d.confirmed {
         Some(Ok(())) => {

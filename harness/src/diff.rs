@@ -76,9 +76,27 @@ pub struct Difference {
     /// Set by [`confirm_on_kernel`]: whether the kernel, under each configuration, did what
     /// the model says (`None`: not run on a kernel).
     pub confirmed: Option<Result<(), String>>,
+    /// Why it was not run on the kernel, when it was left out on purpose (its sleeps last
+    /// longer than the check's budget).
+    #[serde(default)]
+    pub not_run: Option<String>,
+    /// Whether its calls need a second host (a probe of two hosts found it).
+    #[serde(default)]
+    pub two_hosts: bool,
 }
 
 impl Difference {
+    /// How long its calls sleep in all, in milliseconds: what a replay on a kernel waits.
+    pub fn sleeps_ms(&self) -> u64 {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                Op::Sleep { ms } => *ms,
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// The key differences are grouped by: the two deciding rules and the kind.
     pub fn key(&self) -> (RuleId, RuleId, DiffKind) {
         (self.left.rule, self.right.rule, self.kind)
@@ -213,6 +231,8 @@ fn first_difference(left: &CaseConfig, right: &CaseConfig, ops: &[Op]) -> Option
                 },
                 kind,
                 confirmed: None,
+                not_run: None,
+                two_hosts: left.two_hosts || right.two_hosts,
             });
         }
         lm = lb.model;
@@ -307,6 +327,23 @@ pub const PROBES: &[(&str, &str)] = &[
     (
         "timewait-length",
         include_str!("../probes/timewait-length.scn"),
+    ),
+    (
+        "tw-reuse-connect-two-hosts",
+        include_str!("../probes/tw-reuse-connect-two-hosts.scn"),
+    ),
+    (
+        "keepalive-vanished-peer",
+        include_str!("../probes/keepalive-vanished-peer.scn"),
+    ),
+    (
+        "syn-to-a-vanished-peer",
+        include_str!("../probes/syn-to-a-vanished-peer.scn"),
+    ),
+    ("nonlocal-bind", include_str!("../probes/nonlocal-bind.scn")),
+    (
+        "orphan-to-a-vanished-peer",
+        include_str!("../probes/orphan-to-a-vanished-peer.scn"),
     ),
 ];
 
@@ -448,7 +485,9 @@ fn seed_bytes(seed: u64) -> [u8; 32] {
 /// model in lock-step) and records whether the kernel did, under each, what the model says.
 pub fn confirm_on_kernel(d: &mut Difference, left: &CaseConfig, right: &CaseConfig) {
     let check = |config: &CaseConfig, side: &Side| -> Result<(), String> {
-        let run = crate::kernel::run_on_kernel(config, &[], &d.ops, false)
+        let mut config = config.clone();
+        config.two_hosts |= d.two_hosts;
+        let run = crate::kernel::run_on_kernel(&config, &[], &d.ops, false)
             .map_err(|e| format!("harness: {e}"))?;
         if let Some(e) = &run.harness_error {
             return Err(format!("harness: {e}"));

@@ -30,6 +30,10 @@ pub(crate) struct CheckArgs {
     /// The generator's seed.
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
+    /// Replay on the kernel also the effects whose calls sleep long (keepalive, SYN retries:
+    /// minutes to hours); without it they are predicted by the model and say so.
+    #[arg(long)]
+    pub(crate) slow: bool,
     /// The kernel the model predicts for.
     #[command(flatten)]
     pub(crate) target: ProfileArgs,
@@ -76,8 +80,11 @@ pub(crate) fn main(args: CheckArgs) -> ExitCode {
         seed: args.seed,
         diff_cases: args.diff_cases,
         confirm: 3,
+        slow: args.slow,
     };
-    let report = check::check(resolved, options, &|n| bar.set_position(n));
+    // The host's listening sockets, read (never changed) for the cross-checks.
+    let listeners = check::host_listeners().map_err(|e| e.to_string());
+    let report = check::check(resolved, options, listeners, &|n| bar.set_position(n));
     bar.finish_and_clear();
     let replay = format!("{} replay", crate::common::this_binary());
     if let Some(path) = &args.junit {
