@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine for tcpconform: the one system tool the harness runs besides
 # the kernel, `nft` (Debian package nftables; the fixture ops peer_vanishes and peer_reboots
-# drop a connection's segments with it), and gVisor's runsc for the gVisor tests, unpacked into
+# drop a connection's segments with it), cc and python3 for the exported reproducers' tests
+# (installed only when missing), and gVisor's runsc for the gVisor tests, unpacked into
 # ~/.cache/tcpconform/runsc by ci/runsc.sh (nothing installed). Idempotent; needs root only
 # when something is missing. The Rust toolchain is assumed (cargo on PATH). With CI=true a
 # runsc that cannot be fetched is an error; otherwise the gVisor tests skip, saying why.
@@ -26,6 +27,17 @@ if ! have nft; then
         sleep 5
     done
 fi
+# The export tests build and run the reproducers: a C compiler and python3 (Debian's gcc and
+# python3; the Rust toolchain usually brought cc already).
+for pair in cc:gcc python3:python3; do
+    if ! have "${pair%%:*}"; then
+        echo "setup: installing ${pair#*:} (for the exported reproducers)" >&2
+        # shellcheck source=ci/lib/apt.sh
+        . "$(dirname "$0")/lib/apt.sh"
+        apt_install_safely "${pair#*:}" >/dev/null ||
+            { echo "setup: could not install ${pair#*:}" >&2; exit 1; }
+    fi
+done
 if runsc=$("$(dirname "$0")/runsc.sh"); then
     runsc_version=$("$runsc" --version 2>/dev/null | head -1)
 else

@@ -46,6 +46,9 @@ enum Command {
     /// Print the behaviours that differ between two configurations (sysctls, profiles and
     /// variants).
     Diff(cmd::diff::DiffArgs),
+    /// Why a bind() or connect() fails here now: the sockets in the way (with their timers),
+    /// the deciding rule, and what would change the answer, each checked on the model.
+    Why(cmd::why::WhyArgs),
     /// Measure the campaign: cases/s, calls/s, where the time goes, and the bare kernel cost
     /// of the same calls (a fresh namespace, no model, no observer) beside it.
     Bench(cmd::bench::BenchArgs),
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Export(args) => cmd::export::main(args),
         Command::Check(args) => cmd::check::main(args),
         Command::Diff(args) => cmd::diff::main(args),
+        Command::Why(args) => cmd::why::main(args),
         Command::Bench(args) => cmd::bench::main(args),
         Command::Mutants(args) => cmd::mutants::main(args),
         Command::Kernel(args) => cmd::kernel::main(args),

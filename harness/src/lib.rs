@@ -40,6 +40,8 @@
 //!   model (the kernel matrix's check of profile differences).
 //! - [`diff`], [`check`]: behaviour differences between configurations, and what a sysctl
 //!   configuration really changes.
+//! - [`why`]: why a `bind()` or `connect()` fails in this namespace now, and what would change
+//!   that: the table rebuilt as a scenario and asked of the model.
 //!
 //! Three kinds of result are never mixed: a syscall's error is data (`Outcome::Err`), a
 //! difference from the model is the product, and a [`HarnessError`] means the case did not run.
@@ -78,5 +80,6 @@ pub mod secs;
 pub mod stopwatch;
 #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "macos"))]
 mod sys;
+pub mod why;
 
 pub use error::HarnessError;

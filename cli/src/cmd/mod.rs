@@ -11,3 +11,4 @@ pub(crate) mod predict;
 pub(crate) mod replay;
 pub(crate) mod rules;
 pub(crate) mod run;
+pub(crate) mod why;
