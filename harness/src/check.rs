@@ -300,6 +300,15 @@ pub fn host_listeners() -> Result<Vec<std::net::SocketAddr>, crate::HarnessError
     Ok(out)
 }
 
+/// The host's listening sockets: read through `sock_diag`, on Linux only.
+#[cfg(not(target_os = "linux"))]
+pub fn host_listeners() -> Result<Vec<std::net::SocketAddr>, crate::HarnessError> {
+    Err(crate::HarnessError::Unsupported {
+        what: "reading the host's listening sockets".into(),
+        reason: "sock_diag is Linux's".into(),
+    })
+}
+
 /// Mistakes across settings, and between the settings and what the host runs now
 /// (`listeners`, [`host_listeners`]), as Documentation/networking/ip-sysctl.rst describes the
 /// keys: a listening port inside the ephemeral range and not reserved (a client's autobind

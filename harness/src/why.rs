@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tcpconform_model::{Outcome, Profile, RuleId};
 
 use crate::replay;
-use crate::scenario::{self, Scenario};
+use crate::scenario;
 
 /// One socket of the table, as `why` reads it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -659,7 +659,8 @@ fn fixes(q: &Question, plain: &Rebuilt, with_reuse: &Rebuilt, profile: Profile) 
 /// (never the host's sockets); the kernel's result for the question, or why none.
 #[cfg(target_os = "linux")]
 pub fn prove(report: &WhyReport, profile: Profile) -> Result<String, String> {
-    let sc: Scenario = scenario::parse(&report.scenario, Some("why")).map_err(|e| e.to_string())?;
+    let sc: scenario::Scenario =
+        scenario::parse(&report.scenario, Some("why")).map_err(|e| e.to_string())?;
     let r = replay::replay(&sc, profile).map_err(|e| e.to_string())?;
     if let Some(e) = &r.run.harness_error {
         return Err(format!("harness: {e}"));

@@ -5,9 +5,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use tcpconform_harness::why::{self, Call, NewSocket, Question};
+use tcpconform_harness::why::{Call, NewSocket, Question};
 
-use crate::common::{ProfileArgs, bad, harness_failed, print_json};
+use crate::common::{ProfileArgs, bad, harness_failed};
 
 /// `why`'s arguments.
 #[derive(Args, Debug)]
@@ -97,6 +97,8 @@ fn run(
     prove: bool,
     json: bool,
 ) -> ExitCode {
+    use crate::common::print_json;
+    use tcpconform_harness::why;
     let table = match why::current_table() {
         Ok(t) => t,
         Err(e) => return harness_failed(e),
