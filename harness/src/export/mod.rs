@@ -25,7 +25,7 @@
 //!
 //! Tables are checked as far as a program can see them without `sock_diag`: the descriptors.
 //! Each open descriptor with a port must match an expected row; expected rows no descriptor
-//! shows (orphans, TIME-WAIT, connections not accepted yet) are not checked. [`Plan`] holds
+//! shows (orphans, TIME-WAIT, connections not accepted yet) are not checked. `Plan` holds
 //! what both languages share; `c` and `python` write it out.
 //!
 //! Some scenarios cannot be exported ([`Refusal`]): two hosts, the fixture ops

@@ -2,9 +2,9 @@
 //! claims Linux's socket API, checked against the model for Linux.
 //!
 //! The harness starts `runsc --network=none --platform=systrap do <this binary> agent` once
-//! and keeps it: inside, the [agent](agent) runs each case in a fresh network namespace with
+//! and keeps it: inside, the [`agent`] runs each case in a fresh network namespace with
 //! the portable executor and answers over a pipe ([`protocol`]); the model stays outside. What
-//! is predicted is what *Linux* would do ([`profile`]: the mainline 6.18 rules, with the
+//! is predicted is what *Linux* would do ([`Target::model`]: the mainline 6.18 rules, with the
 //! sysctls gVisor fixes at their gVisor values), so every difference found is one between gVisor
 //! and Linux. No behaviour of gVisor goes into the model: a difference is a finding, baselined
 //! with its scenario (`tests/baselines/gvisor.toml`, `docs/findings/gvisor.md`).
