@@ -91,7 +91,7 @@ version=$(dpkg-deb -f "$deb" Version)
 rm -rf "$tmp/root"
 dpkg-deb -x "$deb" "$tmp/root"
 "$tmp/root/usr/bin/runsc" --version >/dev/null 2>&1 || {
-    log "runsc $version from $SUITE does not run here: $("$tmp/root/usr/bin/runsc" --version 2>&1 | head -2)"
+    log "runsc $version from $SUITE does not run here: $("$tmp/root/usr/bin/runsc" --version 2>&1 | sed -n 1,2p)"
     exit 1
 }
 rm -rf "$CACHE/usr" "$CACHE/.complete"

@@ -39,7 +39,7 @@ for pair in cc:gcc python3:python3; do
     fi
 done
 if runsc=$("$(dirname "$0")/runsc.sh"); then
-    runsc_version=$("$runsc" --version 2>/dev/null | head -1)
+    runsc_version=$("$runsc" --version 2>/dev/null | sed -n 1p)
 else
     [ "${CI:-}" = true ] && { echo "setup: could not fetch runsc (ci/runsc.sh)" >&2; exit 1; }
     echo "setup: no runsc (ci/runsc.sh failed): the gVisor tests will skip" >&2
