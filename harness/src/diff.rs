@@ -88,13 +88,7 @@ pub struct Difference {
 impl Difference {
     /// How long its calls sleep in all, in milliseconds: what a replay on a kernel waits.
     pub fn sleeps_ms(&self) -> u64 {
-        self.ops
-            .iter()
-            .map(|op| match op {
-                Op::Sleep { ms } => *ms,
-                _ => 0,
-            })
-            .sum()
+        self.ops.iter().map(Op::sleep_ms).sum()
     }
 
     /// The key differences are grouped by: the two deciding rules and the kind.

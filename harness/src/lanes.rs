@@ -729,13 +729,7 @@ mod tests {
     #[test]
     fn timer_cases_stay_within_their_sleep_budget_and_are_well_formed() {
         for (config, ops) in cases(Lane::Timers, 200) {
-            let slept: u64 = ops
-                .iter()
-                .map(|op| match op {
-                    Op::Sleep { ms } => *ms,
-                    _ => 0,
-                })
-                .sum();
+            let slept: u64 = ops.iter().map(Op::sleep_ms).sum();
             assert!(slept <= TIMER_SLEEP_BUDGET_MS, "{slept} ms in {ops:?}");
             assert!(campaign::well_formed(&config, &ops));
             assert!(crate::config::validate(&config).is_ok());

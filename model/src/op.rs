@@ -290,6 +290,14 @@ pub enum Op {
 }
 
 impl Op {
+    /// How long the op lets time pass: a `sleep`'s length, 0 for every other op.
+    pub fn sleep_ms(&self) -> crate::time::Millis {
+        match self {
+            Self::Sleep { ms } => *ms,
+            _ => 0,
+        }
+    }
+
     /// The socket the op acts on, if any.
     pub fn sock(&self) -> Option<SockId> {
         match self {

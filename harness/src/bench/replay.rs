@@ -129,10 +129,7 @@ pub fn run(
     let asleep: u64 = files
         .iter()
         .flat_map(|(_, s)| &s.steps)
-        .map(|s| match s.op {
-            Op::Sleep { ms } => ms,
-            _ => 0,
-        })
+        .map(|s| s.op.sleep_ms())
         .sum();
     report.asleep = Duration::from_millis(asleep * u64::from(rounds));
     let mut done = 0;
