@@ -18,7 +18,8 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
-use tcpconform_model::{Outcome, Profile, RuleId};
+use tcpconform_model::time::TIME_WAIT_LEN_MS;
+use tcpconform_model::{Errno, Outcome, Profile, RuleId, Sysctl};
 
 use crate::replay;
 use crate::scenario;
@@ -122,7 +123,7 @@ impl Question {
     }
 
     fn wants(&self, outcome: Outcome) -> bool {
-        matches!(outcome, Outcome::Ok) || outcome.to_string() == "-1 EINPROGRESS"
+        matches!(outcome, Outcome::Ok | Outcome::Err(Errno::EINPROGRESS))
     }
 }
 
@@ -163,16 +164,19 @@ fn addr(a: SocketAddr) -> String {
 /// Rebuilds the sockets of `table` that `q` depends on: listeners and bound sockets first, then
 /// each connection by the calls that leave its side in its state. `old_reuseaddr`: whether the
 /// old sockets are taken to have set SO_REUSEADDR. `sysctls`: the namespace's settings that
-/// differ from the defaults (`KEY=VALUE`).
-pub fn rebuild(q: &Question, table: &[Seen], old_reuseaddr: bool, sysctls: &[String]) -> Rebuilt {
-    let range = sysctls
-        .iter()
-        .find_map(|s| s.strip_prefix("net.ipv4.ip_local_port_range="))
-        .and_then(|v| {
-            let mut it = v.split_whitespace().map(|p| p.parse::<u16>().ok());
-            Some((it.next()??, it.next()??))
-        })
-        .unwrap_or(DEFAULT_PORT_RANGE);
+/// differ from `profile`'s defaults (`KEY=VALUE`).
+pub fn rebuild(
+    q: &Question,
+    table: &[Seen],
+    old_reuseaddr: bool,
+    sysctls: &[String],
+    profile: Profile,
+) -> Rebuilt {
+    let mut values = profile.default_sysctls();
+    for s in sysctls.iter().filter_map(|s| s.parse::<Sysctl>().ok()) {
+        values.set(&s);
+    }
+    let range = values.ip_local_port_range;
     let mut b = Builder {
         old_reuseaddr,
         range,
@@ -366,18 +370,11 @@ impl Builder {
     }
 }
 
-/// Linux's TIME-WAIT length (`TCP_TIMEWAIT_LEN`), from which a TIME-WAIT's age is its timer's
-/// remainder taken away.
-const TIME_WAIT_MS: u64 = 60_000;
-
 /// The first name of an accepted socket in a rebuilt scenario (made ones count from 0).
 const ACCEPTED: usize = 1000;
 
 /// The new socket the question's calls make.
 const ASKED: &str = "s9999";
-
-/// Linux's default `ip_local_port_range`.
-const DEFAULT_PORT_RANGE: (u16, u16) = (32768, 60999);
 
 /// Writes the calls that connect `c` from `from` to `to`. A port inside the ephemeral range
 /// was most likely taken by connect()'s own autobind, whose port bucket differs from an
@@ -515,8 +512,8 @@ pub fn answer(
     profile: Profile,
     sysctls: &[String],
 ) -> Result<WhyReport, String> {
-    let plain = rebuild(q, table, false, sysctls);
-    let with_reuse = rebuild(q, table, true, sysctls);
+    let plain = rebuild(q, table, false, sysctls, profile);
+    let with_reuse = rebuild(q, table, true, sysctls, profile);
     let question = question_text(q);
     let scenario = format!("{}{question}", plain.text);
     let (answer, outcome) = ask(&scenario, profile)?;
@@ -526,7 +523,7 @@ pub fn answer(
     let fixes = if q.wants(outcome) {
         Vec::new()
     } else {
-        fixes(q, &plain, &with_reuse, profile)
+        fixes(q, &question, &plain, &with_reuse, profile)
     };
     Ok(WhyReport {
         question: q.clone(),
@@ -543,8 +540,14 @@ pub fn answer(
 /// The ways to change a failing answer, each the rebuilt scenario with the fix, asked of the
 /// model: SO_REUSEADDR (on the new socket; on both), waiting out the timers, `ss -K` of each
 /// socket no descriptor holds, and for `connect()` `tcp_tw_reuse` and a wider port range.
-fn fixes(q: &Question, plain: &Rebuilt, with_reuse: &Rebuilt, profile: Profile) -> Vec<Fix> {
-    let question = question_text(q);
+/// `question`: [`question_text`] of `q`.
+fn fixes(
+    q: &Question,
+    question: &str,
+    plain: &Rebuilt,
+    with_reuse: &Rebuilt,
+    profile: Profile,
+) -> Vec<Fix> {
     let mut fixes = Vec::new();
     let mut try_fix = |what: String, text: String, cost: &str| {
         if let Ok((then, o)) = ask(&text, profile) {
@@ -629,7 +632,8 @@ fn fixes(q: &Question, plain: &Rebuilt, with_reuse: &Rebuilt, profile: Profile) 
             .iter()
             .filter(|(_, s)| s.state == "TIME-WAIT")
             .filter_map(|(_, s)| s.timer_ms)
-            .map(|left| TIME_WAIT_MS.saturating_sub(u64::from(left)))
+            // Its age: TIME-WAIT's length less what its timer has left.
+            .map(|left| TIME_WAIT_LEN_MS.saturating_sub(u64::from(left)))
             .max()
             .unwrap_or(0);
         for v in ["1", "2"] {
