@@ -21,19 +21,8 @@ const MIN_EXPORTABLE: usize = 15;
 
 // --- helpers -------------------------------------------------------------------------------
 
-fn scenario_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios")
-}
-
-fn scenario_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(scenario_dir())
-        .expect("tests/scenarios exists")
-        .map(|e| e.expect("readable directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "scn"))
-        .collect();
-    files.sort();
-    files
-}
+mod common;
+use common::{scenario_dir, scenario_files};
 
 fn load(path: &Path) -> (Scenario, String) {
     let text = std::fs::read_to_string(path).expect("readable scenario");

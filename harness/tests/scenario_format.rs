@@ -2,7 +2,7 @@
 //! hand-written scenarios in `tests/scenarios/`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use proptest::prelude::*;
 use tcpconform_harness::scenario::{
@@ -16,19 +16,8 @@ use tcpconform_model::{
 
 // --- helpers -------------------------------------------------------------------------------
 
-fn scenario_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios")
-}
-
-fn scenario_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(scenario_dir())
-        .expect("tests/scenarios exists")
-        .map(|e| e.expect("readable directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "scn"))
-        .collect();
-    files.sort();
-    files
-}
+mod common;
+use common::scenario_files;
 
 fn without_lines(mut s: Scenario) -> Scenario {
     for step in &mut s.steps {
