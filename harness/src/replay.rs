@@ -362,23 +362,14 @@ pub fn replay_mutated(
     let model = model_for(&config, scenario);
     let spec = sandbox_spec(&config, &scenario.addresses);
     let steps = scenario.steps.clone();
-    let (steps, unmet, harness_error, env) = run_case(&spec, move |case| {
+    let replayed = run_case(&spec, move |case| {
         let mut system = CaseSystem {
             case,
             unsettled: false,
         };
         replay_steps(&mut system, LockStep::new(model), &steps, true)
     })?;
-    Ok(ScenarioReport {
-        config,
-        run: crate::lockstep::Run {
-            steps,
-            harness_error,
-            env,
-        },
-        unmet,
-        on_kernel: true,
-    })
+    Ok(kernel_report(config, replayed))
 }
 
 /// [`replay`] in gVisor ([`crate::gvisor`]): the file's calls in a gVisor sandbox, with the
@@ -393,11 +384,20 @@ pub fn replay_in_gvisor(
     sc.variants.clear();
     let config = scenario_config(&sc, crate::gvisor::PROFILE);
     let ls = target.lockstep(&config, &scenario.addresses)?;
-    let (steps, unmet, harness_error, env) =
-        target.with_case(&config, &scenario.addresses, |system| {
-            replay_steps(system, ls, &scenario.steps, false)
-        })?;
-    Ok(ScenarioReport {
+    let replayed = target.with_case(&config, &scenario.addresses, |system| {
+        replay_steps(system, ls, &scenario.steps, false)
+    })?;
+    Ok(kernel_report(config, replayed))
+}
+
+/// A replay's steps, the file's unmet expectations, the harness failure that stopped it (if
+/// any) and the port variables.
+type Replayed = (Vec<StepReport>, Vec<Unmet>, Option<String>, Env);
+
+/// The report of a replay on a kernel (or gVisor) under `config`.
+fn kernel_report(config: CaseConfig, replayed: Replayed) -> ScenarioReport {
+    let (steps, unmet, harness_error, env) = replayed;
+    ScenarioReport {
         config,
         run: crate::lockstep::Run {
             steps,
@@ -406,12 +406,8 @@ pub fn replay_in_gvisor(
         },
         unmet,
         on_kernel: true,
-    })
+    }
 }
-
-/// A replay's steps, the file's unmet expectations, the harness failure that stopped it (if
-/// any) and the port variables.
-type Replayed = (Vec<StepReport>, Vec<Unmet>, Option<String>, Env);
 
 /// Runs a file's steps on `system` with the model in lock-step (following the kernel after a
 /// divergence), checking the file's expectations against what the kernel did.
