@@ -39,7 +39,7 @@ pub(crate) fn main(args: BenchArgs) -> ExitCode {
     use tcpconform_harness::config::{CaseConfig, ConfigSpace};
     use tcpconform_harness::{bench, sandbox};
 
-    use crate::common::{harness_failed, print_json, progress_bar};
+    use crate::common::{harness_failed, progress_bar};
 
     if let Err(e) = sandbox::probe() {
         return harness_failed(e);
@@ -66,14 +66,26 @@ pub(crate) fn main(args: BenchArgs) -> ExitCode {
     let offset = |pass: &str| if pass == "bare" { u64::from(cases) } else { 0 };
     let report = bench::run(&options, &|pass, n| bar.set_position(offset(pass) + n));
     bar.finish_and_clear();
+    show(report, args.json, &target, |r| r.render())
+}
+
+/// Prints a bench's report: as JSON with `json`, else the head and `render`'s text.
+#[cfg(target_os = "linux")]
+fn show<R: serde::Serialize>(
+    report: Result<R, tcpconform_harness::HarnessError>,
+    json: bool,
+    target: &crate::common::Prediction,
+    render: impl Fn(&R) -> String,
+) -> ExitCode {
+    use crate::common::{harness_failed, print_json};
     match report {
-        Ok(r) if args.json => {
+        Ok(r) if json => {
             print_json(&target.head, &r);
             ExitCode::SUCCESS
         }
         Ok(r) => {
             print!("{}", target.head.render());
-            print!("{}", r.render());
+            print!("{}", render(&r));
             ExitCode::SUCCESS
         }
         Err(e) => harness_failed(e),
@@ -85,7 +97,7 @@ pub(crate) fn main(args: BenchArgs) -> ExitCode {
 fn replay_bench(args: &BenchArgs, target: &crate::common::Prediction) -> ExitCode {
     use tcpconform_harness::bench;
 
-    use crate::common::{harness_failed, load_all, print_json, progress_bar};
+    use crate::common::{load_all, progress_bar};
 
     let files: Vec<(String, tcpconform_harness::scenario::Scenario)> = match load_all(&args.replay)
     {
@@ -100,18 +112,7 @@ fn replay_bench(args: &BenchArgs, target: &crate::common::Prediction) -> ExitCod
         bar.set_position(n)
     });
     bar.finish_and_clear();
-    match report {
-        Ok(r) if args.json => {
-            print_json(&target.head, &r);
-            ExitCode::SUCCESS
-        }
-        Ok(r) => {
-            print!("{}", target.head.render());
-            print!("{}", r.render());
-            ExitCode::SUCCESS
-        }
-        Err(e) => harness_failed(e),
-    }
+    show(report, args.json, target, |r| r.render())
 }
 
 /// `bench` measures the Linux backend's namespaces and netlink dumps; there is no such
