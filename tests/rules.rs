@@ -1081,6 +1081,40 @@ static ROWS: &[Row] = &[
         s0 = socket(inet)                       = 0
         connect(s0, 127.0.0.1:9)                = -1 ECONNREFUSED
     "),
+    // The dual-stack listener is the older one, yet the IPv4 connection goes to 0.0.0.0.
+    applies(RuleId::TcpListenerPrefersInet, "
+        s0 = socket(inet6)                      = 0
+        setsockopt(s0, SO_REUSEPORT, 1)         = 0
+        bind(s0, [::]:8080)                     = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        setsockopt(s1, SO_REUSEPORT, 1)         = 0
+        bind(s1, 0.0.0.0:8080)                  = 0
+        listen(s1)                              = 0
+        s2 = socket(inet)                       = 0
+        connect(s2, 127.0.0.1:8080) local $C    = 0
+            | LISTEN [::]:8080         *              q=0
+            | LISTEN 0.0.0.0:8080      *              q=1
+            | ESTAB  127.0.0.1:8080    127.0.0.1:$C
+            | ESTAB  127.0.0.1:$C      127.0.0.1:8080
+    "),
+    // The same on one address: an AF_INET6 socket bound to the v4-mapped 127.0.0.1.
+    applies(RuleId::TcpListenerPrefersInet, "
+        s0 = socket(inet6)                      = 0
+        setsockopt(s0, SO_REUSEPORT, 1)         = 0
+        bind(s0, [::ffff:127.0.0.1]:8080)       = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        setsockopt(s1, SO_REUSEPORT, 1)         = 0
+        bind(s1, 127.0.0.1:8080)                = 0
+        listen(s1)                              = 0
+        s2 = socket(inet)                       = 0
+        connect(s2, 127.0.0.1:8080) local $C    = 0
+            | LISTEN [::ffff:127.0.0.1]:8080 *              q=0
+            | LISTEN 127.0.0.1:8080          *              q=1
+            | ESTAB  127.0.0.1:8080          127.0.0.1:$C
+            | ESTAB  127.0.0.1:$C            127.0.0.1:8080
+    "),
     // s1 leaves no TIME-WAIT (tcp_max_tw_buckets=0) and the range is one port: s2 gets s1's
     // 4-tuple, and its SYN meets the server end s1 left in CLOSE-WAIT.
     applies(RuleId::TcpChallengeAck, "

@@ -338,6 +338,12 @@ rules! {
          (sk_clone_lock(), tcp_rcv_state_process()).",
     TcpNoSocket = "tcp.no_socket":
         "A segment for no socket is answered with RST (tcp_v4_send_reset()).",
+    TcpListenerPrefersInet = "tcp.listener_prefers_inet":
+        "An IPv4 segment for a port where an AF_INET and a dual-stack AF_INET6 listener both \
+         listen (SO_REUSEPORT) on the same address goes to the AF_INET one: compute_score() \
+         gives PF_INET a point more, and __inet_hash() puts an AF_INET6 SO_REUSEPORT listener \
+         at the tail of the listening bucket, so inet_lhash2_lookup() meets (and returns from) \
+         the AF_INET group first, whatever the order the two were created in.",
     TcpChallengeAck = "tcp.challenge_ack":
         "A SYN for a synchronized connection (a new client on the 4-tuple of a connection whose \
          other end is gone) gets a challenge ACK; the SYN-SENT client answers it with RST, which \

@@ -188,9 +188,11 @@ impl Model {
     }
 
     /// `__inet_lookup_listener()`: listeners on the exact address first, then on the
-    /// wildcard. Several may qualify (SO_REUSEPORT groups, an AF_INET and a dual-stack
-    /// AF_INET6 listener): which one the kernel picks depends on a hash and on the CPU, so
-    /// the model allows each of them.
+    /// wildcard. For an IPv4 segment an AF_INET listener outscores an AF_INET6 one on the
+    /// same address (`compute_score()`), so a dual-stack listener sharing the port through
+    /// SO_REUSEPORT gets only what no AF_INET listener takes. What is left to choose from is
+    /// one SO_REUSEPORT group, whose member the kernel picks by a hash of the 4-tuple
+    /// (`reuseport_select_sock()`): the model allows each of them.
     fn lookup_listener(&self, host: Host, seg: &Segment, cx: &mut Cx<'_>) -> Option<SkId> {
         let dst = seg.dst;
         let v4 = dst.is_ipv4();
@@ -225,12 +227,17 @@ impl Model {
         };
         use std::net::IpAddr;
         for exact in [true, false] {
-            let found: Vec<SkId> = self
+            let mut found: Vec<SkId> = self
                 .sks
                 .iter()
                 .filter(|(_, s)| matches(s, exact))
                 .map(|(id, _)| *id)
                 .collect();
+            let inet = |id: &SkId| self.sk(*id).family == Family::Inet;
+            if v4 && found.iter().any(inet) && !found.iter().all(inet) {
+                found.retain(inet);
+                cx.rule(RuleId::TcpListenerPrefersInet);
+            }
             if !found.is_empty() {
                 let i = if found.len() > 1 {
                     cx.chooser.choose(found.len())
