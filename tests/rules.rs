@@ -547,6 +547,24 @@ static ROWS: &[Row] = &[
         s1 = socket(inet)                       = 0
         connect(s1, 127.0.0.1:8080)             = 0
     "),
+    // The server closed first and keeps the TIME-WAIT; the next client's walk starts past $C
+    // (with the kernel's choice a new 10-second key could, once in ~14,000, bring it back).
+    applies(RuleId::ConnectAutobindMovesOn, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080) local $C    = 0
+        s2 = accept(s0)                         = 0
+        close(s2)                               = 0
+        close(s1)                               = 0
+        s3 = socket(inet)                       = 0
+        connect(s3, 127.0.0.1:8080) local $D    = 0
+            | LISTEN    127.0.0.1:8080 *
+            | TIME-WAIT 127.0.0.1:8080 127.0.0.1:$C
+            | ESTAB     127.0.0.1:8080 127.0.0.1:$D
+            | ESTAB     127.0.0.1:$D   127.0.0.1:8080
+    "),
     decides(RuleId::ConnectAutobindExhausted, "
         @sysctl net.ipv4.ip_local_port_range=40000 40000
         s0 = socket(inet)                       = 0

@@ -37,6 +37,15 @@ impl PortSet {
         self.iter().next()
     }
 
+    /// The first allowed port after `port`, wrapping round to the lowest; `None` when `port`
+    /// is the only one allowed, or none is.
+    pub fn first_after(&self, port: u16) -> Option<u16> {
+        self.iter()
+            .find(|&p| p > port)
+            .or_else(|| self.first())
+            .filter(|&p| p != port)
+    }
+
     /// Whether no port is allowed.
     pub fn is_empty(&self) -> bool {
         self.first().is_none()
@@ -59,5 +68,30 @@ impl fmt::Display for PortSet {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn even(lo: u16, hi: u16, except: &[u16]) -> PortSet {
+        PortSet {
+            lo,
+            hi,
+            parity: Some(0),
+            except: except.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn first_after_moves_on_and_wraps() {
+        let set = even(40000, 40010, &[40004]);
+        assert_eq!(set.first_after(40002), Some(40006));
+        assert_eq!(set.first_after(40010), Some(40000));
+        assert_eq!(set.first_after(39000), Some(40000));
+        assert_eq!(set.first_after(65535), Some(40000));
+        assert_eq!(even(40000, 40000, &[]).first_after(40000), None);
+        assert_eq!(even(40000, 40002, &[40000, 40002]).first_after(40000), None);
     }
 }

@@ -194,6 +194,15 @@ rules! {
         "A socket without a port takes one from ip_local_port_range, even offsets first, skipping \
          ports any bind() owner holds; ports are shared between different destinations \
          (__inet_hash_connect()).",
+    ConnectAutobindMovesOn = "connect.autobind.moves_on":
+        "The autobind toward a destination (source address, destination address and port) \
+         moves on from the port its last autobind took: __inet_hash_connect() advances \
+         table_perturb[] for that destination by the ports it walked plus 2 to 16, so within the \
+         10-second key of secure_ipv4_port_ephemeral() the next walk starts 2 to 16 ports past \
+         it and meets it last. The old port stays allowed (a new key, or a walk of 16 ports or \
+         fewer, can come back to it); without the kernel's choice the model takes the first \
+         allowed port after it, so a new client of a server that keeps the old connection's \
+         TIME-WAIT does not land on it.",
     ConnectAutobindExhausted = "connect.autobind.exhausted":
         "No port gives a unique 4-tuple: EADDRNOTAVAIL (__inet_hash_connect()).",
     ConnectTupleInUse = "connect.tuple_in_use":

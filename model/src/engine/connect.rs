@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::sock::{Bucket, SkId, SockState};
 use super::wire::{Flags, Segment};
-use super::{Cx, Model, Res, in_family, is_mapped, loopback_for};
+use super::{AutobindDestination, Cx, Model, Res, in_family, is_mapped, loopback_for};
 use crate::addr::{Family, is_loopback, wire_ip};
 use crate::errno::Errno;
 use crate::mutant::Mutant;
@@ -419,11 +419,21 @@ impl Model {
         }
     }
 
+    /// What `__inet_hash_connect()`'s perturbation is keyed by: the connection's source
+    /// address and its destination address and port, as they go on the wire
+    /// (`inet_sk_port_offset()`, `inet6_sk_port_offset()`).
+    fn autobind_destination(&self, id: SkId) -> AutobindDestination {
+        let s = self.sk(id);
+        let peer = s.peer.expect("a connecting socket has a peer");
+        (wire_ip(s.local_ip), wire_ip(peer.ip()), peer.port())
+    }
+
     /// `__inet_hash_connect()` without a port: the ports connect() may take, even offsets of
     /// the range first; a port is usable when it has no bucket, or its bucket was made by
     /// connect() alone and the 4-tuple is unique there.
     fn hash_connect(&mut self, id: SkId, cx: &mut Cx<'_>) -> Option<RuleId> {
         let host = self.sk(id).host;
+        let destination = self.autobind_destination(id);
         let sys = self.sysctl(host).clone();
         let (low, high) = sys.ip_local_port_range;
         let (low, high) = (u32::from(low), u32::from(high) + 1);
@@ -486,7 +496,14 @@ impl Model {
                 parity: Some(u16::from(lo % 2 == 1)),
                 except,
             };
-            let port = cx.pick_port(&set, cx.hint.local.map(|a| a.port()));
+            // table_perturb[]: within its 10-second key, this destination's walk starts past
+            // the port its last autobind took (and meets it last).
+            let last = self.last_autobind.get(&destination).copied();
+            let last = last.filter(|&p| in_walk(p));
+            let port = cx.pick_port_after(&set, cx.hint.local.map(|a| a.port()), last);
+            if last.is_some_and(|p| p != port && set.contains(p)) {
+                cx.rule(RuleId::ConnectAutobindMovesOn);
+            }
             let tw = takeovers.get(&port).copied();
             let mut rule = RuleId::ConnectAutobind;
             if let Some(tw) = tw {
@@ -507,6 +524,7 @@ impl Model {
                     },
                 );
             }
+            self.last_autobind.insert(destination, port);
             let s = self.sk_mut(id);
             s.port = port;
             s.bound = true;

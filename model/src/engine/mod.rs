@@ -188,6 +188,9 @@ pub struct Model {
     wild4_tb2: BTreeMap<(Host, u16), Family>,
     /// Where incoming segments are dropped (`peer_vanishes`), as wire addresses.
     vanished: BTreeSet<silent_peer::Drop>,
+    /// `table_perturb[]`: the port the last connect() autobind toward each destination took.
+    /// The table is the host's, not a namespace's, like the kernel's.
+    last_autobind: BTreeMap<AutobindDestination, u16>,
     /// Each name's last connection (host, local, peer), kept after close.
     last_tuple: BTreeMap<SockId, (Host, SocketAddr, SocketAddr)>,
     /// Segments sent and not yet delivered (always empty between calls).
@@ -261,6 +264,23 @@ impl Cx<'_> {
                 .expect("pick_port is only called with a non-empty set"),
         }
     }
+
+    /// [`Cx::pick_port`] for a search that starts past `last` (the kernel's perturbed walk):
+    /// with no hint, the first allowed port after `last`, wrapping round to the lowest.
+    fn pick_port_after(
+        &mut self,
+        allowed: &PortSet,
+        hinted: Option<u16>,
+        last: Option<u16>,
+    ) -> u16 {
+        match (hinted, last.and_then(|l| allowed.first_after(l))) {
+            (None, Some(p)) => {
+                self.port_choice = Some(allowed.clone());
+                p
+            }
+            _ => self.pick_port(allowed, hinted),
+        }
+    }
 }
 
 /// A socket that holds a local port ([`Model::port_holders`]).
@@ -283,6 +303,10 @@ pub struct PortHolder {
     /// The owner uid.
     pub uid: u32,
 }
+
+/// A connection's source address, destination address and destination port (wire
+/// addresses): what the kernel's connect() port search is perturbed by.
+type AutobindDestination = (IpAddr, IpAddr, u16);
 
 /// The result of an op's own logic: outcome and deciding rule.
 type Res = (Outcome, RuleId);
@@ -315,6 +339,7 @@ impl Model {
             buckets: BTreeMap::new(),
             wild4_tb2: BTreeMap::new(),
             vanished: BTreeSet::new(),
+            last_autobind: BTreeMap::new(),
             last_tuple: BTreeMap::new(),
             in_flight: Vec::new(),
             span: 0,
