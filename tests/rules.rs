@@ -1099,6 +1099,33 @@ static ROWS: &[Row] = &[
         s0 = socket(inet)                       = 0
         connect(s0, 127.0.0.1:9)                = -1 ECONNREFUSED
     "),
+    // listen(s, 0) holds one connection; the second SYN is dropped and the client waits.
+    applies(RuleId::TcpListenOverflow, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0, 0)                           = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080) local $B    = 0
+        s2 = socket(inet, nonblock)             = 0
+        connect(s2, 127.0.0.1:8080) local $C    = -1 EINPROGRESS
+            | LISTEN   127.0.0.1:8080 *              q=1
+            | ESTAB    127.0.0.1:8080 127.0.0.1:$B
+            | ESTAB    127.0.0.1:$B   127.0.0.1:8080
+            | SYN-SENT 127.0.0.1:$C   127.0.0.1:8080
+    "),
+    // listen() again lowers the backlog at once; the queued connections stay.
+    applies(RuleId::TcpListenOverflow, "
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0)                              = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080)             = 0
+        s2 = socket(inet)                       = 0
+        connect(s2, 127.0.0.1:8080)             = 0
+        listen(s0, 0)                           = 0
+        s3 = socket(inet, nonblock)             = 0
+        connect(s3, 127.0.0.1:8080)             = -1 EINPROGRESS
+    "),
     // The dual-stack listener is the older one, yet the IPv4 connection goes to 0.0.0.0.
     applies(RuleId::TcpListenerPrefersInet, "
         s0 = socket(inet6)                      = 0

@@ -639,13 +639,21 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
             steer_onto_held_ports(state, &mut menu, sock, family, host, &holders);
         }
         if st == TcpState::Closed {
-            // listen()
+            // listen(): now and then with a backlog of 0 or 1, so that a second or third
+            // connection finds the accept queue full.
             menu.add(
                 if bound { 16 } else { 1 },
                 vec![Op::Listen {
                     sock,
                     backlog: DEFAULT_BACKLOG,
                 }],
+            );
+            menu.add(
+                if bound { 12 } else { 0 },
+                [0, 1]
+                    .into_iter()
+                    .map(|backlog| Op::Listen { sock, backlog })
+                    .collect(),
             );
             // connect(): mostly to a listener.
             let dests = match family {

@@ -353,6 +353,14 @@ rules! {
          gives PF_INET a point more, and __inet_hash() puts an AF_INET6 SO_REUSEPORT listener \
          at the tail of the listening bucket, so inet_lhash2_lookup() meets (and returns from) \
          the AF_INET group first, whatever the order the two were created in.",
+    TcpListenOverflow = "tcp.listen_overflow":
+        "A SYN for a listener whose accept queue already holds more connections than its \
+         backlog (listen()'s, clamped to net.core.somaxconn: backlog + 1 fit) is dropped \
+         (tcp_conn_request(): sk_acceptq_is_full(), ListenOverflows): the client stays in \
+         SYN-SENT and retransmits its SYN, which gets through once accept() made room, or \
+         ends in ETIMEDOUT. tcp_abort_on_overflow does not change this: it acts only when the \
+         third ACK finds the queue full (tcp_check_req()), which a SYN dropped here never \
+         reaches.",
     TcpChallengeAck = "tcp.challenge_ack":
         "A SYN for a synchronized connection (a new client on the 4-tuple of a connection whose \
          other end is gone) gets a challenge ACK; the SYN-SENT client answers it with RST, which \

@@ -16,8 +16,8 @@
 //! socket table once loopback traffic has been delivered.
 //!
 //! ## Not modelled
-//! - Accept-queue overflow (`listen()` backlogs smaller than the number of pending connections),
-//!   SYN cookies, TCP Fast Open, MPTCP, TCP-AO/MD5.
+//! - SYN cookies, the half-open queue's limit, the third-ACK overflow (`tcp_abort_on_overflow`),
+//!   TCP Fast Open, MPTCP, TCP-AO/MD5. (A full accept queue is modelled: `wire.rs`.)
 //! - Delayed ACKs: the harness pins every route to `quickack` so that a FIN is acknowledged at
 //!   once and the table after each call is determined.
 //! - `tcp_migrate_req`, SO_BINDTODEVICE, VRFs, IP_FREEBIND/IP_TRANSPARENT, multicast,

@@ -16,6 +16,9 @@ use crate::op::Host;
 use crate::rule::RuleId;
 use crate::state::TcpState;
 
+/// `net.core.somaxconn`'s default (per namespace since 5.4; the model does not vary it).
+const SOMAXCONN: u32 = 4096;
+
 /// TCP header flags.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Flags {
@@ -177,7 +180,7 @@ impl Model {
         }
         // 2. Listeners.
         if let Some(l) = self.lookup_listener(host, &seg, cx) {
-            self.rcv_listen(l, host, &seg);
+            self.rcv_listen(l, host, &seg, cx);
             return;
         }
         // 3. Nobody.
@@ -251,8 +254,9 @@ impl Model {
     }
 
     /// A segment for a listener: a SYN makes a request (a child in SYN-RECV) and is answered
-    /// with SYN-ACK; an ACK gets an RST (`tcp_rcv_state_process()`, LISTEN).
-    fn rcv_listen(&mut self, l: SkId, host: Host, seg: &Segment) {
+    /// with SYN-ACK, unless the accept queue is full; an ACK gets an RST
+    /// (`tcp_rcv_state_process()`, LISTEN).
+    fn rcv_listen(&mut self, l: SkId, host: Host, seg: &Segment, cx: &mut Cx<'_>) {
         let f = seg.flags;
         if f.rst {
             return;
@@ -262,6 +266,12 @@ impl Model {
             return;
         }
         if !f.syn {
+            return;
+        }
+        if self.accept_queue_is_full(l) {
+            // tcp_conn_request(): sk_acceptq_is_full() drops the SYN (ListenOverflows), with
+            // or without a SYN cookie; the client retransmits it.
+            cx.rule(RuleId::TcpListenOverflow);
             return;
         }
         let lis = self.sk(l).clone();
@@ -312,6 +322,14 @@ impl Model {
         };
         let id = self.new_sk(child);
         self.send_raw(id, Flags::SYN_ACK, 0);
+    }
+
+    /// `sk_acceptq_is_full()`: more connections wait than the backlog, which `listen()`
+    /// clamped to `net.core.somaxconn` (`__sys_listen_socket()`); a queue holds backlog + 1.
+    fn accept_queue_is_full(&self, l: SkId) -> bool {
+        let s = self.sk(l);
+        let max_ack_backlog = s.backlog.min(SOMAXCONN);
+        s.accept_queue.len() as u64 > u64::from(max_ack_backlog)
     }
 
     /// A segment for a full socket in a synchronized or opening state.
@@ -595,7 +613,7 @@ impl Model {
                 }
                 cx.rule(RuleId::TimeWaitSynReopens);
                 self.kill_minisock(id);
-                self.rcv_listen(l, host, seg);
+                self.rcv_listen(l, host, seg, cx);
                 return;
             }
             cx.rule(RuleId::ConnectSynToTimeWait);
