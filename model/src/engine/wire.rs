@@ -268,7 +268,14 @@ impl Model {
         if !f.syn {
             return;
         }
-        if self.accept_queue_is_full(l) {
+        if self.profile.os != crate::profile::Os::Linux {
+            // The BSDs' limit (sonewconn(): 3/2 of the backlog), macOS's and Windows' are not
+            // modelled: at the backlog, the prediction is refused.
+            let s = self.sk(l);
+            if s.accept_queue.len() as u64 >= u64::from(s.backlog) {
+                cx.rule(RuleId::NotModelled);
+            }
+        } else if self.accept_queue_is_full(l) {
             // tcp_conn_request(): sk_acceptq_is_full() drops the SYN (ListenOverflows), with
             // or without a SYN cookie; the client retransmits it.
             cx.rule(RuleId::TcpListenOverflow);
