@@ -43,6 +43,11 @@ const BEYOND_A_CASE: &[(SysctlKey, &str, &str)] = &[
         "more than 5000 TIME-WAIT sockets at once",
     ),
     (
+        SysctlKey::TcpAbortOnOverflow,
+        "1",
+        "a third ACK meeting a full accept queue: the SYN is dropped first (check says so)",
+    ),
+    (
         SysctlKey::TcpOrphanRetries,
         "1",
         "an orphan's retransmissions are not modelled (check says so)",

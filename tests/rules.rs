@@ -1113,6 +1113,21 @@ static ROWS: &[Row] = &[
             | ESTAB    127.0.0.1:$B   127.0.0.1:8080
             | SYN-SENT 127.0.0.1:$C   127.0.0.1:8080
     "),
+    // tcp_abort_on_overflow=1 changes nothing: the SYN is dropped before any third ACK.
+    applies(RuleId::TcpListenOverflow, "
+        @sysctl net.ipv4.tcp_abort_on_overflow=1
+        s0 = socket(inet)                       = 0
+        bind(s0, 127.0.0.1:8080)                = 0
+        listen(s0, 0)                           = 0
+        s1 = socket(inet)                       = 0
+        connect(s1, 127.0.0.1:8080) local $B    = 0
+        s2 = socket(inet, nonblock)             = 0
+        connect(s2, 127.0.0.1:8080) local $C    = -1 EINPROGRESS
+            | LISTEN   127.0.0.1:8080 *              q=1
+            | ESTAB    127.0.0.1:8080 127.0.0.1:$B
+            | ESTAB    127.0.0.1:$B   127.0.0.1:8080
+            | SYN-SENT 127.0.0.1:$C   127.0.0.1:8080
+    "),
     // listen() again lowers the backlog at once; the queued connections stay.
     applies(RuleId::TcpListenOverflow, "
         s0 = socket(inet)                       = 0

@@ -593,6 +593,14 @@ fn context_note(s: &Sysctl, config: &CaseConfig) -> String {
              tcp_write_timeout()): this setting is not checked here"
                 .into()
         }
+        SysctlKey::TcpAbortOnOverflow => {
+            "; it acts when the third ACK of a handshake finds the accept queue full \
+             (tcp_check_req()), but a full queue drops the SYN first (tcp_conn_request()), so \
+             the client waits and retransmits either way; only a handshake completed while \
+             the queue filled (TCP_DEFER_ACCEPT, many clients at once) meets it, and a case \
+             makes its calls one at a time"
+                .into()
+        }
         SysctlKey::TcpMaxTwBuckets => {
             "; it matters once more TIME-WAIT sockets exist at once than its value, and a case \
              makes a few: a value above that is not tested here"

@@ -94,6 +94,8 @@ sysctl_keys! {
     TcpSynRetries = "net.ipv4.tcp_syn_retries", int(1, 127), since (2, 6);
     /// Retransmissions before an orphan is killed (0 means 8).
     TcpOrphanRetries = "net.ipv4.tcp_orphan_retries", int(0, 255), since (2, 6);
+    /// 1: a third ACK that finds the accept queue full is answered with RST.
+    TcpAbortOnOverflow = "net.ipv4.tcp_abort_on_overflow", int(0, 1), since (2, 6);
     /// Default IPV6_V6ONLY of new AF_INET6 sockets.
     Ipv6Bindv6only = "net.ipv6.bindv6only", int(0, 1), since (2, 6);
     /// FreeBSD, macOS: the maximum segment lifetime (ms); TIME-WAIT lasts twice this
@@ -391,6 +393,10 @@ pub struct Sysctls {
     pub tcp_syn_retries: u32,
     /// `tcp_orphan_retries`.
     pub tcp_orphan_retries: u32,
+    /// `tcp_abort_on_overflow`: read by `tcp_check_req()` only, which sequential calls on
+    /// loopback never bring to a full queue (the SYN is dropped first); kept so that a
+    /// configuration can name it and be told so.
+    pub tcp_abort_on_overflow: bool,
     /// `net.ipv6.bindv6only` (FreeBSD `net.inet6.ip6.v6only`; Windows: IPV6_V6ONLY is on by
     /// default).
     pub bindv6only: bool,
@@ -431,6 +437,7 @@ impl Sysctls {
             tcp_keepalive_probes: 9,
             tcp_syn_retries: 6,
             tcp_orphan_retries: 0,
+            tcp_abort_on_overflow: false,
             bindv6only: false,
             // Keys of other OSes: never read on Linux.
             msl_ms: 30_000,
@@ -518,6 +525,7 @@ impl Sysctls {
             SysctlKey::TcpKeepaliveProbes => self.tcp_keepalive_probes = int(&s.value) as u32,
             SysctlKey::TcpSynRetries => self.tcp_syn_retries = int(&s.value) as u32,
             SysctlKey::TcpOrphanRetries => self.tcp_orphan_retries = int(&s.value) as u32,
+            SysctlKey::TcpAbortOnOverflow => self.tcp_abort_on_overflow = int(&s.value) != 0,
             SysctlKey::Ipv6Bindv6only => self.bindv6only = int(&s.value) != 0,
             SysctlKey::InetTcpMsl => self.msl_ms = int(&s.value) as u32,
             SysctlKey::InetTcpNoLocalTimeWait => self.nolocaltimewait = int(&s.value) != 0,
@@ -556,6 +564,7 @@ impl Sysctls {
             SysctlKey::TcpKeepaliveProbes => Int(self.tcp_keepalive_probes.into()),
             SysctlKey::TcpSynRetries => Int(self.tcp_syn_retries.into()),
             SysctlKey::TcpOrphanRetries => Int(self.tcp_orphan_retries.into()),
+            SysctlKey::TcpAbortOnOverflow => Int(self.tcp_abort_on_overflow.into()),
             SysctlKey::Ipv6Bindv6only => Int(self.bindv6only.into()),
             SysctlKey::InetTcpMsl => Int(self.msl_ms.into()),
             SysctlKey::InetTcpNoLocalTimeWait => Int(self.nolocaltimewait.into()),
