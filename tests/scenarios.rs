@@ -80,3 +80,45 @@ fn every_scenario_holds_on_the_kernel_and_agrees_with_the_model() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `file` with its first `from` replaced by `to` (which must change it).
+fn edited(file: &str, from: &str, to: &str) -> scenario::Scenario {
+    let path = tcpconform_tests::repo_root()
+        .join("tests/scenarios")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+    assert!(text.contains(from), "{file} has no `{from}`");
+    let text = text.replacen(from, to, 1);
+    scenario::parse(&text, Some(file)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The edited file must fail at call `call` on the model, and on the kernel when there is one:
+/// a feature of the format that stopped being checked would let it pass.
+fn edit_must_fail(test: &str, file: &str, from: &str, to: &str, call: usize) {
+    let sc = edited(file, from, to);
+    let report = replay::predict(&sc, Profile::LINUX_6_18);
+    assert!(
+        !report.passed() && report.unmet.iter().any(|u| u.index == call),
+        "{file} with `{to}` passes on the model:\n{}",
+        report.render(file)
+    );
+    if !sandbox::kernel_or_skip(test) {
+        return;
+    }
+    let profile = kernel::running_profile().expect("kernel version");
+    let report = replay::replay(&sc, profile).unwrap_or_else(|e| panic!("harness: {e}"));
+    assert!(
+        !report.passed() && report.unmet.iter().any(|u| u.index == call),
+        "{file} with `{to}` passes on the kernel:\n{}",
+        report.render(file)
+    );
+}
+
+#[test]
+fn a_false_port_assertion_fails_the_replay() {
+    const TEST: &str = "a_false_port_assertion_fails_the_replay";
+    let file = "distinct-ephemeral-ports.scn";
+    edit_must_fail(TEST, file, "? $C2 != $C", "? $C2 == $C", 7);
+    edit_must_fail(TEST, file, "? $D == $C", "? $D == $C2", 10);
+    edit_must_fail(TEST, file, "? $C != 8080", "? $C == 8080", 5);
+}

@@ -249,6 +249,15 @@ fn check_step(
             message: format!("after {}: {m}", step.op),
         });
     }
+    for assertion in &step.asserts {
+        if let Err(why) = assertion.check(env) {
+            unmet.push(Unmet {
+                index,
+                line: step.line,
+                message: format!("after {}: {why}", step.op),
+            });
+        }
+    }
 }
 
 /// `predict`: runs a scenario on the model alone (any OS, no privileges).

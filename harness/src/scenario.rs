@@ -106,6 +106,9 @@ pub struct Step {
     /// comment, one per line, each trimmed.
     #[serde(default)]
     pub comment: Option<String>,
+    /// `? …` lines: port assertions checked after the call and its table, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub asserts: Vec<PortAssert>,
 }
 
 impl Step {
@@ -117,6 +120,7 @@ impl Step {
             expect: None,
             table: None,
             comment: None,
+            asserts: Vec::new(),
         }
     }
 
@@ -134,11 +138,84 @@ impl Step {
         self
     }
 
+    /// The step with these port assertions.
+    #[must_use]
+    pub fn asserts(mut self, asserts: impl IntoIterator<Item = PortAssert>) -> Self {
+        self.asserts = asserts.into_iter().collect();
+        self
+    }
+
     /// The step with this comment.
     #[must_use]
     pub fn comment(mut self, text: impl Into<String>) -> Self {
         self.comment = Some(text.into());
         self
+    }
+}
+
+/// How a port assertion compares its two ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Comparison {
+    /// `==`: the ports are equal.
+    Eq,
+    /// `!=`: the ports differ.
+    Ne,
+}
+
+impl Comparison {
+    /// The operator as written (`==`, `!=`).
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::Eq => "==",
+            Self::Ne => "!=",
+        }
+    }
+
+    /// Whether `left` and `right` compare this way.
+    pub fn holds(self, left: u16, right: u16) -> bool {
+        match self {
+            Self::Eq => left == right,
+            Self::Ne => left != right,
+        }
+    }
+}
+
+/// A port assertion (`? $C2 != $C`, `? $C == 40000`): two ports, each a variable or a
+/// number, compared after the step's call and table.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortAssert {
+    /// The left operand.
+    pub left: Port,
+    /// `==` or `!=`.
+    pub cmp: Comparison,
+    /// The right operand.
+    pub right: Port,
+}
+
+impl PortAssert {
+    /// Checks the assertion with the variables of `env`: `Err` says why it does not hold
+    /// (an operand without a value, or the values compared).
+    pub fn check(&self, env: &tcpconform_model::Env) -> Result<(), String> {
+        let value = |p: &Port| {
+            env.resolve(p)
+                .ok_or_else(|| format!("assertion `{self}`: {p} has no value here"))
+        };
+        let (l, r) = (value(&self.left)?, value(&self.right)?);
+        if self.cmp.holds(l, r) {
+            return Ok(());
+        }
+        Err(format!(
+            "assertion `{self}` failed: {} is {l}, {} is {r}",
+            self.left, self.right
+        ))
+    }
+}
+
+impl fmt::Display for PortAssert {
+    /// `$C2 != $C`, as the `?` line writes it without the `?`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.left, self.cmp.symbol(), self.right)
     }
 }
 

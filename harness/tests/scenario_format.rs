@@ -6,8 +6,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use tcpconform_harness::scenario::{
-    AddrPattern, RowPattern, Scenario, Step, match_table, parse, parse_file, parse_op,
-    row_pattern_from,
+    AddrPattern, Comparison, PortAssert, RowPattern, Scenario, Step, match_table, parse,
+    parse_file, parse_op, row_pattern_from,
 };
 use tcpconform_model::{
     Env, Errno, Family, Host, How, Op, Outcome, Port, Profile, Row, RowInfo, Snapshot, SockAddr,
@@ -908,6 +908,15 @@ fn row_pattern() -> impl Strategy<Value = RowPattern> {
         })
 }
 
+fn port_assert() -> impl Strategy<Value = PortAssert> {
+    (
+        port(),
+        prop_oneof![Just(Comparison::Eq), Just(Comparison::Ne)],
+        port(),
+    )
+        .prop_map(|(left, cmp, right)| PortAssert { left, cmp, right })
+}
+
 fn comment_line() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9 ,.:$()=|#@-]{0,24}".prop_map(|s| s.trim().to_owned())
 }
@@ -922,13 +931,15 @@ fn raw_step() -> impl Strategy<Value = Step> {
         proptest::option::of(proptest::collection::vec(outcome(), 1..4)),
         proptest::option::of(proptest::collection::vec(row_pattern(), 0..4)),
         proptest::option::of(comment()),
+        proptest::collection::vec(port_assert(), 0..3),
     )
-        .prop_map(|(op, expect, table, comment)| Step {
+        .prop_map(|(op, expect, table, comment, asserts)| Step {
             line: 0,
             op,
             expect,
             table,
             comment,
+            asserts,
         })
 }
 
@@ -1051,6 +1062,15 @@ fn legalise(mut s: Scenario) -> Scenario {
                     if let Port::Var(v) = &a.port {
                         bound.insert(v.0.clone());
                     }
+                }
+            }
+        }
+        for a in &mut step.asserts {
+            for p in [&mut a.left, &mut a.right] {
+                if let Port::Var(v) = p
+                    && !bound.contains(&v.0)
+                {
+                    *p = Port::Lit(1);
                 }
             }
         }
@@ -1332,4 +1352,136 @@ fn the_document_lists_every_hand_written_scenario() {
             "{name} is not in the table of scenarios"
         );
     }
+}
+
+// --- port assertions (`?`) -----------------------------------------------------------------
+
+const ASSERTS: &str = "\
+s0 = socket(inet) = 0
+bind(s0, 127.0.0.1:$P) = 0
+s1 = socket(inet) = 0
+connect(s1, 127.0.0.1:$P) local $C = 0
+    | ESTAB 127.0.0.1:$C 127.0.0.1:$P
+    | ESTAB 127.0.0.1:$P 127.0.0.1:$Q
+    ?   $C   !=  $P
+    ? $Q == $C
+    ? $C == 40000
+";
+
+#[test]
+fn port_assertions_parse_print_and_round_trip() {
+    let s = parse_ok(ASSERTS);
+    let var = |n: &str| Port::Var(Var(n.into()));
+    assert_eq!(
+        s.steps[3].asserts,
+        vec![
+            PortAssert {
+                left: var("C"),
+                cmp: Comparison::Ne,
+                right: var("P")
+            },
+            PortAssert {
+                left: var("Q"),
+                cmp: Comparison::Eq,
+                right: var("C")
+            },
+            PortAssert {
+                left: var("C"),
+                cmp: Comparison::Eq,
+                right: Port::Lit(40000)
+            },
+        ]
+    );
+    assert!(s.steps[..3].iter().all(|st| st.asserts.is_empty()));
+    let text = s.to_text();
+    assert!(
+        text.ends_with("    ? $C != $P\n    ? $Q == $C\n    ? $C == 40000\n"),
+        "{text}"
+    );
+    let again = parse_ok(&text);
+    assert_eq!(without_lines(again.clone()), without_lines(s.clone()));
+    assert_eq!(again.to_text(), text);
+    let json = s.to_json();
+    assert!(json.contains("\"asserts\""), "{json}");
+    assert_eq!(Scenario::from_json(&json, None), Ok(s));
+    // A step without assertions leaves the field out, and JSON without it reads as none.
+    let plain = parse_ok("s0 = socket(inet) = 0\n");
+    assert!(!plain.to_json().contains("asserts"));
+}
+
+#[test]
+fn port_assertions_check_the_environment() {
+    let s = parse_ok(ASSERTS);
+    let [ne, eq, lit] = [0, 1, 2].map(|i| s.steps[3].asserts[i].clone());
+    let mut env = Env::new();
+    env.bind(&Var("C".into()), 40000);
+    env.bind(&Var("P".into()), 8080);
+    assert_eq!(ne.check(&env), Ok(()));
+    assert_eq!(lit.check(&env), Ok(()));
+    let unbound = eq.check(&env).unwrap_err();
+    assert!(unbound.contains("$Q has no value"), "{unbound}");
+    env.bind(&Var("Q".into()), 40001);
+    let failed = eq.check(&env).unwrap_err();
+    assert!(
+        failed.contains("`$Q == $C` failed: $Q is 40001, $C is 40000"),
+        "{failed}"
+    );
+    env.bind(&Var("P".into()), 40000);
+    assert!(ne.check(&env).is_err());
+}
+
+#[test]
+fn malformed_port_assertions_are_errors_at_their_line() {
+    let cases: &[(&str, usize, &str)] = &[
+        ("? $C == 1\n", 1, "before any op"),
+        (
+            "s0 = socket(inet)\n? $C == 1\n",
+            2,
+            "$C is used in an assertion before",
+        ),
+        ("s0 = socket(inet)\n? 1 = 1\n", 2, "unknown comparison `=`"),
+        (
+            "s0 = socket(inet)\n? 1 == \n",
+            2,
+            "expected `? PORT == PORT`",
+        ),
+        (
+            "s0 = socket(inet)\n? 1 == 2 3\n",
+            2,
+            "expected `? PORT == PORT`",
+        ),
+        ("s0 = socket(inet)\n? 1 == 70000\n", 2, "out of range"),
+        (
+            "s0 = socket(inet)\n? 1 == $\n",
+            2,
+            "expected a port variable",
+        ),
+        (
+            "s0 = socket(inet)\n? 1 == 1\n| UNCONN 127.0.0.1:1 *\n",
+            3,
+            "a table row after a `?` assertion",
+        ),
+        (
+            "s0 = socket(inet)\n? 1 == 1\n| (empty)\n",
+            3,
+            "already has rows",
+        ),
+    ];
+    for (text, line, needle) in cases {
+        let e = parse_err(text);
+        let prefix = format!("t.scn:{line}: ");
+        assert!(
+            e.starts_with(&prefix) && e.contains(needle),
+            "input {text:?}\n  error: {e}\n  wanted: {prefix}…{needle}…"
+        );
+    }
+    // The same rule for scenarios built in code.
+    let mut s = parse_ok("s0 = socket(inet)\n");
+    s.steps[0].asserts.push(PortAssert {
+        left: Port::Var(Var("X".into())),
+        cmp: Comparison::Eq,
+        right: Port::Lit(1),
+    });
+    let e = s.validate().unwrap_err().to_string();
+    assert!(e.contains("$X is used in an assertion before"), "{e}");
 }

@@ -115,6 +115,17 @@ pub fn exportable(scenario: &Scenario) -> Result<(), Refusal> {
     Plan::of(scenario, None).map(|_| ())
 }
 
+/// Why a step uses a part of the format that only the harness checks, if it does.
+fn harness_only(step: &crate::scenario::Step) -> Option<String> {
+    if let Some(a) = step.asserts.first() {
+        return Some(format!(
+            "the port assertion `? {a}` is checked by the harness only; exported programs \
+             do not compare ports"
+        ));
+    }
+    None
+}
+
 /// A port in a call or a row: a number, or a port variable (by index into [`Plan::vars`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PortRef {
@@ -301,6 +312,9 @@ impl Plan {
                 line: step.line,
                 reason,
             };
+            if let Some(why) = harness_only(step) {
+                return Err(refuse(why));
+            }
             let mut needs = Vec::new();
             let mut need = |plan: &mut Self, port: &Port| {
                 if let Port::Var(v) = port

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use tcpconform_model::{Host, Op, Outcome, Port, Profile, SockAddr, SockId, Sysctl, Var};
 
-use super::{ParseError, RowPattern, Scenario};
+use super::{ParseError, PortAssert, RowPattern, Scenario};
 
 /// The longest `sleep()` a scenario may ask for (ms): about 31 years, far beyond any timer, and
 /// small enough that every duration prints and parses back exactly.
@@ -129,6 +129,24 @@ impl Checker {
             if let Port::Var(v) = &addr.port {
                 check_var_name(v)?;
                 self.bound.insert(v.0.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Checker {
+    /// Checks that a port assertion names only variables that something before (the op, its
+    /// table, an earlier step) can have bound.
+    pub(crate) fn assertion(&self, assertion: &PortAssert) -> Result<(), String> {
+        for port in [&assertion.left, &assertion.right] {
+            if let Port::Var(v) = port {
+                check_var_name(v)?;
+                if !self.bound.contains(&v.0) {
+                    return Err(format!(
+                        "{v} is used in an assertion before anything can have bound it"
+                    ));
+                }
             }
         }
         Ok(())
@@ -308,6 +326,9 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), ParseError> {
             for row in rows {
                 checker.row(row).map_err(at)?;
             }
+        }
+        for assertion in &step.asserts {
+            checker.assertion(assertion).map_err(at)?;
         }
     }
     Ok(())

@@ -10,7 +10,7 @@ use tcpconform_model::{
 };
 
 use super::check::{self, Checker, DIRECTIVES};
-use super::{AddrPattern, ParseError, RowPattern, Scenario, Step};
+use super::{AddrPattern, Comparison, ParseError, PortAssert, RowPattern, Scenario, Step};
 
 /// The op names, for error messages.
 const OPS: &str = "socket, setsockopt, getsockopt, bind, listen, connect, accept, send, recv, \
@@ -98,6 +98,10 @@ impl Parser {
             self.pending.clear();
             return self.row(row.trim()).map_err(here);
         }
+        if let Some(assertion) = content.strip_prefix('?') {
+            self.pending.clear();
+            return self.assertion(assertion.trim()).map_err(here);
+        }
         self.end_header()?;
         self.op_line(content, comment, line).map_err(here)
     }
@@ -123,6 +127,7 @@ impl Parser {
             expect,
             table: None,
             comment: (!lines.is_empty()).then(|| lines.join("\n")),
+            asserts: Vec::new(),
         });
         self.empty_table = false;
         Ok(())
@@ -258,7 +263,7 @@ impl Parser {
             );
         };
         if text == "(empty)" {
-            if step.table.is_some() {
+            if step.table.is_some() || !step.asserts.is_empty() {
                 return Err("`(empty)` in a table that already has rows".to_owned());
             }
             step.table = Some(Vec::new());
@@ -268,11 +273,50 @@ impl Parser {
         if self.empty_table {
             return Err("a row after `| (empty)`".to_owned());
         }
+        if !step.asserts.is_empty() {
+            return Err(
+                "a table row after a `?` assertion: the table comes first, then the assertions"
+                    .to_owned(),
+            );
+        }
         let row = parse_row(text)?;
         self.checker.row(&row)?;
         step.table.get_or_insert_with(Vec::new).push(row);
         Ok(())
     }
+}
+
+impl Parser {
+    /// A `?` line: a port assertion on the last op.
+    fn assertion(&mut self, text: &str) -> Result<(), String> {
+        let Some(step) = self.scenario.steps.last_mut() else {
+            return Err("an assertion (`?`) before any op: it follows the op it checks".to_owned());
+        };
+        let assertion = parse_assertion(text)?;
+        self.checker.assertion(&assertion)?;
+        step.asserts.push(assertion);
+        Ok(())
+    }
+}
+
+/// `PORT == PORT` or `PORT != PORT` (the text after `?`), each port a number or `$VAR`.
+fn parse_assertion(text: &str) -> Result<PortAssert, String> {
+    let usage = "expected `? PORT == PORT` or `? PORT != PORT`, each PORT a number or a \
+                 variable, like `? $C2 != $C`";
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let [left, cmp, right] = words.as_slice() else {
+        return Err(format!("assertion `{text}`: {usage}"));
+    };
+    let cmp = match *cmp {
+        "==" => Comparison::Eq,
+        "!=" => Comparison::Ne,
+        other => return Err(format!("unknown comparison `{other}` in `{text}`: {usage}")),
+    };
+    Ok(PortAssert {
+        left: parse_port(left)?,
+        cmp,
+        right: parse_port(right)?,
+    })
 }
 
 /// `@title` and its argument, if `trimmed` is that directive.

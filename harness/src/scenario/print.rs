@@ -150,6 +150,9 @@ pub(crate) fn scenario_text(s: &Scenario) -> String {
                 }
             }
         }
+        for assertion in &step.asserts {
+            let _ = writeln!(out, "{ROW_INDENT}? {assertion}");
+        }
     }
     out
 }
