@@ -122,3 +122,21 @@ fn a_false_port_assertion_fails_the_replay() {
     edit_must_fail(TEST, file, "? $D == $C", "? $D == $C2", 10);
     edit_must_fail(TEST, file, "? $C != 8080", "? $C == 8080", 5);
 }
+
+#[test]
+fn a_partial_table_still_requires_its_rows_and_limits_the_others() {
+    const TEST: &str = "a_partial_table_still_requires_its_rows_and_limits_the_others";
+    let file = "bound-port-refuses-connections.scn";
+    // The bound s0 (UNCONN) is not allowed once only ESTAB rows may be left unlisted.
+    edit_must_fail(TEST, file, "    | ... UNCONN\n", "    | ... ESTAB\n", 4);
+    // A listed row that is not there.
+    edit_must_fail(
+        TEST,
+        file,
+        "| ESTAB 127.0.0.1:$C   127.0.0.1:8080",
+        "| SYN-SENT 127.0.0.1:$C 127.0.0.1:8080",
+        6,
+    );
+    // The two connections' ESTAB rows are not CLOSE-WAIT.
+    edit_must_fail(TEST, file, "| ... ESTAB", "| ... CLOSE-WAIT", 7);
+}

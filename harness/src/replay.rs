@@ -14,7 +14,7 @@ use crate::kernel::{CaseSystem, sandbox_spec};
 use crate::lockstep::{LockStep, StepReport, System, Verdict, capture};
 use crate::report::{PortNames, format_prediction, format_run};
 use crate::sandbox::run_case;
-use crate::scenario::{Scenario, Step, match_table};
+use crate::scenario::{Scenario, Step, match_partial_table};
 
 /// A file's expectation that did not hold.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,7 +241,7 @@ fn check_step(
         });
     }
     if let Some(patterns) = &step.table
-        && let Err(m) = match_table(patterns, table, env)
+        && let Err(m) = match_partial_table(patterns, step.unlisted.as_ref(), table, env)
     {
         unmet.push(Unmet {
             index,

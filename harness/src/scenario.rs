@@ -46,7 +46,7 @@ mod print;
 mod table;
 
 pub use parse::{parse, parse_op};
-pub use table::{TableMismatch, match_table, row_pattern_from};
+pub use table::{TableMismatch, match_partial_table, match_table, row_pattern_from};
 
 #[cfg(doc)]
 use tcpconform_model::Snapshot;
@@ -106,6 +106,10 @@ pub struct Step {
     /// comment, one per line, each trimmed.
     #[serde(default)]
     pub comment: Option<String>,
+    /// `| ...` ending the table: the table lists only some rows, and these others may exist
+    /// (`None`: the table is the whole table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlisted: Option<UnlistedRows>,
     /// `? …` lines: port assertions checked after the call and its table, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub asserts: Vec<PortAssert>,
@@ -120,6 +124,7 @@ impl Step {
             expect: None,
             table: None,
             comment: None,
+            unlisted: None,
             asserts: Vec::new(),
         }
     }
@@ -138,6 +143,15 @@ impl Step {
         self
     }
 
+    /// The step with its table made partial: rows it does not list may exist as `unlisted`
+    /// says (an empty table when it had none).
+    #[must_use]
+    pub fn unlisted(mut self, unlisted: UnlistedRows) -> Self {
+        self.table.get_or_insert_with(Vec::new);
+        self.unlisted = Some(unlisted);
+        self
+    }
+
     /// The step with these port assertions.
     #[must_use]
     pub fn asserts(mut self, asserts: impl IntoIterator<Item = PortAssert>) -> Self {
@@ -150,6 +164,38 @@ impl Step {
     pub fn comment(mut self, text: impl Into<String>) -> Self {
         self.comment = Some(text.into());
         self
+    }
+}
+
+/// The rows a partial table (one ending in `| ...`) allows besides those it lists.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum UnlistedRows {
+    /// `| ...`: any rows.
+    Any,
+    /// `| ... UNCONN`: only rows in these states (one or more, each once).
+    InStates(Vec<TcpState>),
+}
+
+impl UnlistedRows {
+    /// Whether an observed row in `state` that the table does not list may exist.
+    pub fn allows(&self, state: TcpState) -> bool {
+        match self {
+            Self::Any => true,
+            Self::InStates(states) => states.contains(&state),
+        }
+    }
+}
+
+impl fmt::Display for UnlistedRows {
+    /// `...` or `... UNCONN LISTEN`, as the `|` line writes it without the `|`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("...")?;
+        if let Self::InStates(states) = self {
+            for s in states {
+                write!(f, " {}", s.ss_name())?;
+            }
+        }
+        Ok(())
     }
 }
 

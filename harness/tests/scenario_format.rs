@@ -6,8 +6,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use tcpconform_harness::scenario::{
-    AddrPattern, Comparison, PortAssert, RowPattern, Scenario, Step, match_table, parse,
-    parse_file, parse_op, row_pattern_from,
+    AddrPattern, Comparison, PortAssert, RowPattern, Scenario, Step, UnlistedRows,
+    match_partial_table, match_table, parse, parse_file, parse_op, row_pattern_from,
 };
 use tcpconform_model::{
     Env, Errno, Family, Host, How, Op, Outcome, Port, Profile, Row, RowInfo, Snapshot, SockAddr,
@@ -908,6 +908,15 @@ fn row_pattern() -> impl Strategy<Value = RowPattern> {
         })
 }
 
+fn unlisted_rows() -> impl Strategy<Value = UnlistedRows> {
+    prop_oneof![
+        Just(UnlistedRows::Any),
+        proptest::sample::subsequence(TcpState::ALL.to_vec(), 1..4)
+            .prop_shuffle()
+            .prop_map(UnlistedRows::InStates),
+    ]
+}
+
 fn port_assert() -> impl Strategy<Value = PortAssert> {
     (
         port(),
@@ -932,11 +941,13 @@ fn raw_step() -> impl Strategy<Value = Step> {
         proptest::option::of(proptest::collection::vec(row_pattern(), 0..4)),
         proptest::option::of(comment()),
         proptest::collection::vec(port_assert(), 0..3),
+        proptest::option::of(unlisted_rows()),
     )
-        .prop_map(|(op, expect, table, comment, asserts)| Step {
+        .prop_map(|(op, expect, table, comment, asserts, unlisted)| Step {
             line: 0,
             op,
             expect,
+            unlisted: unlisted.filter(|_| table.is_some()),
             table,
             comment,
             asserts,
@@ -1484,4 +1495,135 @@ fn malformed_port_assertions_are_errors_at_their_line() {
     });
     let e = s.validate().unwrap_err().to_string();
     assert!(e.contains("$X is used in an assertion before"), "{e}");
+}
+
+// --- partial tables (`| ...`) --------------------------------------------------------------
+
+const PARTIAL: &str = "\
+s0 = socket(inet) = 0
+bind(s0, 127.0.0.1:8080) = 0
+    | ...  UNCONN   LISTEN
+s1 = socket(inet) = 0
+    | ...
+connect(s1, 127.0.0.1:8080) local $C = 0
+    | ESTAB 127.0.0.1:$C 127.0.0.1:8080
+    | ...
+    ? $C != 8080
+";
+
+#[test]
+fn partial_tables_parse_print_and_round_trip() {
+    let s = parse_ok(PARTIAL);
+    assert_eq!(
+        s.steps[1].unlisted,
+        Some(UnlistedRows::InStates(vec![
+            TcpState::Closed,
+            TcpState::Listen
+        ]))
+    );
+    assert_eq!(s.steps[1].table, Some(vec![]));
+    assert_eq!(s.steps[2].unlisted, Some(UnlistedRows::Any));
+    assert_eq!(s.steps[3].unlisted, Some(UnlistedRows::Any));
+    assert_eq!(s.steps[3].table.as_ref().map(Vec::len), Some(1));
+    assert_eq!(s.steps[0].unlisted, None);
+    let text = s.to_text();
+    assert!(text.contains("= 0\n    | ... UNCONN LISTEN\n"), "{text}");
+    assert!(
+        text.contains("    | ESTAB 127.0.0.1:$C 127.0.0.1:8080\n    | ...\n    ? $C != 8080\n"),
+        "{text}"
+    );
+    assert!(!text.contains("(empty)"), "{text}");
+    let again = parse_ok(&text);
+    assert_eq!(without_lines(again.clone()), without_lines(s.clone()));
+    assert_eq!(again.to_text(), text);
+    let json = s.to_json();
+    assert!(json.contains("\"unlisted\": \"Any\""), "{json}");
+    assert_eq!(Scenario::from_json(&json, None), Ok(s));
+}
+
+#[test]
+fn malformed_partial_tables_are_errors_at_their_line() {
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "s0 = socket(inet)\n| ...\n| UNCONN 127.0.0.1:1 *\n",
+            3,
+            "`...` ends the table",
+        ),
+        (
+            "s0 = socket(inet)\n| ...\n| ...\n",
+            3,
+            "`...` ends the table",
+        ),
+        (
+            "s0 = socket(inet)\n| (empty)\n| ...\n",
+            3,
+            "after `| (empty)`",
+        ),
+        (
+            "s0 = socket(inet)\n| ... UNCONN UNCONN\n",
+            2,
+            "listed twice",
+        ),
+        ("s0 = socket(inet)\n| ... FOO\n", 2, "FOO"),
+        ("s0 = socket(inet)\n| ....\n", 2, "expected `| ...`"),
+        (
+            "s0 = socket(inet)\n? 1 == 1\n| ...\n",
+            3,
+            "after a `?` assertion",
+        ),
+        ("| ...\n", 1, "before any op"),
+    ];
+    for (text, line, needle) in cases {
+        let e = parse_err(text);
+        let prefix = format!("t.scn:{line}: ");
+        assert!(
+            e.starts_with(&prefix) && e.contains(needle),
+            "input {text:?}\n  error: {e}\n  wanted: {prefix}…{needle}…"
+        );
+    }
+    let mut s = parse_ok("s0 = socket(inet)\n");
+    s.steps[0].unlisted = Some(UnlistedRows::Any);
+    let e = s.validate().unwrap_err().to_string();
+    assert!(e.contains("without a table"), "{e}");
+    s.steps[0].table = Some(vec![]);
+    s.steps[0].unlisted = Some(UnlistedRows::InStates(vec![]));
+    assert!(s.validate().is_err());
+}
+
+#[test]
+fn a_partial_table_is_a_sub_multiset_with_limited_others() {
+    let snap = server_and_client(40000);
+    let listed = [pattern("ESTAB 127.0.0.1:$C 127.0.0.1:8080")];
+    // Exact: the other rows make it fail.
+    assert!(match_table(&listed, &snap, &mut Env::new()).is_err());
+    // Any others: it matches and binds $C.
+    let mut env = Env::new();
+    assert_eq!(
+        match_partial_table(&listed, Some(&UnlistedRows::Any), &snap, &mut env),
+        Ok(())
+    );
+    assert_eq!(env.get(&Var("C".into())), Some(40000));
+    // Others only in some states: every observed row not listed must be in one of them.
+    let states = |s: &[TcpState]| UnlistedRows::InStates(s.to_vec());
+    let mut env = Env::new();
+    let m = match_partial_table(&listed, Some(&states(&[TcpState::Listen])), &snap, &mut env)
+        .unwrap_err();
+    assert_eq!(m.unexpected.len(), 1, "{m}");
+    assert_eq!(m.unexpected[0].state, TcpState::Established);
+    assert!(m.missing.is_empty(), "{m}");
+    assert_eq!(env, Env::new(), "a failed match binds nothing");
+    let both = states(&[TcpState::Listen, TcpState::Established]);
+    assert_eq!(
+        match_partial_table(&listed, Some(&both), &snap, &mut Env::new()),
+        Ok(())
+    );
+    // A listed row that is not there fails whatever the others may be.
+    let absent = [pattern("SYN-SENT 127.0.0.1:$C 127.0.0.1:8080")];
+    let m =
+        match_partial_table(&absent, Some(&UnlistedRows::Any), &snap, &mut Env::new()).unwrap_err();
+    assert_eq!(m.missing, absent.to_vec());
+    assert!(m.unexpected.is_empty(), "{m}");
+    // More listed rows than observed ones.
+    let many = vec![pattern("LISTEN 127.0.0.1:8080 *"); 4];
+    assert!(match_partial_table(&many, Some(&UnlistedRows::Any), &snap, &mut Env::new()).is_err());
 }

@@ -123,6 +123,12 @@ fn harness_only(step: &crate::scenario::Step) -> Option<String> {
              do not compare ports"
         ));
     }
+    if let Some(unlisted) = &step.unlisted {
+        return Some(format!(
+            "the partial table (`| {unlisted}`) is matched by the harness only; exported \
+             programs compare whole tables"
+        ));
+    }
     None
 }
 

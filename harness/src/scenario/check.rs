@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use tcpconform_model::{Host, Op, Outcome, Port, Profile, SockAddr, SockId, Sysctl, Var};
 
-use super::{ParseError, PortAssert, RowPattern, Scenario};
+use super::{ParseError, PortAssert, RowPattern, Scenario, UnlistedRows};
 
 /// The longest `sleep()` a scenario may ask for (ms): about 31 years, far beyond any timer, and
 /// small enough that every duration prints and parses back exactly.
@@ -151,6 +151,24 @@ impl Checker {
         }
         Ok(())
     }
+}
+
+/// A partial table's `...` needs a table, and states (when it names any) each once.
+fn check_unlisted(has_table: bool, unlisted: &UnlistedRows) -> Result<(), String> {
+    if !has_table {
+        return Err("`| ...` (unlisted rows) without a table".to_owned());
+    }
+    if let UnlistedRows::InStates(states) = unlisted {
+        if states.is_empty() {
+            return Err("`| ...` names no state: use UnlistedRows::Any".to_owned());
+        }
+        for (i, s) in states.iter().enumerate() {
+            if states[..i].contains(s) {
+                return Err(format!("state {} is listed twice after `...`", s.ss_name()));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The variables an op mentions.
@@ -326,6 +344,9 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), ParseError> {
             for row in rows {
                 checker.row(row).map_err(at)?;
             }
+        }
+        if let Some(unlisted) = &step.unlisted {
+            check_unlisted(step.table.is_some(), unlisted).map_err(at)?;
         }
         for assertion in &step.asserts {
             checker.assertion(assertion).map_err(at)?;

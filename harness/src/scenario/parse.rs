@@ -10,7 +10,9 @@ use tcpconform_model::{
 };
 
 use super::check::{self, Checker, DIRECTIVES};
-use super::{AddrPattern, Comparison, ParseError, PortAssert, RowPattern, Scenario, Step};
+use super::{
+    AddrPattern, Comparison, ParseError, PortAssert, RowPattern, Scenario, Step, UnlistedRows,
+};
 
 /// The op names, for error messages.
 const OPS: &str = "socket, setsockopt, getsockopt, bind, listen, connect, accept, send, recv, \
@@ -127,6 +129,7 @@ impl Parser {
             expect,
             table: None,
             comment: (!lines.is_empty()).then(|| lines.join("\n")),
+            unlisted: None,
             asserts: Vec::new(),
         });
         self.empty_table = false;
@@ -262,6 +265,20 @@ impl Parser {
                     .to_owned(),
             );
         };
+        if step.unlisted.is_some() {
+            return Err("a row after `| ...`: `...` ends the table".to_owned());
+        }
+        if let Some(states) = text.strip_prefix("...") {
+            if self.empty_table {
+                return Err("`| ...` after `| (empty)`: an empty table lists no rows".to_owned());
+            }
+            if !step.asserts.is_empty() {
+                return Err("`| ...` after a `?` assertion: the table comes first".to_owned());
+            }
+            step.unlisted = Some(parse_unlisted(states)?);
+            step.table.get_or_insert_with(Vec::new);
+            return Ok(());
+        }
         if text == "(empty)" {
             if step.table.is_some() || !step.asserts.is_empty() {
                 return Err("`(empty)` in a table that already has rows".to_owned());
@@ -297,6 +314,31 @@ impl Parser {
         step.asserts.push(assertion);
         Ok(())
     }
+}
+
+/// What follows `| ...`: nothing (any rows), or state names (rows in those states).
+fn parse_unlisted(text: &str) -> Result<UnlistedRows, String> {
+    if !text.is_empty() && !text.starts_with(char::is_whitespace) {
+        return Err(format!(
+            "`...{text}`: expected `| ...` or `| ... STATE…`, like `| ... UNCONN`"
+        ));
+    }
+    let mut states = Vec::new();
+    for word in text.split_whitespace() {
+        let state: TcpState = word.parse()?;
+        if states.contains(&state) {
+            return Err(format!(
+                "state {} is listed twice after `...`",
+                state.ss_name()
+            ));
+        }
+        states.push(state);
+    }
+    Ok(if states.is_empty() {
+        UnlistedRows::Any
+    } else {
+        UnlistedRows::InStates(states)
+    })
 }
 
 /// `PORT == PORT` or `PORT != PORT` (the text after `?`), each port a number or `$VAR`.

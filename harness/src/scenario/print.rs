@@ -127,7 +127,7 @@ pub(crate) fn scenario_text(s: &Scenario) -> String {
         out.push('\n');
         match &step.table {
             None => {}
-            Some(rows) if rows.is_empty() => {
+            Some(rows) if rows.is_empty() && step.unlisted.is_none() => {
                 let _ = writeln!(out, "{ROW_INDENT}| (empty)");
             }
             Some(rows) => {
@@ -149,6 +149,9 @@ pub(crate) fn scenario_text(s: &Scenario) -> String {
                     let _ = writeln!(out, "{ROW_INDENT}| {}", text.trim_end());
                 }
             }
+        }
+        if let Some(unlisted) = &step.unlisted {
+            let _ = writeln!(out, "{ROW_INDENT}| {unlisted}");
         }
         for assertion in &step.asserts {
             let _ = writeln!(out, "{ROW_INDENT}? {assertion}");
