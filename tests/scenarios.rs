@@ -140,3 +140,23 @@ fn a_partial_table_still_requires_its_rows_and_limits_the_others() {
     // The two connections' ESTAB rows are not CLOSE-WAIT.
     edit_must_fail(TEST, file, "| ... ESTAB", "| ... CLOSE-WAIT", 7);
 }
+
+#[test]
+fn any_byte_count_does_not_accept_eof_or_an_error() {
+    const TEST: &str = "any_byte_count_does_not_accept_eof_or_an_error";
+    let file = "half-close-data-then-eof.scn";
+    edit_must_fail(
+        TEST,
+        file,
+        "recv(s2, 100)                        = EOF",
+        "recv(s2, 100) = >0",
+        10,
+    );
+    edit_must_fail(
+        TEST,
+        file,
+        "send(s1, 1)                          = -1 EPIPE",
+        "send(s1, 1) = >0",
+        13,
+    );
+}

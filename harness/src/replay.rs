@@ -227,7 +227,7 @@ fn check_step(
     unmet: &mut Vec<Unmet>,
 ) {
     if let Some(expect) = &step.expect
-        && !expect.contains(&outcome)
+        && !expect.iter().any(|e| e.matches(outcome))
     {
         let want: Vec<String> = expect.iter().map(|o| o.to_string()).collect();
         unmet.push(Unmet {
@@ -286,7 +286,11 @@ pub fn predict_mutated(
         let chosen = step
             .expect
             .as_ref()
-            .and_then(|e| branches.iter().position(|b| e.contains(&b.outcome)))
+            .and_then(|e| {
+                branches
+                    .iter()
+                    .position(|b| e.iter().any(|x| x.matches(b.outcome)))
+            })
             .unwrap_or(0);
         let b = &branches[chosen];
         for (v, p) in &b.bindings {

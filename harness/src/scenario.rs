@@ -98,7 +98,7 @@ pub struct Step {
     pub op: Op,
     /// `= …`: the results the call may return (any of them; `None`: not checked).
     #[serde(default)]
-    pub expect: Option<Vec<Outcome>>,
+    pub expect: Option<Vec<Expected>>,
     /// `| …` lines: the exact socket table after the call (`None`: not checked).
     #[serde(default)]
     pub table: Option<Vec<RowPattern>>,
@@ -132,7 +132,7 @@ impl Step {
     /// The step with these expected results.
     #[must_use]
     pub fn expect(mut self, outcomes: impl IntoIterator<Item = Outcome>) -> Self {
-        self.expect = Some(outcomes.into_iter().collect());
+        self.expect = Some(outcomes.into_iter().map(Expected::Exact).collect());
         self
     }
 
@@ -164,6 +164,62 @@ impl Step {
     pub fn comment(mut self, text: impl Into<String>) -> Self {
         self.comment = Some(text.into());
         self
+    }
+}
+
+/// One expected result of a call: an exact outcome, or a pattern that several outcomes match.
+///
+/// In JSON an exact outcome is written as the outcome itself (`"Ok"`, `{"Bytes": 5}`) and the
+/// pattern by its name (`"AnyBytes"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Expected {
+    /// Exactly this outcome (`0`, `5`, `-1 EADDRINUSE`, …).
+    Exact(Outcome),
+    /// An outcome of a kind (`>0`).
+    Pattern(OutcomePattern),
+}
+
+/// The kinds of outcome a result may be written as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum OutcomePattern {
+    /// `>0`: `send`/`recv` moved at least one byte, however many.
+    AnyBytes,
+}
+
+impl Expected {
+    /// Whether `outcome` is one this expectation accepts.
+    pub fn matches(self, outcome: Outcome) -> bool {
+        match self {
+            Self::Exact(o) => o == outcome,
+            Self::Pattern(OutcomePattern::AnyBytes) => {
+                matches!(outcome, Outcome::Bytes(n) if n > 0)
+            }
+        }
+    }
+
+    /// The outcome, when the expectation is an exact one.
+    pub fn exact(self) -> Option<Outcome> {
+        match self {
+            Self::Exact(o) => Some(o),
+            Self::Pattern(_) => None,
+        }
+    }
+}
+
+impl From<Outcome> for Expected {
+    fn from(outcome: Outcome) -> Self {
+        Self::Exact(outcome)
+    }
+}
+
+impl fmt::Display for Expected {
+    /// As a scenario writes it after `=`: the outcome's own form, or `>0`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exact(o) => o.fmt(f),
+            Self::Pattern(OutcomePattern::AnyBytes) => f.pad(">0"),
+        }
     }
 }
 

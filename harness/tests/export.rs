@@ -293,9 +293,9 @@ fn flipped_expectations_fail_both_programs_and_name_the_calls() {
         .expect("the scenario rebinds 127.0.0.1:8080");
     assert_eq!(
         sc.steps[rebind].expect.as_deref(),
-        Some(&[Outcome::Err(tcpconform_model::Errno::EADDRINUSE)][..])
+        Some(&[Outcome::Err(tcpconform_model::Errno::EADDRINUSE).into()][..])
     );
-    sc.steps[rebind].expect = Some(vec![Outcome::Ok]);
+    sc.steps[rebind].expect = Some(vec![Outcome::Ok.into()]);
     // The last table has s3 on 127.0.0.2:8080; say it is on 127.0.0.3.
     let last = sc.steps.last_mut().expect("steps");
     let row = last

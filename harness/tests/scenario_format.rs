@@ -6,8 +6,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use tcpconform_harness::scenario::{
-    AddrPattern, Comparison, PortAssert, RowPattern, Scenario, Step, UnlistedRows,
-    match_partial_table, match_table, parse, parse_file, parse_op, row_pattern_from,
+    AddrPattern, Comparison, Expected, OutcomePattern, PortAssert, RowPattern, Scenario, Step,
+    UnlistedRows, match_partial_table, match_table, parse, parse_file, parse_op, row_pattern_from,
 };
 use tcpconform_model::{
     Env, Errno, Family, Host, How, Op, Outcome, Port, Profile, Row, RowInfo, Snapshot, SockAddr,
@@ -211,8 +211,8 @@ fn the_example_parses_into_the_expected_scenario() {
     assert_eq!(
         s.steps[6].expect,
         Some(vec![
-            Outcome::SoError(Some(Errno::ECONNREFUSED)),
-            Outcome::SoError(None)
+            Outcome::SoError(Some(Errno::ECONNREFUSED)).into(),
+            Outcome::SoError(None).into()
         ])
     );
     let connect = &s.steps[9];
@@ -327,7 +327,7 @@ fn outcome_display_forms_parse_back() {
             _ => "recv(s0, 10)",
         };
         let s = parse_ok(&format!("s0 = socket(inet)\n{op} = {o}\n"));
-        assert_eq!(s.steps[1].expect, Some(vec![o]), "{o}");
+        assert_eq!(s.steps[1].expect, Some(vec![Expected::Exact(o)]), "{o}");
     }
 }
 
@@ -876,14 +876,18 @@ fn errno() -> impl Strategy<Value = Errno> {
     ]
 }
 
-fn outcome() -> impl Strategy<Value = Outcome> {
-    prop_oneof![
+fn outcome() -> impl Strategy<Value = Expected> {
+    let exact = prop_oneof![
         Just(Outcome::Ok),
         (1..=u32::MAX).prop_map(Outcome::Bytes),
         Just(Outcome::Eof),
         proptest::option::of(errno()).prop_map(Outcome::SoError),
         Just(Outcome::Blocks),
         errno().prop_map(Outcome::Err),
+    ];
+    prop_oneof![
+        6 => exact.prop_map(Expected::Exact),
+        1 => Just(Expected::Pattern(OutcomePattern::AnyBytes)),
     ]
 }
 
@@ -1047,7 +1051,12 @@ fn legalise(mut s: Scenario) -> Scenario {
         if let Some(outcomes) = &mut step.expect {
             let name = step.op.name();
             let mut seen = Vec::new();
-            outcomes.retain(|o| {
+            outcomes.retain(|e| {
+                let Expected::Exact(o) = e else {
+                    let fresh = !seen.contains(e);
+                    seen.push(*e);
+                    return (name == "send" || name == "recv") && fresh;
+                };
                 let ok = match o {
                     Outcome::Eof => name == "recv",
                     Outcome::Bytes(_) => name == "send" || name == "recv",
@@ -1058,8 +1067,8 @@ fn legalise(mut s: Scenario) -> Scenario {
                     }
                     Outcome::Err(_) => true,
                 };
-                let fresh = !seen.contains(o);
-                seen.push(*o);
+                let fresh = !seen.contains(e);
+                seen.push(*e);
                 ok && fresh
             });
             if outcomes.is_empty() {
@@ -1626,4 +1635,79 @@ fn a_partial_table_is_a_sub_multiset_with_limited_others() {
     // More listed rows than observed ones.
     let many = vec![pattern("LISTEN 127.0.0.1:8080 *"); 4];
     assert!(match_partial_table(&many, Some(&UnlistedRows::Any), &snap, &mut Env::new()).is_err());
+}
+
+// --- `= >0` ---------------------------------------------------------------------------------
+
+#[test]
+fn any_byte_count_parses_prints_matches_and_round_trips() {
+    let s = parse_ok("s0 = socket(inet)\nrecv(s0, 100) = >0 | EOF\nsend(s0, 5)   =   >0\n");
+    let any = Expected::Pattern(OutcomePattern::AnyBytes);
+    assert_eq!(s.steps[1].expect, Some(vec![any, Outcome::Eof.into()]));
+    assert_eq!(s.steps[2].expect, Some(vec![any]));
+    let text = s.to_text();
+    assert!(text.contains("recv(s0, 100) = >0 | EOF\n"), "{text}");
+    let again = parse_ok(&text);
+    assert_eq!(without_lines(again.clone()), without_lines(s.clone()));
+    assert_eq!(again.to_text(), text);
+    let json = s.to_json();
+    assert!(json.contains("\"AnyBytes\""), "{json}");
+    assert_eq!(Scenario::from_json(&json, None), Ok(s));
+    // Exact results keep their JSON form.
+    assert!(
+        parse_ok("s0 = socket(inet) = 0\n")
+            .to_json()
+            .contains("\"Ok\"")
+    );
+    // What it matches: one byte or more, nothing else.
+    assert!(any.matches(Outcome::Bytes(1)) && any.matches(Outcome::Bytes(u32::MAX)));
+    for o in [
+        Outcome::Ok,
+        Outcome::Eof,
+        Outcome::Blocks,
+        Outcome::Err(Errno::EAGAIN),
+    ] {
+        assert!(!any.matches(o), "{o}");
+    }
+    assert_eq!(any.exact(), None);
+    assert_eq!(Expected::from(Outcome::Eof).exact(), Some(Outcome::Eof));
+}
+
+#[test]
+fn any_byte_count_is_only_for_send_and_recv() {
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "s0 = socket(inet) = >0\n",
+            1,
+            "only send and recv count bytes",
+        ),
+        (
+            "s0 = socket(inet)\nclose(s0) = >0\n",
+            2,
+            "only send and recv count bytes",
+        ),
+        (
+            "s0 = socket(inet)\nrecv(s0, 1) = >0 | >0\n",
+            2,
+            "listed twice",
+        ),
+        (
+            "s0 = socket(inet)\nrecv(s0, 1) = > 0\n",
+            2,
+            "bad result `> 0`",
+        ),
+        (
+            "s0 = socket(inet)\nrecv(s0, 1) = >1\n",
+            2,
+            "bad result `>1`",
+        ),
+    ];
+    for (text, line, needle) in cases {
+        let e = parse_err(text);
+        let prefix = format!("t.scn:{line}: ");
+        assert!(
+            e.starts_with(&prefix) && e.contains(needle),
+            "input {text:?}\n  error: {e}\n  wanted: {prefix}…{needle}…"
+        );
+    }
 }

@@ -123,6 +123,12 @@ fn harness_only(step: &crate::scenario::Step) -> Option<String> {
              do not compare ports"
         ));
     }
+    if let Some(pattern) = step.expect.iter().flatten().find(|e| e.exact().is_none()) {
+        return Some(format!(
+            "the expected result `{pattern}` is a pattern the harness matches; exported \
+             programs compare exact results"
+        ));
+    }
     if let Some(unlisted) = &step.unlisted {
         return Some(format!(
             "the partial table (`| {unlisted}`) is matched by the harness only; exported \
@@ -525,7 +531,7 @@ impl Plan {
 }
 
 /// Outcomes as a scenario writes them after `=`, separated by `|`.
-fn outcomes_text(outcomes: &[tcpconform_model::Outcome]) -> String {
+fn outcomes_text(outcomes: &[crate::scenario::Expected]) -> String {
     outcomes
         .iter()
         .map(|o| o.to_string())

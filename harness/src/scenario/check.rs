@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use tcpconform_model::{Host, Op, Outcome, Port, Profile, SockAddr, SockId, Sysctl, Var};
 
-use super::{ParseError, PortAssert, RowPattern, Scenario, UnlistedRows};
+use super::{Expected, ParseError, PortAssert, RowPattern, Scenario, UnlistedRows};
 
 /// The longest `sleep()` a scenario may ask for (ms): about 31 years, far beyond any timer, and
 /// small enough that every duration prints and parses back exactly.
@@ -236,14 +236,24 @@ pub(crate) fn check_address(ip: IpAddr) -> Result<(), String> {
 
 /// Checks a list of expected results for an op: not empty, no repeats, each one the op can
 /// return.
-pub(crate) fn check_outcomes(op: &Op, outcomes: &[Outcome]) -> Result<(), String> {
-    if outcomes.is_empty() {
+pub(crate) fn check_outcomes(op: &Op, expected: &[Expected]) -> Result<(), String> {
+    if expected.is_empty() {
         return Err("an empty list of results".to_owned());
     }
-    for (i, o) in outcomes.iter().enumerate() {
-        if outcomes[..i].contains(o) {
-            return Err(format!("result `{o}` is listed twice"));
+    for (i, e) in expected.iter().enumerate() {
+        if expected[..i].contains(e) {
+            return Err(format!("result `{e}` is listed twice"));
         }
+        let o = match e {
+            Expected::Exact(o) => o,
+            Expected::Pattern(_) if !matches!(op.name(), "send" | "recv") => {
+                return Err(format!(
+                    "`{}` cannot return `{e}`: only send and recv count bytes",
+                    op.name()
+                ));
+            }
+            Expected::Pattern(_) => continue,
+        };
         if *o == Outcome::Bytes(0) {
             return Err("a byte count of 0 is written `0` (or `EOF` for recv)".to_owned());
         }

@@ -11,7 +11,8 @@ use tcpconform_model::{
 
 use super::check::{self, Checker, DIRECTIVES};
 use super::{
-    AddrPattern, Comparison, ParseError, PortAssert, RowPattern, Scenario, Step, UnlistedRows,
+    AddrPattern, Comparison, Expected, OutcomePattern, ParseError, PortAssert, RowPattern,
+    Scenario, Step, UnlistedRows,
 };
 
 /// The op names, for error messages.
@@ -781,9 +782,14 @@ fn parse_sockaddr(s: &str) -> Result<SockAddr, String> {
     Ok(SockAddr { ip, port })
 }
 
-/// `0 | -1 EADDRINUSE`.
-fn parse_outcomes(text: &str) -> Result<Vec<Outcome>, String> {
-    text.split('|').map(|o| parse_outcome(o.trim())).collect()
+/// `0 | -1 EADDRINUSE`, `>0 | EOF`.
+fn parse_outcomes(text: &str) -> Result<Vec<Expected>, String> {
+    text.split('|')
+        .map(|o| match o.trim() {
+            ">0" => Ok(Expected::Pattern(OutcomePattern::AnyBytes)),
+            o => parse_outcome(o).map(Expected::Exact),
+        })
+        .collect()
 }
 
 fn parse_errno(s: &str) -> Result<Errno, String> {
@@ -812,8 +818,8 @@ fn parse_outcome(s: &str) -> Result<Outcome, String> {
                 Outcome::Err(parse_errno(name)?)
             } else {
                 return Err(format!(
-                    "bad result `{s}`: expected 0, a byte count, EOF, BLOCKS, [0], [ERRNO] or \
-                     -1 ERRNO"
+                    "bad result `{s}`: expected 0, a byte count, >0, EOF, BLOCKS, [0], [ERRNO] \
+                     or -1 ERRNO"
                 ));
             }
         }

@@ -2,9 +2,9 @@
 
 use std::fmt::Write as _;
 
-use tcpconform_model::{Host, Outcome};
+use tcpconform_model::Host;
 
-use super::{RowPattern, Scenario};
+use super::{Expected, RowPattern, Scenario};
 
 /// The `=` column never moves right of this (a longer op gets one space before its `=`).
 const MAX_ALIGN: usize = 40;
@@ -44,7 +44,7 @@ pub(crate) fn row_text(
     s
 }
 
-fn outcomes_text(outcomes: &[Outcome]) -> String {
+fn outcomes_text(outcomes: &[Expected]) -> String {
     outcomes
         .iter()
         .map(ToString::to_string)
