@@ -160,3 +160,21 @@ fn any_byte_count_does_not_accept_eof_or_an_error() {
         13,
     );
 }
+
+#[test]
+fn accept_from_any_listener_takes_the_first_ready_in_listed_order() {
+    const TEST: &str = "accept_from_any_listener_takes_the_first_ready_in_listed_order";
+    let file = "accept-from-any-listener.scn";
+    // Both listeners have a connection: listed first, s0 wins, not s1.
+    edit_must_fail(TEST, file, "s7 = accept(s1|s0)", "s7 = accept(s0|s1)", 15);
+    // Nothing ready and s0 (non-blocking) first: EAGAIN at once, not BLOCKS.
+    edit_must_fail(TEST, file, "s9 = accept(s1|s0)", "s9 = accept(s0|s1)", 17);
+    // Only s1 had one: accepting from s0 alone finds nothing.
+    edit_must_fail(
+        TEST,
+        file,
+        "s4 = accept(s0|s1) peer $P",
+        "s4 = accept(s0) peer $P",
+        10,
+    );
+}

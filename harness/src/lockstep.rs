@@ -329,7 +329,9 @@ pub fn capture(op: &Op, observed: &Observed, env: &mut Env) {
                 env.bind(v, l.port());
             }
         }
-        Op::Accept { peer: Some(v), .. } if observed.outcome == Outcome::Ok => {
+        Op::Accept { peer: Some(v), .. } | Op::AcceptAny { peer: Some(v), .. }
+            if observed.outcome == Outcome::Ok =>
+        {
             if let Some(p) = observed.peer {
                 env.bind(v, p.port());
             }

@@ -854,6 +854,16 @@ fn op() -> impl Strategy<Value = Op> {
                 peer,
             }
         }),
+        (
+            proptest::collection::btree_set(sock_id(), 2..4),
+            sock_id(),
+            proptest::option::of(var())
+        )
+            .prop_map(|(listeners, sock, peer)| Op::AcceptAny {
+                listeners: listeners.into_iter().collect(),
+                sock,
+                peer,
+            }),
         (sock_id(), any::<u32>()).prop_map(|(sock, len)| Op::Send { sock, len }),
         (sock_id(), any::<u32>()).prop_map(|(sock, len)| Op::Recv { sock, len }),
         (
@@ -1011,6 +1021,25 @@ fn legalise(mut s: Scenario) -> Scenario {
             } => {
                 if created.insert(*listener) {
                     steps.push(new_socket(*listener));
+                }
+                if created.contains(sock) {
+                    *sock = SockId(fresh);
+                    fresh += 1;
+                }
+                created.insert(*sock);
+                if let Some(v) = peer {
+                    bound.insert(v.0.clone());
+                }
+            }
+            Op::AcceptAny {
+                listeners,
+                sock,
+                peer,
+            } => {
+                for l in listeners.iter() {
+                    if created.insert(*l) {
+                        steps.push(new_socket(*l));
+                    }
                 }
                 if created.contains(sock) {
                     *sock = SockId(fresh);
@@ -1710,4 +1739,72 @@ fn any_byte_count_is_only_for_send_and_recv() {
             "input {text:?}\n  error: {e}\n  wanted: {prefix}…{needle}…"
         );
     }
+}
+
+// --- accept(s0|s1) --------------------------------------------------------------------------
+
+#[test]
+fn accept_from_any_listener_parses_prints_and_round_trips() {
+    let s = parse_ok(
+        "s0 = socket(inet)\ns1 = socket(inet)\ns2 = socket(inet)\n\
+         s3 = accept( s1 | s0|s2 ) peer $C = 0 | BLOCKS\n",
+    );
+    let op = Op::AcceptAny {
+        listeners: vec![SockId(1), SockId(0), SockId(2)],
+        sock: SockId(3),
+        peer: Some(Var("C".into())),
+    };
+    assert_eq!(s.steps[3].op, op);
+    assert_eq!(op.to_string(), "s3 = accept(s1|s0|s2) peer $C");
+    assert_eq!(op.name(), "accept");
+    assert_eq!(op.sock(), Some(SockId(1)));
+    assert_eq!(op.socks(), vec![SockId(1), SockId(0), SockId(2), SockId(3)]);
+    assert_eq!(parse_op(&op.to_string()), Ok(op));
+    let text = s.to_text();
+    let again = parse_ok(&text);
+    assert_eq!(without_lines(again.clone()), without_lines(s.clone()));
+    assert_eq!(again.to_text(), text);
+    let json = s.to_json();
+    assert!(json.contains("\"AcceptAny\""), "{json}");
+    assert_eq!(Scenario::from_json(&json, None), Ok(s));
+}
+
+#[test]
+fn malformed_accept_from_any_listener_is_an_error() {
+    let cases: &[(&str, usize, &str)] = &[
+        ("s0 = socket(inet)\ns1 = accept(s0|s0)\n", 2, "named twice"),
+        (
+            "s0 = socket(inet)\ns1 = accept(s0|)\n",
+            2,
+            "expected a socket name",
+        ),
+        (
+            "s0 = socket(inet)\ns1 = accept(s0|s9)\n",
+            2,
+            "s9 is used before",
+        ),
+        (
+            "s0 = socket(inet)\ns2 = socket(inet)\ns1 = accept(s0|s2) = 5\n",
+            3,
+            "count bytes",
+        ),
+        ("s0 = socket(inet)\naccept(s0|s0)\n", 2, "creates a socket"),
+    ];
+    for (text, line, needle) in cases {
+        let e = parse_err(text);
+        let prefix = format!("t.scn:{line}: ");
+        assert!(
+            e.starts_with(&prefix) && e.contains(needle),
+            "input {text:?}\n  error: {e}\n  wanted: {prefix}…{needle}…"
+        );
+    }
+    // One listener only, from code or JSON: it would print as a plain accept().
+    let mut s = parse_ok("s0 = socket(inet)\n");
+    s.steps.push(Step::new(Op::AcceptAny {
+        listeners: vec![SockId(0)],
+        sock: SockId(1),
+        peer: None,
+    }));
+    let e = s.validate().unwrap_err().to_string();
+    assert!(e.contains("two or more listeners"), "{e}");
 }

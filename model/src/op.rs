@@ -230,6 +230,17 @@ pub enum Op {
         /// A variable that receives the peer's port.
         peer: Option<Var>,
     },
+    /// `new = accept(l1|l2|…)`: accept from the first of `listeners`, in listed order, that
+    /// has a connection waiting (the harness polls them); when none has, as `accept` on the
+    /// first listed (blocks, or EAGAIN when it is non-blocking).
+    AcceptAny {
+        /// The listening sockets, two or more, each once.
+        listeners: Vec<SockId>,
+        /// The name the accepted descriptor gets.
+        sock: SockId,
+        /// A variable that receives the peer's port.
+        peer: Option<Var>,
+    },
     /// `send(sock, len bytes, MSG_NOSIGNAL)`.
     Send {
         /// The socket.
@@ -315,6 +326,7 @@ impl Op {
             | Self::PeerReboots { sock }
             | Self::Destroy { sock } => Some(*sock),
             Self::Accept { listener, .. } => Some(*listener),
+            Self::AcceptAny { listeners, .. } => listeners.first().copied(),
             Self::Sleep { .. } | Self::Sysctl { .. } => None,
         }
     }
@@ -323,6 +335,9 @@ impl Op {
     pub fn socks(&self) -> Vec<SockId> {
         match self {
             Self::Accept { listener, sock, .. } => vec![*listener, *sock],
+            Self::AcceptAny {
+                listeners, sock, ..
+            } => listeners.iter().chain([sock]).copied().collect(),
             _ => self.sock().into_iter().collect(),
         }
     }
@@ -336,7 +351,7 @@ impl Op {
             Self::Bind { .. } => "bind",
             Self::Listen { .. } => "listen",
             Self::Connect { .. } => "connect",
-            Self::Accept { .. } => "accept",
+            Self::Accept { .. } | Self::AcceptAny { .. } => "accept",
             Self::Send { .. } => "send",
             Self::Recv { .. } => "recv",
             Self::Shutdown { .. } => "shutdown",
@@ -396,6 +411,18 @@ impl fmt::Display for Op {
                 peer,
             } => {
                 write!(f, "{sock} = accept({listener})")?;
+                if let Some(v) = peer {
+                    write!(f, " peer {v}")?;
+                }
+                Ok(())
+            }
+            Self::AcceptAny {
+                listeners,
+                sock,
+                peer,
+            } => {
+                let names: Vec<String> = listeners.iter().map(ToString::to_string).collect();
+                write!(f, "{sock} = accept({})", names.join("|"))?;
                 if let Some(v) = peer {
                     write!(f, " peer {v}")?;
                 }

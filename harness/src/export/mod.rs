@@ -200,6 +200,12 @@ pub(crate) enum Action {
         sock: usize,
         peer: Option<usize>,
     },
+    /// `accept(l1|l2|…)`: poll, then accept from the first readable listener.
+    AcceptAny {
+        listeners: Vec<usize>,
+        sock: usize,
+        peer: Option<usize>,
+    },
     Send {
         sock: usize,
         len: u32,
@@ -416,6 +422,15 @@ impl Plan {
                     sock: plan.sock(*sock),
                     peer: peer.as_ref().map(|v| plan.var(&v.0)),
                 },
+                Op::AcceptAny {
+                    listeners,
+                    sock,
+                    peer,
+                } => Action::AcceptAny {
+                    listeners: listeners.iter().map(|l| plan.sock(*l)).collect(),
+                    sock: plan.sock(*sock),
+                    peer: peer.as_ref().map(|v| plan.var(&v.0)),
+                },
                 Op::Send { sock, len } => Action::Send {
                     sock: plan.sock(*sock),
                     len: *len,
@@ -452,7 +467,9 @@ impl Plan {
                         by_call.insert(v.0.clone());
                     }
                 }
-                Op::Connect { local: Some(v), .. } | Op::Accept { peer: Some(v), .. } => {
+                Op::Connect { local: Some(v), .. }
+                | Op::Accept { peer: Some(v), .. }
+                | Op::AcceptAny { peer: Some(v), .. } => {
                     by_call.insert(v.0.clone());
                 }
                 _ => {}

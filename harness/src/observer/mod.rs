@@ -59,6 +59,7 @@ pub fn sends_nothing(op: &tcpconform_model::Op) -> bool {
         | Op::Setsockopt { .. }
         | Op::GetsockoptSoError { .. }
         | Op::Accept { .. }
+        | Op::AcceptAny { .. }
         | Op::Sysctl { .. } => true,
         Op::Connect { .. }
         | Op::Send { .. }

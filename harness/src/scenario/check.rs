@@ -43,6 +43,12 @@ impl Checker {
         let (uses, creates): (Vec<SockId>, Option<SockId>) = match op {
             Op::Socket { sock, .. } => (vec![], Some(*sock)),
             Op::Accept { listener, sock, .. } => (vec![*listener], Some(*sock)),
+            Op::AcceptAny {
+                listeners, sock, ..
+            } => {
+                check_listeners(listeners)?;
+                (listeners.clone(), Some(*sock))
+            }
             other => (other.sock().into_iter().collect(), None),
         };
         for s in uses {
@@ -103,7 +109,7 @@ impl Checker {
             } => {
                 self.bound.insert(v.0.clone());
             }
-            Op::Accept { peer: Some(v), .. } => {
+            Op::Accept { peer: Some(v), .. } | Op::AcceptAny { peer: Some(v), .. } => {
                 self.bound.insert(v.0.clone());
             }
             _ => {}
@@ -186,10 +192,23 @@ fn op_vars(op: &Op) -> Vec<&Var> {
             }
             out.extend(local);
         }
-        Op::Accept { peer, .. } => out.extend(peer),
+        Op::Accept { peer, .. } | Op::AcceptAny { peer, .. } => out.extend(peer),
         _ => {}
     }
     out
+}
+
+/// `accept(l1|l2|…)` names two or more listeners, each once.
+pub(crate) fn check_listeners(listeners: &[SockId]) -> Result<(), String> {
+    if listeners.len() < 2 {
+        return Err("accept(…|…) needs two or more listeners (one is `accept(s0)`)".to_owned());
+    }
+    for (i, l) in listeners.iter().enumerate() {
+        if listeners[..i].contains(l) {
+            return Err(format!("listener {l} is named twice in accept(…|…)"));
+        }
+    }
+    Ok(())
 }
 
 /// Variable names are `[A-Za-z_][A-Za-z0-9_]*`.

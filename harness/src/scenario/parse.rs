@@ -563,11 +563,25 @@ fn build_op(
             }
         }
         "accept" => {
-            let [l] = arity(name, "s2 = accept(LISTENER)", &args)?;
-            Op::Accept {
-                listener: sock(l)?,
-                sock: target.unwrap_or(SockId(0)),
-                peer: capture,
+            let [l] = arity(name, "s2 = accept(LISTENER) or s2 = accept(L1|L2|…)", &args)?;
+            let new = target.unwrap_or(SockId(0));
+            if l.contains('|') {
+                let listeners = l
+                    .split('|')
+                    .map(|name| parse_sock(name.trim()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                check::check_listeners(&listeners)?;
+                Op::AcceptAny {
+                    listeners,
+                    sock: new,
+                    peer: capture,
+                }
+            } else {
+                Op::Accept {
+                    listener: sock(l)?,
+                    sock: new,
+                    peer: capture,
+                }
             }
         }
         "send" | "recv" => {

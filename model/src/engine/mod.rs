@@ -515,6 +515,11 @@ impl Model {
                 sock,
                 peer: Some(v),
                 ..
+            }
+            | Op::AcceptAny {
+                sock,
+                peer: Some(v),
+                ..
             } if outcome == Outcome::Ok => match self.fds.get(sock) {
                 Some(Fd::Open { sk, .. }) => self.sks[sk]
                     .peer
@@ -582,6 +587,9 @@ impl Model {
             Op::Accept { listener, sock, .. } => {
                 self.with_fd(*listener, |m, sk, fd| m.op_accept(sk, fd, *sock, cx))
             }
+            Op::AcceptAny {
+                listeners, sock, ..
+            } => self.op_accept_any(listeners, *sock, cx),
             Op::Send { sock, len } => self.with_fd(*sock, |m, sk, fd| m.op_send(sk, fd, *len, cx)),
             Op::Recv { sock, len } => self.with_fd(*sock, |m, sk, fd| m.op_recv(sk, fd, *len, cx)),
             Op::Shutdown { sock, how } => {
