@@ -178,3 +178,33 @@ fn accept_from_any_listener_takes_the_first_ready_in_listed_order() {
         10,
     );
 }
+
+#[test]
+fn a_nonblocking_call_does_not_wait_and_leaves_the_socket_blocking() {
+    const TEST: &str = "a_nonblocking_call_does_not_wait_and_leaves_the_socket_blocking";
+    let file = "nonblocking-per-call.scn";
+    // Without the option the same calls wait (BLOCKS) or complete the handshake (0).
+    edit_must_fail(
+        TEST,
+        file,
+        "s1 = accept(s0, nonblock)",
+        "s1 = accept(s0)",
+        4,
+    );
+    edit_must_fail(
+        TEST,
+        file,
+        "connect(s2, 127.0.0.1:8080, nonblock)",
+        "connect(s2, 127.0.0.1:8080)",
+        6,
+    );
+    edit_must_fail(TEST, file, "recv(s3, 100, nonblock)", "recv(s3, 100)", 9);
+    // With it, a call that blocks on the blocking socket does not.
+    edit_must_fail(
+        TEST,
+        file,
+        "s4 = accept(s0)",
+        "s4 = accept(s0, nonblock)",
+        11,
+    );
+}

@@ -311,7 +311,7 @@ impl LockStep {
 /// `bind`, the `local` of a `connect`, the `peer` of an `accept`.
 pub fn capture(op: &Op, observed: &Observed, env: &mut Env) {
     use tcpconform_model::{Port, SockAddr};
-    match op {
+    match op.call() {
         Op::Bind {
             addr: SockAddr {
                 port: Port::Var(v), ..

@@ -876,7 +876,36 @@ fn op() -> impl Strategy<Value = Op> {
         (host(), sysctl()).prop_map(|(host, setting)| Op::Sysctl { host, setting }),
         sock_id().prop_map(|sock| Op::PeerVanishes { sock }),
         sock_id().prop_map(|sock| Op::Destroy { sock }),
+        nonblocking_call(),
     ]
+}
+
+/// A call made non-blocking for itself: connect, accept (of one or several listeners), send,
+/// recv.
+fn nonblocking_call() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (sock_id(), sock_addr(), proptest::option::of(var()))
+            .prop_map(|(sock, addr, local)| Op::Connect { sock, addr, local }),
+        (sock_id(), sock_id(), proptest::option::of(var())).prop_map(|(listener, sock, peer)| {
+            Op::Accept {
+                listener,
+                sock,
+                peer,
+            }
+        }),
+        (proptest::collection::btree_set(sock_id(), 2..4), sock_id()).prop_map(
+            |(listeners, sock)| Op::AcceptAny {
+                listeners: listeners.into_iter().collect(),
+                sock,
+                peer: None,
+            }
+        ),
+        (sock_id(), any::<u32>()).prop_map(|(sock, len)| Op::Send { sock, len }),
+        (sock_id(), any::<u32>()).prop_map(|(sock, len)| Op::Recv { sock, len }),
+    ]
+    .prop_map(|call| Op::NonBlocking {
+        call: Box::new(call),
+    })
 }
 
 fn errno() -> impl Strategy<Value = Errno> {
@@ -996,6 +1025,14 @@ fn legalise(mut s: Scenario) -> Scenario {
     let mut fresh = 1000u16;
     let mut steps = Vec::new();
     for mut step in std::mem::take(&mut s.steps) {
+        // A per-call `nonblock` is legalised as its call, then put back.
+        let per_call = match &step.op {
+            Op::NonBlocking { call } => {
+                step.op = (**call).clone();
+                true
+            }
+            _ => false,
+        };
         let new_socket = |sock: SockId| {
             Step::new(Op::Socket {
                 sock,
@@ -1122,6 +1159,11 @@ fn legalise(mut s: Scenario) -> Scenario {
                     *p = Port::Lit(1);
                 }
             }
+        }
+        if per_call {
+            step.op = Op::NonBlocking {
+                call: Box::new(step.op.clone()),
+            };
         }
         steps.push(step);
     }
@@ -1807,4 +1849,115 @@ fn malformed_accept_from_any_listener_is_an_error() {
     }));
     let e = s.validate().unwrap_err().to_string();
     assert!(e.contains("two or more listeners"), "{e}");
+}
+
+// --- per-call `nonblock` -------------------------------------------------------------------
+
+#[test]
+fn per_call_nonblock_parses_prints_and_round_trips() {
+    let s = parse_ok(
+        "s0 = socket(inet)\ns1 = socket(inet)\n\
+         connect(s1, 127.0.0.1:8080 , nonblock) local $C = -1 EINPROGRESS\n\
+         s2 = accept(s0, nonblock) peer $P = -1 EAGAIN\n\
+         s3 = accept(s0|s1, nonblock) = -1 EAGAIN\n\
+         send(s1, 5, nonblock) = 5\nrecv(s1, 100, nonblock) = >0\nrecv(s1, 100) = BLOCKS\n",
+    );
+    let wrapped = |op: &Op| match op {
+        Op::NonBlocking { call } => Some((**call).clone()),
+        _ => None,
+    };
+    let connect = wrapped(&s.steps[2].op).expect("connect is per-call non-blocking");
+    assert_eq!(
+        connect,
+        Op::Connect {
+            sock: SockId(1),
+            addr: SockAddr {
+                ip: v4("127.0.0.1"),
+                port: Port::Lit(8080)
+            },
+            local: Some(Var("C".into())),
+        }
+    );
+    assert!(matches!(wrapped(&s.steps[3].op), Some(Op::Accept { .. })));
+    assert!(matches!(
+        wrapped(&s.steps[4].op),
+        Some(Op::AcceptAny { .. })
+    ));
+    assert!(matches!(wrapped(&s.steps[5].op), Some(Op::Send { .. })));
+    assert!(matches!(wrapped(&s.steps[6].op), Some(Op::Recv { .. })));
+    assert_eq!(wrapped(&s.steps[7].op), None);
+    assert_eq!(s.steps[2].op.call(), &connect);
+    assert_eq!(s.steps[2].op.name(), "connect");
+    assert_eq!(s.steps[2].op.sock(), Some(SockId(1)));
+    let shown: Vec<String> = s.steps[2..7].iter().map(|st| st.op.to_string()).collect();
+    assert_eq!(
+        shown,
+        [
+            "connect(s1, 127.0.0.1:8080, nonblock) local $C",
+            "s2 = accept(s0, nonblock) peer $P",
+            "s3 = accept(s0|s1, nonblock)",
+            "send(s1, 5, nonblock)",
+            "recv(s1, 100, nonblock)",
+        ]
+    );
+    let text = s.to_text();
+    let again = parse_ok(&text);
+    assert_eq!(without_lines(again.clone()), without_lines(s.clone()));
+    assert_eq!(again.to_text(), text);
+    let json = s.to_json();
+    assert!(json.contains("\"NonBlocking\""), "{json}");
+    assert_eq!(Scenario::from_json(&json, None), Ok(s));
+}
+
+#[test]
+fn per_call_nonblock_only_on_calls_that_can_block() {
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "s0 = socket(inet)\nclose(s0, nonblock)\n",
+            2,
+            "takes 1 argument",
+        ),
+        (
+            "s0 = socket(inet)\nbind(s0, 127.0.0.1:1, nonblock)\n",
+            2,
+            "takes 2 arguments",
+        ),
+        (
+            "s0 = socket(inet)\nrecv(s0, 1, nonblock, nonblock)\n",
+            2,
+            "takes 2 arguments",
+        ),
+        (
+            "s0 = socket(inet)\nrecv(s0, nonblock)\n",
+            2,
+            "takes 2 arguments",
+        ),
+    ];
+    for (text, line, needle) in cases {
+        let e = parse_err(text);
+        let prefix = format!("t.scn:{line}: ");
+        assert!(
+            e.starts_with(&prefix) && e.contains(needle),
+            "input {text:?}\n  error: {e}\n  wanted: {prefix}…{needle}…"
+        );
+    }
+    // Built in code (or read from JSON): the same rules.
+    let mut s = parse_ok("s0 = socket(inet)\n");
+    let close = Op::NonBlocking {
+        call: Box::new(Op::Close { sock: SockId(0) }),
+    };
+    s.steps.push(Step::new(close));
+    let e = s.validate().unwrap_err().to_string();
+    assert!(e.contains("takes no per-call `nonblock`"), "{e}");
+    let twice = Op::NonBlocking {
+        call: Box::new(Op::NonBlocking {
+            call: Box::new(Op::Recv {
+                sock: SockId(0),
+                len: 1,
+            }),
+        }),
+    };
+    s.steps[1] = Step::new(twice);
+    let e = s.validate().unwrap_err().to_string();
+    assert!(e.contains("given twice"), "{e}");
 }

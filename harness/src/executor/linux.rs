@@ -289,7 +289,7 @@ impl Executor {
         observer: &mut Observer,
     ) -> Result<Observed, HarnessError> {
         let observed = self.dispatch(op, env, hosts, observer)?;
-        if can_change_bound_row(op) {
+        if can_change_bound_row(op.call()) {
             let cookies: Vec<u64> = op
                 .socks()
                 .into_iter()
@@ -320,6 +320,12 @@ impl Executor {
             Op::AcceptAny {
                 listeners, sock, ..
             } => self.accept_any(listeners, *sock)?,
+            Op::NonBlocking { call } => match call.sock() {
+                Some(s) => {
+                    self.with_fd_nonblocking(s, true, |ex| ex.dispatch(call, env, hosts, observer))?
+                }
+                None => self.dispatch(call, env, hosts, observer)?,
+            },
             Op::Close { sock } => self.close_op(*sock),
             Op::Sleep { ms } => {
                 std::thread::sleep(Duration::from_millis(*ms));

@@ -325,6 +325,36 @@ impl Executor {
         }
     }
 
+    /// `call` with its socket non-blocking (O_NONBLOCK, and its errors as data) for this call
+    /// only; the socket's own mode after it.
+    fn nonblocking_call(
+        &mut self,
+        call: &Op,
+        env: &Env,
+        stack: &dyn Stack,
+    ) -> Result<Observed, HarnessError> {
+        let Some(sock) = call.sock() else {
+            return self.apply(call, env, stack);
+        };
+        let Some(own) = self.slots.get(&sock).map(|s| s.nonblocking) else {
+            return self.apply(call, env, stack);
+        };
+        let io = |e| HarnessError::io("switching O_NONBLOCK around one call", e);
+        let set = |ex: &mut Self, on: bool| -> Result<(), HarnessError> {
+            if let Some(slot) = ex.slots.get_mut(&sock) {
+                slot.nonblocking = on;
+                if let Some(s) = &slot.sock {
+                    s.set_nonblocking(on).map_err(io)?;
+                }
+            }
+            Ok(())
+        };
+        set(self, true)?;
+        let result = self.apply(call, env, stack);
+        set(self, own)?;
+        result
+    }
+
     fn unsupported(op: &Op, reason: &str) -> HarnessError {
         HarnessError::Unsupported {
             what: format!("`{op}` on {}", std::env::consts::OS),
@@ -399,6 +429,7 @@ impl Executor {
             Op::AcceptAny {
                 listeners, sock, ..
             } => self.accept_any(listeners, *sock, stack)?,
+            Op::NonBlocking { call } => self.nonblocking_call(call, env, stack)?,
             Op::Close { sock } => {
                 let Some(slot) = self.slots.get_mut(sock) else {
                     return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));

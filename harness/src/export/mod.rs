@@ -451,6 +451,13 @@ impl Plan {
                     key: setting.key.name().to_owned(),
                     value: setting.value.to_string(),
                 },
+                Op::NonBlocking { .. } => {
+                    return Err(refuse(format!(
+                        "{}: a call made non-blocking for itself is replayed by the harness \
+                         only",
+                        step.op
+                    )));
+                }
                 Op::PeerVanishes { .. } | Op::PeerReboots { .. } | Op::Destroy { .. } => {
                     return Err(refuse(format!(
                         "{} is a fixture op: the harness does it from outside the case \

@@ -52,7 +52,7 @@ pub struct Settled {
 /// those by the call's times, not by settling.)
 pub fn sends_nothing(op: &tcpconform_model::Op) -> bool {
     use tcpconform_model::Op;
-    match op {
+    match op.call() {
         Op::Socket { .. }
         | Op::Bind { .. }
         | Op::Listen { .. }
@@ -69,6 +69,7 @@ pub fn sends_nothing(op: &tcpconform_model::Op) -> bool {
         | Op::Destroy { .. }
         | Op::PeerVanishes { .. }
         | Op::PeerReboots { .. }
+        | Op::NonBlocking { .. }
         | Op::Sleep { .. } => false,
     }
 }

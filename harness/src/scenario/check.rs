@@ -36,6 +36,10 @@ impl Checker {
 
     /// Checks one op and records what it creates and binds; `at` says where it is (`line 4`).
     pub(crate) fn op(&mut self, op: &Op, at: String) -> Result<(), String> {
+        if let Op::NonBlocking { call } = op {
+            check_nonblocking_call(call)?;
+            return self.op(call, at);
+        }
         for var in op_vars(op) {
             check_var_name(var)?;
         }
@@ -196,6 +200,23 @@ fn op_vars(op: &Op) -> Vec<&Var> {
         _ => {}
     }
     out
+}
+
+/// Only `connect`, `accept` (of one listener or several), `send` and `recv` take a per-call
+/// `nonblock`, once.
+fn check_nonblocking_call(call: &Op) -> Result<(), String> {
+    match call {
+        Op::Connect { .. }
+        | Op::Accept { .. }
+        | Op::AcceptAny { .. }
+        | Op::Send { .. }
+        | Op::Recv { .. } => Ok(()),
+        Op::NonBlocking { .. } => Err("`nonblock` is given twice".to_owned()),
+        other => Err(format!(
+            "`{}` takes no per-call `nonblock` (only connect, accept, send and recv do)",
+            other.name()
+        )),
+    }
 }
 
 /// `accept(l1|l2|…)` names two or more listeners, each once.

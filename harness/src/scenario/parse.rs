@@ -482,7 +482,30 @@ fn build_op(
     if name == "sysctl" {
         return parse_sysctl_op(args_text);
     }
-    let args = split_args(args_text)?;
+    let mut args = split_args(args_text)?;
+    // `nonblock` as the last argument of a call that can block: this call only.
+    let per_call = PER_CALL_NONBLOCK.contains(&name) && args.last() == Some(&"nonblock");
+    if per_call {
+        args.pop();
+    }
+    let op = build_call(name, target, &args, capture)?;
+    Ok(if per_call {
+        Op::NonBlocking { call: Box::new(op) }
+    } else {
+        op
+    })
+}
+
+/// The calls that take a per-call `nonblock` option.
+const PER_CALL_NONBLOCK: [&str; 4] = ["connect", "accept", "send", "recv"];
+
+/// [`build_op`] for everything but `sysctl`, with the arguments split.
+fn build_call(
+    name: &str,
+    target: Option<SockId>,
+    args: &[&str],
+    capture: Option<Var>,
+) -> Result<Op, String> {
     let sock = |s: &str| parse_sock(s);
     let op = match name {
         "socket" => {
@@ -517,27 +540,27 @@ fn build_op(
             }
         }
         "setsockopt" => {
-            let [s, opt, value] = arity(name, "setsockopt(SOCK, OPTION, VALUE)", &args)?;
+            let [s, opt, value] = arity(name, "setsockopt(SOCK, OPTION, VALUE)", args)?;
             Op::Setsockopt {
                 sock: sock(s)?,
                 opt: parse_sockopt(opt, value)?,
             }
         }
         "getsockopt" => {
-            let [s, opt] = arity(name, "getsockopt(SOCK, SO_ERROR)", &args)?;
+            let [s, opt] = arity(name, "getsockopt(SOCK, SO_ERROR)", args)?;
             if opt != "SO_ERROR" {
                 return Err(format!("getsockopt reads only SO_ERROR, not `{opt}`"));
             }
             Op::GetsockoptSoError { sock: sock(s)? }
         }
         "bind" => {
-            let [s, addr] = arity(name, "bind(SOCK, ADDR:PORT)", &args)?;
+            let [s, addr] = arity(name, "bind(SOCK, ADDR:PORT)", args)?;
             Op::Bind {
                 sock: sock(s)?,
                 addr: parse_sockaddr(addr)?,
             }
         }
-        "listen" => match args.as_slice() {
+        "listen" => match args {
             [s] => Op::Listen {
                 sock: sock(s)?,
                 backlog: DEFAULT_BACKLOG,
@@ -555,7 +578,7 @@ fn build_op(
             }
         },
         "connect" => {
-            let [s, addr] = arity(name, "connect(SOCK, ADDR:PORT)", &args)?;
+            let [s, addr] = arity(name, "connect(SOCK, ADDR:PORT)", args)?;
             Op::Connect {
                 sock: sock(s)?,
                 addr: parse_sockaddr(addr)?,
@@ -563,7 +586,7 @@ fn build_op(
             }
         }
         "accept" => {
-            let [l] = arity(name, "s2 = accept(LISTENER) or s2 = accept(L1|L2|…)", &args)?;
+            let [l] = arity(name, "s2 = accept(LISTENER) or s2 = accept(L1|L2|…)", args)?;
             let new = target.unwrap_or(SockId(0));
             if l.contains('|') {
                 let listeners = l
@@ -585,7 +608,7 @@ fn build_op(
             }
         }
         "send" | "recv" => {
-            let [s, len] = arity(name, "send(SOCK, LEN) or recv(SOCK, LEN)", &args)?;
+            let [s, len] = arity(name, "send(SOCK, LEN) or recv(SOCK, LEN)", args)?;
             let (sock, len) = (sock(s)?, parse_u32(len, "length")?);
             if name == "send" {
                 Op::Send { sock, len }
@@ -594,7 +617,7 @@ fn build_op(
             }
         }
         "shutdown" => {
-            let [s, how] = arity(name, "shutdown(SOCK, SHUT_RD|SHUT_WR|SHUT_RDWR)", &args)?;
+            let [s, how] = arity(name, "shutdown(SOCK, SHUT_RD|SHUT_WR|SHUT_RDWR)", args)?;
             let how = match how {
                 "SHUT_RD" => How::Rd,
                 "SHUT_WR" => How::Wr,
@@ -612,7 +635,7 @@ fn build_op(
             }
         }
         "close" | "peer_vanishes" | "peer_reboots" | "destroy" => {
-            let [s] = arity(name, "NAME(SOCK)", &args)?;
+            let [s] = arity(name, "NAME(SOCK)", args)?;
             let sock = sock(s)?;
             match name {
                 "close" => Op::Close { sock },
@@ -622,7 +645,7 @@ fn build_op(
             }
         }
         "sleep" => {
-            let [d] = arity(name, "sleep(250ms), sleep(2s), sleep(1.5s)", &args)?;
+            let [d] = arity(name, "sleep(250ms), sleep(2s), sleep(1.5s)", args)?;
             let ms = parse_ms(d)
                 .filter(|_| d.bytes().all(|b| b.is_ascii_digit() || b"ms.".contains(&b)))
                 .ok_or_else(|| format!("bad duration `{d}`: expected like 250ms, 2s or 1.5s"))?;
