@@ -208,3 +208,13 @@ fn a_nonblocking_call_does_not_wait_and_leaves_the_socket_blocking() {
         11,
     );
 }
+
+#[test]
+fn a_table_within_a_time_waits_that_long_and_no_longer() {
+    const TEST: &str = "a_table_within_a_time_waits_that_long_and_no_longer";
+    let file = "orphan-fin-wait-2-expires-within.scn";
+    // Read once, right after the call: the orphan is still there.
+    edit_must_fail(TEST, file, "    | within 2s\n", "", 9);
+    // 300 ms is too short for a 1 s tcp_fin_timeout.
+    edit_must_fail(TEST, file, "    | within 2s\n", "    | within 300ms\n", 9);
+}

@@ -260,6 +260,50 @@ fn check_step(
     }
 }
 
+/// Whether `step`'s table matches `table` (binding nothing).
+fn table_matches(step: &Step, table: &Snapshot, env: &Env) -> bool {
+    step.table.as_ref().is_none_or(|patterns| {
+        match_partial_table(patterns, step.unlisted.as_ref(), table, &mut env.clone()).is_ok()
+    })
+}
+
+/// How often a `| within …` table is read again.
+const WITHIN_POLL_MS: u64 = 10;
+
+/// The model's side of `| within N`: its table after the call, else after each further
+/// [`WITHIN_POLL_MS`] of quiet up to N, the first that matches (the last one when none does),
+/// with the model at that time (the run goes on from there, as time passed on a kernel).
+fn model_table_within(step: &Step, after: &Model, env: &Env, within_ms: u64) -> (Snapshot, Model) {
+    let mut model = after.clone();
+    let mut table = model.snapshot();
+    let mut waited = 0;
+    while waited < within_ms && !table_matches(step, &table, env) {
+        let ms = WITHIN_POLL_MS.min(within_ms - waited);
+        model = model.step(&Op::Sleep { ms }, env).model;
+        waited += ms;
+        table = model.snapshot();
+    }
+    (table, model)
+}
+
+/// The system's side of `| within N`: `first` (read right after the call), else the table
+/// read again every [`WITHIN_POLL_MS`] until it matches or N ms have passed.
+fn system_table_within<S: System + ?Sized>(
+    system: &mut S,
+    step: &Step,
+    first: Snapshot,
+    env: &Env,
+    within_ms: u64,
+) -> Result<Snapshot, S::Error> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(within_ms);
+    let mut table = first;
+    while !table_matches(step, &table, env) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(WITHIN_POLL_MS));
+        table = system.table()?;
+    }
+    Ok(table)
+}
+
 /// `predict`: runs a scenario on the model alone (any OS, no privileges).
 pub fn predict(scenario: &Scenario, profile: Profile) -> ScenarioReport {
     predict_mutated(scenario, profile, None)
@@ -297,6 +341,12 @@ pub fn predict_mutated(
             env.bind(v, *p);
         }
         let table = b.model.snapshot();
+        // A `| within` table waits: the model's clock moves on while it does, as the
+        // kernel's does in a replay.
+        let (file_table, after) = match step.table_within_ms {
+            Some(ms) => model_table_within(step, &b.model, &env, ms),
+            None => (table.clone(), b.model.clone()),
+        };
         let mut allowed = Vec::new();
         for x in &branches {
             let a = crate::lockstep::Allowed {
@@ -307,7 +357,7 @@ pub fn predict_mutated(
                 allowed.push(a);
             }
         }
-        check_step(step, i + 1, b.outcome, &table, &mut env, &mut unmet);
+        check_step(step, i + 1, b.outcome, &file_table, &mut env, &mut unmet);
         if b.rules.contains(&RuleId::NotModelled) {
             // A refusal is not a prediction: the report says so and the run does not pass.
             unmet.push(Unmet {
@@ -334,7 +384,7 @@ pub fn predict_mutated(
             verdict: Verdict::Agree,
             followed: false,
         });
-        model = b.model.clone();
+        model = after;
     }
     ScenarioReport {
         config,
@@ -461,6 +511,13 @@ fn replay_steps<S: System + ?Sized>(
         let step_tables = Step {
             table: step.table.clone().filter(|_| check_tables),
             ..step.clone()
+        };
+        let table = match step.table_within_ms.filter(|_| check_tables) {
+            Some(ms) => match system_table_within(system, step, table, &ls.env, ms) {
+                Ok(t) => t,
+                Err(e) => return (steps, unmet, Some(e.to_string()), ls.env),
+            },
+            None => table,
         };
         check_step(
             &step_tables,

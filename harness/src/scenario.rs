@@ -106,6 +106,11 @@ pub struct Step {
     /// comment, one per line, each trimmed.
     #[serde(default)]
     pub comment: Option<String>,
+    /// `| within 500ms` opening the table: the table is read again until it matches or this
+    /// many milliseconds have passed since the first read (`None`: read once, right after
+    /// the call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_within_ms: Option<u64>,
     /// `| ...` ending the table: the table lists only some rows, and these others may exist
     /// (`None`: the table is the whole table).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,6 +129,7 @@ impl Step {
             expect: None,
             table: None,
             comment: None,
+            table_within_ms: None,
             unlisted: None,
             asserts: Vec::new(),
         }

@@ -985,16 +985,20 @@ fn raw_step() -> impl Strategy<Value = Step> {
         proptest::option::of(comment()),
         proptest::collection::vec(port_assert(), 0..3),
         proptest::option::of(unlisted_rows()),
+        proptest::option::of(prop_oneof![1..=1000u64, 1..=60_000u64]),
     )
-        .prop_map(|(op, expect, table, comment, asserts, unlisted)| Step {
-            line: 0,
-            op,
-            expect,
-            unlisted: unlisted.filter(|_| table.is_some()),
-            table,
-            comment,
-            asserts,
-        })
+        .prop_map(
+            |(op, expect, table, comment, asserts, unlisted, within)| Step {
+                line: 0,
+                op,
+                expect,
+                unlisted: unlisted.filter(|_| table.is_some()),
+                table_within_ms: within.filter(|_| table.is_some()),
+                table,
+                comment,
+                asserts,
+            },
+        )
 }
 
 /// Makes a random scenario obey the rules the parser checks: sockets created before use and
@@ -1960,4 +1964,82 @@ fn per_call_nonblock_only_on_calls_that_can_block() {
     s.steps[1] = Step::new(twice);
     let e = s.validate().unwrap_err().to_string();
     assert!(e.contains("given twice"), "{e}");
+}
+
+// --- `| within N` ---------------------------------------------------------------------------
+
+#[test]
+fn a_table_within_a_time_parses_prints_and_round_trips() {
+    let s = parse_ok(
+        "s0 = socket(inet)\nbind(s0, 127.0.0.1:1) = 0\n    | within   500ms\n\
+         | UNCONN 127.0.0.1:1 *\n| ...\nclose(s0) = 0\n| within 1.5s\n| (empty)\n\
+         sleep(1s)\n| within 2s\n",
+    );
+    assert_eq!(s.steps[1].table_within_ms, Some(500));
+    assert_eq!(s.steps[1].table.as_ref().map(Vec::len), Some(1));
+    assert_eq!(s.steps[2].table_within_ms, Some(1500));
+    assert_eq!(s.steps[2].table, Some(vec![]));
+    assert_eq!(s.steps[3].table_within_ms, Some(2000));
+    assert_eq!(s.steps[3].table, Some(vec![]));
+    assert_eq!(s.steps[0].table_within_ms, None);
+    let text = s.to_text();
+    assert!(
+        text.contains("= 0\n    | within 500ms\n    | UNCONN 127.0.0.1:1 *\n    | ...\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    | within 1.5s\n    | (empty)\n"),
+        "{text}"
+    );
+    let again = parse_ok(&text);
+    assert_eq!(without_lines(again.clone()), without_lines(s.clone()));
+    assert_eq!(again.to_text(), text);
+    let json = s.to_json();
+    assert!(json.contains("\"table_within_ms\": 500"), "{json}");
+    assert_eq!(Scenario::from_json(&json, None), Ok(s));
+}
+
+#[test]
+fn malformed_within_is_an_error_at_its_line() {
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "s0 = socket(inet)\n| UNCONN 127.0.0.1:1 *\n| within 5ms\n",
+            3,
+            "first row",
+        ),
+        (
+            "s0 = socket(inet)\n| within 5ms\n| within 5ms\n",
+            3,
+            "first row",
+        ),
+        (
+            "s0 = socket(inet)\n| (empty)\n| within 5ms\n",
+            3,
+            "first row",
+        ),
+        ("s0 = socket(inet)\n| within 0ms\n", 2, "more than 0"),
+        ("s0 = socket(inet)\n| within 61s\n", 2, "at most 60000 ms"),
+        (
+            "s0 = socket(inet)\n| within soon\n",
+            2,
+            "bad duration `soon`",
+        ),
+        ("s0 = socket(inet)\n| within -5ms\n", 2, "bad duration"),
+        ("| within 5ms\n", 1, "before any op"),
+    ];
+    for (text, line, needle) in cases {
+        let e = parse_err(text);
+        let prefix = format!("t.scn:{line}: ");
+        assert!(
+            e.starts_with(&prefix) && e.contains(needle),
+            "input {text:?}\n  error: {e}\n  wanted: {prefix}…{needle}…"
+        );
+    }
+    let mut s = parse_ok("s0 = socket(inet)\n");
+    s.steps[0].table_within_ms = Some(10);
+    let e = s.validate().unwrap_err().to_string();
+    assert!(e.contains("without a table"), "{e}");
+    s.steps[0].table = Some(vec![]);
+    s.steps[0].table_within_ms = Some(0);
+    assert!(s.validate().is_err());
 }

@@ -129,6 +129,13 @@ fn harness_only(step: &crate::scenario::Step) -> Option<String> {
              programs compare exact results"
         ));
     }
+    if let Some(ms) = step.table_within_ms {
+        return Some(format!(
+            "the table waited for (`| within {}`) is read again by the harness only; \
+             exported programs read each table once",
+            tcpconform_model::time::show_ms(ms)
+        ));
+    }
     if let Some(unlisted) = &step.unlisted {
         return Some(format!(
             "the partial table (`| {unlisted}`) is matched by the harness only; exported \

@@ -12,6 +12,20 @@ use super::{Expected, ParseError, PortAssert, RowPattern, Scenario, UnlistedRows
 /// small enough that every duration prints and parses back exactly.
 pub(crate) const MAX_SLEEP_MS: u64 = 1_000_000_000_000;
 
+/// The longest `| within …` a table may wait for (ms): a table that settles later is a timer's
+/// business (`sleep()` first).
+pub(crate) const MAX_WITHIN_MS: u64 = 60_000;
+
+/// `| within N` waits more than 0 ms and at most [`MAX_WITHIN_MS`].
+pub(crate) fn check_within(ms: u64) -> Result<(), String> {
+    if ms == 0 || ms > MAX_WITHIN_MS {
+        return Err(format!(
+            "`within {ms}ms`: expected more than 0 and at most {MAX_WITHIN_MS} ms"
+        ));
+    }
+    Ok(())
+}
+
 /// The header names, for error messages.
 pub(crate) const DIRECTIVES: &str = "@title, @profile, @variant, @hosts, @sysctl, @address";
 
@@ -397,6 +411,12 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), ParseError> {
         }
         if let Some(unlisted) = &step.unlisted {
             check_unlisted(step.table.is_some(), unlisted).map_err(at)?;
+        }
+        if let Some(ms) = step.table_within_ms {
+            if step.table.is_none() {
+                return Err(at("`| within …` without a table".to_owned()));
+            }
+            check_within(ms).map_err(at)?;
         }
         for assertion in &step.asserts {
             checker.assertion(assertion).map_err(at)?;

@@ -130,6 +130,7 @@ impl Parser {
             expect,
             table: None,
             comment: (!lines.is_empty()).then(|| lines.join("\n")),
+            table_within_ms: None,
             unlisted: None,
             asserts: Vec::new(),
         });
@@ -269,6 +270,14 @@ impl Parser {
         if step.unlisted.is_some() {
             return Err("a row after `| ...`: `...` ends the table".to_owned());
         }
+        if let Some(duration) = text.strip_prefix("within ") {
+            if step.table.is_some() || !step.asserts.is_empty() {
+                return Err("`| within …` must be the table's first row".to_owned());
+            }
+            step.table_within_ms = Some(parse_within(duration.trim())?);
+            step.table = Some(Vec::new());
+            return Ok(());
+        }
         if let Some(states) = text.strip_prefix("...") {
             if self.empty_table {
                 return Err("`| ...` after `| (empty)`: an empty table lists no rows".to_owned());
@@ -281,7 +290,8 @@ impl Parser {
             return Ok(());
         }
         if text == "(empty)" {
-            if step.table.is_some() || !step.asserts.is_empty() {
+            let has_rows = step.table.as_ref().is_some_and(|rows| !rows.is_empty());
+            if has_rows || self.empty_table || !step.asserts.is_empty() {
                 return Err("`(empty)` in a table that already has rows".to_owned());
             }
             step.table = Some(Vec::new());
@@ -315,6 +325,21 @@ impl Parser {
         step.asserts.push(assertion);
         Ok(())
     }
+}
+
+/// The duration of `| within 500ms` (as `sleep()` writes it), at most
+/// [`check::MAX_WITHIN_MS`].
+fn parse_within(text: &str) -> Result<u64, String> {
+    let ms = parse_ms(text)
+        .filter(|_| {
+            text.bytes()
+                .all(|b| b.is_ascii_digit() || b"ms.".contains(&b))
+        })
+        .ok_or_else(|| {
+            format!("bad duration `{text}` after `within`: expected like 500ms or 2s")
+        })?;
+    check::check_within(ms)?;
+    Ok(ms)
 }
 
 /// What follows `| ...`: nothing (any rows), or state names (rows in those states).

@@ -125,6 +125,13 @@ pub(crate) fn scenario_text(s: &Scenario) -> String {
         }
         out.push_str(line.trim_end());
         out.push('\n');
+        if let Some(ms) = step.table_within_ms {
+            let _ = writeln!(
+                out,
+                "{ROW_INDENT}| within {}",
+                tcpconform_model::time::show_ms(ms)
+            );
+        }
         match &step.table {
             None => {}
             Some(rows) if rows.is_empty() && step.unlisted.is_none() => {
