@@ -30,8 +30,10 @@
 //! - [`Scenario::validate`] checks a scenario built in code (or read from JSON) against the same
 //!   rules the text parser applies.
 //! - [`match_table`] compares an expected table ([`RowPattern`]s, possibly with unbound port
-//!   variables) with an observed [`Snapshot`], and [`row_pattern_from`] turns an observed row
-//!   back into a pattern.
+//!   variables) with an observed [`Snapshot`] ([`match_partial_table`] a table ending in
+//!   `| ...`), and [`row_pattern_from`] turns an observed row back into a pattern.
+//! - [`PortAssert`] (`? $C2 != $C`) and [`Expected`] (`= 5`, `= >0`) are the other
+//!   expectations a step carries.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -477,8 +479,10 @@ impl Scenario {
 
     /// Checks what the text parser checks, for a scenario built in code or read from JSON:
     /// a known profile, 1 or 2 hosts, host `b` only with 2 hosts, well-formed sysctls and
-    /// addresses, every socket created once before it is used, every destination port
-    /// variable bound before it is used, results that the op can have.
+    /// addresses, every socket created once before it is used, every destination or
+    /// assertion port variable bound before it is used, results that the op can have,
+    /// `accept(…|…)` with two or more distinct listeners, `nonblock` only on a call that can
+    /// block, `| ...` and `| within` only with a table.
     pub fn validate(&self) -> Result<(), ParseError> {
         check::validate(self)
     }
