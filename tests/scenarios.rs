@@ -80,3 +80,141 @@ fn every_scenario_holds_on_the_kernel_and_agrees_with_the_model() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `file` with its first `from` replaced by `to` (which must change it).
+fn edited(file: &str, from: &str, to: &str) -> scenario::Scenario {
+    let path = tcpconform_tests::repo_root()
+        .join("tests/scenarios")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+    assert!(text.contains(from), "{file} has no `{from}`");
+    let text = text.replacen(from, to, 1);
+    scenario::parse(&text, Some(file)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The edited file must fail at call `call` on the model, and on the kernel when there is one:
+/// a feature of the format that stopped being checked would let it pass.
+fn edit_must_fail(test: &str, file: &str, from: &str, to: &str, call: usize) {
+    let sc = edited(file, from, to);
+    let report = replay::predict(&sc, Profile::LINUX_6_18);
+    assert!(
+        !report.passed() && report.unmet.iter().any(|u| u.index == call),
+        "{file} with `{to}` passes on the model:\n{}",
+        report.render(file)
+    );
+    if !sandbox::kernel_or_skip(test) {
+        return;
+    }
+    let profile = kernel::running_profile().expect("kernel version");
+    let report = replay::replay(&sc, profile).unwrap_or_else(|e| panic!("harness: {e}"));
+    assert!(
+        !report.passed() && report.unmet.iter().any(|u| u.index == call),
+        "{file} with `{to}` passes on the kernel:\n{}",
+        report.render(file)
+    );
+}
+
+#[test]
+fn a_false_port_assertion_fails_the_replay() {
+    const TEST: &str = "a_false_port_assertion_fails_the_replay";
+    let file = "distinct-ephemeral-ports.scn";
+    edit_must_fail(TEST, file, "? $C2 != $C", "? $C2 == $C", 7);
+    edit_must_fail(TEST, file, "? $D == $C", "? $D == $C2", 10);
+    edit_must_fail(TEST, file, "? $C != 8080", "? $C == 8080", 5);
+}
+
+#[test]
+fn a_partial_table_still_requires_its_rows_and_limits_the_others() {
+    const TEST: &str = "a_partial_table_still_requires_its_rows_and_limits_the_others";
+    let file = "bound-port-refuses-connections.scn";
+    // The bound s0 (UNCONN) is not allowed once only ESTAB rows may be left unlisted.
+    edit_must_fail(TEST, file, "    | ... UNCONN\n", "    | ... ESTAB\n", 4);
+    // A listed row that is not there.
+    edit_must_fail(
+        TEST,
+        file,
+        "| ESTAB 127.0.0.1:$C   127.0.0.1:8080",
+        "| SYN-SENT 127.0.0.1:$C 127.0.0.1:8080",
+        6,
+    );
+    // The two connections' ESTAB rows are not CLOSE-WAIT.
+    edit_must_fail(TEST, file, "| ... ESTAB", "| ... CLOSE-WAIT", 7);
+}
+
+#[test]
+fn any_byte_count_does_not_accept_eof_or_an_error() {
+    const TEST: &str = "any_byte_count_does_not_accept_eof_or_an_error";
+    let file = "half-close-data-then-eof.scn";
+    edit_must_fail(
+        TEST,
+        file,
+        "recv(s2, 100)                        = EOF",
+        "recv(s2, 100) = >0",
+        10,
+    );
+    edit_must_fail(
+        TEST,
+        file,
+        "send(s1, 1)                          = -1 EPIPE",
+        "send(s1, 1) = >0",
+        13,
+    );
+}
+
+#[test]
+fn accept_from_any_listener_takes_the_first_ready_in_listed_order() {
+    const TEST: &str = "accept_from_any_listener_takes_the_first_ready_in_listed_order";
+    let file = "accept-from-any-listener.scn";
+    // Both listeners have a connection: listed first, s0 wins, not s1.
+    edit_must_fail(TEST, file, "s7 = accept(s1|s0)", "s7 = accept(s0|s1)", 15);
+    // Nothing ready and s0 (non-blocking) first: EAGAIN at once, not BLOCKS.
+    edit_must_fail(TEST, file, "s9 = accept(s1|s0)", "s9 = accept(s0|s1)", 17);
+    // Only s1 had one: accepting from s0 alone finds nothing.
+    edit_must_fail(
+        TEST,
+        file,
+        "s4 = accept(s0|s1) peer $P",
+        "s4 = accept(s0) peer $P",
+        10,
+    );
+}
+
+#[test]
+fn a_nonblocking_call_does_not_wait_and_leaves_the_socket_blocking() {
+    const TEST: &str = "a_nonblocking_call_does_not_wait_and_leaves_the_socket_blocking";
+    let file = "nonblocking-per-call.scn";
+    // Without the option the same calls wait (BLOCKS) or complete the handshake (0).
+    edit_must_fail(
+        TEST,
+        file,
+        "s1 = accept(s0, nonblock)",
+        "s1 = accept(s0)",
+        4,
+    );
+    edit_must_fail(
+        TEST,
+        file,
+        "connect(s2, 127.0.0.1:8080, nonblock)",
+        "connect(s2, 127.0.0.1:8080)",
+        6,
+    );
+    edit_must_fail(TEST, file, "recv(s3, 100, nonblock)", "recv(s3, 100)", 9);
+    // With it, a call that blocks on the blocking socket does not.
+    edit_must_fail(
+        TEST,
+        file,
+        "s4 = accept(s0)",
+        "s4 = accept(s0, nonblock)",
+        11,
+    );
+}
+
+#[test]
+fn a_table_within_a_time_waits_that_long_and_no_longer() {
+    const TEST: &str = "a_table_within_a_time_waits_that_long_and_no_longer";
+    let file = "orphan-fin-wait-2-expires-within.scn";
+    // Read once, right after the call: the orphan is still there.
+    edit_must_fail(TEST, file, "    | within 2s\n", "", 9);
+    // 300 ms is too short for a 1 s tcp_fin_timeout.
+    edit_must_fail(TEST, file, "    | within 2s\n", "    | within 300ms\n", 9);
+}

@@ -99,7 +99,9 @@ fn pin(scn: &str, pin: Pin) {
     let sc: Scenario = scenario::parse(scn, Some(&name))
         .unwrap_or_else(|e| panic!("{name}: malformed case: {e}\n{scn}"));
     let want = match sc.steps.last().and_then(|s| s.expect.as_deref()) {
-        Some([want]) => *want,
+        Some([want]) => want
+            .exact()
+            .unwrap_or_else(|| panic!("{name}: the last call's result must be exact")),
         _ => panic!("{name}: the last call must have exactly one expected result"),
     };
 

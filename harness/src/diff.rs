@@ -118,7 +118,7 @@ pub struct DiffReport {
 /// different configurations compare equal when they differ only in the ports each chose.
 pub fn port_names(table: &Snapshot, env: &Env, ops: &[Op]) -> Vec<String> {
     let mut literal = std::collections::BTreeSet::new();
-    for op in ops {
+    for op in ops.iter().map(Op::call) {
         if let Op::Bind {
             addr: SockAddr {
                 port: Port::Lit(p), ..

@@ -311,7 +311,7 @@ impl LockStep {
 /// `bind`, the `local` of a `connect`, the `peer` of an `accept`.
 pub fn capture(op: &Op, observed: &Observed, env: &mut Env) {
     use tcpconform_model::{Port, SockAddr};
-    match op {
+    match op.call() {
         Op::Bind {
             addr: SockAddr {
                 port: Port::Var(v), ..
@@ -329,7 +329,9 @@ pub fn capture(op: &Op, observed: &Observed, env: &mut Env) {
                 env.bind(v, l.port());
             }
         }
-        Op::Accept { peer: Some(v), .. } if observed.outcome == Outcome::Ok => {
+        Op::Accept { peer: Some(v), .. } | Op::AcceptAny { peer: Some(v), .. }
+            if observed.outcome == Outcome::Ok =>
+        {
             if let Some(p) = observed.peer {
                 env.bind(v, p.port());
             }

@@ -14,7 +14,7 @@ use crate::kernel::{CaseSystem, sandbox_spec};
 use crate::lockstep::{LockStep, StepReport, System, Verdict, capture};
 use crate::report::{PortNames, format_prediction, format_run};
 use crate::sandbox::run_case;
-use crate::scenario::{Scenario, Step, match_table};
+use crate::scenario::{Scenario, Step, match_partial_table};
 
 /// A file's expectation that did not hold.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,7 +227,7 @@ fn check_step(
     unmet: &mut Vec<Unmet>,
 ) {
     if let Some(expect) = &step.expect
-        && !expect.contains(&outcome)
+        && !expect.iter().any(|e| e.matches(outcome))
     {
         let want: Vec<String> = expect.iter().map(|o| o.to_string()).collect();
         unmet.push(Unmet {
@@ -241,7 +241,7 @@ fn check_step(
         });
     }
     if let Some(patterns) = &step.table
-        && let Err(m) = match_table(patterns, table, env)
+        && let Err(m) = match_partial_table(patterns, step.unlisted.as_ref(), table, env)
     {
         unmet.push(Unmet {
             index,
@@ -249,6 +249,59 @@ fn check_step(
             message: format!("after {}: {m}", step.op),
         });
     }
+    for assertion in &step.asserts {
+        if let Err(why) = assertion.check(env) {
+            unmet.push(Unmet {
+                index,
+                line: step.line,
+                message: format!("after {}: {why}", step.op),
+            });
+        }
+    }
+}
+
+/// Whether `step`'s table matches `table` (binding nothing).
+fn table_matches(step: &Step, table: &Snapshot, env: &Env) -> bool {
+    step.table.as_ref().is_none_or(|patterns| {
+        match_partial_table(patterns, step.unlisted.as_ref(), table, &mut env.clone()).is_ok()
+    })
+}
+
+/// How often a `| within …` table is read again.
+const WITHIN_POLL_MS: u64 = 10;
+
+/// The model's side of `| within N`: its table after the call, else after each further
+/// [`WITHIN_POLL_MS`] of quiet up to N, the first that matches (the last one when none does),
+/// with the model at that time (the run goes on from there, as time passed on a kernel).
+fn model_table_within(step: &Step, after: &Model, env: &Env, within_ms: u64) -> (Snapshot, Model) {
+    let mut model = after.clone();
+    let mut table = model.snapshot();
+    let mut waited = 0;
+    while waited < within_ms && !table_matches(step, &table, env) {
+        let ms = WITHIN_POLL_MS.min(within_ms - waited);
+        model = model.step(&Op::Sleep { ms }, env).model;
+        waited += ms;
+        table = model.snapshot();
+    }
+    (table, model)
+}
+
+/// The system's side of `| within N`: `first` (read right after the call), else the table
+/// read again every [`WITHIN_POLL_MS`] until it matches or N ms have passed.
+fn system_table_within<S: System + ?Sized>(
+    system: &mut S,
+    step: &Step,
+    first: Snapshot,
+    env: &Env,
+    within_ms: u64,
+) -> Result<Snapshot, S::Error> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(within_ms);
+    let mut table = first;
+    while !table_matches(step, &table, env) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(WITHIN_POLL_MS));
+        table = system.table()?;
+    }
+    Ok(table)
 }
 
 /// `predict`: runs a scenario on the model alone (any OS, no privileges).
@@ -277,13 +330,23 @@ pub fn predict_mutated(
         let chosen = step
             .expect
             .as_ref()
-            .and_then(|e| branches.iter().position(|b| e.contains(&b.outcome)))
+            .and_then(|e| {
+                branches
+                    .iter()
+                    .position(|b| e.iter().any(|x| x.matches(b.outcome)))
+            })
             .unwrap_or(0);
         let b = &branches[chosen];
         for (v, p) in &b.bindings {
             env.bind(v, *p);
         }
         let table = b.model.snapshot();
+        // A `| within` table waits: the model's clock moves on while it does, as the
+        // kernel's does in a replay.
+        let (file_table, after) = match step.table_within_ms {
+            Some(ms) => model_table_within(step, &b.model, &env, ms),
+            None => (table.clone(), b.model.clone()),
+        };
         let mut allowed = Vec::new();
         for x in &branches {
             let a = crate::lockstep::Allowed {
@@ -294,7 +357,7 @@ pub fn predict_mutated(
                 allowed.push(a);
             }
         }
-        check_step(step, i + 1, b.outcome, &table, &mut env, &mut unmet);
+        check_step(step, i + 1, b.outcome, &file_table, &mut env, &mut unmet);
         if b.rules.contains(&RuleId::NotModelled) {
             // A refusal is not a prediction: the report says so and the run does not pass.
             unmet.push(Unmet {
@@ -321,7 +384,7 @@ pub fn predict_mutated(
             verdict: Verdict::Agree,
             followed: false,
         });
-        model = b.model.clone();
+        model = after;
     }
     ScenarioReport {
         config,
@@ -448,6 +511,13 @@ fn replay_steps<S: System + ?Sized>(
         let step_tables = Step {
             table: step.table.clone().filter(|_| check_tables),
             ..step.clone()
+        };
+        let table = match step.table_within_ms.filter(|_| check_tables) {
+            Some(ms) => match system_table_within(system, step, table, &ls.env, ms) {
+                Ok(t) => t,
+                Err(e) => return (steps, unmet, Some(e.to_string()), ls.env),
+            },
+            None => table,
         };
         check_step(
             &step_tables,

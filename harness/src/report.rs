@@ -27,7 +27,7 @@ impl PortNames {
     /// Names from a run's environment and the literal ports of its ops.
     pub fn new(env: &Env, ops: &[Op]) -> Self {
         let mut literal = BTreeSet::new();
-        for op in ops {
+        for op in ops.iter().map(Op::call) {
             if let Op::Bind {
                 addr: SockAddr {
                     port: Port::Lit(p), ..

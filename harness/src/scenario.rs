@@ -30,8 +30,10 @@
 //! - [`Scenario::validate`] checks a scenario built in code (or read from JSON) against the same
 //!   rules the text parser applies.
 //! - [`match_table`] compares an expected table ([`RowPattern`]s, possibly with unbound port
-//!   variables) with an observed [`Snapshot`], and [`row_pattern_from`] turns an observed row
-//!   back into a pattern.
+//!   variables) with an observed [`Snapshot`] ([`match_partial_table`] a table ending in
+//!   `| ...`), and [`row_pattern_from`] turns an observed row back into a pattern.
+//! - [`PortAssert`] (`? $C2 != $C`) and [`Expected`] (`= 5`, `= >0`) are the other
+//!   expectations a step carries.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -46,7 +48,7 @@ mod print;
 mod table;
 
 pub use parse::{parse, parse_op};
-pub use table::{TableMismatch, match_table, row_pattern_from};
+pub use table::{TableMismatch, match_partial_table, match_table, row_pattern_from};
 
 #[cfg(doc)]
 use tcpconform_model::Snapshot;
@@ -98,7 +100,7 @@ pub struct Step {
     pub op: Op,
     /// `= …`: the results the call may return (any of them; `None`: not checked).
     #[serde(default)]
-    pub expect: Option<Vec<Outcome>>,
+    pub expect: Option<Vec<Expected>>,
     /// `| …` lines: the exact socket table after the call (`None`: not checked).
     #[serde(default)]
     pub table: Option<Vec<RowPattern>>,
@@ -106,6 +108,18 @@ pub struct Step {
     /// comment, one per line, each trimmed.
     #[serde(default)]
     pub comment: Option<String>,
+    /// `| within 500ms` opening the table: the table is read again until it matches or this
+    /// many milliseconds have passed since the first read (`None`: read once, right after
+    /// the call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_within_ms: Option<u64>,
+    /// `| ...` ending the table: the table lists only some rows, and these others may exist
+    /// (`None`: the table is the whole table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlisted: Option<UnlistedRows>,
+    /// `? …` lines: port assertions checked after the call and its table, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub asserts: Vec<PortAssert>,
 }
 
 impl Step {
@@ -117,13 +131,16 @@ impl Step {
             expect: None,
             table: None,
             comment: None,
+            table_within_ms: None,
+            unlisted: None,
+            asserts: Vec::new(),
         }
     }
 
     /// The step with these expected results.
     #[must_use]
     pub fn expect(mut self, outcomes: impl IntoIterator<Item = Outcome>) -> Self {
-        self.expect = Some(outcomes.into_iter().collect());
+        self.expect = Some(outcomes.into_iter().map(Expected::Exact).collect());
         self
     }
 
@@ -134,11 +151,181 @@ impl Step {
         self
     }
 
+    /// The step with its table made partial: rows it does not list may exist as `unlisted`
+    /// says (an empty table when it had none).
+    #[must_use]
+    pub fn unlisted(mut self, unlisted: UnlistedRows) -> Self {
+        self.table.get_or_insert_with(Vec::new);
+        self.unlisted = Some(unlisted);
+        self
+    }
+
+    /// The step with these port assertions.
+    #[must_use]
+    pub fn asserts(mut self, asserts: impl IntoIterator<Item = PortAssert>) -> Self {
+        self.asserts = asserts.into_iter().collect();
+        self
+    }
+
     /// The step with this comment.
     #[must_use]
     pub fn comment(mut self, text: impl Into<String>) -> Self {
         self.comment = Some(text.into());
         self
+    }
+}
+
+/// One expected result of a call: an exact outcome, or a pattern that several outcomes match.
+///
+/// In JSON an exact outcome is written as the outcome itself (`"Ok"`, `{"Bytes": 5}`) and the
+/// pattern by its name (`"AnyBytes"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Expected {
+    /// Exactly this outcome (`0`, `5`, `-1 EADDRINUSE`, …).
+    Exact(Outcome),
+    /// An outcome of a kind (`>0`).
+    Pattern(OutcomePattern),
+}
+
+/// The kinds of outcome a result may be written as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum OutcomePattern {
+    /// `>0`: `send`/`recv` moved at least one byte, however many.
+    AnyBytes,
+}
+
+impl Expected {
+    /// Whether `outcome` is one this expectation accepts.
+    pub fn matches(self, outcome: Outcome) -> bool {
+        match self {
+            Self::Exact(o) => o == outcome,
+            Self::Pattern(OutcomePattern::AnyBytes) => {
+                matches!(outcome, Outcome::Bytes(n) if n > 0)
+            }
+        }
+    }
+
+    /// The outcome, when the expectation is an exact one.
+    pub fn exact(self) -> Option<Outcome> {
+        match self {
+            Self::Exact(o) => Some(o),
+            Self::Pattern(_) => None,
+        }
+    }
+}
+
+impl From<Outcome> for Expected {
+    fn from(outcome: Outcome) -> Self {
+        Self::Exact(outcome)
+    }
+}
+
+impl fmt::Display for Expected {
+    /// As a scenario writes it after `=`: the outcome's own form, or `>0`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exact(o) => o.fmt(f),
+            Self::Pattern(OutcomePattern::AnyBytes) => f.pad(">0"),
+        }
+    }
+}
+
+/// The rows a partial table (one ending in `| ...`) allows besides those it lists.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum UnlistedRows {
+    /// `| ...`: any rows.
+    Any,
+    /// `| ... UNCONN`: only rows in these states (one or more, each once).
+    InStates(Vec<TcpState>),
+}
+
+impl UnlistedRows {
+    /// Whether an observed row in `state` that the table does not list may exist.
+    pub fn allows(&self, state: TcpState) -> bool {
+        match self {
+            Self::Any => true,
+            Self::InStates(states) => states.contains(&state),
+        }
+    }
+}
+
+impl fmt::Display for UnlistedRows {
+    /// `...` or `... UNCONN LISTEN`, as the `|` line writes it without the `|`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("...")?;
+        if let Self::InStates(states) = self {
+            for s in states {
+                write!(f, " {}", s.ss_name())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a port assertion compares its two ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Comparison {
+    /// `==`: the ports are equal.
+    Eq,
+    /// `!=`: the ports differ.
+    Ne,
+}
+
+impl Comparison {
+    /// The operator as written (`==`, `!=`).
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::Eq => "==",
+            Self::Ne => "!=",
+        }
+    }
+
+    /// Whether `left` and `right` compare this way.
+    pub fn holds(self, left: u16, right: u16) -> bool {
+        match self {
+            Self::Eq => left == right,
+            Self::Ne => left != right,
+        }
+    }
+}
+
+/// A port assertion (`? $C2 != $C`, `? $C == 40000`): two ports, each a variable or a
+/// number, compared after the step's call and table.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortAssert {
+    /// The left operand.
+    pub left: Port,
+    /// `==` or `!=`.
+    pub cmp: Comparison,
+    /// The right operand.
+    pub right: Port,
+}
+
+impl PortAssert {
+    /// Checks the assertion with the variables of `env`: `Err` says why it does not hold
+    /// (an operand without a value, or the values compared).
+    pub fn check(&self, env: &tcpconform_model::Env) -> Result<(), String> {
+        let value = |p: &Port| {
+            env.resolve(p)
+                .ok_or_else(|| format!("assertion `{self}`: {p} has no value here"))
+        };
+        let (l, r) = (value(&self.left)?, value(&self.right)?);
+        if self.cmp.holds(l, r) {
+            return Ok(());
+        }
+        Err(format!(
+            "assertion `{self}` failed: {} is {l}, {} is {r}",
+            self.left, self.right
+        ))
+    }
+}
+
+impl fmt::Display for PortAssert {
+    /// `$C2 != $C`, as the `?` line writes it without the `?`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.left, self.cmp.symbol(), self.right)
     }
 }
 
@@ -292,8 +479,10 @@ impl Scenario {
 
     /// Checks what the text parser checks, for a scenario built in code or read from JSON:
     /// a known profile, 1 or 2 hosts, host `b` only with 2 hosts, well-formed sysctls and
-    /// addresses, every socket created once before it is used, every destination port
-    /// variable bound before it is used, results that the op can have.
+    /// addresses, every socket created once before it is used, every destination or
+    /// assertion port variable bound before it is used, results that the op can have,
+    /// `accept(…|…)` with two or more distinct listeners, `nonblock` only on a call that can
+    /// block, `| ...` and `| within` only with a table.
     pub fn validate(&self) -> Result<(), ParseError> {
         check::validate(self)
     }

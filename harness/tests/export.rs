@@ -293,9 +293,9 @@ fn flipped_expectations_fail_both_programs_and_name_the_calls() {
         .expect("the scenario rebinds 127.0.0.1:8080");
     assert_eq!(
         sc.steps[rebind].expect.as_deref(),
-        Some(&[Outcome::Err(tcpconform_model::Errno::EADDRINUSE)][..])
+        Some(&[Outcome::Err(tcpconform_model::Errno::EADDRINUSE).into()][..])
     );
-    sc.steps[rebind].expect = Some(vec![Outcome::Ok]);
+    sc.steps[rebind].expect = Some(vec![Outcome::Ok.into()]);
     // The last table has s3 on 127.0.0.2:8080; say it is on 127.0.0.3.
     let last = sc.steps.last_mut().expect("steps");
     let row = last
@@ -336,4 +336,58 @@ fn flipped_expectations_fail_both_programs_and_name_the_calls() {
         assert_eq!(tap.tables, BTreeSet::from([last_index]), "{}", tap.stdout);
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `accept(s0|s1)` in both languages: poll, then accept from the first readable listener in
+/// listed order, or from the first without waiting.
+const ACCEPT_ANY: &str = "\
+# accept() from the first ready listener in listed order.
+@title accept(s0|s1) exported
+@profile linux-6.18
+s0 = socket(inet, nonblock) = 0
+bind(s0, 127.0.0.1:8080) = 0
+listen(s0) = 0
+s1 = socket(inet) = 0
+bind(s1, 127.0.0.1:8081) = 0
+listen(s1) = 0
+s2 = accept(s0|s1) = -1 EAGAIN
+s3 = socket(inet) = 0
+connect(s3, 127.0.0.1:8081) local $C = 0
+s4 = socket(inet) = 0
+connect(s4, 127.0.0.1:8080) local $D = 0
+s5 = accept(s1|s0) peer $C = 0
+    | LISTEN 127.0.0.1:8080 * q=1
+    | LISTEN 127.0.0.1:8081 *
+    | ESTAB 127.0.0.1:$C 127.0.0.1:8081
+    | ESTAB 127.0.0.1:8081 127.0.0.1:$C
+    | ESTAB 127.0.0.1:$D 127.0.0.1:8080
+    | ESTAB 127.0.0.1:8080 127.0.0.1:$D
+s6 = accept(s1|s0) peer $D = 0
+s7 = accept(s1|s0) = BLOCKS
+";
+
+#[test]
+fn accept_from_any_listener_exports_and_agrees_with_replay() {
+    const TEST: &str = "accept_from_any_listener_exports_and_agrees_with_replay";
+    if !sandbox::kernel_or_skip(TEST) || !tool_or_skip(TEST, "cc") || !tool_or_skip(TEST, "python3")
+    {
+        return;
+    }
+    let profile = kernel::running_profile().expect("the running kernel has a version");
+    let dir = work_dir("accept-any");
+    // As written it passes; with the listeners of s5 swapped, s0 is first and wins: the table
+    // (s0's queue) and nothing else fails, in replay and in both programs alike.
+    let swapped = ACCEPT_ANY.replacen("s5 = accept(s1|s0)", "s5 = accept(s0|s1)", 1);
+    for (name, text, passes) in [
+        ("as-written", ACCEPT_ANY, true),
+        ("swapped", &swapped, false),
+    ] {
+        let path = dir.join(format!("{name}.scn"));
+        std::fs::write(&path, text).expect("writable");
+        let sc = load(&path).0;
+        let report = replay::replay(&sc, profile).expect("replay runs");
+        assert_eq!(report.passed(), passes, "{}", report.render(name));
+        let note = check_file(&dir, &path, profile).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(note.is_empty(), "{name}: {note}");
+    }
 }

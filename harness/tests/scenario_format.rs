@@ -6,8 +6,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use tcpconform_harness::scenario::{
-    AddrPattern, RowPattern, Scenario, Step, match_table, parse, parse_file, parse_op,
-    row_pattern_from,
+    AddrPattern, Comparison, Expected, OutcomePattern, PortAssert, RowPattern, Scenario, Step,
+    UnlistedRows, match_partial_table, match_table, parse, parse_file, parse_op, row_pattern_from,
 };
 use tcpconform_model::{
     Env, Errno, Family, Host, How, Op, Outcome, Port, Profile, Row, RowInfo, Snapshot, SockAddr,
@@ -211,8 +211,8 @@ fn the_example_parses_into_the_expected_scenario() {
     assert_eq!(
         s.steps[6].expect,
         Some(vec![
-            Outcome::SoError(Some(Errno::ECONNREFUSED)),
-            Outcome::SoError(None)
+            Outcome::SoError(Some(Errno::ECONNREFUSED)).into(),
+            Outcome::SoError(None).into()
         ])
     );
     let connect = &s.steps[9];
@@ -327,7 +327,7 @@ fn outcome_display_forms_parse_back() {
             _ => "recv(s0, 10)",
         };
         let s = parse_ok(&format!("s0 = socket(inet)\n{op} = {o}\n"));
-        assert_eq!(s.steps[1].expect, Some(vec![o]), "{o}");
+        assert_eq!(s.steps[1].expect, Some(vec![Expected::Exact(o)]), "{o}");
     }
 }
 
@@ -854,6 +854,16 @@ fn op() -> impl Strategy<Value = Op> {
                 peer,
             }
         }),
+        (
+            proptest::collection::btree_set(sock_id(), 2..4),
+            sock_id(),
+            proptest::option::of(var())
+        )
+            .prop_map(|(listeners, sock, peer)| Op::AcceptAny {
+                listeners: listeners.into_iter().collect(),
+                sock,
+                peer,
+            }),
         (sock_id(), any::<u32>()).prop_map(|(sock, len)| Op::Send { sock, len }),
         (sock_id(), any::<u32>()).prop_map(|(sock, len)| Op::Recv { sock, len }),
         (
@@ -866,7 +876,36 @@ fn op() -> impl Strategy<Value = Op> {
         (host(), sysctl()).prop_map(|(host, setting)| Op::Sysctl { host, setting }),
         sock_id().prop_map(|sock| Op::PeerVanishes { sock }),
         sock_id().prop_map(|sock| Op::Destroy { sock }),
+        nonblocking_call(),
     ]
+}
+
+/// A call made non-blocking for itself: connect, accept (of one or several listeners), send,
+/// recv.
+fn nonblocking_call() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (sock_id(), sock_addr(), proptest::option::of(var()))
+            .prop_map(|(sock, addr, local)| Op::Connect { sock, addr, local }),
+        (sock_id(), sock_id(), proptest::option::of(var())).prop_map(|(listener, sock, peer)| {
+            Op::Accept {
+                listener,
+                sock,
+                peer,
+            }
+        }),
+        (proptest::collection::btree_set(sock_id(), 2..4), sock_id()).prop_map(
+            |(listeners, sock)| Op::AcceptAny {
+                listeners: listeners.into_iter().collect(),
+                sock,
+                peer: None,
+            }
+        ),
+        (sock_id(), any::<u32>()).prop_map(|(sock, len)| Op::Send { sock, len }),
+        (sock_id(), any::<u32>()).prop_map(|(sock, len)| Op::Recv { sock, len }),
+    ]
+    .prop_map(|call| Op::NonBlocking {
+        call: Box::new(call),
+    })
 }
 
 fn errno() -> impl Strategy<Value = Errno> {
@@ -876,14 +915,18 @@ fn errno() -> impl Strategy<Value = Errno> {
     ]
 }
 
-fn outcome() -> impl Strategy<Value = Outcome> {
-    prop_oneof![
+fn outcome() -> impl Strategy<Value = Expected> {
+    let exact = prop_oneof![
         Just(Outcome::Ok),
         (1..=u32::MAX).prop_map(Outcome::Bytes),
         Just(Outcome::Eof),
         proptest::option::of(errno()).prop_map(Outcome::SoError),
         Just(Outcome::Blocks),
         errno().prop_map(Outcome::Err),
+    ];
+    prop_oneof![
+        6 => exact.prop_map(Expected::Exact),
+        1 => Just(Expected::Pattern(OutcomePattern::AnyBytes)),
     ]
 }
 
@@ -908,6 +951,24 @@ fn row_pattern() -> impl Strategy<Value = RowPattern> {
         })
 }
 
+fn unlisted_rows() -> impl Strategy<Value = UnlistedRows> {
+    prop_oneof![
+        Just(UnlistedRows::Any),
+        proptest::sample::subsequence(TcpState::ALL.to_vec(), 1..4)
+            .prop_shuffle()
+            .prop_map(UnlistedRows::InStates),
+    ]
+}
+
+fn port_assert() -> impl Strategy<Value = PortAssert> {
+    (
+        port(),
+        prop_oneof![Just(Comparison::Eq), Just(Comparison::Ne)],
+        port(),
+    )
+        .prop_map(|(left, cmp, right)| PortAssert { left, cmp, right })
+}
+
 fn comment_line() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9 ,.:$()=|#@-]{0,24}".prop_map(|s| s.trim().to_owned())
 }
@@ -922,14 +983,22 @@ fn raw_step() -> impl Strategy<Value = Step> {
         proptest::option::of(proptest::collection::vec(outcome(), 1..4)),
         proptest::option::of(proptest::collection::vec(row_pattern(), 0..4)),
         proptest::option::of(comment()),
+        proptest::collection::vec(port_assert(), 0..3),
+        proptest::option::of(unlisted_rows()),
+        proptest::option::of(prop_oneof![1..=1000u64, 1..=60_000u64]),
     )
-        .prop_map(|(op, expect, table, comment)| Step {
-            line: 0,
-            op,
-            expect,
-            table,
-            comment,
-        })
+        .prop_map(
+            |(op, expect, table, comment, asserts, unlisted, within)| Step {
+                line: 0,
+                op,
+                expect,
+                unlisted: unlisted.filter(|_| table.is_some()),
+                table_within_ms: within.filter(|_| table.is_some()),
+                table,
+                comment,
+                asserts,
+            },
+        )
 }
 
 /// Makes a random scenario obey the rules the parser checks: sockets created before use and
@@ -960,6 +1029,14 @@ fn legalise(mut s: Scenario) -> Scenario {
     let mut fresh = 1000u16;
     let mut steps = Vec::new();
     for mut step in std::mem::take(&mut s.steps) {
+        // A per-call `nonblock` is legalised as its call, then put back.
+        let per_call = match &step.op {
+            Op::NonBlocking { call } => {
+                step.op = (**call).clone();
+                true
+            }
+            _ => false,
+        };
         let new_socket = |sock: SockId| {
             Step::new(Op::Socket {
                 sock,
@@ -985,6 +1062,25 @@ fn legalise(mut s: Scenario) -> Scenario {
             } => {
                 if created.insert(*listener) {
                     steps.push(new_socket(*listener));
+                }
+                if created.contains(sock) {
+                    *sock = SockId(fresh);
+                    fresh += 1;
+                }
+                created.insert(*sock);
+                if let Some(v) = peer {
+                    bound.insert(v.0.clone());
+                }
+            }
+            Op::AcceptAny {
+                listeners,
+                sock,
+                peer,
+            } => {
+                for l in listeners.iter() {
+                    if created.insert(*l) {
+                        steps.push(new_socket(*l));
+                    }
                 }
                 if created.contains(sock) {
                     *sock = SockId(fresh);
@@ -1025,7 +1121,12 @@ fn legalise(mut s: Scenario) -> Scenario {
         if let Some(outcomes) = &mut step.expect {
             let name = step.op.name();
             let mut seen = Vec::new();
-            outcomes.retain(|o| {
+            outcomes.retain(|e| {
+                let Expected::Exact(o) = e else {
+                    let fresh = !seen.contains(e);
+                    seen.push(*e);
+                    return (name == "send" || name == "recv") && fresh;
+                };
                 let ok = match o {
                     Outcome::Eof => name == "recv",
                     Outcome::Bytes(_) => name == "send" || name == "recv",
@@ -1036,8 +1137,8 @@ fn legalise(mut s: Scenario) -> Scenario {
                     }
                     Outcome::Err(_) => true,
                 };
-                let fresh = !seen.contains(o);
-                seen.push(*o);
+                let fresh = !seen.contains(e);
+                seen.push(*e);
                 ok && fresh
             });
             if outcomes.is_empty() {
@@ -1053,6 +1154,20 @@ fn legalise(mut s: Scenario) -> Scenario {
                     }
                 }
             }
+        }
+        for a in &mut step.asserts {
+            for p in [&mut a.left, &mut a.right] {
+                if let Port::Var(v) = p
+                    && !bound.contains(&v.0)
+                {
+                    *p = Port::Lit(1);
+                }
+            }
+        }
+        if per_call {
+            step.op = Op::NonBlocking {
+                call: Box::new(step.op.clone()),
+            };
         }
         steps.push(step);
     }
@@ -1332,4 +1447,599 @@ fn the_document_lists_every_hand_written_scenario() {
             "{name} is not in the table of scenarios"
         );
     }
+}
+
+// --- port assertions (`?`) -----------------------------------------------------------------
+
+const ASSERTS: &str = "\
+s0 = socket(inet) = 0
+bind(s0, 127.0.0.1:$P) = 0
+s1 = socket(inet) = 0
+connect(s1, 127.0.0.1:$P) local $C = 0
+    | ESTAB 127.0.0.1:$C 127.0.0.1:$P
+    | ESTAB 127.0.0.1:$P 127.0.0.1:$Q
+    ?   $C   !=  $P
+    ? $Q == $C
+    ? $C == 40000
+";
+
+#[test]
+fn port_assertions_parse_print_and_round_trip() {
+    let s = parse_ok(ASSERTS);
+    let var = |n: &str| Port::Var(Var(n.into()));
+    assert_eq!(
+        s.steps[3].asserts,
+        vec![
+            PortAssert {
+                left: var("C"),
+                cmp: Comparison::Ne,
+                right: var("P")
+            },
+            PortAssert {
+                left: var("Q"),
+                cmp: Comparison::Eq,
+                right: var("C")
+            },
+            PortAssert {
+                left: var("C"),
+                cmp: Comparison::Eq,
+                right: Port::Lit(40000)
+            },
+        ]
+    );
+    assert!(s.steps[..3].iter().all(|st| st.asserts.is_empty()));
+    let text = s.to_text();
+    assert!(
+        text.ends_with("    ? $C != $P\n    ? $Q == $C\n    ? $C == 40000\n"),
+        "{text}"
+    );
+    let again = parse_ok(&text);
+    assert_eq!(without_lines(again.clone()), without_lines(s.clone()));
+    assert_eq!(again.to_text(), text);
+    let json = s.to_json();
+    assert!(json.contains("\"asserts\""), "{json}");
+    assert_eq!(Scenario::from_json(&json, None), Ok(s));
+    // A step without assertions leaves the field out, and JSON without it reads as none.
+    let plain = parse_ok("s0 = socket(inet) = 0\n");
+    assert!(!plain.to_json().contains("asserts"));
+}
+
+#[test]
+fn port_assertions_check_the_environment() {
+    let s = parse_ok(ASSERTS);
+    let [ne, eq, lit] = [0, 1, 2].map(|i| s.steps[3].asserts[i].clone());
+    let mut env = Env::new();
+    env.bind(&Var("C".into()), 40000);
+    env.bind(&Var("P".into()), 8080);
+    assert_eq!(ne.check(&env), Ok(()));
+    assert_eq!(lit.check(&env), Ok(()));
+    let unbound = eq.check(&env).unwrap_err();
+    assert!(unbound.contains("$Q has no value"), "{unbound}");
+    env.bind(&Var("Q".into()), 40001);
+    let failed = eq.check(&env).unwrap_err();
+    assert!(
+        failed.contains("`$Q == $C` failed: $Q is 40001, $C is 40000"),
+        "{failed}"
+    );
+    env.bind(&Var("P".into()), 40000);
+    assert!(ne.check(&env).is_err());
+}
+
+#[test]
+fn malformed_port_assertions_are_errors_at_their_line() {
+    let cases: &[(&str, usize, &str)] = &[
+        ("? $C == 1\n", 1, "before any op"),
+        (
+            "s0 = socket(inet)\n? $C == 1\n",
+            2,
+            "$C is used in an assertion before",
+        ),
+        ("s0 = socket(inet)\n? 1 = 1\n", 2, "unknown comparison `=`"),
+        (
+            "s0 = socket(inet)\n? 1 == \n",
+            2,
+            "expected `? PORT == PORT`",
+        ),
+        (
+            "s0 = socket(inet)\n? 1 == 2 3\n",
+            2,
+            "expected `? PORT == PORT`",
+        ),
+        ("s0 = socket(inet)\n? 1 == 70000\n", 2, "out of range"),
+        (
+            "s0 = socket(inet)\n? 1 == $\n",
+            2,
+            "expected a port variable",
+        ),
+        (
+            "s0 = socket(inet)\n? 1 == 1\n| UNCONN 127.0.0.1:1 *\n",
+            3,
+            "a table row after a `?` assertion",
+        ),
+        (
+            "s0 = socket(inet)\n? 1 == 1\n| (empty)\n",
+            3,
+            "already has rows",
+        ),
+    ];
+    for (text, line, needle) in cases {
+        let e = parse_err(text);
+        let prefix = format!("t.scn:{line}: ");
+        assert!(
+            e.starts_with(&prefix) && e.contains(needle),
+            "input {text:?}\n  error: {e}\n  wanted: {prefix}…{needle}…"
+        );
+    }
+    // The same rule for scenarios built in code.
+    let mut s = parse_ok("s0 = socket(inet)\n");
+    s.steps[0].asserts.push(PortAssert {
+        left: Port::Var(Var("X".into())),
+        cmp: Comparison::Eq,
+        right: Port::Lit(1),
+    });
+    let e = s.validate().unwrap_err().to_string();
+    assert!(e.contains("$X is used in an assertion before"), "{e}");
+}
+
+// --- partial tables (`| ...`) --------------------------------------------------------------
+
+const PARTIAL: &str = "\
+s0 = socket(inet) = 0
+bind(s0, 127.0.0.1:8080) = 0
+    | ...  UNCONN   LISTEN
+s1 = socket(inet) = 0
+    | ...
+connect(s1, 127.0.0.1:8080) local $C = 0
+    | ESTAB 127.0.0.1:$C 127.0.0.1:8080
+    | ...
+    ? $C != 8080
+";
+
+#[test]
+fn partial_tables_parse_print_and_round_trip() {
+    let s = parse_ok(PARTIAL);
+    assert_eq!(
+        s.steps[1].unlisted,
+        Some(UnlistedRows::InStates(vec![
+            TcpState::Closed,
+            TcpState::Listen
+        ]))
+    );
+    assert_eq!(s.steps[1].table, Some(vec![]));
+    assert_eq!(s.steps[2].unlisted, Some(UnlistedRows::Any));
+    assert_eq!(s.steps[3].unlisted, Some(UnlistedRows::Any));
+    assert_eq!(s.steps[3].table.as_ref().map(Vec::len), Some(1));
+    assert_eq!(s.steps[0].unlisted, None);
+    let text = s.to_text();
+    assert!(text.contains("= 0\n    | ... UNCONN LISTEN\n"), "{text}");
+    assert!(
+        text.contains("    | ESTAB 127.0.0.1:$C 127.0.0.1:8080\n    | ...\n    ? $C != 8080\n"),
+        "{text}"
+    );
+    assert!(!text.contains("(empty)"), "{text}");
+    let again = parse_ok(&text);
+    assert_eq!(without_lines(again.clone()), without_lines(s.clone()));
+    assert_eq!(again.to_text(), text);
+    let json = s.to_json();
+    assert!(json.contains("\"unlisted\": \"Any\""), "{json}");
+    assert_eq!(Scenario::from_json(&json, None), Ok(s));
+}
+
+#[test]
+fn malformed_partial_tables_are_errors_at_their_line() {
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "s0 = socket(inet)\n| ...\n| UNCONN 127.0.0.1:1 *\n",
+            3,
+            "`...` ends the table",
+        ),
+        (
+            "s0 = socket(inet)\n| ...\n| ...\n",
+            3,
+            "`...` ends the table",
+        ),
+        (
+            "s0 = socket(inet)\n| (empty)\n| ...\n",
+            3,
+            "after `| (empty)`",
+        ),
+        (
+            "s0 = socket(inet)\n| ... UNCONN UNCONN\n",
+            2,
+            "listed twice",
+        ),
+        ("s0 = socket(inet)\n| ... FOO\n", 2, "FOO"),
+        ("s0 = socket(inet)\n| ....\n", 2, "expected `| ...`"),
+        (
+            "s0 = socket(inet)\n? 1 == 1\n| ...\n",
+            3,
+            "after a `?` assertion",
+        ),
+        ("| ...\n", 1, "before any op"),
+    ];
+    for (text, line, needle) in cases {
+        let e = parse_err(text);
+        let prefix = format!("t.scn:{line}: ");
+        assert!(
+            e.starts_with(&prefix) && e.contains(needle),
+            "input {text:?}\n  error: {e}\n  wanted: {prefix}…{needle}…"
+        );
+    }
+    let mut s = parse_ok("s0 = socket(inet)\n");
+    s.steps[0].unlisted = Some(UnlistedRows::Any);
+    let e = s.validate().unwrap_err().to_string();
+    assert!(e.contains("without a table"), "{e}");
+    s.steps[0].table = Some(vec![]);
+    s.steps[0].unlisted = Some(UnlistedRows::InStates(vec![]));
+    assert!(s.validate().is_err());
+}
+
+#[test]
+fn a_partial_table_is_a_sub_multiset_with_limited_others() {
+    let snap = server_and_client(40000);
+    let listed = [pattern("ESTAB 127.0.0.1:$C 127.0.0.1:8080")];
+    // Exact: the other rows make it fail.
+    assert!(match_table(&listed, &snap, &mut Env::new()).is_err());
+    // Any others: it matches and binds $C.
+    let mut env = Env::new();
+    assert_eq!(
+        match_partial_table(&listed, Some(&UnlistedRows::Any), &snap, &mut env),
+        Ok(())
+    );
+    assert_eq!(env.get(&Var("C".into())), Some(40000));
+    // Others only in some states: every observed row not listed must be in one of them.
+    let states = |s: &[TcpState]| UnlistedRows::InStates(s.to_vec());
+    let mut env = Env::new();
+    let m = match_partial_table(&listed, Some(&states(&[TcpState::Listen])), &snap, &mut env)
+        .unwrap_err();
+    assert_eq!(m.unexpected.len(), 1, "{m}");
+    assert_eq!(m.unexpected[0].state, TcpState::Established);
+    assert!(m.missing.is_empty(), "{m}");
+    assert_eq!(env, Env::new(), "a failed match binds nothing");
+    let both = states(&[TcpState::Listen, TcpState::Established]);
+    assert_eq!(
+        match_partial_table(&listed, Some(&both), &snap, &mut Env::new()),
+        Ok(())
+    );
+    // A listed row that is not there fails whatever the others may be.
+    let absent = [pattern("SYN-SENT 127.0.0.1:$C 127.0.0.1:8080")];
+    let m =
+        match_partial_table(&absent, Some(&UnlistedRows::Any), &snap, &mut Env::new()).unwrap_err();
+    assert_eq!(m.missing, absent.to_vec());
+    assert!(m.unexpected.is_empty(), "{m}");
+    // More listed rows than observed ones.
+    let many = vec![pattern("LISTEN 127.0.0.1:8080 *"); 4];
+    assert!(match_partial_table(&many, Some(&UnlistedRows::Any), &snap, &mut Env::new()).is_err());
+}
+
+// --- `= >0` ---------------------------------------------------------------------------------
+
+#[test]
+fn any_byte_count_parses_prints_matches_and_round_trips() {
+    let s = parse_ok("s0 = socket(inet)\nrecv(s0, 100) = >0 | EOF\nsend(s0, 5)   =   >0\n");
+    let any = Expected::Pattern(OutcomePattern::AnyBytes);
+    assert_eq!(s.steps[1].expect, Some(vec![any, Outcome::Eof.into()]));
+    assert_eq!(s.steps[2].expect, Some(vec![any]));
+    let text = s.to_text();
+    assert!(text.contains("recv(s0, 100) = >0 | EOF\n"), "{text}");
+    let again = parse_ok(&text);
+    assert_eq!(without_lines(again.clone()), without_lines(s.clone()));
+    assert_eq!(again.to_text(), text);
+    let json = s.to_json();
+    assert!(json.contains("\"AnyBytes\""), "{json}");
+    assert_eq!(Scenario::from_json(&json, None), Ok(s));
+    // Exact results keep their JSON form.
+    assert!(
+        parse_ok("s0 = socket(inet) = 0\n")
+            .to_json()
+            .contains("\"Ok\"")
+    );
+    // What it matches: one byte or more, nothing else.
+    assert!(any.matches(Outcome::Bytes(1)) && any.matches(Outcome::Bytes(u32::MAX)));
+    for o in [
+        Outcome::Ok,
+        Outcome::Eof,
+        Outcome::Blocks,
+        Outcome::Err(Errno::EAGAIN),
+    ] {
+        assert!(!any.matches(o), "{o}");
+    }
+    assert_eq!(any.exact(), None);
+    assert_eq!(Expected::from(Outcome::Eof).exact(), Some(Outcome::Eof));
+}
+
+#[test]
+fn any_byte_count_is_only_for_send_and_recv() {
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "s0 = socket(inet) = >0\n",
+            1,
+            "only send and recv count bytes",
+        ),
+        (
+            "s0 = socket(inet)\nclose(s0) = >0\n",
+            2,
+            "only send and recv count bytes",
+        ),
+        (
+            "s0 = socket(inet)\nrecv(s0, 1) = >0 | >0\n",
+            2,
+            "listed twice",
+        ),
+        (
+            "s0 = socket(inet)\nrecv(s0, 1) = > 0\n",
+            2,
+            "bad result `> 0`",
+        ),
+        (
+            "s0 = socket(inet)\nrecv(s0, 1) = >1\n",
+            2,
+            "bad result `>1`",
+        ),
+    ];
+    for (text, line, needle) in cases {
+        let e = parse_err(text);
+        let prefix = format!("t.scn:{line}: ");
+        assert!(
+            e.starts_with(&prefix) && e.contains(needle),
+            "input {text:?}\n  error: {e}\n  wanted: {prefix}…{needle}…"
+        );
+    }
+}
+
+// --- accept(s0|s1) --------------------------------------------------------------------------
+
+#[test]
+fn accept_from_any_listener_parses_prints_and_round_trips() {
+    let s = parse_ok(
+        "s0 = socket(inet)\ns1 = socket(inet)\ns2 = socket(inet)\n\
+         s3 = accept( s1 | s0|s2 ) peer $C = 0 | BLOCKS\n",
+    );
+    let op = Op::AcceptAny {
+        listeners: vec![SockId(1), SockId(0), SockId(2)],
+        sock: SockId(3),
+        peer: Some(Var("C".into())),
+    };
+    assert_eq!(s.steps[3].op, op);
+    assert_eq!(op.to_string(), "s3 = accept(s1|s0|s2) peer $C");
+    assert_eq!(op.name(), "accept");
+    assert_eq!(op.sock(), Some(SockId(1)));
+    assert_eq!(op.socks(), vec![SockId(1), SockId(0), SockId(2), SockId(3)]);
+    assert_eq!(parse_op(&op.to_string()), Ok(op));
+    let text = s.to_text();
+    let again = parse_ok(&text);
+    assert_eq!(without_lines(again.clone()), without_lines(s.clone()));
+    assert_eq!(again.to_text(), text);
+    let json = s.to_json();
+    assert!(json.contains("\"AcceptAny\""), "{json}");
+    assert_eq!(Scenario::from_json(&json, None), Ok(s));
+}
+
+#[test]
+fn malformed_accept_from_any_listener_is_an_error() {
+    let cases: &[(&str, usize, &str)] = &[
+        ("s0 = socket(inet)\ns1 = accept(s0|s0)\n", 2, "named twice"),
+        (
+            "s0 = socket(inet)\ns1 = accept(s0|)\n",
+            2,
+            "expected a socket name",
+        ),
+        (
+            "s0 = socket(inet)\ns1 = accept(s0|s9)\n",
+            2,
+            "s9 is used before",
+        ),
+        (
+            "s0 = socket(inet)\ns2 = socket(inet)\ns1 = accept(s0|s2) = 5\n",
+            3,
+            "count bytes",
+        ),
+        ("s0 = socket(inet)\naccept(s0|s0)\n", 2, "creates a socket"),
+    ];
+    for (text, line, needle) in cases {
+        let e = parse_err(text);
+        let prefix = format!("t.scn:{line}: ");
+        assert!(
+            e.starts_with(&prefix) && e.contains(needle),
+            "input {text:?}\n  error: {e}\n  wanted: {prefix}…{needle}…"
+        );
+    }
+    // One listener only, from code or JSON: it would print as a plain accept().
+    let mut s = parse_ok("s0 = socket(inet)\n");
+    s.steps.push(Step::new(Op::AcceptAny {
+        listeners: vec![SockId(0)],
+        sock: SockId(1),
+        peer: None,
+    }));
+    let e = s.validate().unwrap_err().to_string();
+    assert!(e.contains("two or more listeners"), "{e}");
+}
+
+// --- per-call `nonblock` -------------------------------------------------------------------
+
+#[test]
+fn per_call_nonblock_parses_prints_and_round_trips() {
+    let s = parse_ok(
+        "s0 = socket(inet)\ns1 = socket(inet)\n\
+         connect(s1, 127.0.0.1:8080 , nonblock) local $C = -1 EINPROGRESS\n\
+         s2 = accept(s0, nonblock) peer $P = -1 EAGAIN\n\
+         s3 = accept(s0|s1, nonblock) = -1 EAGAIN\n\
+         send(s1, 5, nonblock) = 5\nrecv(s1, 100, nonblock) = >0\nrecv(s1, 100) = BLOCKS\n",
+    );
+    let wrapped = |op: &Op| match op {
+        Op::NonBlocking { call } => Some((**call).clone()),
+        _ => None,
+    };
+    let connect = wrapped(&s.steps[2].op).expect("connect is per-call non-blocking");
+    assert_eq!(
+        connect,
+        Op::Connect {
+            sock: SockId(1),
+            addr: SockAddr {
+                ip: v4("127.0.0.1"),
+                port: Port::Lit(8080)
+            },
+            local: Some(Var("C".into())),
+        }
+    );
+    assert!(matches!(wrapped(&s.steps[3].op), Some(Op::Accept { .. })));
+    assert!(matches!(
+        wrapped(&s.steps[4].op),
+        Some(Op::AcceptAny { .. })
+    ));
+    assert!(matches!(wrapped(&s.steps[5].op), Some(Op::Send { .. })));
+    assert!(matches!(wrapped(&s.steps[6].op), Some(Op::Recv { .. })));
+    assert_eq!(wrapped(&s.steps[7].op), None);
+    assert_eq!(s.steps[2].op.call(), &connect);
+    assert_eq!(s.steps[2].op.name(), "connect");
+    assert_eq!(s.steps[2].op.sock(), Some(SockId(1)));
+    let shown: Vec<String> = s.steps[2..7].iter().map(|st| st.op.to_string()).collect();
+    assert_eq!(
+        shown,
+        [
+            "connect(s1, 127.0.0.1:8080, nonblock) local $C",
+            "s2 = accept(s0, nonblock) peer $P",
+            "s3 = accept(s0|s1, nonblock)",
+            "send(s1, 5, nonblock)",
+            "recv(s1, 100, nonblock)",
+        ]
+    );
+    let text = s.to_text();
+    let again = parse_ok(&text);
+    assert_eq!(without_lines(again.clone()), without_lines(s.clone()));
+    assert_eq!(again.to_text(), text);
+    let json = s.to_json();
+    assert!(json.contains("\"NonBlocking\""), "{json}");
+    assert_eq!(Scenario::from_json(&json, None), Ok(s));
+}
+
+#[test]
+fn per_call_nonblock_only_on_calls_that_can_block() {
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "s0 = socket(inet)\nclose(s0, nonblock)\n",
+            2,
+            "takes 1 argument",
+        ),
+        (
+            "s0 = socket(inet)\nbind(s0, 127.0.0.1:1, nonblock)\n",
+            2,
+            "takes 2 arguments",
+        ),
+        (
+            "s0 = socket(inet)\nrecv(s0, 1, nonblock, nonblock)\n",
+            2,
+            "takes 2 arguments",
+        ),
+        (
+            "s0 = socket(inet)\nrecv(s0, nonblock)\n",
+            2,
+            "takes 2 arguments",
+        ),
+    ];
+    for (text, line, needle) in cases {
+        let e = parse_err(text);
+        let prefix = format!("t.scn:{line}: ");
+        assert!(
+            e.starts_with(&prefix) && e.contains(needle),
+            "input {text:?}\n  error: {e}\n  wanted: {prefix}…{needle}…"
+        );
+    }
+    // Built in code (or read from JSON): the same rules.
+    let mut s = parse_ok("s0 = socket(inet)\n");
+    let close = Op::NonBlocking {
+        call: Box::new(Op::Close { sock: SockId(0) }),
+    };
+    s.steps.push(Step::new(close));
+    let e = s.validate().unwrap_err().to_string();
+    assert!(e.contains("takes no per-call `nonblock`"), "{e}");
+    let twice = Op::NonBlocking {
+        call: Box::new(Op::NonBlocking {
+            call: Box::new(Op::Recv {
+                sock: SockId(0),
+                len: 1,
+            }),
+        }),
+    };
+    s.steps[1] = Step::new(twice);
+    let e = s.validate().unwrap_err().to_string();
+    assert!(e.contains("given twice"), "{e}");
+}
+
+// --- `| within N` ---------------------------------------------------------------------------
+
+#[test]
+fn a_table_within_a_time_parses_prints_and_round_trips() {
+    let s = parse_ok(
+        "s0 = socket(inet)\nbind(s0, 127.0.0.1:1) = 0\n    | within   500ms\n\
+         | UNCONN 127.0.0.1:1 *\n| ...\nclose(s0) = 0\n| within 1.5s\n| (empty)\n\
+         sleep(1s)\n| within 2s\n",
+    );
+    assert_eq!(s.steps[1].table_within_ms, Some(500));
+    assert_eq!(s.steps[1].table.as_ref().map(Vec::len), Some(1));
+    assert_eq!(s.steps[2].table_within_ms, Some(1500));
+    assert_eq!(s.steps[2].table, Some(vec![]));
+    assert_eq!(s.steps[3].table_within_ms, Some(2000));
+    assert_eq!(s.steps[3].table, Some(vec![]));
+    assert_eq!(s.steps[0].table_within_ms, None);
+    let text = s.to_text();
+    assert!(
+        text.contains("= 0\n    | within 500ms\n    | UNCONN 127.0.0.1:1 *\n    | ...\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    | within 1.5s\n    | (empty)\n"),
+        "{text}"
+    );
+    let again = parse_ok(&text);
+    assert_eq!(without_lines(again.clone()), without_lines(s.clone()));
+    assert_eq!(again.to_text(), text);
+    let json = s.to_json();
+    assert!(json.contains("\"table_within_ms\": 500"), "{json}");
+    assert_eq!(Scenario::from_json(&json, None), Ok(s));
+}
+
+#[test]
+fn malformed_within_is_an_error_at_its_line() {
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "s0 = socket(inet)\n| UNCONN 127.0.0.1:1 *\n| within 5ms\n",
+            3,
+            "first row",
+        ),
+        (
+            "s0 = socket(inet)\n| within 5ms\n| within 5ms\n",
+            3,
+            "first row",
+        ),
+        (
+            "s0 = socket(inet)\n| (empty)\n| within 5ms\n",
+            3,
+            "first row",
+        ),
+        ("s0 = socket(inet)\n| within 0ms\n", 2, "more than 0"),
+        ("s0 = socket(inet)\n| within 61s\n", 2, "at most 60000 ms"),
+        (
+            "s0 = socket(inet)\n| within soon\n",
+            2,
+            "bad duration `soon`",
+        ),
+        ("s0 = socket(inet)\n| within -5ms\n", 2, "bad duration"),
+        ("| within 5ms\n", 1, "before any op"),
+    ];
+    for (text, line, needle) in cases {
+        let e = parse_err(text);
+        let prefix = format!("t.scn:{line}: ");
+        assert!(
+            e.starts_with(&prefix) && e.contains(needle),
+            "input {text:?}\n  error: {e}\n  wanted: {prefix}…{needle}…"
+        );
+    }
+    let mut s = parse_ok("s0 = socket(inet)\n");
+    s.steps[0].table_within_ms = Some(10);
+    let e = s.validate().unwrap_err().to_string();
+    assert!(e.contains("without a table"), "{e}");
+    s.steps[0].table = Some(vec![]);
+    s.steps[0].table_within_ms = Some(0);
+    assert!(s.validate().is_err());
 }

@@ -230,6 +230,17 @@ pub enum Op {
         /// A variable that receives the peer's port.
         peer: Option<Var>,
     },
+    /// `new = accept(l1|l2|…)`: accept from the first of `listeners`, in listed order, that
+    /// has a connection waiting (the harness polls them); when none has, as `accept` on the
+    /// first listed (blocks, or EAGAIN when it is non-blocking).
+    AcceptAny {
+        /// The listening sockets, two or more, each once.
+        listeners: Vec<SockId>,
+        /// The name the accepted descriptor gets.
+        sock: SockId,
+        /// A variable that receives the peer's port.
+        peer: Option<Var>,
+    },
     /// `send(sock, len bytes, MSG_NOSIGNAL)`.
     Send {
         /// The socket.
@@ -281,6 +292,13 @@ pub enum Op {
         /// The socket whose peer reboots.
         sock: SockId,
     },
+    /// `connect`, `accept`, `send` or `recv` (`call`) made as if its socket were non-blocking,
+    /// for this call only (`connect(s1, …, nonblock)`): O_NONBLOCK around the call (for
+    /// `accept(l1|l2)`, on the first listed listener), the socket's own mode after it.
+    NonBlocking {
+        /// The call; never itself a `NonBlocking`.
+        call: Box<Self>,
+    },
     /// Fixture: `SOCK_DESTROY` of the socket-table row of `sock` (or of what remains of it
     /// after close: an orphan, a TIME-WAIT row), as `ss -K` does.
     Destroy {
@@ -298,9 +316,24 @@ impl Op {
         }
     }
 
+    /// The call without its per-call options: the wrapped call of a
+    /// [`NonBlocking`](Self::NonBlocking), the op itself otherwise.
+    pub fn call(&self) -> &Self {
+        match self {
+            Self::NonBlocking { call } => call.call(),
+            other => other,
+        }
+    }
+
+    /// Whether the call is made non-blocking for this call only.
+    pub fn is_nonblocking_call(&self) -> bool {
+        matches!(self, Self::NonBlocking { .. })
+    }
+
     /// The socket the op acts on, if any.
     pub fn sock(&self) -> Option<SockId> {
         match self {
+            Self::NonBlocking { call } => call.sock(),
             Self::Socket { sock, .. }
             | Self::Setsockopt { sock, .. }
             | Self::GetsockoptSoError { sock }
@@ -315,6 +348,7 @@ impl Op {
             | Self::PeerReboots { sock }
             | Self::Destroy { sock } => Some(*sock),
             Self::Accept { listener, .. } => Some(*listener),
+            Self::AcceptAny { listeners, .. } => listeners.first().copied(),
             Self::Sleep { .. } | Self::Sysctl { .. } => None,
         }
     }
@@ -323,6 +357,10 @@ impl Op {
     pub fn socks(&self) -> Vec<SockId> {
         match self {
             Self::Accept { listener, sock, .. } => vec![*listener, *sock],
+            Self::NonBlocking { call } => call.socks(),
+            Self::AcceptAny {
+                listeners, sock, ..
+            } => listeners.iter().chain([sock]).copied().collect(),
             _ => self.sock().into_iter().collect(),
         }
     }
@@ -336,7 +374,7 @@ impl Op {
             Self::Bind { .. } => "bind",
             Self::Listen { .. } => "listen",
             Self::Connect { .. } => "connect",
-            Self::Accept { .. } => "accept",
+            Self::Accept { .. } | Self::AcceptAny { .. } => "accept",
             Self::Send { .. } => "send",
             Self::Recv { .. } => "recv",
             Self::Shutdown { .. } => "shutdown",
@@ -346,6 +384,7 @@ impl Op {
             Self::PeerVanishes { .. } => "peer_vanishes",
             Self::PeerReboots { .. } => "peer_reboots",
             Self::Destroy { .. } => "destroy",
+            Self::NonBlocking { call } => call.name(),
         }
     }
 }
@@ -401,6 +440,18 @@ impl fmt::Display for Op {
                 }
                 Ok(())
             }
+            Self::AcceptAny {
+                listeners,
+                sock,
+                peer,
+            } => {
+                let names: Vec<String> = listeners.iter().map(ToString::to_string).collect();
+                write!(f, "{sock} = accept({})", names.join("|"))?;
+                if let Some(v) = peer {
+                    write!(f, " peer {v}")?;
+                }
+                Ok(())
+            }
             Self::Send { sock, len } => write!(f, "send({sock}, {len})"),
             Self::Recv { sock, len } => write!(f, "recv({sock}, {len})"),
             Self::Shutdown { sock, how } => write!(f, "shutdown({sock}, {})", how.name()),
@@ -416,6 +467,15 @@ impl fmt::Display for Op {
             Self::PeerVanishes { sock } => write!(f, "peer_vanishes({sock})"),
             Self::PeerReboots { sock } => write!(f, "peer_reboots({sock})"),
             Self::Destroy { sock } => write!(f, "destroy({sock})"),
+            Self::NonBlocking { call } => {
+                // The option goes last inside the call's parentheses (no address or name has
+                // a `)`): `connect(s1, 127.0.0.1:8080, nonblock) local $C`.
+                let text = call.to_string();
+                match text.split_once(')') {
+                    Some((head, tail)) => write!(f, "{head}, nonblock){tail}"),
+                    None => f.write_str(&text),
+                }
+            }
         }
     }
 }

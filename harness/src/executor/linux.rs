@@ -185,6 +185,7 @@ fn can_change_bound_row(op: &Op) -> bool {
             | Op::Listen { .. }
             | Op::Connect { .. }
             | Op::Accept { .. }
+            | Op::AcceptAny { .. }
             | Op::Shutdown { .. }
             | Op::Close { .. }
             | Op::Destroy { .. }
@@ -288,7 +289,7 @@ impl Executor {
         observer: &mut Observer,
     ) -> Result<Observed, HarnessError> {
         let observed = self.dispatch(op, env, hosts, observer)?;
-        if can_change_bound_row(op) {
+        if can_change_bound_row(op.call()) {
             let cookies: Vec<u64> = op
                 .socks()
                 .into_iter()
@@ -316,6 +317,15 @@ impl Executor {
                 host,
             } => self.socket_op(op, *sock, *family, *nonblocking, *euid, *host, hosts)?,
             Op::Accept { listener, sock, .. } => self.accept(*listener, *sock)?,
+            Op::AcceptAny {
+                listeners, sock, ..
+            } => self.accept_any(listeners, *sock)?,
+            Op::NonBlocking { call } => match call.sock() {
+                Some(s) => {
+                    self.with_fd_nonblocking(s, true, |ex| ex.dispatch(call, env, hosts, observer))?
+                }
+                None => self.dispatch(call, env, hosts, observer)?,
+            },
             Op::Close { sock } => self.close_op(*sock),
             Op::Sleep { ms } => {
                 std::thread::sleep(Duration::from_millis(*ms));
@@ -664,6 +674,69 @@ impl Executor {
             },
         );
         Ok(self.after(sock, Outcome::Ok))
+    }
+
+    /// `accept(l1|l2|…)`: poll the listeners (up to the bound when the first listed is
+    /// blocking, not at all otherwise), accept from the first readable one in listed order;
+    /// when none is, accept from the first listed without waiting (`EAGAIN` is `Blocks` on a
+    /// blocking listener: it waited in poll()).
+    fn accept_any(&mut self, listeners: &[SockId], sock: SockId) -> Result<Observed, HarnessError> {
+        let Some(&first) = listeners.first() else {
+            return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));
+        };
+        let wait = if self.slots.get(&first).is_some_and(|s| !s.nonblocking) {
+            self.config.block_bound
+        } else {
+            Duration::ZERO
+        };
+        let open: Vec<(SockId, &Socket)> = listeners
+            .iter()
+            .filter_map(|l| self.open(*l).map(|s| (*l, s)))
+            .collect();
+        let fds: Vec<_> = open.iter().map(|(_, s)| s.as_fd()).collect();
+        let readable = sys::poll_readable(&fds, wait).map_err(|n| {
+            HarnessError::io(
+                "polling the listeners",
+                std::io::Error::from_raw_os_error(n),
+            )
+        })?;
+        let ready = open
+            .iter()
+            .zip(readable)
+            .find_map(|((l, _), r)| r.then_some(*l));
+        match ready {
+            Some(l) => self.accept(l, sock),
+            None => self.with_fd_nonblocking(first, false, |ex| ex.accept(first, sock)),
+        }
+    }
+
+    /// Runs `f` with `sock`'s descriptor in O_NONBLOCK mode, then restores the socket's own
+    /// mode. `as_data`: also treat the call as a non-blocking socket's (EAGAIN, EINPROGRESS
+    /// are results, not [`Outcome::Blocks`]).
+    fn with_fd_nonblocking<R>(
+        &mut self,
+        sock: SockId,
+        as_data: bool,
+        f: impl FnOnce(&mut Self) -> Result<R, HarnessError>,
+    ) -> Result<R, HarnessError> {
+        let Some(own) = self.slots.get(&sock).map(|s| s.nonblocking) else {
+            return f(self);
+        };
+        let io = |e| HarnessError::io("switching O_NONBLOCK around one call", e);
+        if let Some(s) = self.open(sock) {
+            s.set_nonblocking(true).map_err(io)?;
+        }
+        if as_data && let Some(slot) = self.slots.get_mut(&sock) {
+            slot.nonblocking = true;
+        }
+        let result = f(self);
+        if let Some(slot) = self.slots.get_mut(&sock) {
+            slot.nonblocking = own;
+        }
+        if let Some(s) = self.open(sock) {
+            s.set_nonblocking(own).map_err(io)?;
+        }
+        result
     }
 
     fn close_op(&mut self, sock: SockId) -> Observed {

@@ -223,6 +223,92 @@ impl Executor {
         }
     }
 
+    /// `accept` on `listener`: when `wait` is given (a blocking listener), first poll it for
+    /// that long ([`Outcome::Blocks`] if nothing comes).
+    fn accept_from(
+        &mut self,
+        listener: SockId,
+        sock: SockId,
+        wait: Option<Duration>,
+        stack: &dyn Stack,
+    ) -> Result<Observed, HarnessError> {
+        let bound = self.config.block_bound;
+        let Some(l) = self.open(listener) else {
+            return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));
+        };
+        if let Some(wait) = wait {
+            match sys::poll_one(l.as_fd(), libc::POLLIN, wait) {
+                Ok(true) => {}
+                Ok(false) => return Ok(Observed::outcome(Outcome::Blocks)),
+                Err(n) => return Ok(Observed::outcome(Outcome::Err(errno::from_raw(n)))),
+            }
+        }
+        let (s, _) = match l.accept() {
+            Ok(x) => x,
+            Err(e) => return Ok(Observed::outcome(self.blocking_or(listener, &e))),
+        };
+        let host = self.slots[&listener].host;
+        // Blocking, whatever the listener is (as accept4 without SOCK_NONBLOCK).
+        s.set_nonblocking(false)
+            .map_err(|e| HarnessError::io("clearing O_NONBLOCK on an accepted socket", e))?;
+        prepare(&s, true, bound)?;
+        let slot = Slot {
+            sock: Some(s),
+            host,
+            nonblocking: false,
+            lingers: false,
+        };
+        if let Some(old) = self.slots.insert(sock, slot)
+            && let Some(s) = old.sock
+        {
+            self.shadowed.push((old.host, s));
+        }
+        Ok(self.after(sock, Outcome::Ok, stack))
+    }
+
+    /// `accept(l1|l2|…)`: poll the listeners (up to the bound when the first listed is
+    /// blocking), accept from the first readable one in listed order, else from the first
+    /// listed without waiting more.
+    fn accept_any(
+        &mut self,
+        listeners: &[SockId],
+        sock: SockId,
+        stack: &dyn Stack,
+    ) -> Result<Observed, HarnessError> {
+        let Some(&first) = listeners.first() else {
+            return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));
+        };
+        let wait = if self.blocking(first) {
+            self.config.block_bound
+        } else {
+            Duration::ZERO
+        };
+        let open: Vec<(SockId, &Socket)> = listeners
+            .iter()
+            .filter_map(|l| self.open(*l).map(|s| (*l, s)))
+            .collect();
+        let fds: Vec<_> = open.iter().map(|(_, s)| s.as_fd()).collect();
+        let readable = sys::poll_readable(&fds, wait).map_err(|n| {
+            HarnessError::io(
+                "polling the listeners",
+                std::io::Error::from_raw_os_error(n),
+            )
+        })?;
+        let ready = open
+            .iter()
+            .zip(readable)
+            .find_map(|((l, _), r)| r.then_some(*l));
+        match ready {
+            Some(l) => self.accept_from(l, sock, None, stack),
+            // Still nothing: a blocking listener Blocks (it waited in poll()), a non-blocking
+            // one answers EAGAIN.
+            None => {
+                let wait = self.blocking(first).then_some(Duration::ZERO);
+                self.accept_from(first, sock, wait, stack)
+            }
+        }
+    }
+
     fn after(&self, sock: SockId, outcome: Outcome, stack: &dyn Stack) -> Observed {
         let Some(s) = self.open(sock) else {
             return Observed::outcome(outcome);
@@ -237,6 +323,36 @@ impl Executor {
             local,
             peer,
         }
+    }
+
+    /// `call` with its socket non-blocking (O_NONBLOCK, and its errors as data) for this call
+    /// only; the socket's own mode after it.
+    fn nonblocking_call(
+        &mut self,
+        call: &Op,
+        env: &Env,
+        stack: &dyn Stack,
+    ) -> Result<Observed, HarnessError> {
+        let Some(sock) = call.sock() else {
+            return self.apply(call, env, stack);
+        };
+        let Some(own) = self.slots.get(&sock).map(|s| s.nonblocking) else {
+            return self.apply(call, env, stack);
+        };
+        let io = |e| HarnessError::io("switching O_NONBLOCK around one call", e);
+        let set = |ex: &mut Self, on: bool| -> Result<(), HarnessError> {
+            if let Some(slot) = ex.slots.get_mut(&sock) {
+                slot.nonblocking = on;
+                if let Some(s) = &slot.sock {
+                    s.set_nonblocking(on).map_err(io)?;
+                }
+            }
+            Ok(())
+        };
+        set(self, true)?;
+        let result = self.apply(call, env, stack);
+        set(self, own)?;
+        result
     }
 
     fn unsupported(op: &Op, reason: &str) -> HarnessError {
@@ -303,39 +419,17 @@ impl Executor {
                 self.after(*sock, Outcome::Ok, stack)
             }
             Op::Accept { listener, sock, .. } => {
-                let Some(l) = self.open(*listener) else {
-                    return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));
+                let wait = if self.blocking(*listener) {
+                    Some(bound)
+                } else {
+                    None
                 };
-                if self.blocking(*listener) {
-                    match sys::poll_one(l.as_fd(), libc::POLLIN, bound) {
-                        Ok(true) => {}
-                        Ok(false) => return Ok(Observed::outcome(Outcome::Blocks)),
-                        Err(n) => return Ok(Observed::outcome(Outcome::Err(errno::from_raw(n)))),
-                    }
-                }
-                let (s, _) = match l.accept() {
-                    Ok(x) => x,
-                    Err(e) => return Ok(Observed::outcome(self.blocking_or(*listener, &e))),
-                };
-                let host = self.slots[listener].host;
-                // Blocking, whatever the listener is (as accept4 without SOCK_NONBLOCK).
-                s.set_nonblocking(false).map_err(|e| {
-                    HarnessError::io("clearing O_NONBLOCK on an accepted socket", e)
-                })?;
-                prepare(&s, true, bound)?;
-                let slot = Slot {
-                    sock: Some(s),
-                    host,
-                    nonblocking: false,
-                    lingers: false,
-                };
-                if let Some(old) = self.slots.insert(*sock, slot)
-                    && let Some(s) = old.sock
-                {
-                    self.shadowed.push((old.host, s));
-                }
-                self.after(*sock, Outcome::Ok, stack)
+                self.accept_from(*listener, *sock, wait, stack)?
             }
+            Op::AcceptAny {
+                listeners, sock, ..
+            } => self.accept_any(listeners, *sock, stack)?,
+            Op::NonBlocking { call } => self.nonblocking_call(call, env, stack)?,
             Op::Close { sock } => {
                 let Some(slot) = self.slots.get_mut(sock) else {
                     return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));

@@ -102,6 +102,7 @@ const INCLUDES: &str = "\
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -298,6 +299,20 @@ fn call_expr(plan: &Plan, action: &Action) -> String {
             s(*sock),
             var_arg(plan, *peer)
         ),
+        Action::AcceptAny {
+            listeners,
+            sock,
+            peer,
+        } => {
+            let names: Vec<String> = listeners.iter().map(|l| s(*l)).collect();
+            format!(
+                "op_accept_any((const int[]){{{}}}, {}, {}, {})",
+                names.join(", "),
+                listeners.len(),
+                s(*sock),
+                var_arg(plan, *peer)
+            )
+        }
         Action::Send { sock, len } => format!("op_send({}, {len})", s(*sock)),
         Action::Recv { sock, len } => format!("op_recv({}, {len})", s(*sock)),
         Action::Shutdown { sock, how: h } => format!("op_shutdown({}, {})", s(*sock), how(*h)),

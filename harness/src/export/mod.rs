@@ -115,6 +115,36 @@ pub fn exportable(scenario: &Scenario) -> Result<(), Refusal> {
     Plan::of(scenario, None).map(|_| ())
 }
 
+/// Why a step uses a part of the format that only the harness checks, if it does.
+fn harness_only(step: &crate::scenario::Step) -> Option<String> {
+    if let Some(a) = step.asserts.first() {
+        return Some(format!(
+            "the port assertion `? {a}` is checked by the harness only; exported programs \
+             do not compare ports"
+        ));
+    }
+    if let Some(pattern) = step.expect.iter().flatten().find(|e| e.exact().is_none()) {
+        return Some(format!(
+            "the expected result `{pattern}` is a pattern the harness matches; exported \
+             programs compare exact results"
+        ));
+    }
+    if let Some(ms) = step.table_within_ms {
+        return Some(format!(
+            "the table waited for (`| within {}`) is read again by the harness only; \
+             exported programs read each table once",
+            tcpconform_model::time::show_ms(ms)
+        ));
+    }
+    if let Some(unlisted) = &step.unlisted {
+        return Some(format!(
+            "the partial table (`| {unlisted}`) is matched by the harness only; exported \
+             programs compare whole tables"
+        ));
+    }
+    None
+}
+
 /// A port in a call or a row: a number, or a port variable (by index into [`Plan::vars`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PortRef {
@@ -174,6 +204,12 @@ pub(crate) enum Action {
     },
     Accept {
         listener: usize,
+        sock: usize,
+        peer: Option<usize>,
+    },
+    /// `accept(l1|l2|…)`: poll, then accept from the first readable listener.
+    AcceptAny {
+        listeners: Vec<usize>,
         sock: usize,
         peer: Option<usize>,
     },
@@ -301,6 +337,9 @@ impl Plan {
                 line: step.line,
                 reason,
             };
+            if let Some(why) = harness_only(step) {
+                return Err(refuse(why));
+            }
             let mut needs = Vec::new();
             let mut need = |plan: &mut Self, port: &Port| {
                 if let Port::Var(v) = port
@@ -390,6 +429,15 @@ impl Plan {
                     sock: plan.sock(*sock),
                     peer: peer.as_ref().map(|v| plan.var(&v.0)),
                 },
+                Op::AcceptAny {
+                    listeners,
+                    sock,
+                    peer,
+                } => Action::AcceptAny {
+                    listeners: listeners.iter().map(|l| plan.sock(*l)).collect(),
+                    sock: plan.sock(*sock),
+                    peer: peer.as_ref().map(|v| plan.var(&v.0)),
+                },
                 Op::Send { sock, len } => Action::Send {
                     sock: plan.sock(*sock),
                     len: *len,
@@ -410,6 +458,13 @@ impl Plan {
                     key: setting.key.name().to_owned(),
                     value: setting.value.to_string(),
                 },
+                Op::NonBlocking { .. } => {
+                    return Err(refuse(format!(
+                        "{}: a call made non-blocking for itself is replayed by the harness \
+                         only",
+                        step.op
+                    )));
+                }
                 Op::PeerVanishes { .. } | Op::PeerReboots { .. } | Op::Destroy { .. } => {
                     return Err(refuse(format!(
                         "{} is a fixture op: the harness does it from outside the case \
@@ -426,7 +481,9 @@ impl Plan {
                         by_call.insert(v.0.clone());
                     }
                 }
-                Op::Connect { local: Some(v), .. } | Op::Accept { peer: Some(v), .. } => {
+                Op::Connect { local: Some(v), .. }
+                | Op::Accept { peer: Some(v), .. }
+                | Op::AcceptAny { peer: Some(v), .. } => {
                     by_call.insert(v.0.clone());
                 }
                 _ => {}
@@ -505,7 +562,7 @@ impl Plan {
 }
 
 /// Outcomes as a scenario writes them after `=`, separated by `|`.
-fn outcomes_text(outcomes: &[tcpconform_model::Outcome]) -> String {
+fn outcomes_text(outcomes: &[crate::scenario::Expected]) -> String {
     outcomes
         .iter()
         .map(|o| o.to_string())

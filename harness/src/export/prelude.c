@@ -431,6 +431,32 @@ const char *op_accept(int listener, int i, int peer_var)
     return "0";
 }
 
+/* accept(l1|l2|...): poll the listeners (up to the bound when the first listed is blocking),
+   accept from the first readable one in listed order; when none is, accept from the first
+   without waiting (a blocking one is BLOCKS: it waited in poll()). */
+const char *op_accept_any(const int *listeners, int n, int i, int peer_var)
+{
+    struct pollfd p[NSOCKS + 1];
+    int first = listeners[0];
+    for (int k = 0; k < n; k++) {
+        p[k].fd = S[listeners[k]].fd; /* poll() ignores a negative (closed) one */
+        p[k].events = POLLIN;
+        p[k].revents = 0;
+    }
+    if (poll(p, (nfds_t)n, S[first].nonblocking ? 0 : BLOCK_BOUND_MS) < 0)
+        skip("poll: %s", strerror(errno));
+    for (int k = 0; k < n; k++)
+        if (p[k].revents & POLLIN)
+            return op_accept(listeners[k], i, peer_var);
+    if (S[first].fd < 0)
+        return op_accept(first, i, peer_var);
+    int flags = fcntl(S[first].fd, F_GETFL);
+    fcntl(S[first].fd, F_SETFL, flags | O_NONBLOCK);
+    const char *r = op_accept(first, i, peer_var);
+    fcntl(S[first].fd, F_SETFL, flags);
+    return r;
+}
+
 const char *op_send(int i, long len)
 {
     if (S[i].fd < 0)

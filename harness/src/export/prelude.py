@@ -365,6 +365,33 @@ def op_accept(listener, i, peer=None):
     return "0"
 
 
+def op_accept_any(listeners, i, peer=None):
+    """accept(l1|l2|...): poll the listeners (up to the bound when the first listed is
+    blocking), accept from the first readable one in listed order; when none is, accept from
+    the first without waiting (a blocking one is BLOCKS: it waited in poll())."""
+    import fcntl
+    import os
+    import select
+    poller = select.poll()
+    for listener in listeners:
+        if S[listener].fd >= 0:
+            poller.register(S[listener].fd, select.POLLIN)
+    first = listeners[0]
+    wait_ms = 0 if S[first].nonblocking else BLOCK_BOUND_MS
+    ready = {fd for fd, events in poller.poll(wait_ms) if events & select.POLLIN}
+    for listener in listeners:
+        if S[listener].fd >= 0 and S[listener].fd in ready:
+            return op_accept(listener, i, peer)
+    if S[first].fd < 0:
+        return op_accept(first, i, peer)
+    flags = fcntl.fcntl(S[first].fd, fcntl.F_GETFL)
+    fcntl.fcntl(S[first].fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+    try:
+        return op_accept(first, i, peer)
+    finally:
+        fcntl.fcntl(S[first].fd, fcntl.F_SETFL, flags)
+
+
 def op_send(i, length):
     if S[i].fd < 0:
         return done(None, failure(errno.EBADF))

@@ -265,6 +265,17 @@ fn call_expr(plan: &Plan, action: &Action) -> String {
             });
             format!("op_accept({}, {}{peer})", s(*listener), s(*sock))
         }
+        Action::AcceptAny {
+            listeners,
+            sock,
+            peer,
+        } => {
+            let peer = peer.map_or_else(String::new, |v| {
+                format!(", peer={}", py_string(&plan.vars[v]))
+            });
+            let names: Vec<String> = listeners.iter().map(|l| s(*l)).collect();
+            format!("op_accept_any([{}], {}{peer})", names.join(", "), s(*sock))
+        }
         Action::Send { sock, len } => format!("op_send({}, {len})", s(*sock)),
         Action::Recv { sock, len } => format!("op_recv({}, {len})", s(*sock)),
         Action::Shutdown { sock, how: h } => format!("op_shutdown({}, {})", s(*sock), how(*h)),

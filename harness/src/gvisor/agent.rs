@@ -145,7 +145,7 @@ const SETTLE_MAX: std::time::Duration = std::time::Duration::from_millis(50);
 fn sends_segments(op: &tcpconform_model::Op) -> bool {
     use tcpconform_model::Op;
     matches!(
-        op,
+        op.call(),
         Op::Connect { .. }
             | Op::Send { .. }
             | Op::Recv { .. }

@@ -52,13 +52,14 @@ pub struct Settled {
 /// those by the call's times, not by settling.)
 pub fn sends_nothing(op: &tcpconform_model::Op) -> bool {
     use tcpconform_model::Op;
-    match op {
+    match op.call() {
         Op::Socket { .. }
         | Op::Bind { .. }
         | Op::Listen { .. }
         | Op::Setsockopt { .. }
         | Op::GetsockoptSoError { .. }
         | Op::Accept { .. }
+        | Op::AcceptAny { .. }
         | Op::Sysctl { .. } => true,
         Op::Connect { .. }
         | Op::Send { .. }
@@ -68,6 +69,7 @@ pub fn sends_nothing(op: &tcpconform_model::Op) -> bool {
         | Op::Destroy { .. }
         | Op::PeerVanishes { .. }
         | Op::PeerReboots { .. }
+        | Op::NonBlocking { .. }
         | Op::Sleep { .. } => false,
     }
 }

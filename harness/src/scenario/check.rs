@@ -6,11 +6,25 @@ use std::net::IpAddr;
 
 use tcpconform_model::{Host, Op, Outcome, Port, Profile, SockAddr, SockId, Sysctl, Var};
 
-use super::{ParseError, RowPattern, Scenario};
+use super::{Expected, ParseError, PortAssert, RowPattern, Scenario, UnlistedRows};
 
 /// The longest `sleep()` a scenario may ask for (ms): about 31 years, far beyond any timer, and
 /// small enough that every duration prints and parses back exactly.
 pub(crate) const MAX_SLEEP_MS: u64 = 1_000_000_000_000;
+
+/// The longest `| within …` a table may wait for (ms): a table that settles later is a timer's
+/// business (`sleep()` first).
+pub(crate) const MAX_WITHIN_MS: u64 = 60_000;
+
+/// `| within N` waits more than 0 ms and at most [`MAX_WITHIN_MS`].
+pub(crate) fn check_within(ms: u64) -> Result<(), String> {
+    if ms == 0 || ms > MAX_WITHIN_MS {
+        return Err(format!(
+            "`within {ms}ms`: expected more than 0 and at most {MAX_WITHIN_MS} ms"
+        ));
+    }
+    Ok(())
+}
 
 /// The header names, for error messages.
 pub(crate) const DIRECTIVES: &str = "@title, @profile, @variant, @hosts, @sysctl, @address";
@@ -36,6 +50,10 @@ impl Checker {
 
     /// Checks one op and records what it creates and binds; `at` says where it is (`line 4`).
     pub(crate) fn op(&mut self, op: &Op, at: String) -> Result<(), String> {
+        if let Op::NonBlocking { call } = op {
+            check_nonblocking_call(call)?;
+            return self.op(call, at);
+        }
         for var in op_vars(op) {
             check_var_name(var)?;
         }
@@ -43,6 +61,12 @@ impl Checker {
         let (uses, creates): (Vec<SockId>, Option<SockId>) = match op {
             Op::Socket { sock, .. } => (vec![], Some(*sock)),
             Op::Accept { listener, sock, .. } => (vec![*listener], Some(*sock)),
+            Op::AcceptAny {
+                listeners, sock, ..
+            } => {
+                check_listeners(listeners)?;
+                (listeners.clone(), Some(*sock))
+            }
             other => (other.sock().into_iter().collect(), None),
         };
         for s in uses {
@@ -103,7 +127,7 @@ impl Checker {
             } => {
                 self.bound.insert(v.0.clone());
             }
-            Op::Accept { peer: Some(v), .. } => {
+            Op::Accept { peer: Some(v), .. } | Op::AcceptAny { peer: Some(v), .. } => {
                 self.bound.insert(v.0.clone());
             }
             _ => {}
@@ -135,6 +159,42 @@ impl Checker {
     }
 }
 
+impl Checker {
+    /// Checks that a port assertion names only variables that something before (the op, its
+    /// table, an earlier step) can have bound.
+    pub(crate) fn assertion(&self, assertion: &PortAssert) -> Result<(), String> {
+        for port in [&assertion.left, &assertion.right] {
+            if let Port::Var(v) = port {
+                check_var_name(v)?;
+                if !self.bound.contains(&v.0) {
+                    return Err(format!(
+                        "{v} is used in an assertion before anything can have bound it"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A partial table's `...` needs a table, and states (when it names any) each once.
+fn check_unlisted(has_table: bool, unlisted: &UnlistedRows) -> Result<(), String> {
+    if !has_table {
+        return Err("`| ...` (unlisted rows) without a table".to_owned());
+    }
+    if let UnlistedRows::InStates(states) = unlisted {
+        if states.is_empty() {
+            return Err("`| ...` names no state: use UnlistedRows::Any".to_owned());
+        }
+        for (i, s) in states.iter().enumerate() {
+            if states[..i].contains(s) {
+                return Err(format!("state {} is listed twice after `...`", s.ss_name()));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The variables an op mentions.
 fn op_vars(op: &Op) -> Vec<&Var> {
     let mut out = Vec::new();
@@ -150,10 +210,40 @@ fn op_vars(op: &Op) -> Vec<&Var> {
             }
             out.extend(local);
         }
-        Op::Accept { peer, .. } => out.extend(peer),
+        Op::Accept { peer, .. } | Op::AcceptAny { peer, .. } => out.extend(peer),
         _ => {}
     }
     out
+}
+
+/// Only `connect`, `accept` (of one listener or several), `send` and `recv` take a per-call
+/// `nonblock`, once.
+fn check_nonblocking_call(call: &Op) -> Result<(), String> {
+    match call {
+        Op::Connect { .. }
+        | Op::Accept { .. }
+        | Op::AcceptAny { .. }
+        | Op::Send { .. }
+        | Op::Recv { .. } => Ok(()),
+        Op::NonBlocking { .. } => Err("`nonblock` is given twice".to_owned()),
+        other => Err(format!(
+            "`{}` takes no per-call `nonblock` (only connect, accept, send and recv do)",
+            other.name()
+        )),
+    }
+}
+
+/// `accept(l1|l2|…)` names two or more listeners, each once.
+pub(crate) fn check_listeners(listeners: &[SockId]) -> Result<(), String> {
+    if listeners.len() < 2 {
+        return Err("accept(…|…) needs two or more listeners (one is `accept(s0)`)".to_owned());
+    }
+    for (i, l) in listeners.iter().enumerate() {
+        if listeners[..i].contains(l) {
+            return Err(format!("listener {l} is named twice in accept(…|…)"));
+        }
+    }
+    Ok(())
 }
 
 /// Variable names are `[A-Za-z_][A-Za-z0-9_]*`.
@@ -200,14 +290,24 @@ pub(crate) fn check_address(ip: IpAddr) -> Result<(), String> {
 
 /// Checks a list of expected results for an op: not empty, no repeats, each one the op can
 /// return.
-pub(crate) fn check_outcomes(op: &Op, outcomes: &[Outcome]) -> Result<(), String> {
-    if outcomes.is_empty() {
+pub(crate) fn check_outcomes(op: &Op, expected: &[Expected]) -> Result<(), String> {
+    if expected.is_empty() {
         return Err("an empty list of results".to_owned());
     }
-    for (i, o) in outcomes.iter().enumerate() {
-        if outcomes[..i].contains(o) {
-            return Err(format!("result `{o}` is listed twice"));
+    for (i, e) in expected.iter().enumerate() {
+        if expected[..i].contains(e) {
+            return Err(format!("result `{e}` is listed twice"));
         }
+        let o = match e {
+            Expected::Exact(o) => o,
+            Expected::Pattern(_) if !matches!(op.name(), "send" | "recv") => {
+                return Err(format!(
+                    "`{}` cannot return `{e}`: only send and recv count bytes",
+                    op.name()
+                ));
+            }
+            Expected::Pattern(_) => continue,
+        };
         if *o == Outcome::Bytes(0) {
             return Err("a byte count of 0 is written `0` (or `EOF` for recv)".to_owned());
         }
@@ -308,6 +408,18 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), ParseError> {
             for row in rows {
                 checker.row(row).map_err(at)?;
             }
+        }
+        if let Some(unlisted) = &step.unlisted {
+            check_unlisted(step.table.is_some(), unlisted).map_err(at)?;
+        }
+        if let Some(ms) = step.table_within_ms {
+            if step.table.is_none() {
+                return Err(at("`| within …` without a table".to_owned()));
+            }
+            check_within(ms).map_err(at)?;
+        }
+        for assertion in &step.asserts {
+            checker.assertion(assertion).map_err(at)?;
         }
     }
     Ok(())

@@ -10,7 +10,10 @@ use tcpconform_model::{
 };
 
 use super::check::{self, Checker, DIRECTIVES};
-use super::{AddrPattern, ParseError, RowPattern, Scenario, Step};
+use super::{
+    AddrPattern, Comparison, Expected, OutcomePattern, ParseError, PortAssert, RowPattern,
+    Scenario, Step, UnlistedRows,
+};
 
 /// The op names, for error messages.
 const OPS: &str = "socket, setsockopt, getsockopt, bind, listen, connect, accept, send, recv, \
@@ -98,6 +101,10 @@ impl Parser {
             self.pending.clear();
             return self.row(row.trim()).map_err(here);
         }
+        if let Some(assertion) = content.strip_prefix('?') {
+            self.pending.clear();
+            return self.assertion(assertion.trim()).map_err(here);
+        }
         self.end_header()?;
         self.op_line(content, comment, line).map_err(here)
     }
@@ -123,6 +130,9 @@ impl Parser {
             expect,
             table: None,
             comment: (!lines.is_empty()).then(|| lines.join("\n")),
+            table_within_ms: None,
+            unlisted: None,
+            asserts: Vec::new(),
         });
         self.empty_table = false;
         Ok(())
@@ -257,8 +267,31 @@ impl Parser {
                     .to_owned(),
             );
         };
+        if step.unlisted.is_some() {
+            return Err("a row after `| ...`: `...` ends the table".to_owned());
+        }
+        if let Some(duration) = text.strip_prefix("within ") {
+            if step.table.is_some() || !step.asserts.is_empty() {
+                return Err("`| within …` must be the table's first row".to_owned());
+            }
+            step.table_within_ms = Some(parse_within(duration.trim())?);
+            step.table = Some(Vec::new());
+            return Ok(());
+        }
+        if let Some(states) = text.strip_prefix("...") {
+            if self.empty_table {
+                return Err("`| ...` after `| (empty)`: an empty table lists no rows".to_owned());
+            }
+            if !step.asserts.is_empty() {
+                return Err("`| ...` after a `?` assertion: the table comes first".to_owned());
+            }
+            step.unlisted = Some(parse_unlisted(states)?);
+            step.table.get_or_insert_with(Vec::new);
+            return Ok(());
+        }
         if text == "(empty)" {
-            if step.table.is_some() {
+            let has_rows = step.table.as_ref().is_some_and(|rows| !rows.is_empty());
+            if has_rows || self.empty_table || !step.asserts.is_empty() {
                 return Err("`(empty)` in a table that already has rows".to_owned());
             }
             step.table = Some(Vec::new());
@@ -268,11 +301,90 @@ impl Parser {
         if self.empty_table {
             return Err("a row after `| (empty)`".to_owned());
         }
+        if !step.asserts.is_empty() {
+            return Err(
+                "a table row after a `?` assertion: the table comes first, then the assertions"
+                    .to_owned(),
+            );
+        }
         let row = parse_row(text)?;
         self.checker.row(&row)?;
         step.table.get_or_insert_with(Vec::new).push(row);
         Ok(())
     }
+}
+
+impl Parser {
+    /// A `?` line: a port assertion on the last op.
+    fn assertion(&mut self, text: &str) -> Result<(), String> {
+        let Some(step) = self.scenario.steps.last_mut() else {
+            return Err("an assertion (`?`) before any op: it follows the op it checks".to_owned());
+        };
+        let assertion = parse_assertion(text)?;
+        self.checker.assertion(&assertion)?;
+        step.asserts.push(assertion);
+        Ok(())
+    }
+}
+
+/// The duration of `| within 500ms` (as `sleep()` writes it), at most
+/// [`check::MAX_WITHIN_MS`].
+fn parse_within(text: &str) -> Result<u64, String> {
+    let ms = parse_ms(text)
+        .filter(|_| {
+            text.bytes()
+                .all(|b| b.is_ascii_digit() || b"ms.".contains(&b))
+        })
+        .ok_or_else(|| {
+            format!("bad duration `{text}` after `within`: expected like 500ms or 2s")
+        })?;
+    check::check_within(ms)?;
+    Ok(ms)
+}
+
+/// What follows `| ...`: nothing (any rows), or state names (rows in those states).
+fn parse_unlisted(text: &str) -> Result<UnlistedRows, String> {
+    if !text.is_empty() && !text.starts_with(char::is_whitespace) {
+        return Err(format!(
+            "`...{text}`: expected `| ...` or `| ... STATE…`, like `| ... UNCONN`"
+        ));
+    }
+    let mut states = Vec::new();
+    for word in text.split_whitespace() {
+        let state: TcpState = word.parse()?;
+        if states.contains(&state) {
+            return Err(format!(
+                "state {} is listed twice after `...`",
+                state.ss_name()
+            ));
+        }
+        states.push(state);
+    }
+    Ok(if states.is_empty() {
+        UnlistedRows::Any
+    } else {
+        UnlistedRows::InStates(states)
+    })
+}
+
+/// `PORT == PORT` or `PORT != PORT` (the text after `?`), each port a number or `$VAR`.
+fn parse_assertion(text: &str) -> Result<PortAssert, String> {
+    let usage = "expected `? PORT == PORT` or `? PORT != PORT`, each PORT a number or a \
+                 variable, like `? $C2 != $C`";
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let [left, cmp, right] = words.as_slice() else {
+        return Err(format!("assertion `{text}`: {usage}"));
+    };
+    let cmp = match *cmp {
+        "==" => Comparison::Eq,
+        "!=" => Comparison::Ne,
+        other => return Err(format!("unknown comparison `{other}` in `{text}`: {usage}")),
+    };
+    Ok(PortAssert {
+        left: parse_port(left)?,
+        cmp,
+        right: parse_port(right)?,
+    })
 }
 
 /// `@title` and its argument, if `trimmed` is that directive.
@@ -395,7 +507,30 @@ fn build_op(
     if name == "sysctl" {
         return parse_sysctl_op(args_text);
     }
-    let args = split_args(args_text)?;
+    let mut args = split_args(args_text)?;
+    // `nonblock` as the last argument of a call that can block: this call only.
+    let per_call = PER_CALL_NONBLOCK.contains(&name) && args.last() == Some(&"nonblock");
+    if per_call {
+        args.pop();
+    }
+    let op = build_call(name, target, &args, capture)?;
+    Ok(if per_call {
+        Op::NonBlocking { call: Box::new(op) }
+    } else {
+        op
+    })
+}
+
+/// The calls that take a per-call `nonblock` option.
+const PER_CALL_NONBLOCK: [&str; 4] = ["connect", "accept", "send", "recv"];
+
+/// [`build_op`] for everything but `sysctl`, with the arguments split.
+fn build_call(
+    name: &str,
+    target: Option<SockId>,
+    args: &[&str],
+    capture: Option<Var>,
+) -> Result<Op, String> {
     let sock = |s: &str| parse_sock(s);
     let op = match name {
         "socket" => {
@@ -430,27 +565,27 @@ fn build_op(
             }
         }
         "setsockopt" => {
-            let [s, opt, value] = arity(name, "setsockopt(SOCK, OPTION, VALUE)", &args)?;
+            let [s, opt, value] = arity(name, "setsockopt(SOCK, OPTION, VALUE)", args)?;
             Op::Setsockopt {
                 sock: sock(s)?,
                 opt: parse_sockopt(opt, value)?,
             }
         }
         "getsockopt" => {
-            let [s, opt] = arity(name, "getsockopt(SOCK, SO_ERROR)", &args)?;
+            let [s, opt] = arity(name, "getsockopt(SOCK, SO_ERROR)", args)?;
             if opt != "SO_ERROR" {
                 return Err(format!("getsockopt reads only SO_ERROR, not `{opt}`"));
             }
             Op::GetsockoptSoError { sock: sock(s)? }
         }
         "bind" => {
-            let [s, addr] = arity(name, "bind(SOCK, ADDR:PORT)", &args)?;
+            let [s, addr] = arity(name, "bind(SOCK, ADDR:PORT)", args)?;
             Op::Bind {
                 sock: sock(s)?,
                 addr: parse_sockaddr(addr)?,
             }
         }
-        "listen" => match args.as_slice() {
+        "listen" => match args {
             [s] => Op::Listen {
                 sock: sock(s)?,
                 backlog: DEFAULT_BACKLOG,
@@ -468,7 +603,7 @@ fn build_op(
             }
         },
         "connect" => {
-            let [s, addr] = arity(name, "connect(SOCK, ADDR:PORT)", &args)?;
+            let [s, addr] = arity(name, "connect(SOCK, ADDR:PORT)", args)?;
             Op::Connect {
                 sock: sock(s)?,
                 addr: parse_sockaddr(addr)?,
@@ -476,15 +611,29 @@ fn build_op(
             }
         }
         "accept" => {
-            let [l] = arity(name, "s2 = accept(LISTENER)", &args)?;
-            Op::Accept {
-                listener: sock(l)?,
-                sock: target.unwrap_or(SockId(0)),
-                peer: capture,
+            let [l] = arity(name, "s2 = accept(LISTENER) or s2 = accept(L1|L2|…)", args)?;
+            let new = target.unwrap_or(SockId(0));
+            if l.contains('|') {
+                let listeners = l
+                    .split('|')
+                    .map(|name| parse_sock(name.trim()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                check::check_listeners(&listeners)?;
+                Op::AcceptAny {
+                    listeners,
+                    sock: new,
+                    peer: capture,
+                }
+            } else {
+                Op::Accept {
+                    listener: sock(l)?,
+                    sock: new,
+                    peer: capture,
+                }
             }
         }
         "send" | "recv" => {
-            let [s, len] = arity(name, "send(SOCK, LEN) or recv(SOCK, LEN)", &args)?;
+            let [s, len] = arity(name, "send(SOCK, LEN) or recv(SOCK, LEN)", args)?;
             let (sock, len) = (sock(s)?, parse_u32(len, "length")?);
             if name == "send" {
                 Op::Send { sock, len }
@@ -493,7 +642,7 @@ fn build_op(
             }
         }
         "shutdown" => {
-            let [s, how] = arity(name, "shutdown(SOCK, SHUT_RD|SHUT_WR|SHUT_RDWR)", &args)?;
+            let [s, how] = arity(name, "shutdown(SOCK, SHUT_RD|SHUT_WR|SHUT_RDWR)", args)?;
             let how = match how {
                 "SHUT_RD" => How::Rd,
                 "SHUT_WR" => How::Wr,
@@ -511,7 +660,7 @@ fn build_op(
             }
         }
         "close" | "peer_vanishes" | "peer_reboots" | "destroy" => {
-            let [s] = arity(name, "NAME(SOCK)", &args)?;
+            let [s] = arity(name, "NAME(SOCK)", args)?;
             let sock = sock(s)?;
             match name {
                 "close" => Op::Close { sock },
@@ -521,7 +670,7 @@ fn build_op(
             }
         }
         "sleep" => {
-            let [d] = arity(name, "sleep(250ms), sleep(2s), sleep(1.5s)", &args)?;
+            let [d] = arity(name, "sleep(250ms), sleep(2s), sleep(1.5s)", args)?;
             let ms = parse_ms(d)
                 .filter(|_| d.bytes().all(|b| b.is_ascii_digit() || b"ms.".contains(&b)))
                 .ok_or_else(|| format!("bad duration `{d}`: expected like 250ms, 2s or 1.5s"))?;
@@ -695,9 +844,14 @@ fn parse_sockaddr(s: &str) -> Result<SockAddr, String> {
     Ok(SockAddr { ip, port })
 }
 
-/// `0 | -1 EADDRINUSE`.
-fn parse_outcomes(text: &str) -> Result<Vec<Outcome>, String> {
-    text.split('|').map(|o| parse_outcome(o.trim())).collect()
+/// `0 | -1 EADDRINUSE`, `>0 | EOF`.
+fn parse_outcomes(text: &str) -> Result<Vec<Expected>, String> {
+    text.split('|')
+        .map(|o| match o.trim() {
+            ">0" => Ok(Expected::Pattern(OutcomePattern::AnyBytes)),
+            o => parse_outcome(o).map(Expected::Exact),
+        })
+        .collect()
 }
 
 fn parse_errno(s: &str) -> Result<Errno, String> {
@@ -726,8 +880,8 @@ fn parse_outcome(s: &str) -> Result<Outcome, String> {
                 Outcome::Err(parse_errno(name)?)
             } else {
                 return Err(format!(
-                    "bad result `{s}`: expected 0, a byte count, EOF, BLOCKS, [0], [ERRNO] or \
-                     -1 ERRNO"
+                    "bad result `{s}`: expected 0, a byte count, >0, EOF, BLOCKS, [0], [ERRNO] \
+                     or -1 ERRNO"
                 ));
             }
         }

@@ -2,9 +2,9 @@
 
 use std::fmt::Write as _;
 
-use tcpconform_model::{Host, Outcome};
+use tcpconform_model::Host;
 
-use super::{RowPattern, Scenario};
+use super::{Expected, RowPattern, Scenario};
 
 /// The `=` column never moves right of this (a longer op gets one space before its `=`).
 const MAX_ALIGN: usize = 40;
@@ -44,7 +44,7 @@ pub(crate) fn row_text(
     s
 }
 
-fn outcomes_text(outcomes: &[Outcome]) -> String {
+fn outcomes_text(outcomes: &[Expected]) -> String {
     outcomes
         .iter()
         .map(ToString::to_string)
@@ -125,9 +125,16 @@ pub(crate) fn scenario_text(s: &Scenario) -> String {
         }
         out.push_str(line.trim_end());
         out.push('\n');
+        if let Some(ms) = step.table_within_ms {
+            let _ = writeln!(
+                out,
+                "{ROW_INDENT}| within {}",
+                tcpconform_model::time::show_ms(ms)
+            );
+        }
         match &step.table {
             None => {}
-            Some(rows) if rows.is_empty() => {
+            Some(rows) if rows.is_empty() && step.unlisted.is_none() => {
                 let _ = writeln!(out, "{ROW_INDENT}| (empty)");
             }
             Some(rows) => {
@@ -149,6 +156,12 @@ pub(crate) fn scenario_text(s: &Scenario) -> String {
                     let _ = writeln!(out, "{ROW_INDENT}| {}", text.trim_end());
                 }
             }
+        }
+        if let Some(unlisted) = &step.unlisted {
+            let _ = writeln!(out, "{ROW_INDENT}| {unlisted}");
+        }
+        for assertion in &step.asserts {
+            let _ = writeln!(out, "{ROW_INDENT}? {assertion}");
         }
     }
     out

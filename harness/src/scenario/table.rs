@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use tcpconform_model::{Env, Host, Port, Row, Snapshot, Var};
 
 use super::print::row_text;
-use super::{AddrPattern, RowPattern};
+use super::{AddrPattern, RowPattern, UnlistedRows};
 
 /// How many candidate pairings the search may try before it gives up (tables are small; this
 /// only bounds pathological inputs).
@@ -93,6 +93,19 @@ pub fn match_table(
     snapshot: &Snapshot,
     env: &mut Env,
 ) -> Result<(), TableMismatch> {
+    match_partial_table(patterns, None, snapshot, env)
+}
+
+/// [`match_table`] for a table that may list only some rows (`| ...`): every pattern must be
+/// matched by one observed row, and each observed row that no pattern matches must be one
+/// `unlisted` allows (`None`: none may be left, the whole table). Variables bind only when
+/// the listed rows all match.
+pub fn match_partial_table(
+    patterns: &[RowPattern],
+    unlisted: Option<&UnlistedRows>,
+    snapshot: &Snapshot,
+    env: &mut Env,
+) -> Result<(), TableMismatch> {
     let rows = snapshot.key();
     // Try the patterns with the fewest unbound variables first: they prune soonest.
     let mut order: Vec<usize> = (0..patterns.len()).collect();
@@ -107,8 +120,13 @@ pub fn match_table(
         new: Vec::new(),
         budget: SEARCH_BUDGET,
         best: None,
+        unlisted,
     };
-    if patterns.len() == rows.len() && search.full(0) {
+    let sizes_fit = match unlisted {
+        None => patterns.len() == rows.len(),
+        Some(_) => patterns.len() <= rows.len(),
+    };
+    if sizes_fit && search.full(0) {
         for (name, port) in &search.new {
             env.bind(&Var(name.clone()), *port);
         }
@@ -130,6 +148,7 @@ pub fn match_table(
             .collect(),
         unexpected: (0..rows.len())
             .filter(|j| !matched_rows.contains(j))
+            .filter(|&j| !unlisted.is_some_and(|u| u.allows(rows[j].state)))
             .map(|j| row_pattern_from(&rows[j], env))
             .collect(),
         observed: rows.iter().map(|r| row_pattern_from(r, env)).collect(),
@@ -157,13 +176,15 @@ struct Search<'a> {
     budget: usize,
     /// The pairing with the most pairs seen so far (for the explanation).
     best: Option<Vec<Option<usize>>>,
+    /// The rows a partial table allows unmatched (`None`: none).
+    unlisted: Option<&'a UnlistedRows>,
 }
 
 impl Search<'_> {
     /// Depth-first search for a complete pairing of `order[k..]`.
     fn full(&mut self, k: usize) -> bool {
         let Some(&pi) = self.order.get(k) else {
-            return true;
+            return self.leftovers_allowed();
         };
         for j in 0..self.rows.len() {
             if self.used[j] {
@@ -191,6 +212,14 @@ impl Search<'_> {
             self.new.truncate(mark);
         }
         false
+    }
+
+    /// Whether every row no pattern took may stay unlisted.
+    fn leftovers_allowed(&self) -> bool {
+        self.rows
+            .iter()
+            .zip(&self.used)
+            .all(|(row, used)| *used || self.unlisted.is_some_and(|u| u.allows(row.state)))
     }
 
     fn note_best(&mut self) {

@@ -107,6 +107,39 @@ mod freebsd;
 #[cfg(target_os = "freebsd")]
 pub(crate) use freebsd::*;
 
+/// `poll(2)` of several descriptors for `POLLIN`, at most `timeout` (returning as soon as one
+/// is ready): for each, whether it is readable.
+pub(crate) fn poll_readable(
+    fds: &[BorrowedFd<'_>],
+    timeout: std::time::Duration,
+) -> Result<Vec<bool>, i32> {
+    let mut polled: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ms = c_int::try_from(timeout.as_millis()).unwrap_or(c_int::MAX);
+    let count = libc::nfds_t::try_from(polled.len()).map_err(|_| libc::EINVAL)?;
+    loop {
+        // SAFETY: `polled` holds `count` valid, writable pollfds; every fd is live for the
+        // borrow.
+        let n = unsafe { libc::poll(polled.as_mut_ptr(), count, ms) };
+        if n >= 0 {
+            return Ok(polled
+                .iter()
+                .map(|p| p.revents & libc::POLLIN != 0)
+                .collect());
+        }
+        let e = last_errno();
+        if e != libc::EINTR {
+            return Err(e);
+        }
+    }
+}
+
 /// `poll(2)` of one descriptor for `events`, at most `timeout`: whether it became ready.
 // Every backend: the portable executor (BSDs, gVisor's agent on Linux) bounds waits with it.
 pub(crate) fn poll_one(

@@ -61,6 +61,27 @@ impl Model {
         (Outcome::Ok, RuleId::AcceptOk)
     }
 
+    /// `accept(l1|l2|…)`: from the first listed listener with a connection in its accept
+    /// queue (what poll() reports as readable); when none has one, as accept() on the first.
+    pub(super) fn op_accept_any(
+        &mut self,
+        listeners: &[SockId],
+        new: SockId,
+        cx: &mut Cx<'_>,
+    ) -> Res {
+        let ready = listeners.iter().copied().find(|l| match self.fds.get(l) {
+            Some(Fd::Open { sk, .. }) => {
+                let sk = self.sk(*sk);
+                sk.state == TcpState::Listen && !sk.accept_queue.is_empty()
+            }
+            _ => false,
+        });
+        match ready.or_else(|| listeners.first().copied()) {
+            Some(l) => self.with_fd(l, |m, sk, fd| m.op_accept(sk, fd, new, cx)),
+            None => (Outcome::Err(Errno::EBADF), RuleId::FdClosed),
+        }
+    }
+
     /// While a blocking accept() on the listener `id` waits (up to the harness's bound), a
     /// client whose SYN a TIME-WAIT answered with an ACK sends it again after
     /// `TCP_TIMEOUT_MIN` (tcp_rcv_synsent_state_process()); the TIME-WAIT gone (reset by the

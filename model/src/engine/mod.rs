@@ -516,6 +516,7 @@ impl Model {
     }
 
     fn bindings(&self, op: &Op, env: &Env, outcome: Outcome) -> Vec<(Var, u16)> {
+        let op = op.call();
         let port_of = |sock: &SockId| match self.fds.get(sock) {
             Some(Fd::Open { sk, .. }) => Some(self.sks[sk].port).filter(|p| *p != 0),
             _ => None,
@@ -537,6 +538,11 @@ impl Model {
                 .map(|p| vec![(v.clone(), p)])
                 .unwrap_or_default(),
             Op::Accept {
+                sock,
+                peer: Some(v),
+                ..
+            }
+            | Op::AcceptAny {
                 sock,
                 peer: Some(v),
                 ..
@@ -607,6 +613,9 @@ impl Model {
             Op::Accept { listener, sock, .. } => {
                 self.with_fd(*listener, |m, sk, fd| m.op_accept(sk, fd, *sock, cx))
             }
+            Op::AcceptAny {
+                listeners, sock, ..
+            } => self.op_accept_any(listeners, *sock, cx),
             Op::Send { sock, len } => self.with_fd(*sock, |m, sk, fd| m.op_send(sk, fd, *len, cx)),
             Op::Recv { sock, len } => self.with_fd(*sock, |m, sk, fd| m.op_recv(sk, fd, *len, cx)),
             Op::Shutdown { sock, how } => {
@@ -627,7 +636,25 @@ impl Model {
             Op::PeerVanishes { sock } => self.op_peer_vanishes(*sock),
             Op::PeerReboots { sock } => self.op_peer_reboots(*sock),
             Op::Destroy { sock } => self.op_destroy(*sock, cx),
+            Op::NonBlocking { call } => self.op_nonblocking(call, env, cx),
         }
+    }
+
+    /// `call` as if its socket were non-blocking: the descriptor's flag is set for the call
+    /// and given back after it (an accepted socket is blocking either way).
+    fn op_nonblocking(&mut self, call: &Op, env: &Env, cx: &mut Cx<'_>) -> Res {
+        let sock = call.sock();
+        let own = sock.and_then(|s| match self.fds.get_mut(&s) {
+            Some(Fd::Open { nonblocking, .. }) => Some(std::mem::replace(nonblocking, true)),
+            _ => None,
+        });
+        let res = self.apply_op(call, env, cx);
+        if let (Some(s), Some(own)) = (sock, own)
+            && let Some(Fd::Open { nonblocking, .. }) = self.fds.get_mut(&s)
+        {
+            *nonblocking = own;
+        }
+        res
     }
 
     /// Runs `f` on the socket behind an open descriptor, or answers EBADF.
