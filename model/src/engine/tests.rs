@@ -782,3 +782,49 @@ fn reuseport_needs_one_user_unless_mutated() {
         Outcome::Ok
     );
 }
+
+// ==== per-call forms of the scenario language ========================================
+
+#[test]
+fn accept_any_takes_the_first_listed_listener_with_a_connection() {
+    let mut t = T::new();
+    t.socket(0, Family::Inet);
+    assert_eq!(t.bind(0, "127.0.0.1:8080"), Outcome::Ok);
+    assert_eq!(t.listen(0), Outcome::Ok);
+    t.socket(1, Family::Inet);
+    assert_eq!(t.bind(1, "127.0.0.1:8081"), Outcome::Ok);
+    assert_eq!(t.listen(1), Outcome::Ok);
+    t.socket(2, Family::Inet);
+    assert_eq!(t.connect(2, "127.0.0.1:8081"), Outcome::Ok);
+    let accept_any = |sock| Op::AcceptAny {
+        listeners: vec![s(0), s(1)],
+        sock: s(sock),
+        peer: None,
+    };
+    assert_eq!(t.op(accept_any(3)), Outcome::Ok);
+    assert_eq!(t.m.port_of(s(3)), Some(8081), "from s1, the only one ready");
+    // Nothing ready: accept() on the first listed, which blocks.
+    assert_eq!(t.op(accept_any(4)), Outcome::Blocks);
+}
+
+#[test]
+fn a_nonblocking_call_leaves_the_socket_blocking() {
+    let mut t = T::new();
+    t.socket(0, Family::Inet);
+    assert_eq!(t.bind(0, "127.0.0.1:8080"), Outcome::Ok);
+    assert_eq!(t.listen(0), Outcome::Ok);
+    let accept = Op::Accept {
+        listener: s(0),
+        sock: s(1),
+        peer: None,
+    };
+    let once = Op::NonBlocking {
+        call: Box::new(accept.clone()),
+    };
+    assert_eq!(t.op(once), Outcome::Err(Errno::EAGAIN));
+    assert_eq!(
+        t.op(accept),
+        Outcome::Blocks,
+        "the listener is blocking again"
+    );
+}
