@@ -218,3 +218,32 @@ fn a_table_within_a_time_waits_that_long_and_no_longer() {
     // 300 ms is too short for a 1 s tcp_fin_timeout.
     edit_must_fail(TEST, file, "    | within 2s\n", "    | within 300ms\n", 9);
 }
+
+#[test]
+fn a_call_within_a_time_waits_that_long_and_no_longer() {
+    const TEST: &str = "a_call_within_a_time_waits_that_long_and_no_longer";
+    let file = "connect-within-syn-timeout.scn";
+    // Without `within=` the call is still blocked at the harness's usual bound.
+    edit_must_fail(
+        TEST,
+        file,
+        "connect(s2, 127.0.0.1:5000, within=5s)",
+        "connect(s2, 127.0.0.1:5000)",
+        7,
+    );
+    // 1 s is too short for the 3 s SYN timeout, and 300 ms for the resend at 1 s.
+    edit_must_fail(
+        TEST,
+        file,
+        "connect(s2, 127.0.0.1:5000, within=5s)",
+        "connect(s2, 127.0.0.1:5000, within=1s)",
+        7,
+    );
+    edit_must_fail(
+        TEST,
+        file,
+        "connect(s3, 127.0.0.1:5000, within=2s)",
+        "connect(s3, 127.0.0.1:5000, within=300ms)",
+        11,
+    );
+}

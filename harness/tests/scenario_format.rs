@@ -2043,3 +2043,89 @@ fn malformed_within_is_an_error_at_its_line() {
     s.steps[0].table_within_ms = Some(0);
     assert!(s.validate().is_err());
 }
+
+// --- `within=`: how long a blocking call may wait ------------------------------------------
+
+#[test]
+fn a_call_within_parses_prints_and_round_trips() {
+    let s = parse_ok(
+        "s0 = socket(inet)\ns1 = socket(inet)\n\
+         connect(s1, 127.0.0.1:8080, within=4s) local $C = -1 ETIMEDOUT\n\
+         s2 = accept(s0, within=1500ms) peer $P = BLOCKS\n\
+         s3 = accept(s0|s1, within=250ms) = BLOCKS\n\
+         recv(s1, 100, within=2s) = >0\n",
+    );
+    let within = |op: &Op| match op {
+        Op::Within { call, ms } => Some(((**call).clone(), *ms)),
+        _ => None,
+    };
+    let (connect, ms) = within(&s.steps[2].op).expect("connect waits");
+    assert_eq!(ms, 4000);
+    assert!(matches!(connect, Op::Connect { local: Some(_), .. }));
+    assert_eq!(s.steps[2].op.call(), &connect);
+    assert_eq!(s.steps[3].op.name(), "accept");
+    assert!(matches!(
+        within(&s.steps[4].op),
+        Some((Op::AcceptAny { .. }, 250))
+    ));
+    assert!(matches!(
+        within(&s.steps[5].op),
+        Some((Op::Recv { .. }, 2000))
+    ));
+    let shown: Vec<String> = s.steps[2..6].iter().map(|st| st.op.to_string()).collect();
+    assert_eq!(
+        shown,
+        [
+            "connect(s1, 127.0.0.1:8080, within=4s) local $C",
+            "s2 = accept(s0, within=1.5s) peer $P",
+            "s3 = accept(s0|s1, within=250ms)",
+            "recv(s1, 100, within=2s)",
+        ]
+    );
+    let text = s.to_text();
+    let again = parse_ok(&text);
+    assert_eq!(without_lines(again.clone()), without_lines(s.clone()));
+    assert_eq!(again.to_text(), text);
+    let json = s.to_json();
+    assert!(json.contains("\"Within\""), "{json}");
+    assert_eq!(Scenario::from_json(&json, None), Ok(s));
+}
+
+#[test]
+fn a_call_within_only_on_calls_that_can_block_and_not_with_nonblock() {
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "s0 = socket(inet)\nsend(s0, 1, within=1s)\n",
+            2,
+            "takes no `within=`",
+        ),
+        (
+            "s0 = socket(inet)\nrecv(s0, 1, within=soon)\n",
+            2,
+            "bad duration",
+        ),
+        (
+            "s0 = socket(inet)\nrecv(s0, 1, nonblock, within=1s)\n",
+            2,
+            "does not wait",
+        ),
+        (
+            "s0 = socket(inet)\nrecv(s0, 1, within=11m)\n",
+            2,
+            "bad duration",
+        ),
+        (
+            "s0 = socket(inet)\nrecv(s0, 1, within=601s)\n",
+            2,
+            "1 ms to",
+        ),
+    ];
+    for (text, line, needle) in cases {
+        let e = parse_err(text);
+        let prefix = format!("t.scn:{line}: ");
+        assert!(
+            e.starts_with(&prefix) && e.contains(needle),
+            "input {text:?}\n  error: {e}\n  wanted: {prefix}…{needle}…"
+        );
+    }
+}

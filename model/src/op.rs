@@ -299,6 +299,15 @@ pub enum Op {
         /// The call; never itself a `NonBlocking`.
         call: Box<Self>,
     },
+    /// `connect`, `accept` or `recv` (`call`) on a blocking socket, waited for up to `ms`
+    /// instead of the harness's usual bound ([`crate::time::BLOCKING_BOUND_MS`]):
+    /// `connect(s1, 127.0.0.1:8080, within=4s)`. `BLOCKS` means still blocked after `ms`.
+    Within {
+        /// The call; never itself a wrapper.
+        call: Box<Self>,
+        /// How long the call may wait, in milliseconds.
+        ms: u64,
+    },
     /// Fixture: `SOCK_DESTROY` of the socket-table row of `sock` (or of what remains of it
     /// after close: an orphan, a TIME-WAIT row), as `ss -K` does.
     Destroy {
@@ -320,7 +329,7 @@ impl Op {
     /// [`NonBlocking`](Self::NonBlocking), the op itself otherwise.
     pub fn call(&self) -> &Self {
         match self {
-            Self::NonBlocking { call } => call.call(),
+            Self::NonBlocking { call } | Self::Within { call, .. } => call.call(),
             other => other,
         }
     }
@@ -333,7 +342,7 @@ impl Op {
     /// The socket the op acts on, if any.
     pub fn sock(&self) -> Option<SockId> {
         match self {
-            Self::NonBlocking { call } => call.sock(),
+            Self::NonBlocking { call } | Self::Within { call, .. } => call.sock(),
             Self::Socket { sock, .. }
             | Self::Setsockopt { sock, .. }
             | Self::GetsockoptSoError { sock }
@@ -357,7 +366,7 @@ impl Op {
     pub fn socks(&self) -> Vec<SockId> {
         match self {
             Self::Accept { listener, sock, .. } => vec![*listener, *sock],
-            Self::NonBlocking { call } => call.socks(),
+            Self::NonBlocking { call } | Self::Within { call, .. } => call.socks(),
             Self::AcceptAny {
                 listeners, sock, ..
             } => listeners.iter().chain([sock]).copied().collect(),
@@ -384,7 +393,7 @@ impl Op {
             Self::PeerVanishes { .. } => "peer_vanishes",
             Self::PeerReboots { .. } => "peer_reboots",
             Self::Destroy { .. } => "destroy",
-            Self::NonBlocking { call } => call.name(),
+            Self::NonBlocking { call } | Self::Within { call, .. } => call.name(),
         }
     }
 }
@@ -473,6 +482,14 @@ impl fmt::Display for Op {
                 let text = call.to_string();
                 match text.split_once(')') {
                     Some((head, tail)) => write!(f, "{head}, nonblock){tail}"),
+                    None => f.write_str(&text),
+                }
+            }
+            Self::Within { call, ms } => {
+                let text = call.to_string();
+                let within = crate::time::show_ms(*ms);
+                match text.split_once(')') {
+                    Some((head, tail)) => write!(f, "{head}, within={within}){tail}"),
                     None => f.write_str(&text),
                 }
             }

@@ -326,6 +326,12 @@ impl Executor {
                 }
                 None => self.dispatch(call, env, hosts, observer)?,
             },
+            Op::Within { call, ms } => {
+                let within = Duration::from_millis(*ms);
+                self.with_block_bound(call.sock(), within, |ex| {
+                    ex.dispatch(call, env, hosts, observer)
+                })?
+            }
             Op::Close { sock } => self.close_op(*sock),
             Op::Sleep { ms } => {
                 std::thread::sleep(Duration::from_millis(*ms));
@@ -713,6 +719,32 @@ impl Executor {
     /// Runs `f` with `sock`'s descriptor in O_NONBLOCK mode, then restores the socket's own
     /// mode. `as_data`: also treat the call as a non-blocking socket's (EAGAIN, EINPROGRESS
     /// are results, not [`Outcome::Blocks`]).
+    /// Runs `f` with the blocking bound (and the SO_RCVTIMEO/SO_SNDTIMEO of `sock`, when it
+    /// is blocking) set to `within` instead of the usual one: a call waited for that long.
+    fn with_block_bound<R>(
+        &mut self,
+        sock: Option<SockId>,
+        within: Duration,
+        f: impl FnOnce(&mut Self) -> Result<R, HarnessError>,
+    ) -> Result<R, HarnessError> {
+        let usual = self.config.block_bound;
+        let sock = sock.filter(|s| self.slots.get(s).is_some_and(|slot| !slot.nonblocking));
+        let set = |ex: &Self, bound: Duration| -> Result<(), HarnessError> {
+            if let Some(s) = sock.and_then(|s| ex.open(s)) {
+                s.set_read_timeout(Some(bound))
+                    .and_then(|()| s.set_write_timeout(Some(bound)))
+                    .map_err(|e| HarnessError::io("setting SO_RCVTIMEO/SO_SNDTIMEO", e))?;
+            }
+            Ok(())
+        };
+        set(self, within)?;
+        self.config.block_bound = within;
+        let result = f(self);
+        self.config.block_bound = usual;
+        set(self, usual)?;
+        result
+    }
+
     fn with_fd_nonblocking<R>(
         &mut self,
         sock: SockId,

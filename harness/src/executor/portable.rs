@@ -355,6 +355,33 @@ impl Executor {
         result
     }
 
+    /// A blocking call waited for up to `within` instead of the usual bound: the bound and
+    /// the socket's SO_RCVTIMEO/SO_SNDTIMEO are that long for this call only.
+    fn within_call(
+        &mut self,
+        call: &Op,
+        within: Duration,
+        env: &Env,
+        stack: &dyn Stack,
+    ) -> Result<Observed, HarnessError> {
+        let usual = self.config.block_bound;
+        let sock = call.sock().filter(|s| self.blocking(*s));
+        let set = |ex: &Self, bound: Duration| -> Result<(), HarnessError> {
+            if let Some(s) = sock.and_then(|s| ex.open(s)) {
+                s.set_read_timeout(Some(bound))
+                    .and_then(|()| s.set_write_timeout(Some(bound)))
+                    .map_err(|e| HarnessError::io("setting SO_RCVTIMEO/SO_SNDTIMEO", e))?;
+            }
+            Ok(())
+        };
+        set(self, within)?;
+        self.config.block_bound = within;
+        let result = self.apply(call, env, stack);
+        self.config.block_bound = usual;
+        set(self, usual)?;
+        result
+    }
+
     fn unsupported(op: &Op, reason: &str) -> HarnessError {
         HarnessError::Unsupported {
             what: format!("`{op}` on {}", std::env::consts::OS),
@@ -430,6 +457,9 @@ impl Executor {
                 listeners, sock, ..
             } => self.accept_any(listeners, *sock, stack)?,
             Op::NonBlocking { call } => self.nonblocking_call(call, env, stack)?,
+            Op::Within { call, ms } => {
+                self.within_call(call, Duration::from_millis(*ms), env, stack)?
+            }
             Op::Close { sock } => {
                 let Some(slot) = self.slots.get_mut(sock) else {
                     return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));

@@ -458,6 +458,13 @@ impl Plan {
                     key: setting.key.name().to_owned(),
                     value: setting.value.to_string(),
                 },
+                Op::Within { .. } => {
+                    return Err(refuse(format!(
+                        "{}: a call waited for longer than the usual bound is replayed by the \
+                         harness only",
+                        step.op
+                    )));
+                }
                 Op::NonBlocking { .. } => {
                     return Err(refuse(format!(
                         "{}: a call made non-blocking for itself is replayed by the harness \

@@ -70,6 +70,7 @@ pub fn sends_nothing(op: &tcpconform_model::Op) -> bool {
         | Op::PeerVanishes { .. }
         | Op::PeerReboots { .. }
         | Op::NonBlocking { .. }
+        | Op::Within { .. }
         | Op::Sleep { .. } => false,
     }
 }

@@ -54,6 +54,10 @@ impl Checker {
             check_nonblocking_call(call)?;
             return self.op(call, at);
         }
+        if let Op::Within { call, ms } = op {
+            check_within_call(call, *ms)?;
+            return self.op(call, at);
+        }
         for var in op_vars(op) {
             check_var_name(var)?;
         }
@@ -216,6 +220,31 @@ fn op_vars(op: &Op) -> Vec<&Var> {
     out
 }
 
+/// The longest a call may be waited for (`within=`): ten minutes.
+pub(crate) const MAX_CALL_WITHIN_MS: u64 = 600_000;
+
+/// Only `connect`, `accept` (of one listener or several) and `recv` take a `within=`, once,
+/// of 1 ms to [`MAX_CALL_WITHIN_MS`].
+fn check_within_call(call: &Op, ms: u64) -> Result<(), String> {
+    if !(1..=MAX_CALL_WITHIN_MS).contains(&ms) {
+        return Err(format!(
+            "`within=` must be 1 ms to {}, found {ms} ms",
+            tcpconform_model::time::show_ms(MAX_CALL_WITHIN_MS)
+        ));
+    }
+    match call {
+        Op::Connect { .. } | Op::Accept { .. } | Op::AcceptAny { .. } | Op::Recv { .. } => Ok(()),
+        Op::Within { .. } => Err("`within=` is given twice".to_owned()),
+        Op::NonBlocking { .. } => {
+            Err("`nonblock` and `within=` together: a non-blocking call does not wait".to_owned())
+        }
+        other => Err(format!(
+            "`{}` takes no `within=` (only connect, accept and recv do)",
+            other.name()
+        )),
+    }
+}
+
 /// Only `connect`, `accept` (of one listener or several), `send` and `recv` take a per-call
 /// `nonblock`, once.
 fn check_nonblocking_call(call: &Op) -> Result<(), String> {
@@ -226,6 +255,9 @@ fn check_nonblocking_call(call: &Op) -> Result<(), String> {
         | Op::Send { .. }
         | Op::Recv { .. } => Ok(()),
         Op::NonBlocking { .. } => Err("`nonblock` is given twice".to_owned()),
+        Op::Within { .. } => {
+            Err("`nonblock` and `within=` together: a non-blocking call does not wait".to_owned())
+        }
         other => Err(format!(
             "`{}` takes no per-call `nonblock` (only connect, accept, send and recv do)",
             other.name()

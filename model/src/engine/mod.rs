@@ -637,6 +637,7 @@ impl Model {
             Op::PeerReboots { sock } => self.op_peer_reboots(*sock),
             Op::Destroy { sock } => self.op_destroy(*sock, cx),
             Op::NonBlocking { call } => self.op_nonblocking(call, env, cx),
+            Op::Within { call, ms } => self.op_within(call, *ms, env, cx),
         }
     }
 

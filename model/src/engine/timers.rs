@@ -139,6 +139,40 @@ impl Model {
         rule
     }
 
+    /// A blocking call waited for up to `ms` (`within=`): asked again each time time moved
+    /// the sockets, until it returns or the time is up. Alone, the model lets time run from
+    /// one timer to the next (the call returns at the first that decides it); in lock-step,
+    /// to the moment the kernel's call returned, each timer due by then fired or not.
+    pub(super) fn op_within(
+        &mut self,
+        call: &crate::op::Op,
+        ms: Millis,
+        env: &crate::env::Env,
+        cx: &mut Cx<'_>,
+    ) -> Res {
+        let first = self.apply_op(call, env, cx);
+        if first.0 != Outcome::Blocks {
+            return first;
+        }
+        let exact = cx.hint.clock.is_none();
+        let until = cx.hint.clock.map_or(self.now + ms, |c| c.end);
+        loop {
+            self.deliver_all(cx);
+            self.refresh_silent_peer_timers();
+            let next = self
+                .sks
+                .values()
+                .filter_map(|s| s.timer.map(|d| d.at))
+                .filter(|&at| exact && at <= until)
+                .min();
+            self.advance(next.unwrap_or(until), exact, cx);
+            let again = self.apply_op(call, env, cx);
+            if again.0 != Outcome::Blocks || next.is_none() {
+                return again;
+            }
+        }
+    }
+
     /// `sleep`: when the model runs alone, lets `ms` pass exactly; in lock-step the harness's
     /// clock has already moved the model.
     pub(super) fn op_sleep(&mut self, ms: Millis, cx: &mut Cx<'_>) -> Res {
