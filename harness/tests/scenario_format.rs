@@ -877,7 +877,23 @@ fn op() -> impl Strategy<Value = Op> {
         sock_id().prop_map(|sock| Op::PeerVanishes { sock }),
         sock_id().prop_map(|sock| Op::Destroy { sock }),
         nonblocking_call(),
+        within_call(),
     ]
+}
+
+/// A blocking call waited for longer than the usual bound: connect, accept (of one or several
+/// listeners), recv.
+fn within_call() -> impl Strategy<Value = Op> {
+    (
+        nonblocking_call().prop_filter("send takes no within=", |op| {
+            !matches!(op.call(), Op::Send { .. })
+        }),
+        1..=600_000u64,
+    )
+        .prop_map(|(op, ms)| Op::Within {
+            call: Box::new(op.call().clone()),
+            ms,
+        })
 }
 
 /// A call made non-blocking for itself: connect, accept (of one or several listeners), send,
@@ -1029,14 +1045,13 @@ fn legalise(mut s: Scenario) -> Scenario {
     let mut fresh = 1000u16;
     let mut steps = Vec::new();
     for mut step in std::mem::take(&mut s.steps) {
-        // A per-call `nonblock` is legalised as its call, then put back.
-        let per_call = match &step.op {
-            Op::NonBlocking { call } => {
-                step.op = (**call).clone();
-                true
-            }
-            _ => false,
+        // A per-call `nonblock` or `within=` is legalised as its call, then put back.
+        let per_call = matches!(step.op, Op::NonBlocking { .. });
+        let within = match &step.op {
+            Op::Within { ms, .. } => Some(*ms),
+            _ => None,
         };
+        step.op = step.op.call().clone();
         let new_socket = |sock: SockId| {
             Step::new(Op::Socket {
                 sock,
@@ -1167,6 +1182,11 @@ fn legalise(mut s: Scenario) -> Scenario {
         if per_call {
             step.op = Op::NonBlocking {
                 call: Box::new(step.op.clone()),
+            };
+        } else if let Some(ms) = within {
+            step.op = Op::Within {
+                call: Box::new(step.op.clone()),
+                ms,
             };
         }
         steps.push(step);
