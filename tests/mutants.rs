@@ -39,6 +39,12 @@ const MAX_MEDIAN_SHRUNK_LEN: f64 = 8.0;
 /// Mutants left to `tcpconform mutants`, with why (measured with `--seed 1` on Linux 6.18).
 const LONG_FORM_ONLY: &[(Mutant, &str)] = &[
     (
+        Mutant::ReusePortIgnoresUid,
+        "found at case 2608 with seed 1, 500 with seed 3, not in 4000 with seed 2: another \
+         user's SO_REUSEPORT bind onto root's SO_REUSEPORT port is a rare draw since the \
+         generator's stream changed (backlogs 0 and 1, connect()'s port walk)",
+    ),
+    (
         Mutant::ConnectPortPerConnection,
         "found at case 101, but it once diverged only when the clock allowed (not when run again)",
     ),
