@@ -35,7 +35,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
@@ -160,6 +160,12 @@ impl Owners for Executor {
 
     fn walked(&self) {
         self.touched.borrow_mut().clear();
+    }
+
+    fn descriptor(&self, cookie: u64) -> Option<(Host, BorrowedFd<'_>)> {
+        let slot = self.slots.get(self.cookies.get(&cookie)?)?;
+        let sock = slot.sock.as_ref().filter(|_| slot.cookie == cookie)?;
+        Some((slot.host, sock.as_fd()))
     }
 }
 

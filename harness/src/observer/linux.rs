@@ -56,6 +56,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 use netlink_packet_core::{
@@ -70,6 +71,7 @@ use tcpconform_model::{
     Errno, Family, Host, Row, RowInfo, Snapshot, SockId, TcpState, Timer, TimerKind,
 };
 
+use super::bound_rows::{self, BindProbe, BoundInactive, Probed, ReadThrough, WalkKey};
 use super::{Settled, same_active_rows};
 use crate::error::HarnessError;
 use crate::{errno, stopwatch};
@@ -388,8 +390,16 @@ pub trait Owners {
     fn touched_since_walk(&self) -> Option<Vec<u64>> {
         None
     }
-    /// The bind hash was walked: what it showed is current.
+    /// The bound, inactive rows were read (the bind hash walked, or the named sockets read
+    /// through their descriptors): what they showed is current.
     fn walked(&self) {}
+    /// The host and descriptor of the case's socket with this cookie, while one is open: the
+    /// observer reads a freshly bound socket's row through it instead of walking the bind
+    /// hash (see the `bound_rows` module). `None`: it walks.
+    fn descriptor(&self, cookie: u64) -> Option<(Host, BorrowedFd<'_>)> {
+        let _ = cookie;
+        None
+    }
 }
 
 /// The sockets of a case that are in `CLOSE` with a descriptor ([`Owners::closed_sockets`]).
@@ -494,6 +504,46 @@ impl DiagRow {
         self.state == TcpState::SynReceived.linux_number() && self.inode == 0 && self.timer == 1
     }
 
+    /// The row sock_diag shows for a bound, inactive socket in `CLOSE` with no timer and
+    /// nothing to read (see the `bound_rows` module).
+    pub(super) fn bound_inactive(
+        host: Host,
+        family: Family,
+        local: SocketAddr,
+        peer: SocketAddr,
+        rest: BoundInactive,
+    ) -> Self {
+        let (lo, hi) = (rest.cookie as u32, (rest.cookie >> 32) as u32);
+        let mut raw_cookie = [0u8; 8];
+        raw_cookie[..4].copy_from_slice(&lo.to_ne_bytes());
+        raw_cookie[4..].copy_from_slice(&hi.to_ne_bytes());
+        Self {
+            host,
+            family,
+            state: TCP_CLOSE,
+            timer: 0,
+            retransmits: 0,
+            expires_ms: 0,
+            local,
+            peer,
+            interface: rest.interface,
+            cookie: rest.cookie,
+            rqueue: 0,
+            wqueue: rest.wqueue,
+            uid: rest.uid,
+            inode: rest.inode,
+            unacked: None,
+            id: SocketId {
+                source_port: local.port(),
+                destination_port: peer.port(),
+                source_address: local.ip(),
+                destination_address: peer.ip(),
+                interface_id: rest.interface,
+                cookie: raw_cookie,
+            },
+        }
+    }
+
     /// The compared part of the row.
     pub fn row(&self) -> Result<Row, HarnessError> {
         let state = self.tcp_state().ok_or_else(|| HarnessError::Unsupported {
@@ -566,6 +616,8 @@ pub struct DiagSocket {
     /// `/proc/thread-self/net/sockstat` as opened inside the host's namespace: its
     /// `sockets: used` counts the namespace's sockets (`sock_inuse_get(net)`).
     sockstat: std::fs::File,
+    /// The namespace's probe sockets (see the `bound_rows` module).
+    probe: BindProbe,
 }
 
 impl DiagSocket {
@@ -578,12 +630,14 @@ impl DiagSocket {
             host,
             nl: NlSocket::open(netlink_sys::protocols::NETLINK_SOCK_DIAG, "sock_diag")?,
             sockstat,
+            probe: BindProbe::here(),
         })
     }
 
     /// How many sockets the host's namespace holds (`sockets: used` of its `sockstat`), of
     /// every kind: full TCP sockets (with or without a descriptor, in a table or not), the
-    /// harness's own netlink sockets; not TIME-WAIT minisockets nor request sockets.
+    /// harness's own netlink and probe sockets (those spent counted as if still open); not
+    /// TIME-WAIT minisockets nor request sockets.
     pub fn sockets_used(&self) -> Result<i64, HarnessError> {
         use std::os::unix::fs::FileExt;
         let mut buf = [0u8; 512];
@@ -594,7 +648,8 @@ impl DiagSocket {
         String::from_utf8_lossy(&buf[..n])
             .lines()
             .find_map(|l| l.strip_prefix("sockets: used "))
-            .and_then(|v| v.trim().parse().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .map(|used| used + self.probe.spent() as i64)
             .ok_or_else(|| HarnessError::netlink("sockstat", "no `sockets: used` line"))
     }
 
@@ -819,43 +874,11 @@ pub struct Observer {
     walked: Option<WalkKey>,
     /// How many walks of the bind hash the observer made.
     walks: u64,
+    /// How many readings read the named bound sockets through their descriptors instead.
+    reads: u64,
     /// A walk found a listener that no descriptor of the case holds: every dump asks for
     /// listeners from then on.
     foreign_listeners: bool,
-}
-
-/// What the bound, inactive rows of a walk depend on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct WalkKey {
-    /// The sockets of the namespaces in no lookup table and not certainly unbound:
-    /// `sockets: used` less the full sockets the dump listed and the case's descriptors in
-    /// `CLOSE` without a port (the harness's own sockets are in it too, constant in a case).
-    unhashed: i64,
-    /// The case's descriptors in `CLOSE` with a port (by cookie, with their names): the only
-    /// sockets with a descriptor that can be bound and inactive.
-    candidates: BTreeMap<u64, SocketAddr>,
-}
-
-impl WalkKey {
-    /// Whether the bound, inactive rows of the walk taken at `then` still hold now, when
-    /// calls since named the sockets `touched`: no candidate is new, renamed or named by a
-    /// call (a call may bind or release without renaming), and every socket that left the
-    /// unhashed ones is a candidate that left `CLOSE` or was closed (it took its row with
-    /// it). Anything else (a connection reset into `CLOSE` keeping its port, a socket of a
-    /// listener's queue reset, a socket nobody predicted) changes the count, and the bind
-    /// hash is walked again.
-    fn follows(&self, then: &Self, touched: &[u64]) -> bool {
-        let unchanged = self
-            .candidates
-            .iter()
-            .all(|(c, name)| then.candidates.get(c) == Some(name) && !touched.contains(c));
-        let left = then
-            .candidates
-            .keys()
-            .filter(|c| !self.candidates.contains_key(c))
-            .count() as i64;
-        unchanged && self.unhashed == then.unhashed - left
-    }
 }
 
 impl Observer {
@@ -866,6 +889,7 @@ impl Observer {
             bound_rows: Vec::new(),
             walked: None,
             walks: 0,
+            reads: 0,
             foreign_listeners: false,
         }
     }
@@ -874,6 +898,12 @@ impl Observer {
     /// reading, made only when the case's bound, inactive rows may have changed).
     pub fn walks(&self) -> u64 {
         self.walks
+    }
+
+    /// How many times the observer read the named bound sockets through their descriptors
+    /// (and probes) instead of walking the bind hash.
+    pub fn descriptor_reads(&self) -> u64 {
+        self.reads
     }
 
     /// An observer of namespaces that were just made: they hold no TCP socket, so nothing is
@@ -932,36 +962,140 @@ impl Observer {
             (Some(now), Some(then), Some(touched)) => now.follows(then, touched),
             _ => false,
         };
-        if !current && !reference {
-            // Listeners not asked for in the dump (no descriptor of the case listens) are
-            // asked for now: a socket the count saw may be one.
-            let listen = (states & (1 << TCP_LISTEN) == 0) as u32 * (1 << TCP_LISTEN);
-            let walk = stopwatch::time("observe: bind-hash walks", || {
-                self.all_rows_in((1 << TCP_BOUND_INACTIVE) | listen)
-            })?;
-            let (bound, others): (Vec<DiagRow>, Vec<DiagRow>) =
-                walk.into_iter().partition(|r| r.state == TCP_CLOSE);
-            let listeners: Vec<DiagRow> = others
-                .into_iter()
-                .filter(|r| listen != 0 && r.state == TCP_LISTEN)
-                .collect();
-            // From now on every dump asks for listeners, so that they are counted.
-            self.foreign_listeners |= !listeners.is_empty();
-            rows.extend(listeners);
-            self.bound_rows = bound;
-            self.walked = key;
-            self.walks += 1;
-            owners.walked();
-        } else if current && let Some(now) = key {
+        if current && let Some(now) = key {
             // The candidates that left `CLOSE` (into a lookup table, or closed) took their
             // rows with them.
             self.bound_rows.retain(|r| {
                 now.candidates.contains_key(&r.cookie) || owners.owner_of(r.cookie).is_none()
             });
             self.walked = Some(now);
+        } else if !reference {
+            let then = self.walked.take();
+            let read = match (&key, &then, &touched) {
+                (Some(now), Some(then), Some(touched)) => {
+                    stopwatch::time("observe: bound rows read through descriptors", || {
+                        self.read_through_descriptors(now, then, touched, &rows, owners)
+                    })?
+                }
+                _ => None,
+            };
+            match (read, key) {
+                (Some(through), Some(now)) => {
+                    self.bound_rows.retain(|r| {
+                        let kept = now.candidates.contains_key(&r.cookie)
+                            || owners.owner_of(r.cookie).is_none();
+                        kept && !through.read.contains(&r.cookie)
+                    });
+                    self.bound_rows.extend(through.found);
+                    self.walked = Some(now);
+                    self.reads += 1;
+                    owners.walked();
+                }
+                (_, key) => self.walk(owners, states, key, &mut rows)?,
+            }
         }
         rows.extend(self.bound_rows.iter().cloned());
         Ok(rows)
+    }
+
+    /// A walk of the bind hash: the bound, inactive rows, and the listeners `states` left out
+    /// (no descriptor of the case listens, yet the count may have seen one), added to `rows`.
+    fn walk(
+        &mut self,
+        owners: &dyn Owners,
+        states: u32,
+        key: Option<WalkKey>,
+        rows: &mut Vec<DiagRow>,
+    ) -> Result<(), HarnessError> {
+        let listen = (states & (1 << TCP_LISTEN) == 0) as u32 * (1 << TCP_LISTEN);
+        let walk = stopwatch::time("observe: bind-hash walks", || {
+            self.all_rows_in((1 << TCP_BOUND_INACTIVE) | listen)
+        })?;
+        let (bound, others): (Vec<DiagRow>, Vec<DiagRow>) =
+            walk.into_iter().partition(|r| r.state == TCP_CLOSE);
+        let listeners: Vec<DiagRow> = others
+            .into_iter()
+            .filter(|r| listen != 0 && r.state == TCP_LISTEN)
+            .collect();
+        // From now on every dump asks for listeners, so that they are counted.
+        self.foreign_listeners |= !listeners.is_empty();
+        rows.extend(listeners);
+        bound_rows::walk_showed(&bound);
+        self.bound_rows = bound;
+        self.walked = key;
+        self.walks += 1;
+        owners.walked();
+        Ok(())
+    }
+
+    /// The candidates that changed since the reading `then` (new, renamed or named by a
+    /// call), read through their descriptors, each found in the bind hash or not by a probe,
+    /// when that is exact (see the `bound_rows` module): their cookies and the rows of those
+    /// found. `None` when the bind hash must be walked. `rows` is the reading's dump.
+    fn read_through_descriptors(
+        &mut self,
+        now: &WalkKey,
+        then: &WalkKey,
+        touched: &[u64],
+        rows: &[DiagRow],
+        owners: &dyn Owners,
+    ) -> Result<Option<ReadThrough>, HarnessError> {
+        if !bound_rows::bound_rows_dumped() {
+            return Ok(None);
+        }
+        let Some(to_read) = now.to_read(then, touched) else {
+            return Ok(None);
+        };
+        let mut read = Vec::new();
+        for &cookie in &to_read {
+            let row = owners
+                .descriptor(cookie)
+                .and_then(|(host, fd)| bound_rows::quiet_bound_row(host, fd, cookie));
+            match row {
+                Some(r) => read.push(r),
+                None => return Ok(None),
+            }
+        }
+        // The rows that stay: the dump's, and the bound ones of the candidates not read again.
+        let kept = |r: &&DiagRow| {
+            !to_read.contains(&r.cookie)
+                && (now.candidates.contains_key(&r.cookie) || owners.owner_of(r.cookie).is_none())
+        };
+        for (row, _) in &read {
+            let overlaps = |o: &DiagRow| {
+                o.cookie != row.cookie
+                    && o.host == row.host
+                    && bound_rows::may_overlap(o.local, row.local)
+            };
+            let mut others = rows
+                .iter()
+                .chain(self.bound_rows.iter().filter(kept))
+                .chain(read.iter().map(|(r, _)| r));
+            if others.any(overlaps) {
+                return Ok(None);
+            }
+        }
+        let mut fresh = Vec::new();
+        for (row, name) in read {
+            match self.socket(row.host)?.probe.holds(name) {
+                Probed::Held => fresh.push(row),
+                Probed::Free => {}
+                Probed::Unknown => return Ok(None),
+            }
+        }
+        Ok(Some(ReadThrough {
+            read: to_read,
+            found: fresh,
+        }))
+    }
+
+    /// The row of the case's socket `cookie` as read through its descriptor in place of a walk
+    /// of the bind hash, whether or not it is in the bind hash (the probe's question), or
+    /// `None` when it is not a quiet socket in `CLOSE` with a port (see the `bound_rows`
+    /// module). For tests that hold it against a walk.
+    pub fn quiet_bound_row(owners: &dyn Owners, cookie: u64) -> Option<DiagRow> {
+        let (host, fd) = owners.descriptor(cookie)?;
+        bound_rows::quiet_bound_row(host, fd, cookie).map(|(row, _)| row)
     }
 
     /// The hosts observed.

@@ -15,6 +15,8 @@ use std::time::Duration;
 use tcpconform_model::{Row, Snapshot, TcpState};
 
 #[cfg(target_os = "linux")]
+mod bound_rows;
+#[cfg(target_os = "linux")]
 pub mod linux;
 #[cfg(target_os = "linux")]
 pub use linux::*;

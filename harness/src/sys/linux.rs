@@ -212,3 +212,118 @@ pub(crate) fn close_bounded(fd: OwnedFd, bound: Duration) -> bool {
     }
     armed
 }
+
+/// What `TCP_INFO` tells of a socket in `CLOSE` ([`TcpTraffic`]).
+pub(crate) fn tcp_info_traffic(fd: BorrowedFd<'_>) -> Result<TcpTraffic, i32> {
+    let mut info = [0u8; 136];
+    let mut len = info.len() as socklen_t;
+    // SAFETY: as in `tcp_info_head`: a writable local buffer whose size is in `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast::<c_void>(),
+            &raw mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(last_errno());
+    }
+    if (len as usize) < info.len() {
+        return Err(libc::EINVAL);
+    }
+    let mut received = [0u8; 8];
+    received.copy_from_slice(&info[128..136]);
+    Ok(TcpTraffic {
+        state: info[0],
+        bytes_received: u64::from_ne_bytes(received),
+    })
+}
+
+/// Fields of `struct tcp_info` (`include/uapi/linux/tcp.h`, native-endian).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TcpTraffic {
+    /// `tcpi_state` (offset 0).
+    pub(crate) state: u8,
+    /// `tcpi_bytes_received` (`u64` at offset 128, Linux 4.1+): every sequence number that
+    /// advanced `rcv_nxt`, a FIN's included. 0: nothing to read, `rcv_nxt` is `copied_seq`.
+    pub(crate) bytes_received: u64,
+}
+
+/// `ioctl(SIOCOUTQ)`: for a TCP socket neither listening nor connecting, `write_seq - snd_una`,
+/// what sock_diag reports as `idiag_wqueue` (`tcp_ioctl()`, `tcp_diag_get_info()`).
+pub(crate) fn unacknowledged_bytes(fd: BorrowedFd<'_>) -> Result<u32, i32> {
+    let mut n: c_int = 0;
+    // SAFETY: SIOCOUTQ (TIOCOUTQ) writes one `int` to the pointer given.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &raw mut n) };
+    if rc != 0 {
+        return Err(last_errno());
+    }
+    Ok(n as u32)
+}
+
+/// `getsockopt(SO_BINDTOIFINDEX)`: the interface index the socket is bound to, 0 for none
+/// (`sk_bound_dev_if`, sock_diag's `idiag_if`; Linux 5.0+).
+pub(crate) fn bound_ifindex(fd: BorrowedFd<'_>) -> Result<u32, i32> {
+    /// `include/uapi/asm-generic/socket.h`.
+    const SO_BINDTOIFINDEX: c_int = 62;
+    let mut index: c_int = 0;
+    let mut len = size_of::<c_int>() as socklen_t;
+    // SAFETY: `index` is a writable local `int` whose size is in `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_BINDTOIFINDEX,
+            (&raw mut index).cast::<c_void>(),
+            &raw mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(last_errno());
+    }
+    Ok(index as u32)
+}
+
+/// The inode number and owner of a socket's file (`fstat`): sock_diag's `idiag_inode` and
+/// `idiag_uid` (`sock_i_ino()`, `sk_uid`, set from the inode's owner when the socket is made).
+pub(crate) fn socket_inode(fd: BorrowedFd<'_>) -> Result<(u64, u32), i32> {
+    // SAFETY: `libc::stat` is plain old data; all-zero is a valid value.
+    let mut st: libc::stat = unsafe { zeroed() };
+    // SAFETY: `fd` is live and `st` a writable local `struct stat`.
+    let rc = unsafe { libc::fstat(fd.as_raw_fd(), &raw mut st) };
+    if rc != 0 {
+        return Err(last_errno());
+    }
+    Ok((st.st_ino, st.st_uid))
+}
+
+/// `getsockopt(SO_PEERNAME)`: `inet_daddr:inet_dport` (sock_diag's `idiag_dst`, `idiag_dport`),
+/// which `getpeername()` hides in `CLOSE` and `SYN-SENT` but this option does not
+/// (`inet_getname()` and `inet6_getname()` with `peer == 2`). `None`: the port is 0.
+pub(crate) fn peer_name(fd: BorrowedFd<'_>) -> Result<Option<std::net::SocketAddr>, i32> {
+    // SAFETY: the closure passes the storage socket2 gives it, and its size in `len`, to
+    // getsockopt, which writes at most that many bytes and sets `len` to what it wrote.
+    let read = unsafe {
+        socket2::SockAddr::try_init(|storage, len| {
+            let rc = libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERNAME,
+                storage.cast::<c_void>(),
+                len,
+            );
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        })
+    };
+    match read {
+        Ok(((), addr)) => addr.as_socket().map(Some).ok_or(libc::EAFNOSUPPORT),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(None),
+        Err(e) => Err(e.raw_os_error().unwrap_or(libc::EIO)),
+    }
+}

@@ -1,0 +1,345 @@
+//! The case's bound, inactive rows (`UNCONN`: a socket in `CLOSE` still in the bind hash),
+//! kept current without walking the global bind hash after every call.
+//!
+//! sock_diag lists such a socket only while walking the bind hash (the `TCPF_BOUND_INACTIVE`
+//! part of `inet_diag_dump_icsk()`), and that table is global whatever the namespace: 65536
+//! buckets here, about 0.7 ms a walk, twenty dumps' worth. A reading keeps the last rows in
+//! one of three ways, the cheapest that is exact:
+//!
+//! 1. **Nothing changed** ([`WalkKey::follows`]): no call named a candidate (a descriptor in
+//!    `CLOSE` with a port), none came or went or changed name, and the namespaces' socket count
+//!    says that no socket outside the lookup tables appeared or left unannounced. A socket in
+//!    `CLOSE` is in no lookup table, so no segment and no timer reaches it: only a call on its
+//!    descriptor changes it.
+//! 2. **Only quiet candidates changed** ([`WalkKey::to_read`]): the socket count moved by
+//!    exactly the candidates that came and went, so every socket that may have changed is a
+//!    candidate with a descriptor (new, renamed, or named by a call). If each is *quiet* (it
+//!    received no byte, `TCP_INFO`'s `tcpi_bytes_received`, and has no `SO_KEEPALIVE`: nothing
+//!    is queued to read and no timer runs: a socket bound and never connected, one whose
+//!    connect() was refused or failed, a listener shut down), its row holds only what the
+//!    descriptor shows: its name, the peer it kept (`SO_PEERNAME`, which unlike
+//!    `getpeername()` shows it in `CLOSE`), its interface, owner and unacknowledged bytes
+//!    ([`quiet_bound_row`]). What
+//!    the descriptor cannot show is whether the socket is in the bind hash (`inet_num` may be
+//!    0 while `inet_sport` keeps the old port). A **probe** answers that ([`BindProbe`]): a
+//!    socket of the harness in the same namespace, unbound, with no option, binds to the
+//!    candidate's name; `inet_bind_conflict()` refuses it (`EADDRINUSE`) exactly when a socket
+//!    of the namespace holds that port at an address that overlaps (the probe has neither
+//!    `SO_REUSEADDR` nor `SO_REUSEPORT`, no device, the candidate's family and address). The
+//!    answer is the candidate's only when no other row of the host (a connection, a listener,
+//!    a TIME-WAIT, another bound socket) has that port at an overlapping address; otherwise
+//!    the bind hash is walked. A refused probe changes nothing in the kernel
+//!    (`inet_csk_get_port()` drops the buckets it made, the probe keeps no address); an
+//!    accepted one spends that probe socket, which is closed.
+//! 3. **Anything else**: a walk, which is also how the observer learns that this kernel dumps
+//!    bound sockets at all ([`bound_rows_dumped`]); until a walk has shown one, there is
+//!    nothing to read through a descriptor (Linux before 6.8 shows none).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tcpconform_model::{Family, Host};
+
+use super::{DiagRow, TCP_CLOSE};
+use crate::sys;
+
+/// Set once a walk of the bind hash has shown a bound, inactive row: this kernel dumps them
+/// (Linux 6.8+), so a row read through a descriptor is one a walk would show.
+static BOUND_ROWS_DUMPED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a walk in this process has shown a bound, inactive row.
+pub(super) fn bound_rows_dumped() -> bool {
+    BOUND_ROWS_DUMPED.load(Ordering::Relaxed)
+}
+
+/// Records what a walk of the bind hash showed.
+pub(super) fn walk_showed(bound: &[DiagRow]) {
+    if !bound.is_empty() {
+        BOUND_ROWS_DUMPED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// What the bound, inactive rows of a reading depend on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct WalkKey {
+    /// The sockets of the namespaces in no lookup table and not certainly unbound:
+    /// `sockets: used` less the full sockets the dump listed and the case's descriptors in
+    /// `CLOSE` without a port (the harness's own sockets are in it too, constant in a case).
+    pub(super) unhashed: i64,
+    /// The case's descriptors in `CLOSE` with a port (by cookie, with their names): the only
+    /// sockets with a descriptor that can be bound and inactive.
+    pub(super) candidates: BTreeMap<u64, SocketAddr>,
+}
+
+impl WalkKey {
+    /// Whether the bound, inactive rows of the reading taken at `then` still hold now, when
+    /// calls since named the sockets `touched`: no candidate is new, renamed or named by a
+    /// call (a call may bind or release without renaming), and every socket that left the
+    /// unhashed ones is a candidate that left `CLOSE` or was closed (it took its row with
+    /// it). Anything else (a connection reset into `CLOSE` keeping its port, a socket of a
+    /// listener's queue reset, a socket nobody predicted) changes the count.
+    pub(super) fn follows(&self, then: &Self, touched: &[u64]) -> bool {
+        self.to_read(then, touched).is_some_and(|r| r.is_empty())
+    }
+
+    /// The candidates whose rows must be read again for the rows of `then` to hold now, if
+    /// those are all: the candidates that are new, renamed or named by a call, when the socket
+    /// count moved by exactly the candidates that came and went (else something without a
+    /// descriptor changed: `None`).
+    pub(super) fn to_read(&self, then: &Self, touched: &[u64]) -> Option<Vec<u64>> {
+        let to_read: Vec<u64> = self
+            .candidates
+            .iter()
+            .filter(|(c, name)| touched.contains(c) || then.candidates.get(c) != Some(name))
+            .map(|(c, _)| *c)
+            .collect();
+        let left = then
+            .candidates
+            .keys()
+            .filter(|c| !self.candidates.contains_key(c))
+            .count() as i64;
+        let entered = self
+            .candidates
+            .keys()
+            .filter(|c| !then.candidates.contains_key(c))
+            .count() as i64;
+        (self.unhashed == then.unhashed - left + entered).then_some(to_read)
+    }
+}
+
+/// The row a walk of the bind hash would show for a quiet socket in `CLOSE` with a port
+/// (see the module docs), read through its descriptor, with its `getsockname` address (what
+/// the probe binds to); `None` when the socket is not such a one or a read fails (then the
+/// bind hash is walked). Whether the row exists at all is the probe's answer.
+///
+/// The fields follow `inet_diag_msg_common_fill()` and `inet_sk_diag_fill()`: the peer is
+/// `inet_daddr:inet_dport` (`SO_PEERNAME`) when the port is set, and none otherwise (a walk
+/// may show the address a failed connect() left with port 0: the compared row has no peer
+/// either way); with no `icsk_pending` timer (none was armed, or
+/// `tcp_done()` and `tcp_disconnect()` cleared it on the way to `CLOSE`) and no keepalive timer, `idiag_timer`, `idiag_retrans` and `idiag_expires` are 0;
+/// `idiag_rqueue` is `rcv_nxt - copied_seq`, 0 when nothing was received; `idiag_wqueue` is
+/// `write_seq - snd_una` (`SIOCOUTQ`); and the bind-hash part of the dump sends no
+/// `tcp_info` (`INET_DIAG_INFO`), so there is no `tcpi_unacked`.
+pub(super) fn quiet_bound_row(
+    host: Host,
+    fd: BorrowedFd<'_>,
+    cookie: u64,
+) -> Option<(DiagRow, SocketAddr)> {
+    let traffic = sys::tcp_info_traffic(fd).ok()?;
+    let sock = socket2::SockRef::from(&fd);
+    let quiet =
+        traffic.state == TCP_CLOSE && traffic.bytes_received == 0 && !sock.keepalive().ok()?;
+    if !quiet {
+        return None;
+    }
+    let name = sock
+        .local_addr()
+        .ok()?
+        .as_socket()
+        .filter(|a| a.port() != 0)?;
+    let interface = sys::bound_ifindex(fd).ok()?;
+    let (inode, uid) = sys::socket_inode(fd).ok()?;
+    let wqueue = sys::unacknowledged_bytes(fd).ok()?;
+    let (family, unspecified) = match name {
+        SocketAddr::V4(_) => (Family::Inet, IpAddr::from([0u8; 4])),
+        SocketAddr::V6(_) => (Family::Inet6, IpAddr::from([0u8; 16])),
+    };
+    // No peer port: the peer reads as none, as in the compared row. (A failed connect()
+    // zeroes `inet_dport` but keeps `inet_daddr`, which a walk shows with port 0 and no call
+    // on the descriptor does.)
+    let peer = sys::peer_name(fd)
+        .ok()?
+        .unwrap_or_else(|| SocketAddr::new(unspecified, 0));
+    let row = DiagRow::bound_inactive(
+        host,
+        family,
+        SocketAddr::new(name.ip(), name.port()),
+        SocketAddr::new(peer.ip(), peer.port()),
+        BoundInactive {
+            interface,
+            cookie,
+            uid,
+            inode: inode as u32,
+            wqueue,
+        },
+    );
+    Some((row, name))
+}
+
+/// Candidates read through their descriptors ([`WalkKey::to_read`]).
+#[derive(Clone, Debug, Default)]
+pub(super) struct ReadThrough {
+    /// The cookies of the candidates read.
+    pub(super) read: Vec<u64>,
+    /// The bound, inactive rows of those the probe found in the bind hash.
+    pub(super) found: Vec<DiagRow>,
+}
+
+/// What a bound, inactive row holds besides its host and addresses.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct BoundInactive {
+    /// `idiag_if`.
+    pub(super) interface: u32,
+    /// `idiag_cookie`.
+    pub(super) cookie: u64,
+    /// `idiag_uid`.
+    pub(super) uid: u32,
+    /// `idiag_inode`.
+    pub(super) inode: u32,
+    /// `idiag_wqueue`.
+    pub(super) wqueue: u32,
+}
+
+/// Whether two rows' local addresses can meet in a bind conflict: the same port, and the same
+/// address (IPv4 and v4-mapped alike) or either a wildcard. Over-approximated: distinct
+/// addresses that only a scope or a flag tells apart count as the same.
+pub(super) fn may_overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    let canonical = |ip: IpAddr| ip.to_canonical();
+    a.port() == b.port()
+        && (a.ip().is_unspecified()
+            || b.ip().is_unspecified()
+            || canonical(a.ip()) == canonical(b.ip())
+            || canonical(a.ip()).is_unspecified()
+            || canonical(b.ip()).is_unspecified())
+}
+
+/// A probe's answer: whether a socket of the namespace holds a name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Probed {
+    /// `bind()` failed with `EADDRINUSE`: a socket holds it.
+    Held,
+    /// `bind()` succeeded: nothing held it (the probe socket is spent and closed).
+    Free,
+    /// Another answer (an address no longer local, no probe socket left): unknown.
+    Unknown,
+}
+
+/// How many probe sockets of each family a host starts with. An accepted probe spends one;
+/// after that many the host's candidates of that family are walked for.
+const PROBES_PER_FAMILY: usize = 2;
+
+/// A host's probe sockets, made in its namespace and never bound (see the module docs). They
+/// are the harness's: in the namespace's socket count from the start, in no table.
+#[derive(Debug, Default)]
+pub(super) struct BindProbe {
+    inet: Vec<socket2::Socket>,
+    inet6: Vec<socket2::Socket>,
+    /// How many were spent (bound, then closed).
+    spent: usize,
+}
+
+impl BindProbe {
+    /// Probe sockets made in the calling thread's namespace (none of a family that cannot be
+    /// made there: then candidates of that family are walked for).
+    pub(super) fn here() -> Self {
+        use socket2::{Domain, Socket, Type};
+        let make = |domain: Domain| {
+            (0..PROBES_PER_FAMILY)
+                .map_while(|_| {
+                    let s = Socket::new(domain, Type::STREAM, None).ok()?;
+                    if domain == Domain::IPV6 {
+                        s.set_only_v6(false).ok()?;
+                    }
+                    Some(s)
+                })
+                .collect()
+        };
+        Self {
+            inet: make(Domain::IPV4),
+            inet6: make(Domain::IPV6),
+            spent: 0,
+        }
+    }
+
+    /// How many probe sockets were spent: the namespace's socket count is that much lower
+    /// than with all of them open.
+    pub(super) fn spent(&self) -> usize {
+        self.spent
+    }
+
+    /// Whether a socket of the namespace holds `name`.
+    pub(super) fn holds(&mut self, name: SocketAddr) -> Probed {
+        let pool = match name {
+            SocketAddr::V4(_) => &mut self.inet,
+            SocketAddr::V6(_) => &mut self.inet6,
+        };
+        let Some(probe) = pool.last() else {
+            return Probed::Unknown;
+        };
+        match probe.bind(&name.into()) {
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Probed::Held,
+            Ok(()) => {
+                pool.pop();
+                self.spent += 1;
+                Probed::Free
+            }
+            Err(_) => Probed::Unknown,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(unhashed: i64, candidates: &[(u64, &str)]) -> WalkKey {
+        WalkKey {
+            unhashed,
+            candidates: candidates
+                .iter()
+                .map(|(c, a)| (*c, a.parse().unwrap()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_reading_follows_when_nothing_was_named_and_the_count_holds() {
+        let then = key(3, &[(1, "127.0.0.1:5000")]);
+        assert!(key(3, &[(1, "127.0.0.1:5000")]).follows(&then, &[]));
+        // Named by a call: read again.
+        assert_eq!(
+            key(3, &[(1, "127.0.0.1:5000")]).to_read(&then, &[1]),
+            Some(vec![1])
+        );
+        // A socket nobody predicted: the count moved.
+        assert_eq!(key(4, &[(1, "127.0.0.1:5000")]).to_read(&then, &[1]), None);
+        // Closed: left, and the count fell with it.
+        assert!(key(2, &[]).follows(&then, &[1]));
+    }
+
+    #[test]
+    fn new_and_renamed_candidates_are_read_when_the_count_has_them() {
+        let then = key(3, &[(1, "127.0.0.1:5000")]);
+        let now = key(4, &[(1, "127.0.0.1:5000"), (2, "127.0.0.1:5001")]);
+        assert_eq!(now.to_read(&then, &[2]), Some(vec![2]));
+        // Not named by a call (a connection reset into CLOSE keeping its port): read too.
+        assert_eq!(now.to_read(&then, &[]), Some(vec![2]));
+        // Another socket came too (one nobody predicted): walk.
+        let more = key(5, &[(1, "127.0.0.1:5000"), (2, "127.0.0.1:5001")]);
+        assert_eq!(more.to_read(&then, &[2]), None);
+        // Renamed: read.
+        assert_eq!(
+            key(3, &[(1, "127.0.0.1:5002")]).to_read(&then, &[]),
+            Some(vec![1])
+        );
+        assert!(!key(3, &[(1, "127.0.0.1:5002")]).follows(&then, &[]));
+    }
+
+    #[test]
+    fn only_the_same_port_at_the_same_or_a_wildcard_address_may_overlap() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(may_overlap(a("127.0.0.1:5000"), a("127.0.0.1:5000")));
+        assert!(may_overlap(
+            a("127.0.0.1:5000"),
+            a("[::ffff:127.0.0.1]:5000")
+        ));
+        assert!(may_overlap(a("127.0.0.1:5000"), a("0.0.0.0:5000")));
+        assert!(may_overlap(a("[::1]:5000"), a("0.0.0.0:5000")));
+        assert!(may_overlap(a("127.0.0.1:5000"), a("[::ffff:0.0.0.0]:5000")));
+        assert!(!may_overlap(a("127.0.0.1:5000"), a("127.0.0.2:5000")));
+        assert!(!may_overlap(a("127.0.0.1:5000"), a("127.0.0.1:5001")));
+        assert!(!may_overlap(a("[::1]:5000"), a("127.0.0.1:5000")));
+    }
+}

@@ -1,0 +1,205 @@
+//! The observer's bound, inactive rows without a walk of the bind hash: a row read through a
+//! descriptor is the row a walk shows, a socket that is not quiet is left to the walk, the
+//! probe tells a port held from a port released, and nothing that changed goes unseen.
+#![cfg(target_os = "linux")]
+
+use tcpconform_harness::observer::{DiagRow, Observer, Owners};
+use tcpconform_harness::sandbox::{Case, SandboxSpec, kernel_or_skip, run_case};
+use tcpconform_harness::scenario::parse_op;
+use tcpconform_model::{Env, Host, Outcome, SockId};
+
+/// Runs each call (scenario syntax) and returns their outcomes; a harness failure fails.
+fn calls(case: &mut Case, lines: &[&str]) -> Vec<Outcome> {
+    lines
+        .iter()
+        .map(|l| {
+            let op = parse_op(l).unwrap_or_else(|e| panic!("`{l}`: {e}"));
+            case.apply(&op, &Env::new())
+                .unwrap_or_else(|e| panic!("harness failure on `{l}`: {e}"))
+                .outcome
+        })
+        .collect()
+}
+
+fn cookie(case: &Case, sock: u16) -> u64 {
+    case.executor().cookie(SockId(sock)).expect("a socket")
+}
+
+/// The walk's rows of host a in `CLOSE` (bound and inactive).
+fn walked(case: &mut Case) -> Vec<DiagRow> {
+    let rows = case.observer().rows(Host::A).expect("a dump");
+    rows.into_iter().filter(|r| r.state == 7).collect()
+}
+
+/// Every field of a row, its peer dropped when its port is 0 (a failed connect() leaves
+/// `inet_daddr` behind, which only a walk shows; the compared row has no peer then).
+fn without_portless_peer(r: &DiagRow) -> String {
+    let mut r = r.clone();
+    if r.peer.port() == 0 {
+        r.peer.set_ip(std::net::Ipv4Addr::UNSPECIFIED.into());
+    }
+    let debug = format!("{r:?}");
+    // The raw id repeats the peer: keep what precedes it.
+    debug.split(", id:").next().unwrap().to_owned()
+}
+
+fn in_case(f: impl FnOnce(&mut Case) + Send) {
+    run_case(&SandboxSpec::one_host(), f).unwrap_or_else(|e| panic!("harness failure: {e}"));
+}
+
+/// Every socket in `CLOSE` with a port that the observer reads through its descriptor reads
+/// as the walk shows it, field by field (the raw `inet_diag_msg` id included): bound in each
+/// family, v4-mapped, wildcard with `SO_REUSEADDR`, with `SO_REUSEPORT`, refused by a closed
+/// port, a listener shut down.
+#[test]
+fn a_row_read_through_its_descriptor_is_the_row_a_walk_shows() {
+    if !kernel_or_skip("a_row_read_through_its_descriptor_is_the_row_a_walk_shows") {
+        return;
+    }
+    in_case(|case| {
+        let out = calls(
+            case,
+            &[
+                "s0 = socket(inet)",
+                "bind(s0, 127.0.0.1:5000)",
+                "s1 = socket(inet6)",
+                "bind(s1, [::1]:5001)",
+                "s2 = socket(inet6)",
+                "bind(s2, [::ffff:127.0.0.1]:5002)",
+                "s3 = socket(inet)",
+                "setsockopt(s3, SO_REUSEADDR, 1)",
+                "bind(s3, 0.0.0.0:5003)",
+                "s4 = socket(inet)",
+                "setsockopt(s4, SO_REUSEPORT, 1)",
+                "bind(s4, 127.0.0.1:5004)",
+                "s5 = socket(inet)",
+                "bind(s5, 127.0.0.1:5005)",
+                "connect(s5, 127.0.0.1:5999)",
+                "s6 = socket(inet6)",
+                "bind(s6, [::]:5006)",
+                "listen(s6, 4)",
+                "shutdown(s6, SHUT_RD)",
+            ],
+        );
+        assert_eq!(
+            out.iter().filter(|o| **o != Outcome::Ok).count(),
+            1,
+            "only connect() fails: {out:?}"
+        );
+        let walk = walked(case);
+        for sock in 0..=6 {
+            let c = cookie(case, sock);
+            let read = Observer::quiet_bound_row(case.executor(), c)
+                .unwrap_or_else(|| panic!("s{sock} is quiet, in CLOSE with a port"));
+            let shown = walk
+                .iter()
+                .find(|r| r.cookie == c)
+                .map(without_portless_peer);
+            assert_eq!(
+                Some(without_portless_peer(&read)),
+                shown,
+                "s{sock}: read, then walked"
+            );
+        }
+        // The refused socket's connect() left the address it tried, with port 0: the walk
+        // shows it, the descriptor does not, and the compared row has no peer.
+        let refused = walk.iter().find(|r| r.cookie == cookie(case, 5)).unwrap();
+        assert_eq!(refused.peer.port(), 0);
+        assert_eq!(refused.row().unwrap().peer, None);
+    });
+}
+
+/// A socket that received bytes (a FIN here) or has `SO_KEEPALIVE` is not read through its
+/// descriptor: its queue (`rcv_nxt - copied_seq`) or its keepalive timer would show only in a
+/// walk.
+#[test]
+fn a_socket_that_received_or_keeps_alive_is_left_to_the_walk() {
+    if !kernel_or_skip("a_socket_that_received_or_keeps_alive_is_left_to_the_walk") {
+        return;
+    }
+    in_case(|case| {
+        calls(
+            case,
+            &[
+                "s0 = socket(inet)",
+                "bind(s0, 127.0.0.1:5000)",
+                "listen(s0, 4)",
+                "s1 = socket(inet)",
+                "bind(s1, 127.0.0.1:5001)",
+                "connect(s1, 127.0.0.1:5000)",
+                "s2 = accept(s0)",
+                "close(s2)",
+                "destroy(s1)",
+                "s3 = socket(inet)",
+                "setsockopt(s3, SO_KEEPALIVE, 1)",
+                "bind(s3, 127.0.0.1:5003)",
+            ],
+        );
+        // s1 received the FIN, then was destroyed into CLOSE keeping its port.
+        let walk = walked(case);
+        for sock in [1, 3] {
+            let c = cookie(case, sock);
+            assert!(walk.iter().any(|r| r.cookie == c), "s{sock} is bound");
+            assert_eq!(
+                Observer::quiet_bound_row(case.executor(), c),
+                None,
+                "s{sock}"
+            );
+        }
+    });
+}
+
+/// After calls that bind, release and re-bind, the observer's table (read through
+/// descriptors and probes, not walks) holds exactly the walk's bound rows, and it did not walk.
+#[test]
+fn binds_and_releases_are_seen_without_walking_the_bind_hash() {
+    if !kernel_or_skip("binds_and_releases_are_seen_without_walking_the_bind_hash") {
+        return;
+    }
+    in_case(|case| {
+        let bound = |case: &mut Case| {
+            let settled = case.settled_snapshot().expect("a table");
+            let mut rows: Vec<_> = settled
+                .snapshot
+                .rows
+                .into_iter()
+                .filter(|(r, _)| r.state == tcpconform_model::TcpState::Closed)
+                .map(|(r, i)| (r.local, i.owner))
+                .collect();
+            rows.sort();
+            rows
+        };
+        let from_walk = |case: &mut Case| {
+            let mut rows: Vec<_> = walked(case)
+                .into_iter()
+                .map(|r| (r.local, case.executor().owner_of(r.cookie)))
+                .collect();
+            rows.sort();
+            rows
+        };
+        // A first walk: this kernel dumps bound sockets.
+        calls(case, &["s9 = socket(inet)", "bind(s9, 127.0.0.1:5999)"]);
+        assert_eq!(bound(case), from_walk(case));
+        let walks = case.observer().walks();
+        let steps: &[&[&str]] = &[
+            &["s0 = socket(inet)", "bind(s0, 127.0.0.1:5000)"],
+            &["s1 = socket(inet6)", "bind(s1, [::]:5001)"],
+            // Autobound by listen(), released by shutdown(): getsockname still shows the
+            // port, the probe finds it free, the walk shows no row.
+            &[
+                "s2 = socket(inet)",
+                "listen(s2, 4)",
+                "shutdown(s2, SHUT_RD)",
+            ],
+            &["close(s0)"],
+            &["s3 = socket(inet)", "bind(s3, 127.0.0.1:5000)"],
+            &["s4 = socket(inet)", "bind(s4, 127.0.0.2:5000)"],
+        ];
+        for step in steps {
+            calls(case, step);
+            assert_eq!(bound(case), from_walk(case), "after {step:?}");
+        }
+        assert_eq!(case.observer().walks(), walks, "a walk after a bind");
+        assert!(case.observer().descriptor_reads() >= steps.len() as u64 - 1);
+    });
+}
