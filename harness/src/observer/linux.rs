@@ -815,9 +815,31 @@ pub fn in_flight(rows: &[DiagRow], owners: &dyn Owners) -> usize {
 /// on 6.1 segments a call sent can still be queued when it returns — under emulation (qemu TCG,
 /// where the 2 ms softirq budget runs out quickly) often enough to matter. The count is the
 /// machine's, not only the case's: other traffic can only make settling wait longer.
+///
+/// The file is opened once per thread and read again from its start (`pread`), as the
+/// sockstat count is: opening it is most of the cost of a read.
 pub fn softnet_backlog() -> usize {
-    std::fs::read_to_string("/proc/net/softnet_stat").map_or(0, |text| {
-        text.lines()
+    use std::os::unix::fs::FileExt;
+    thread_local! {
+        static SOFTNET_STAT: Option<std::fs::File> =
+            std::fs::File::open("/proc/net/softnet_stat").ok();
+    }
+    SOFTNET_STAT.with(|file| {
+        let Some(file) = file else {
+            return 0;
+        };
+        // One line of 13 or more 8-digit columns per CPU.
+        let mut buf = vec![0u8; 4096];
+        let mut len = 0;
+        while let Ok(n) = file.read_at(&mut buf[len..], len as u64) {
+            len += n;
+            if n == 0 || len < buf.len() {
+                break;
+            }
+            buf.resize(buf.len() * 2, 0);
+        }
+        String::from_utf8_lossy(&buf[..len])
+            .lines()
             .filter_map(|l| l.split_whitespace().nth(11))
             .filter_map(|v| usize::from_str_radix(v, 16).ok())
             .sum()
@@ -941,13 +963,15 @@ impl Observer {
         owners: &dyn Owners,
         reference: bool,
     ) -> Result<Vec<DiagRow>, HarnessError> {
-        let used = self.sockets_used()?;
-        let mut states = owners.dump_states() & !(1 << TCP_BOUND_INACTIVE);
+        let used = stopwatch::time("observe: socket counts", || self.sockets_used())?;
+        let mut states = stopwatch::time("observe: descriptors' states", || owners.dump_states())
+            & !(1 << TCP_BOUND_INACTIVE);
         if self.foreign_listeners {
             states |= 1 << TCP_LISTEN;
         }
         let mut rows = stopwatch::time("observe: dumps", || self.all_rows_in(states))?;
-        let key = owners.closed_sockets().map(|closed| {
+        let closed = stopwatch::time("observe: descriptors' states", || owners.closed_sockets());
+        let key = closed.map(|closed| {
             let hashed = rows
                 .iter()
                 .filter(|r| !r.is_minisocket() && !r.is_request() && r.state != TCP_CLOSE)
@@ -1192,7 +1216,7 @@ impl Observer {
             // walk the bind hash.
             let raw = self.observe(owners, previous.is_none() && !quiet)?;
             dumps += 1;
-            let busy = in_flight(&raw, owners) + softnet_backlog() + ksoftirqd_running();
+            let flight = in_flight(&raw, owners);
             let snapshot = Snapshot::new(
                 raw.iter()
                     .map(|r| r.with_info(owners))
@@ -1205,6 +1229,16 @@ impl Observer {
             // At least two dumps (one after a quiet call), so that the table returned is a
             // whole one.
             let out_of_time = (previous.is_some() || quiet) && start.elapsed() + pause > budget;
+            // The receive backlogs matter only to a table that has settled otherwise (or is
+            // out of time): only then are they read.
+            let busy = if (stable && flight == 0) || out_of_time {
+                flight
+                    + stopwatch::time("observe: receive backlogs", || {
+                        softnet_backlog() + ksoftirqd_running()
+                    })
+            } else {
+                flight
+            };
             if (stable && busy == 0) || out_of_time {
                 return Ok(Settled {
                     snapshot,
