@@ -47,46 +47,36 @@
 //!
 //! # Cost
 //!
-//! A dump walks the namespace's whole established-hash table and the (global) bind-hash table,
-//! whatever the number of sockets. Measured here (one host, three sockets, medians): a
-//! snapshot (two dumps) takes about 0.1 ms with the small private table the sandbox gives each
-//! case (`tcp_child_ehash_entries`, see `sandbox`) and about 0.4 ms with the host's shared
-//! 262144-bucket table. A quiet table settles in two dumps (0.2 ms); right after the close of
-//! a connection the peer's delayed ACK makes it take 6.5 ms (p90 9–11 ms, 6–10 dumps).
+//! A dump walks the namespace's whole established-hash table (a small private one, see
+//! `sandbox`), the global listening hash when `LISTEN` is asked for, and the global bind hash
+//! when `TCP_BOUND_INACTIVE` is, whatever the number of sockets. So each reading dumps every
+//! state but the bound, inactive one (about 30 µs here), asks for listeners only while a
+//! descriptor listens, and keeps the bound, inactive rows current without walking the bind
+//! hash (0.5–0.8 ms a walk) unless it must: see the `bound_rows` module. A quiet table
+//! settles in two dumps; right after the close of a connection the peer's delayed ACK makes it
+//! take 6.5 ms (p90 9–11 ms, 6–10 dumps).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
-use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkBuffer, NetlinkDeserializable,
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable,
-};
+use netlink_packet_core::NetlinkPayload;
 use netlink_packet_sock_diag::inet::nlas::Nla;
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_packet_sock_diag::{SockDiagDestroy, SockDiagMessage};
-use netlink_sys::{Socket, SocketAddr as NlAddr};
 use tcpconform_model::{
     Errno, Family, Host, Row, RowInfo, Snapshot, SockId, TcpState, Timer, TimerKind,
 };
 
 use super::bound_rows::{self, BindProbe, BoundInactive, Probed, ReadThrough, WalkKey};
-use super::{Settled, same_active_rows};
+use super::{NlSocket, Settled, same_active_rows};
 use crate::error::HarnessError;
 use crate::{errno, stopwatch};
-
-/// How long a netlink request may take before the harness gives up on it: a bound against
-/// hanging. An rtnetlink request waits for the RTNL lock, which the freeing of namespaces holds
-/// for long stretches on a loaded machine.
-pub const NETLINK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest [`Observer::settled_snapshot`] keeps dumping (a delayed ACK arrives within 8 ms
 /// here; the rest is margin for a loaded machine).
 pub const SETTLE_BUDGET: Duration = Duration::from_millis(50);
-
-/// Receive buffer for netlink answers (the kernel's dump datagrams are at most 32 KiB).
-const RECV_BUF: usize = 64 * 1024;
 
 /// `TCP_NEW_SYN_RECV`: a request socket.
 pub const TCP_NEW_SYN_RECV: u8 = 12;
@@ -106,257 +96,6 @@ const TCPDIAG_GETSOCK: u16 = 18;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 /// `INET_DIAG_INFO`: the `tcp_info` extension.
 const INET_DIAG_INFO: u8 = 2;
-
-/// A synchronous netlink socket: one request at a time, answers matched by sequence number,
-/// every receive bounded by [`NETLINK_TIMEOUT`].
-pub(crate) struct NlSocket {
-    sock: Socket,
-    seq: u32,
-    buf: Vec<u8>,
-}
-
-impl NlSocket {
-    /// Opens a netlink socket of `protocol` in the calling thread's network namespace.
-    pub(crate) fn open(protocol: isize, what: &str) -> Result<Self, HarnessError> {
-        let io = |e| HarnessError::io(format!("opening a {what} netlink socket"), e);
-        let mut sock = Socket::new(protocol).map_err(io)?;
-        sock.bind_auto().map_err(io)?;
-        sock.connect(&NlAddr::new(0, 0)).map_err(io)?;
-        sock.set_rx_buf_sz(RECV_BUF as i32).map_err(io)?;
-        socket2::SockRef::from(&sock)
-            .set_read_timeout(Some(NETLINK_TIMEOUT))
-            .map_err(io)?;
-        Ok(Self {
-            sock,
-            seq: 0,
-            buf: vec![0; RECV_BUF],
-        })
-    }
-
-    fn send<I: NetlinkSerializable>(
-        &mut self,
-        payload: NetlinkPayload<I>,
-        flags: u16,
-        what: &str,
-    ) -> Result<u32, HarnessError> {
-        self.seq = self.seq.wrapping_add(1);
-        let mut header = NetlinkHeader::default();
-        header.flags = flags;
-        header.sequence_number = self.seq;
-        let mut msg = NetlinkMessage::new(header, payload);
-        msg.finalize();
-        let mut bytes = vec![0; msg.buffer_len()];
-        msg.serialize(&mut bytes);
-        let sent = self
-            .sock
-            .send(&bytes, 0)
-            .map_err(|e| HarnessError::io(format!("sending netlink request {what}"), e))?;
-        if sent != bytes.len() {
-            return Err(HarnessError::netlink(what, "short send"));
-        }
-        Ok(self.seq)
-    }
-
-    /// Receives one datagram into the buffer; returns its length.
-    fn recv(&mut self, what: &str) -> Result<usize, HarnessError> {
-        let start = Instant::now();
-        loop {
-            let mut slice = &mut self.buf[..];
-            match self.sock.recv(&mut slice, libc::MSG_TRUNC) {
-                Ok(n) if n > RECV_BUF => {
-                    return Err(HarnessError::netlink(
-                        what,
-                        format!("answer of {n} bytes truncated to {RECV_BUF}"),
-                    ));
-                }
-                Ok(n) => return Ok(n),
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
-                    if start.elapsed() > NETLINK_TIMEOUT {
-                        return Err(HarnessError::Timeout {
-                            what: what.to_owned(),
-                            after: NETLINK_TIMEOUT,
-                        });
-                    }
-                }
-                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
-                    return Err(HarnessError::Timeout {
-                        what: what.to_owned(),
-                        after: NETLINK_TIMEOUT,
-                    });
-                }
-                Err(e) => return Err(HarnessError::io(format!("receiving {what}"), e)),
-            }
-        }
-    }
-
-    /// Sends a request with `NLM_F_ACK` and waits for its acknowledgement: `Ok(Ok(()))`, or
-    /// `Ok(Err(errno))` when the kernel refused it.
-    pub(crate) fn request_ack<I>(
-        &mut self,
-        payload: NetlinkPayload<I>,
-        extra_flags: u16,
-        what: &str,
-    ) -> Result<Result<(), i32>, HarnessError>
-    where
-        I: NetlinkSerializable + NetlinkDeserializable,
-    {
-        let seq = self.send(payload, NLM_F_REQUEST | NLM_F_ACK | extra_flags, what)?;
-        loop {
-            let n = self.recv(what)?;
-            let mut verdict = None;
-            walk::<I>(&self.buf[..n], what, |header, payload, _| {
-                if header.sequence_number != seq {
-                    return Ok(());
-                }
-                if let NetlinkPayload::Error(e) = payload {
-                    verdict = Some(match e.code {
-                        None => Ok(()),
-                        Some(code) => Err(-code.get()),
-                    });
-                }
-                Ok(())
-            })?;
-            if let Some(v) = verdict {
-                return Ok(v);
-            }
-        }
-    }
-
-    /// Sends a dump request and hands every answer to `each` (with the raw payload bytes).
-    /// Returns whether the kernel flagged the dump as interrupted (`NLM_F_DUMP_INTR`).
-    pub(crate) fn dump<I, F>(
-        &mut self,
-        payload: NetlinkPayload<I>,
-        what: &str,
-        each: F,
-    ) -> Result<bool, HarnessError>
-    where
-        I: NetlinkSerializable + NetlinkDeserializable,
-        F: FnMut(&I, &[u8]) -> Result<(), HarnessError>,
-    {
-        let seq = self.send(payload, NLM_F_REQUEST | NLM_F_DUMP, what)?;
-        self.receive_dump(seq, None, what, each)
-    }
-
-    /// [`NlSocket::dump`] of a request given as bytes (`body`, after the netlink header) of
-    /// message type `message_type`, whose answers carry the same type and are decoded as if
-    /// they were of type `answers_as`.
-    pub(crate) fn dump_bytes<I, F>(
-        &mut self,
-        message_type: u16,
-        body: &[u8],
-        answers_as: u16,
-        what: &str,
-        each: F,
-    ) -> Result<bool, HarnessError>
-    where
-        I: NetlinkDeserializable,
-        F: FnMut(&I, &[u8]) -> Result<(), HarnessError>,
-    {
-        self.seq = self.seq.wrapping_add(1);
-        let len = (16 + body.len()) as u32;
-        let mut bytes = Vec::with_capacity(len as usize);
-        bytes.extend_from_slice(&len.to_ne_bytes());
-        bytes.extend_from_slice(&message_type.to_ne_bytes());
-        bytes.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-        bytes.extend_from_slice(&self.seq.to_ne_bytes());
-        bytes.extend_from_slice(&0u32.to_ne_bytes());
-        bytes.extend_from_slice(body);
-        let sent = self
-            .sock
-            .send(&bytes, 0)
-            .map_err(|e| HarnessError::io(format!("sending netlink request {what}"), e))?;
-        if sent != bytes.len() {
-            return Err(HarnessError::netlink(what, "short send"));
-        }
-        let seq = self.seq;
-        self.receive_dump(seq, Some((message_type, answers_as)), what, each)
-    }
-
-    /// Receives the answers of dump `seq` until its end; `retype` renames a message type
-    /// before decoding.
-    fn receive_dump<I, F>(
-        &mut self,
-        seq: u32,
-        retype: Option<(u16, u16)>,
-        what: &str,
-        mut each: F,
-    ) -> Result<bool, HarnessError>
-    where
-        I: NetlinkDeserializable,
-        F: FnMut(&I, &[u8]) -> Result<(), HarnessError>,
-    {
-        let mut interrupted = false;
-        loop {
-            let n = self.recv(what)?;
-            if let Some((from, to)) = retype {
-                retype_messages(&mut self.buf[..n], from, to);
-            }
-            let mut done = false;
-            walk::<I>(&self.buf[..n], what, |header, payload, raw| {
-                if header.sequence_number != seq {
-                    return Ok(());
-                }
-                interrupted |= header.flags & NLM_F_DUMP_INTR != 0;
-                match payload {
-                    NetlinkPayload::Done(d) if d.code != 0 => Err(HarnessError::netlink(
-                        what,
-                        format!("dump ended with error {}", errno::from_raw(-d.code)),
-                    )),
-                    NetlinkPayload::Done(_) => {
-                        done = true;
-                        Ok(())
-                    }
-                    NetlinkPayload::Error(e) => Err(HarnessError::netlink(
-                        what,
-                        format!("kernel answered {}", errno::from_raw(-e.raw_code())),
-                    )),
-                    NetlinkPayload::InnerMessage(m) => each(&m, raw),
-                    NetlinkPayload::Overrun(_) => Err(HarnessError::netlink(what, "overrun")),
-                    _ => Ok(()),
-                }
-            })?;
-            if done {
-                return Ok(interrupted);
-            }
-        }
-    }
-}
-
-/// Renames the type of every netlink message of type `from` in a datagram to `to`.
-fn retype_messages(mut bytes: &mut [u8], from: u16, to: u16) {
-    while bytes.len() >= 16 {
-        let len = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
-        if u16::from_ne_bytes([bytes[4], bytes[5]]) == from {
-            bytes[4..6].copy_from_slice(&to.to_ne_bytes());
-        }
-        let step = len.next_multiple_of(4).max(16);
-        bytes = match bytes.get_mut(step..) {
-            Some(rest) => rest,
-            None => return,
-        };
-    }
-}
-
-/// Walks the netlink messages of one datagram.
-fn walk<I: NetlinkDeserializable>(
-    mut bytes: &[u8],
-    what: &str,
-    mut each: impl FnMut(&NetlinkHeader, NetlinkPayload<I>, &[u8]) -> Result<(), HarnessError>,
-) -> Result<(), HarnessError> {
-    while !bytes.is_empty() {
-        let nl = NetlinkBuffer::new_checked(bytes)
-            .map_err(|e| HarnessError::netlink(what, format!("bad netlink header: {e}")))?;
-        let len = nl.length() as usize;
-        let raw = nl.payload();
-        let msg = NetlinkMessage::<I>::deserialize(bytes)
-            .map_err(|e| HarnessError::netlink(what, format!("cannot decode answer: {e}")))?;
-        each(&msg.header, msg.payload, raw)?;
-        let step = len.next_multiple_of(4).max(16);
-        bytes = bytes.get(step..).unwrap_or(&[]);
-    }
-    Ok(())
-}
 
 /// Who owns which socket: what the observer needs from the executor to fill [`RowInfo`].
 pub trait Owners {
@@ -383,10 +122,11 @@ pub trait Owners {
     fn closed_sockets(&self) -> Option<ClosedSockets> {
         None
     }
-    /// The cookies of the sockets that calls since the last walk of the bind hash named in a
-    /// way that can change their bound, inactive row: whether (and where) they are bound
-    /// (`bind`, `listen`, `connect`, `accept`, `shutdown`, `close`, `destroy`) or its queue
-    /// (`recv`); `None` when the owner cannot tell (then every reading walks). The observer clears them with [`Owners::walked`].
+    /// The cookies of the sockets that calls named, since the bound, inactive rows were last
+    /// read, in a way that can change their bound, inactive row: whether (and where) they are
+    /// bound (`bind`, `listen`, `connect`, `accept`, `shutdown`, `close`, `destroy`) or its
+    /// queue (`recv`); `None` when the owner cannot tell (then every reading walks the bind
+    /// hash). The observer clears them with [`Owners::walked`].
     fn touched_since_walk(&self) -> Option<Vec<u64>> {
         None
     }
@@ -945,19 +685,12 @@ impl Observer {
     }
 
     /// One reading of the table: a dump of every row in a lookup table (the bind hash left
-    /// out), and the bound, inactive rows.
-    ///
-    /// Those come from a walk of the bind hash, which is global (sized for the host: 65536
-    /// buckets here) and most of a dump's cost, so it is walked only when its rows for the case
-    /// may have changed since the last walk: a call named a socket in a way that can bind or
-    /// release one (`Owners::touched_since_walk`), a descriptor in `CLOSE` came or went or
-    /// changed name, or the namespaces' socket count (`sockstat`'s `sockets: used`) says that
-    /// the sockets in no lookup table are not those of the last walk: a connection reset into
-    /// `CLOSE` while keeping its port (a descriptor's, or one queued on a listener), a socket
-    /// nobody predicted. Otherwise the last walk's rows are current: a socket in `CLOSE` is in
-    /// no lookup table, so no segment and no timer reaches it, and only a call on its
-    /// descriptor changes it. With `reference` (the first dump of a settling, only compared
-    /// with the next), the walk is left for the next dump.
+    /// out), and the bound, inactive rows, kept current as the `bound_rows` module tells:
+    /// unchanged when no candidate (a descriptor in `CLOSE` with a port) changed and the
+    /// namespaces' socket count (`sockstat`'s `sockets: used`) holds; read through the
+    /// descriptors of those that changed, with a probe, when the count accounts for them and
+    /// each is quiet; else walked. With `reference` (the first dump of a settling, only
+    /// compared with the next), neither read nor walk is made: the next dump makes it.
     fn observe(
         &mut self,
         owners: &dyn Owners,

@@ -19,7 +19,13 @@ mod bound_rows;
 #[cfg(target_os = "linux")]
 pub mod linux;
 #[cfg(target_os = "linux")]
+mod netlink;
+#[cfg(target_os = "linux")]
 pub use linux::*;
+#[cfg(target_os = "linux")]
+pub use netlink::NETLINK_TIMEOUT;
+#[cfg(target_os = "linux")]
+pub(crate) use netlink::NlSocket;
 
 pub mod pcblist;
 
