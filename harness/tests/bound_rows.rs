@@ -203,3 +203,64 @@ fn binds_and_releases_are_seen_without_walking_the_bind_hash() {
         assert!(case.observer().descriptor_reads() >= steps.len() as u64 - 1);
     });
 }
+
+/// A socket whose own TIME-WAIT minisocket holds its port (it keeps the socket's cookie)
+/// while its descriptor reads quiet (a failed connect() reset its counters): the probe's
+/// answer is the TIME-WAIT's, so the observer must walk. Found by a campaign (seed 21), where
+/// the observer showed the socket bound.
+#[test]
+fn a_sockets_own_time_wait_is_another_holder_of_its_port() {
+    if !kernel_or_skip("a_sockets_own_time_wait_is_another_holder_of_its_port") {
+        return;
+    }
+    let range: tcpconform_model::Sysctl =
+        "net.ipv4.ip_local_port_range=40000 40001".parse().unwrap();
+    let spec = SandboxSpec::one_host().sysctl(Host::A, range);
+    run_case(&spec, |case| {
+        // Each call observed, as in a campaign; the first walk shows this kernel dumps
+        // bound sockets.
+        let mut step = |case: &mut Case, line: &str| {
+            let op = parse_op(line).unwrap();
+            let observed = case.apply(&op, &Env::new()).unwrap();
+            let settled = case.settled_snapshot().expect("a table");
+            let mut unconn: Vec<_> = settled
+                .snapshot
+                .rows
+                .iter()
+                .filter(|(r, _)| r.state == tcpconform_model::TcpState::Closed)
+                .map(|(r, _)| r.local)
+                .collect();
+            let mut shown: Vec<_> = walked(case).into_iter().map(|r| r.local).collect();
+            unconn.sort();
+            shown.sort();
+            assert_eq!(unconn, shown, "after `{line}`");
+            observed
+        };
+        for line in [
+            "s9 = socket(inet)",
+            "bind(s9, 127.0.0.1:5999)",
+            "s0 = socket(inet6, nonblock)",
+            "bind(s0, [::]:5001)",
+            "listen(s0, 0)",
+            "s2 = socket(inet, nonblock)",
+        ] {
+            step(case, line);
+        }
+        let c1 = step(case, "connect(s2, 127.0.0.2:5001)")
+            .local
+            .unwrap()
+            .port();
+        for line in [
+            "s3 = accept(s0)",
+            "close(s3)",
+            "shutdown(s2, SHUT_RDWR)",
+            "s4 = socket(inet)",
+            "shutdown(s4, SHUT_RDWR)",
+            &format!("connect(s4, 127.0.0.1:{c1})"),
+        ] {
+            step(case, line);
+        }
+        assert!(case.observer().descriptor_reads() > 0);
+    })
+    .unwrap_or_else(|e| panic!("harness failure: {e}"));
+}

@@ -818,16 +818,19 @@ impl Observer {
             !to_read.contains(&r.cookie)
                 && (now.candidates.contains_key(&r.cookie) || owners.owner_of(r.cookie).is_none())
         };
+        // Any other row may hold the port: a connection, a listener, a TIME-WAIT (the
+        // candidate's own among them: a minisocket keeps its socket's cookie), a bound socket.
         for (row, _) in &read {
-            let overlaps = |o: &DiagRow| {
-                o.cookie != row.cookie
-                    && o.host == row.host
-                    && bound_rows::may_overlap(o.local, row.local)
-            };
+            let overlaps =
+                |o: &DiagRow| o.host == row.host && bound_rows::may_overlap(o.local, row.local);
+            let other_read = read
+                .iter()
+                .map(|(r, _)| r)
+                .filter(|r| r.cookie != row.cookie);
             let mut others = rows
                 .iter()
                 .chain(self.bound_rows.iter().filter(kept))
-                .chain(read.iter().map(|(r, _)| r));
+                .chain(other_read);
             if others.any(overlaps) {
                 return Ok(None);
             }
