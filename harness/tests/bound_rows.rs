@@ -219,7 +219,7 @@ fn a_sockets_own_time_wait_is_another_holder_of_its_port() {
     run_case(&spec, |case| {
         // Each call observed, as in a campaign; the first walk shows this kernel dumps
         // bound sockets.
-        let mut step = |case: &mut Case, line: &str| {
+        let step = |case: &mut Case, line: &str| {
             let op = parse_op(line).unwrap();
             let observed = case.apply(&op, &Env::new()).unwrap();
             let settled = case.settled_snapshot().expect("a table");

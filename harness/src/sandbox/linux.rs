@@ -379,6 +379,9 @@ pub struct Hosts {
     b: Option<OwnedFd>,
     /// Every host was made ahead ([`FreshNetns`]): `lo` is up, with quickack on its routes.
     made_ahead: bool,
+    /// The two hosts were made ahead already joined ([`FreshPair`]): the veth pair is up,
+    /// addressed and usable, with quickack on its routes.
+    linked: bool,
     /// Whether the `nft` table was created, per host.
     nft_ready: [bool; 2],
     _not_send: PhantomData<*const ()>,
@@ -523,31 +526,34 @@ impl Hosts {
             a,
             b,
             made_ahead: false,
+            linked: false,
             nft_ready: [false; 2],
             _not_send: PhantomData,
         })
     }
 
-    /// The hosts from namespaces the case thread's maker made ahead ([`FreshNetns`]), the
-    /// thread moved into host `a`; `None` when the thread has no maker (or it stopped).
+    /// The hosts from namespaces the case thread's makers made ahead ([`FreshNetns`], or a
+    /// [`FreshPair`] for two hosts), the thread moved into host `a`; `None` when the thread
+    /// has no maker (or it stopped).
     fn take_made_ahead(two_hosts: bool) -> Result<Option<Self>, HarnessError> {
-        let Some(a) = stopwatch::time("setup: namespace a", FreshNetns::take) else {
-            return Ok(None);
-        };
-        let a = a?.0;
-        let b = if two_hosts {
-            match FreshNetns::take() {
-                Some(b) => Some(b?.0),
-                None => return Ok(None),
-            }
+        let (a, b) = if two_hosts {
+            let Some(pair) = stopwatch::time("setup: linked pair", FreshPair::take) else {
+                return Ok(None);
+            };
+            let FreshPair { a, b } = pair?;
+            (a, Some(b))
         } else {
-            None
+            let Some(a) = stopwatch::time("setup: namespace a", FreshNetns::take) else {
+                return Ok(None);
+            };
+            (a?.0, None)
         };
         setns(&a, CloneFlags::CLONE_NEWNET).map_err(|e| HarnessError::NamespaceUnavailable {
             reason: format!("setns into a namespace made ahead failed: {e}"),
         })?;
         refuse_in_host("use a namespace")?;
         Ok(Some(Self {
+            linked: b.is_some(),
             a,
             b,
             made_ahead: true,
@@ -1076,7 +1082,8 @@ fn build_topology_timed(
     }
     // Every host needs rtnetlink to set `quickack` on its routes, unless it was made ahead
     // (`lo`'s routes have it) and gets no other route.
-    let needs_rtnl = !hosts.made_ahead || spec.two_hosts || !spec.addresses.is_empty();
+    let needs_rtnl =
+        !hosts.made_ahead || (spec.two_hosts && !hosts.linked) || !spec.addresses.is_empty();
     let mut rt_a = needs_rtnl.then(|| Rtnl::open_here(Host::A)).transpose()?;
     let mut rt_b = if spec.two_hosts && needs_rtnl {
         Some(hosts.enter(Host::B, || Rtnl::open_here(Host::B))??)
@@ -1084,38 +1091,10 @@ fn build_topology_timed(
         None
     };
     if spec.two_hosts
-        && let (Some(ra), Some(rb), Some(b)) = (rt_a.as_mut(), rt_b.as_mut(), hosts.b.as_ref())
+        && !hosts.linked
+        && let (Some(ra), Some(rb)) = (rt_a.as_mut(), rt_b.as_mut())
     {
-        stopwatch::time("setup: veth pair", || ra.add_veth(b))?;
-        let ia = ifindex(VETH_A, Host::A)?;
-        sys::link_up(VETH_A).map_err(|n| {
-            HarnessError::netlink(format!("bringing {VETH_A} up"), errno::from_raw(n))
-        })?;
-        let ib = hosts.enter(Host::B, || -> Result<u32, HarnessError> {
-            let ib = ifindex(VETH_B, Host::B)?;
-            sys::link_up(VETH_B).map_err(|n| {
-                HarnessError::netlink(format!("bringing {VETH_B} up"), errno::from_raw(n))
-            })?;
-            Ok(ib)
-        })??;
-        // The link only carries packets once linkwatch has seen the carrier and activated the
-        // queueing discipline (asynchronously, from a workqueue); until then packets are
-        // dropped.
-        stopwatch::time(
-            "setup: veth carrier wait",
-            || -> Result<(), HarnessError> {
-                wait_ready(VETH_A)?;
-                hosts.enter(Host::B, || wait_ready(VETH_B))?
-            },
-        )?;
-        ra.add_address(ia, HOST_A_V4.into(), V4_PREFIX)?;
-        ra.add_address(ia, HOST_A_V6.into(), V6_PREFIX)?;
-        rb.add_address(ib, HOST_B_V4.into(), V4_PREFIX)?;
-        rb.add_address(ib, HOST_B_V6.into(), V6_PREFIX)?;
-        ra.add_neighbour(ia, HOST_B_V4.into(), MAC_B)?;
-        ra.add_neighbour(ia, HOST_B_V6.into(), MAC_B)?;
-        rb.add_neighbour(ib, HOST_A_V4.into(), MAC_A)?;
-        rb.add_neighbour(ib, HOST_A_V6.into(), MAC_A)?;
+        link_hosts(hosts, ra, rb)?;
     }
     for (host, ip) in &spec.addresses {
         let prefix = if ip.is_ipv4() { 32 } else { 128 };
@@ -1142,7 +1121,7 @@ fn build_topology_timed(
                 IpAddr::V6(a) => Some(*a),
                 IpAddr::V4(_) => None,
             })
-            .chain(spec.two_hosts.then_some(match host {
+            .chain((spec.two_hosts && !hosts.linked).then_some(match host {
                 Host::A => HOST_A_V6,
                 Host::B => HOST_B_V6,
             }))
@@ -1159,6 +1138,45 @@ fn build_topology_timed(
             stopwatch::time("setup: quickack routes", || rt.quickack_routes())?;
         }
     }
+    Ok(())
+}
+
+/// Joins hosts `a` and `b` (the thread is in `a`) by the veth pair, up and addressed, with
+/// static neighbours, once linkwatch has seen both carriers.
+fn link_hosts(hosts: &Hosts, ra: &mut Rtnl, rb: &mut Rtnl) -> Result<(), HarnessError> {
+    let b = hosts.b.as_ref().ok_or_else(|| HarnessError::InvalidOp {
+        op: "join the hosts".into(),
+        reason: "the case has no host b".into(),
+    })?;
+    stopwatch::time("setup: veth pair", || ra.add_veth(b))?;
+    let ia = ifindex(VETH_A, Host::A)?;
+    sys::link_up(VETH_A)
+        .map_err(|n| HarnessError::netlink(format!("bringing {VETH_A} up"), errno::from_raw(n)))?;
+    let ib = hosts.enter(Host::B, || -> Result<u32, HarnessError> {
+        let ib = ifindex(VETH_B, Host::B)?;
+        sys::link_up(VETH_B).map_err(|n| {
+            HarnessError::netlink(format!("bringing {VETH_B} up"), errno::from_raw(n))
+        })?;
+        Ok(ib)
+    })??;
+    // The link only carries packets once linkwatch has seen the carrier and activated the
+    // queueing discipline (asynchronously, from a workqueue); until then packets are
+    // dropped.
+    stopwatch::time(
+        "setup: veth carrier wait",
+        || -> Result<(), HarnessError> {
+            wait_ready(VETH_A)?;
+            hosts.enter(Host::B, || wait_ready(VETH_B))?
+        },
+    )?;
+    ra.add_address(ia, HOST_A_V4.into(), V4_PREFIX)?;
+    ra.add_address(ia, HOST_A_V6.into(), V6_PREFIX)?;
+    rb.add_address(ib, HOST_B_V4.into(), V4_PREFIX)?;
+    rb.add_address(ib, HOST_B_V6.into(), V6_PREFIX)?;
+    ra.add_neighbour(ia, HOST_B_V4.into(), MAC_B)?;
+    ra.add_neighbour(ia, HOST_B_V6.into(), MAC_B)?;
+    rb.add_neighbour(ib, HOST_A_V4.into(), MAC_A)?;
+    rb.add_neighbour(ib, HOST_A_V6.into(), MAC_A)?;
     Ok(())
 }
 
@@ -1382,6 +1400,9 @@ thread_local! {
     /// The namespaces a case thread's maker made ahead ([`FreshNetns`]).
     static MADE_AHEAD: std::cell::RefCell<Option<Receiver<Result<FreshNetns, HarnessError>>>> =
         const { std::cell::RefCell::new(None) };
+    /// The joined pairs of namespaces a case thread's pair maker made ahead ([`FreshPair`]).
+    static PAIRS_MADE_AHEAD: std::cell::RefCell<Option<Receiver<Result<FreshPair, HarnessError>>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// A fresh network namespace made ahead of the case that takes it, on a second thread, so
@@ -1434,40 +1455,92 @@ impl FreshNetns {
     fn take() -> Option<Result<Self, HarnessError>> {
         MADE_AHEAD.with_borrow(|m| m.as_ref().and_then(|rx| rx.recv().ok()))
     }
+}
 
-    /// Starts a maker in `scope` that makes namespaces from `home` until its receiver is
-    /// dropped (or it fails: the error is the last thing it sends).
-    fn spawn_maker<'scope>(
-        scope: &'scope std::thread::Scope<'scope, '_>,
-        home: &OwnedFd,
-    ) -> Result<Receiver<Result<Self, HarnessError>>, HarnessError> {
-        let home = home
-            .try_clone()
-            .map_err(|e| HarnessError::io("duplicating the home namespace's descriptor", e))?;
-        let (tx, rx) = sync_channel(MADE_AHEAD_DEPTH);
-        std::thread::Builder::new()
-            .name("tcpconform-netns".into())
-            .spawn_scoped(scope, move || {
-                if let Err(e) = setns(&home, CloneFlags::CLONE_NEWNET) {
-                    let _ = tx.send(Err(HarnessError::NamespaceUnavailable {
-                        reason: format!("the namespace maker's setns home failed: {e}"),
-                    }));
-                    return;
-                }
-                loop {
-                    let made = Self::make(&home);
-                    let failed = made.is_err();
-                    if tx.send(made).is_err() || failed {
-                        break;
-                    }
-                }
-                if let Some(on_cpu) = thread_cpu_time() {
-                    MAKERS_CPU_NS.fetch_add(on_cpu.as_nanos() as u64, Ordering::Relaxed);
-                }
-            })
-            .map_err(|e| HarnessError::io("spawning the namespace maker", e))?;
-        Ok(rx)
+/// Two namespaces made ahead like [`FreshNetns`], then joined as a two-host case's hosts are
+/// (the veth pair up, addressed, with static neighbours, its IPv6 addresses out of the
+/// tentative state, quickack on every route): most of a two-host case's setup (about 1.5 ms
+/// here: the pair, the carrier and DAD waits), overlapping the case before.
+struct FreshPair {
+    a: OwnedFd,
+    b: OwnedFd,
+}
+
+impl FreshPair {
+    /// Makes one from `home` (where the calling thread is, and is again afterwards).
+    fn make(home: &OwnedFd) -> Result<Self, HarnessError> {
+        let a = FreshNetns::make(home)?.0;
+        let b = FreshNetns::make(home)?.0;
+        setns(&a, CloneFlags::CLONE_NEWNET).map_err(|e| HarnessError::NamespaceUnavailable {
+            reason: format!("the pair maker's setns into host a failed: {e}"),
+        })?;
+        let hosts = Hosts {
+            a,
+            b: Some(b),
+            made_ahead: true,
+            linked: false,
+            nft_ready: [false; 2],
+            _not_send: PhantomData,
+        };
+        let linked = (|| -> Result<(), HarnessError> {
+            let mut ra = Rtnl::open_here(Host::A)?;
+            let mut rb = hosts.enter(Host::B, || Rtnl::open_here(Host::B))??;
+            link_hosts(&hosts, &mut ra, &mut rb)?;
+            wait_not_tentative(&[HOST_A_V6])?;
+            hosts.enter(Host::B, || wait_not_tentative(&[HOST_B_V6]))??;
+            ra.quickack_routes()?;
+            rb.quickack_routes()
+        })();
+        setns(home, CloneFlags::CLONE_NEWNET).map_err(|e| HarnessError::NamespaceUnavailable {
+            reason: format!("the pair maker's setns back home failed: {e}"),
+        })?;
+        linked?;
+        let Hosts { a, b, .. } = hosts;
+        let b = b.expect("made with host b");
+        Ok(Self { a, b })
     }
+
+    /// The next pair of the calling case thread's pair maker; `None` without one.
+    fn take() -> Option<Result<Self, HarnessError>> {
+        PAIRS_MADE_AHEAD.with_borrow(|m| m.as_ref().and_then(|rx| rx.recv().ok()))
+    }
+}
+
+/// Starts a maker thread in `scope` that makes `make(home)` again and again from `home`,
+/// [`MADE_AHEAD_DEPTH`] ahead, until its receiver is dropped (or it fails: the error is the
+/// last thing it sends).
+fn spawn_maker<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    home: &OwnedFd,
+    name: &str,
+    make: fn(&OwnedFd) -> Result<T, HarnessError>,
+) -> Result<Receiver<Result<T, HarnessError>>, HarnessError> {
+    let home = home
+        .try_clone()
+        .map_err(|e| HarnessError::io("duplicating the home namespace's descriptor", e))?;
+    let (tx, rx) = sync_channel(MADE_AHEAD_DEPTH);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn_scoped(scope, move || {
+            if let Err(e) = setns(&home, CloneFlags::CLONE_NEWNET) {
+                let _ = tx.send(Err(HarnessError::NamespaceUnavailable {
+                    reason: format!("the namespace maker's setns home failed: {e}"),
+                }));
+                return;
+            }
+            loop {
+                let made = make(&home);
+                let failed = made.is_err();
+                if tx.send(made).is_err() || failed {
+                    break;
+                }
+            }
+            if let Some(on_cpu) = thread_cpu_time() {
+                MAKERS_CPU_NS.fetch_add(on_cpu.as_nanos() as u64, Ordering::Relaxed);
+            }
+        })
+        .map_err(|e| HarnessError::io("spawning a namespace maker", e))?;
+    Ok(rx)
 }
 
 /// The calling thread's home namespace, when it is a case thread whose cases get private
@@ -1491,9 +1564,10 @@ fn case_thread_home(ehash_buckets: Option<u32>) -> Option<std::rc::Rc<OwnedFd>> 
 /// a CPU on a loaded machine) and the scratch namespace (about 0.4 ms). A case whose
 /// [`SandboxSpec::ehash_buckets`] differs from the thread's still gets a thread of its own.
 ///
-/// With private tables (`ehash_buckets` set: the full harness, not the bench's bare pass) a
-/// second thread makes each case's namespaces ahead (`FreshNetns`) while the case before
-/// runs; it stops when `f` returns.
+/// With private tables (`ehash_buckets` set: the full harness, not the bench's bare pass) two
+/// more threads make each case's namespaces ahead while the case before runs, one a
+/// namespace at a time for one-host cases (`FreshNetns`), the other joined pairs for two-host
+/// cases (`FreshPair`); they stop when `f` returns.
 pub fn on_case_thread<R: Send>(
     ehash_buckets: Option<u32>,
     f: impl FnOnce() -> R + Send,
@@ -1513,13 +1587,17 @@ pub fn on_case_thread<R: Send>(
                 }
                 let home = open_own_ns()?;
                 if ehash_buckets.is_some() {
-                    MADE_AHEAD.set(Some(FreshNetns::spawn_maker(scope, &home)?));
+                    let singles = spawn_maker(scope, &home, "tcpconform-netns", FreshNetns::make)?;
+                    MADE_AHEAD.set(Some(singles));
+                    let pairs = spawn_maker(scope, &home, "tcpconform-pairs", FreshPair::make)?;
+                    PAIRS_MADE_AHEAD.set(Some(pairs));
                 }
                 HOME.set(Some((std::rc::Rc::new(home), ehash_buckets)));
                 let r = f();
                 HOME.set(None);
-                // Dropping the receiver (and the namespaces waiting in it) stops the maker.
+                // Dropping the receivers (and the namespaces waiting in them) stops the makers.
                 MADE_AHEAD.set(None);
+                PAIRS_MADE_AHEAD.set(None);
                 Ok(r)
             })
             .map_err(|e| HarnessError::io("spawning the case thread", e))?;
