@@ -41,7 +41,10 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Socket, Type};
 use tcpconform_model::{Env, Errno, Family, Host, How, Observed, Op, Outcome, SockId, SockOpt};
 
-use super::{ExecConfig, FORK_GATE, addrs_of, err_outcome, io_buffer, on_wire, resolve};
+use super::{
+    ExecConfig, FORK_GATE, addrs_of, err_outcome, first_ready, io_buffer, on_wire, resolve,
+    set_timeouts,
+};
 use crate::error::HarnessError;
 use crate::observer::{
     ALL_STATES, ClosedSockets, Observer, Owners, TCP_BOUND_INACTIVE, TCP_LISTEN,
@@ -581,10 +584,7 @@ impl Executor {
     /// Sets the blocking bounds on a blocking socket and reads its cookie.
     fn prepare(&self, s: &Socket, blocking: bool) -> Result<u64, HarnessError> {
         if blocking {
-            let bound = Some(self.config.block_bound);
-            s.set_read_timeout(bound)
-                .and_then(|()| s.set_write_timeout(bound))
-                .map_err(|e| HarnessError::io("setting SO_RCVTIMEO/SO_SNDTIMEO", e))?;
+            set_timeouts(s, self.config.block_bound)?;
         }
         s.cookie()
             .map_err(|e| HarnessError::io("reading SO_COOKIE", e))
@@ -705,26 +705,13 @@ impl Executor {
             .iter()
             .filter_map(|l| self.open(*l).map(|s| (*l, s)))
             .collect();
-        let fds: Vec<_> = open.iter().map(|(_, s)| s.as_fd()).collect();
-        let readable = sys::poll_readable(&fds, wait).map_err(|n| {
-            HarnessError::io(
-                "polling the listeners",
-                std::io::Error::from_raw_os_error(n),
-            )
-        })?;
-        let ready = open
-            .iter()
-            .zip(readable)
-            .find_map(|((l, _), r)| r.then_some(*l));
+        let ready = first_ready(&open, wait)?;
         match ready {
             Some(l) => self.accept(l, sock),
             None => self.with_fd_nonblocking(first, false, |ex| ex.accept(first, sock)),
         }
     }
 
-    /// Runs `f` with `sock`'s descriptor in O_NONBLOCK mode, then restores the socket's own
-    /// mode. `as_data`: also treat the call as a non-blocking socket's (EAGAIN, EINPROGRESS
-    /// are results, not [`Outcome::Blocks`]).
     /// Runs `f` with the blocking bound (and the SO_RCVTIMEO/SO_SNDTIMEO of `sock`, when it
     /// is blocking) set to `within` instead of the usual one: a call waited for that long.
     fn with_block_bound<R>(
@@ -737,9 +724,7 @@ impl Executor {
         let sock = sock.filter(|s| self.slots.get(s).is_some_and(|slot| !slot.nonblocking));
         let set = |ex: &Self, bound: Duration| -> Result<(), HarnessError> {
             if let Some(s) = sock.and_then(|s| ex.open(s)) {
-                s.set_read_timeout(Some(bound))
-                    .and_then(|()| s.set_write_timeout(Some(bound)))
-                    .map_err(|e| HarnessError::io("setting SO_RCVTIMEO/SO_SNDTIMEO", e))?;
+                set_timeouts(s, bound)?;
             }
             Ok(())
         };
@@ -751,6 +736,9 @@ impl Executor {
         result
     }
 
+    /// Runs `f` with `sock`'s descriptor in O_NONBLOCK mode, then restores the socket's own
+    /// mode. `as_data`: also treat the call as a non-blocking socket's (EAGAIN, EINPROGRESS
+    /// are results, not [`Outcome::Blocks`]).
     fn with_fd_nonblocking<R>(
         &mut self,
         sock: SockId,

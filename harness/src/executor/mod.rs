@@ -49,6 +49,33 @@ impl Default for ExecConfig {
     }
 }
 
+/// Bounds a blocking socket's calls by `bound`: its `SO_RCVTIMEO` and `SO_SNDTIMEO`.
+pub(crate) fn set_timeouts(s: &Socket, bound: Duration) -> Result<(), HarnessError> {
+    s.set_read_timeout(Some(bound))
+        .and_then(|()| s.set_write_timeout(Some(bound)))
+        .map_err(|e| HarnessError::io("setting SO_RCVTIMEO/SO_SNDTIMEO", e))
+}
+
+/// For `accept(l1|l2|…)`: the first of `listeners`, in the order given, with a connection
+/// waiting, once `poll()` has waited up to `wait` for one; `None` when none has.
+pub(crate) fn first_ready(
+    listeners: &[(tcpconform_model::SockId, &Socket)],
+    wait: Duration,
+) -> Result<Option<tcpconform_model::SockId>, HarnessError> {
+    use std::os::fd::AsFd;
+    let fds: Vec<_> = listeners.iter().map(|(_, s)| s.as_fd()).collect();
+    let readable = crate::sys::poll_readable(&fds, wait).map_err(|n| {
+        HarnessError::io(
+            "polling the listeners",
+            std::io::Error::from_raw_os_error(n),
+        )
+    })?;
+    Ok(listeners
+        .iter()
+        .zip(readable)
+        .find_map(|((l, _), r)| r.then_some(*l)))
+}
+
 /// An address as it travels: a v4-mapped IPv6 address as IPv4.
 pub(crate) fn on_wire(a: SocketAddr) -> SocketAddr {
     SocketAddr::new(tcpconform_model::addr::wire_ip(a.ip()), a.port())

@@ -40,7 +40,9 @@ use tcpconform_model::{
     Env, Errno, Family, Host, How, Observed, Op, Outcome, SockId, SockOpt, Sysctl,
 };
 
-use super::{ExecConfig, FORK_GATE, addrs_of, err_outcome, io_buffer, resolve};
+use super::{
+    ExecConfig, FORK_GATE, addrs_of, err_outcome, first_ready, io_buffer, resolve, set_timeouts,
+};
 use crate::error::HarnessError;
 use crate::{errno, sys};
 
@@ -287,17 +289,7 @@ impl Executor {
             .iter()
             .filter_map(|l| self.open(*l).map(|s| (*l, s)))
             .collect();
-        let fds: Vec<_> = open.iter().map(|(_, s)| s.as_fd()).collect();
-        let readable = sys::poll_readable(&fds, wait).map_err(|n| {
-            HarnessError::io(
-                "polling the listeners",
-                std::io::Error::from_raw_os_error(n),
-            )
-        })?;
-        let ready = open
-            .iter()
-            .zip(readable)
-            .find_map(|((l, _), r)| r.then_some(*l));
+        let ready = first_ready(&open, wait)?;
         match ready {
             Some(l) => self.accept_from(l, sock, None, stack),
             // Still nothing: a blocking listener Blocks (it waited in poll()), a non-blocking
@@ -368,9 +360,7 @@ impl Executor {
         let sock = call.sock().filter(|s| self.blocking(*s));
         let set = |ex: &Self, bound: Duration| -> Result<(), HarnessError> {
             if let Some(s) = sock.and_then(|s| ex.open(s)) {
-                s.set_read_timeout(Some(bound))
-                    .and_then(|()| s.set_write_timeout(Some(bound)))
-                    .map_err(|e| HarnessError::io("setting SO_RCVTIMEO/SO_SNDTIMEO", e))?;
+                set_timeouts(s, bound)?;
             }
             Ok(())
         };
@@ -615,9 +605,7 @@ impl Executor {
 /// The timeouts on a blocking socket (`recv`, `send`) and, on macOS, `SO_NOSIGPIPE`.
 fn prepare(s: &Socket, blocking: bool, bound: Duration) -> Result<(), HarnessError> {
     if blocking {
-        s.set_read_timeout(Some(bound))
-            .and_then(|()| s.set_write_timeout(Some(bound)))
-            .map_err(|e| HarnessError::io("setting SO_RCVTIMEO/SO_SNDTIMEO", e))?;
+        set_timeouts(s, bound)?;
     }
     #[cfg(target_os = "macos")]
     sys::setsockopt_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_NOSIGPIPE, 1).map_err(|n| {
