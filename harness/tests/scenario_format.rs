@@ -1939,12 +1939,12 @@ fn per_call_nonblock_only_on_calls_that_can_block() {
         (
             "s0 = socket(inet)\nclose(s0, nonblock)\n",
             2,
-            "takes 1 argument",
+            "`close` takes no per-call `nonblock` (only connect, accept, send and recv do)",
         ),
         (
             "s0 = socket(inet)\nbind(s0, 127.0.0.1:1, nonblock)\n",
             2,
-            "takes 2 arguments",
+            "`bind` takes no per-call `nonblock`",
         ),
         (
             "s0 = socket(inet)\nrecv(s0, 1, nonblock, nonblock)\n",

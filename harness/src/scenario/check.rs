@@ -225,7 +225,7 @@ pub(crate) const MAX_CALL_WITHIN_MS: u64 = 600_000;
 
 /// Only `connect`, `accept` (of one listener or several) and `recv` take a `within=`, once,
 /// of 1 ms to [`MAX_CALL_WITHIN_MS`].
-fn check_within_call(call: &Op, ms: u64) -> Result<(), String> {
+pub(super) fn check_within_call(call: &Op, ms: u64) -> Result<(), String> {
     if !(1..=MAX_CALL_WITHIN_MS).contains(&ms) {
         return Err(format!(
             "`within=` must be 1 ms to {}, found {ms} ms",
@@ -247,7 +247,7 @@ fn check_within_call(call: &Op, ms: u64) -> Result<(), String> {
 
 /// Only `connect`, `accept` (of one listener or several), `send` and `recv` take a per-call
 /// `nonblock`, once.
-fn check_nonblocking_call(call: &Op) -> Result<(), String> {
+pub(super) fn check_nonblocking_call(call: &Op) -> Result<(), String> {
     match call {
         Op::Connect { .. }
         | Op::Accept { .. }

@@ -508,48 +508,44 @@ fn build_op(
         return parse_sysctl_op(args_text);
     }
     let mut args = split_args(args_text)?;
-    // `within=DURATION` as the last argument of a call that can block: it may wait that long.
+    // `within=DURATION` as the last argument: the call may wait that long. Which calls take
+    // it is the checker's to say (`check_within_call`), as for `nonblock`.
     let within = match args.last().and_then(|a| a.strip_prefix("within=")) {
-        Some(text) if PER_CALL_WITHIN.contains(&name) => {
+        Some(text) => {
             let ms = parse_ms(text).ok_or_else(|| {
                 format!("bad duration `{text}` in `within=`: write e.g. `500ms`, `4s` or `1.5s`")
             })?;
             args.pop();
             Some(ms)
         }
-        Some(_) => {
-            return Err(format!(
-                "`{name}` takes no `within=` (only connect, accept and recv do)"
-            ));
-        }
         None => None,
     };
-    // `nonblock` as the last argument of a call that can block: this call only.
-    let per_call = PER_CALL_NONBLOCK.contains(&name) && args.last() == Some(&"nonblock");
+    // `nonblock` as the last argument: this call only (`socket`'s own `nonblock` is the
+    // socket's flag).
+    let per_call = name != "socket" && args.last() == Some(&"nonblock");
     if per_call {
-        if within.is_some() {
-            return Err(
-                "`nonblock` and `within=` together: a non-blocking call does not wait".to_owned(),
-            );
-        }
         args.pop();
     }
-    let op = build_call(name, target, &args, capture)?;
-    Ok(match (per_call, within) {
-        (true, _) => Op::NonBlocking { call: Box::new(op) },
-        (false, Some(ms)) => Op::Within {
-            call: Box::new(op),
-            ms,
-        },
-        (false, None) => op,
-    })
+    let call = build_call(name, target, &args, capture)?;
+    let call = if per_call {
+        check::check_nonblocking_call(&call)?;
+        Op::NonBlocking {
+            call: Box::new(call),
+        }
+    } else {
+        call
+    };
+    match within {
+        Some(ms) => {
+            check::check_within_call(&call, ms)?;
+            Ok(Op::Within {
+                call: Box::new(call),
+                ms,
+            })
+        }
+        None => Ok(call),
+    }
 }
-
-/// The calls that take a per-call `within=` (how long a blocking call may wait).
-const PER_CALL_WITHIN: [&str; 3] = ["connect", "accept", "recv"];
-
-/// The calls that take a per-call `nonblock` option.
-const PER_CALL_NONBLOCK: [&str; 4] = ["connect", "accept", "send", "recv"];
 
 /// [`build_op`] for everything but `sysctl`, with the arguments split.
 fn build_call(
