@@ -50,7 +50,8 @@ fn in_case(f: impl FnOnce(&mut Case) + Send) {
 /// Every socket in `CLOSE` with a port that the observer reads through its descriptor reads
 /// as the walk shows it, field by field (the raw `inet_diag_msg` id included): bound in each
 /// family, v4-mapped, wildcard with `SO_REUSEADDR`, with `SO_REUSEPORT`, refused by a closed
-/// port, a listener shut down.
+/// port (blocking: the connect() disconnects it; non-blocking, in each family: it keeps its
+/// peer), a listener shut down.
 #[test]
 fn a_row_read_through_its_descriptor_is_the_row_a_walk_shows() {
     if !kernel_or_skip("a_row_read_through_its_descriptor_is_the_row_a_walk_shows") {
@@ -79,15 +80,31 @@ fn a_row_read_through_its_descriptor_is_the_row_a_walk_shows() {
                 "bind(s6, [::]:5006)",
                 "listen(s6, 4)",
                 "shutdown(s6, SHUT_RD)",
+                "s7 = socket(inet, nonblock)",
+                "bind(s7, 127.0.0.1:5007)",
+                "connect(s7, 127.0.0.1:5998)",
+                "s8 = socket(inet6, nonblock)",
+                "bind(s8, [::1]:5008)",
+                "connect(s8, [::1]:5997)",
             ],
         );
         assert_eq!(
             out.iter().filter(|o| **o != Outcome::Ok).count(),
-            1,
-            "only connect() fails: {out:?}"
+            3,
+            "only the connect() calls fail: {out:?}"
         );
+        // The refused non-blocking sockets keep their peer (`inet_dport`): only SO_PEERNAME
+        // shows it on a socket in CLOSE.
+        case.settled_snapshot().expect("a table");
         let walk = walked(case);
-        for sock in 0..=6 {
+        for (sock, port) in [(7, 5998), (8, 5997)] {
+            let r = walk
+                .iter()
+                .find(|r| r.cookie == cookie(case, sock))
+                .unwrap();
+            assert_eq!(r.peer.port(), port, "s{sock}");
+        }
+        for sock in 0..=8 {
             let c = cookie(case, sock);
             let read = Observer::quiet_bound_row(case.executor(), c)
                 .unwrap_or_else(|| panic!("s{sock} is quiet, in CLOSE with a port"));

@@ -149,7 +149,7 @@ pub(super) fn quiet_bound_row(
     // No peer port: the peer reads as none, as in the compared row. (A failed connect()
     // zeroes `inet_dport` but keeps `inet_daddr`, which a walk shows with port 0 and no call
     // on the descriptor does.)
-    let peer = sys::peer_name(fd)
+    let peer = sys::peer_name(fd, name.is_ipv6())
         .ok()?
         .unwrap_or_else(|| SocketAddr::new(unspecified, 0));
     let row = DiagRow::bound_inactive(

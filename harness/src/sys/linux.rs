@@ -301,12 +301,20 @@ pub(crate) fn socket_inode(fd: BorrowedFd<'_>) -> Result<(u64, u32), i32> {
 
 /// `getsockopt(SO_PEERNAME)`: `inet_daddr:inet_dport` (sock_diag's `idiag_dst`, `idiag_dport`),
 /// which `getpeername()` hides in `CLOSE` and `SYN-SENT` but this option does not
-/// (`inet_getname()` and `inet6_getname()` with `peer == 2`). `None`: the port is 0.
-pub(crate) fn peer_name(fd: BorrowedFd<'_>) -> Result<Option<std::net::SocketAddr>, i32> {
-    // SAFETY: the closure passes the storage socket2 gives it, and its size in `len`, to
-    // getsockopt, which writes at most that many bytes and sets `len` to what it wrote.
+/// (`inet_getname()` and `inet6_getname()` with `peer == 2`). `None`: the port is 0. The
+/// kernel refuses (`EINVAL`) a buffer longer than the address, so the length given is the
+/// family's: `v6` for an `AF_INET6` socket.
+pub(crate) fn peer_name(fd: BorrowedFd<'_>, v6: bool) -> Result<Option<std::net::SocketAddr>, i32> {
+    let family_len = if v6 {
+        size_of::<libc::sockaddr_in6>()
+    } else {
+        size_of::<libc::sockaddr_in>()
+    } as socklen_t;
+    // SAFETY: the closure passes the storage socket2 gives it to getsockopt with a length
+    // no longer than that storage; the kernel writes at most that many bytes and sets `len`.
     let read = unsafe {
         socket2::SockAddr::try_init(|storage, len| {
+            *len = family_len;
             let rc = libc::getsockopt(
                 fd.as_raw_fd(),
                 libc::SOL_SOCKET,
