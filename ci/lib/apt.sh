@@ -90,8 +90,9 @@ _apt_backports_suite() {
     done
 }
 
-# _apt_with_backports SUITE PKG...: the plan again with PKG... from SUITE, through a private
-# configuration (host sources + SUITE); a dependency apt says must come from SUITE too
+# _apt_with_backports SUITE PKG...: the plan again with those of PKG... that SUITE has taken
+# from it, through a private configuration (host sources + SUITE); a dependency apt says must
+# come from SUITE too
 # (qemu-system-x86 needs qemu-system-common of its own version) is added, and so on.
 _apt_with_backports() {
     local suite=$1 state mirror opts sel=() plan dep added try
@@ -108,7 +109,14 @@ _apt_with_backports() {
         _APT_HARMS="fail to read $suite (see $state/update.log)"
         return 2
     }
-    for dep in "$@"; do sel+=("$dep/$suite"); done
+    # Only what SUITE has is taken from it (busybox-static, cpio, kmod have no backports).
+    for dep in "$@"; do
+        if apt-cache "${opts[@]}" madison "$dep" 2>/dev/null | grep -q " $suite/"; then
+            sel+=("$dep/$suite")
+        else
+            sel+=("$dep")
+        fi
+    done
     for try in 1 2 3 4 5 6 7 8; do
         plan=$(_apt_root env DEBIAN_FRONTEND=noninteractive apt-get "${opts[@]}" -s -q \
             install --no-install-recommends "${sel[@]}" 2>&1) && break
