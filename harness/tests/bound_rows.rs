@@ -281,3 +281,70 @@ fn a_sockets_own_time_wait_is_another_holder_of_its_port() {
     })
     .unwrap_or_else(|e| panic!("harness failure: {e}"));
 }
+
+/// A listener's row read through its descriptor is the row a dump shows, field by field, with
+/// connections in its accept queue or none, in each family, in a `SO_REUSEPORT` group; one
+/// with `SO_KEEPALIVE` is left to the dump, which then asks for listeners.
+#[test]
+fn a_listener_read_through_its_descriptor_is_the_row_a_dump_shows() {
+    if !kernel_or_skip("a_listener_read_through_its_descriptor_is_the_row_a_dump_shows") {
+        return;
+    }
+    in_case(|case| {
+        calls(
+            case,
+            &[
+                "s0 = socket(inet)",
+                "bind(s0, 127.0.0.1:5000)",
+                "listen(s0, 4)",
+                "s1 = socket(inet)",
+                "connect(s1, 127.0.0.1:5000)",
+                "s2 = socket(inet6)",
+                "bind(s2, [::]:5001)",
+                "listen(s2, 0)",
+                "s3 = socket(inet)",
+                "setsockopt(s3, SO_REUSEPORT, 1)",
+                "bind(s3, 0.0.0.0:5002)",
+                "listen(s3, 8)",
+                "s4 = socket(inet)",
+                "setsockopt(s4, SO_REUSEPORT, 1)",
+                "bind(s4, 0.0.0.0:5002)",
+                "listen(s4, 8)",
+            ],
+        );
+        let listening = 1 << tcpconform_harness::observer::TCP_LISTEN;
+        assert_eq!(case.executor().dump_states() & listening, 0);
+        case.settled_snapshot().expect("a table");
+        let dumped = case.observer().all_rows_in(listening).expect("a dump");
+        for sock in [0, 2, 3, 4] {
+            let c = cookie(case, sock);
+            let read = Observer::listener_row(case.executor(), c)
+                .unwrap_or_else(|| panic!("s{sock} is a listener without SO_KEEPALIVE"));
+            let shown = dumped.iter().find(|r| r.cookie == c);
+            assert_eq!(Some(&read), shown, "s{sock}: read, then dumped");
+        }
+        let queued = dumped.iter().find(|r| r.cookie == cookie(case, 0)).unwrap();
+        assert_eq!(queued.rqueue, 1, "the connection waits in s0's queue");
+
+        calls(
+            case,
+            &[
+                "s5 = socket(inet)",
+                "setsockopt(s5, SO_KEEPALIVE, 1)",
+                "bind(s5, 127.0.0.1:5005)",
+                "listen(s5, 4)",
+            ],
+        );
+        assert_eq!(
+            Observer::listener_row(case.executor(), cookie(case, 5)),
+            None
+        );
+        assert_ne!(case.executor().dump_states() & listening, 0);
+        let rows = case.settled_snapshot().expect("a table").snapshot.rows;
+        let listeners = rows
+            .iter()
+            .filter(|(r, _)| r.state == tcpconform_model::TcpState::Listen)
+            .count();
+        assert_eq!(listeners, 5, "{rows:#?}");
+    });
+}

@@ -113,20 +113,39 @@ impl Owners for Executor {
 
     /// Every state but `TCP_BOUND_INACTIVE` (the observer decides when to walk the bind hash,
     /// see [`Observer::settled_snapshot`]), and `LISTEN` only while a descriptor is a listener
-    /// (the listening hash is global: its walk is the dearest left), read with `TCP_INFO` just
-    /// before each dump. A socket that changes state between the reading and the dump shows
-    /// as a table that changed, and settling dumps again.
+    /// the observer cannot read through it ([`Owners::listeners`]: one with `SO_KEEPALIVE`, or
+    /// a shadowed one), read with `TCP_INFO` just before each dump. A socket that changes state
+    /// between the reading and the dump shows as a table that changed, and settling dumps
+    /// again.
     fn dump_states(&self) -> u32 {
         let mut states = ALL_STATES & !(1 << TCP_LISTEN) & !(1 << TCP_BOUND_INACTIVE);
-        for s in self.open_sockets() {
+        let in_slots = self.slots.values().filter_map(|s| s.sock.as_ref());
+        let sockets = in_slots
+            .map(|s| (s, true))
+            .chain(self.shadowed.iter().map(|s| (s, false)));
+        for (s, in_slot) in sockets {
             match sys::tcp_info_head(s.as_fd()) {
-                Ok((TCP_LISTEN, _)) => states |= 1 << TCP_LISTEN,
+                Ok((TCP_LISTEN, _)) if !(in_slot && s.keepalive().is_ok_and(|on| !on)) => {
+                    states |= 1 << TCP_LISTEN;
+                }
                 Ok(_) => {}
                 // Cannot tell: ask for everything.
                 Err(_) => return ALL_STATES,
             }
         }
         states
+    }
+
+    /// The listeners with a slot (so a host) and without `SO_KEEPALIVE` (whose timer a
+    /// listener could carry over from before; see the observer's `listener_row`).
+    fn listeners(&self) -> Vec<(Host, u64, BorrowedFd<'_>)> {
+        self.slots
+            .values()
+            .filter_map(|slot| Some((slot, slot.sock.as_ref()?)))
+            .filter(|(_, s)| matches!(sys::tcp_info_head(s.as_fd()), Ok((TCP_LISTEN, _))))
+            .filter(|(_, s)| s.keepalive().is_ok_and(|on| !on))
+            .map(|(slot, s)| (slot.host, slot.cookie, s.as_fd()))
+            .collect()
     }
 
     /// A bound, inactive row is a socket in `CLOSE` still in the bind hash. A socket without a

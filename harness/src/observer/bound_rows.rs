@@ -1,5 +1,7 @@
 //! The case's bound, inactive rows (`UNCONN`: a socket in `CLOSE` still in the bind hash),
-//! kept current without walking the global bind hash after every call.
+//! kept current without walking the global bind hash after every call; and its listeners,
+//! read through their descriptors instead of walking the global listening hash
+//! ([`listener_row`]).
 //!
 //! sock_diag lists such a socket only while walking the bind hash (the `TCPF_BOUND_INACTIVE`
 //! part of `inet_diag_dump_icsk()`), and that table is global whatever the namespace: 65536
@@ -42,7 +44,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tcpconform_model::{Family, Host};
 
-use super::{DiagRow, TCP_CLOSE};
+use super::{DiagRow, TCP_CLOSE, TCP_LISTEN};
 use crate::sys;
 
 /// Set once a walk of the bind hash has shown a bound, inactive row: this kernel dumps them
@@ -152,20 +154,66 @@ pub(super) fn quiet_bound_row(
     let peer = sys::peer_name(fd, name.is_ipv6())
         .ok()?
         .unwrap_or_else(|| SocketAddr::new(unspecified, 0));
-    let row = DiagRow::bound_inactive(
+    let row = DiagRow::from_descriptor(
         host,
         family,
+        TCP_CLOSE,
         SocketAddr::new(name.ip(), name.port()),
         SocketAddr::new(peer.ip(), peer.port()),
-        BoundInactive {
+        RowFields {
             interface,
             cookie,
             uid,
             inode: inode as u32,
+            rqueue: 0,
             wqueue,
+            unacked: None,
         },
     );
     Some((row, name))
+}
+
+/// The row a dump shows for a listener without `SO_KEEPALIVE`, read through its descriptor, or
+/// `None` when it is not such a one or a read fails (then the dump asks for listeners).
+///
+/// A socket in `LISTEN` is in the listening hash: `inet_csk_listen_start()` sets the state only
+/// once the socket is hashed, and leaving `LISTEN` unhashes it. Its row
+/// (`inet_sk_diag_fill()`, `tcp_diag_get_info()`): its name, the peer it may have kept
+/// (`SO_PEERNAME`), no timer (no `icsk_pending` timer is armed in `LISTEN`, and the keepalive
+/// timer only with `SO_KEEPALIVE`, whose clearing stops it), the accept queue and the backlog
+/// as `idiag_rqueue` and `idiag_wqueue`, and `tcp_info` whose `tcpi_unacked` is the accept
+/// queue too.
+pub(super) fn listener_row(host: Host, fd: BorrowedFd<'_>, cookie: u64) -> Option<DiagRow> {
+    let (state, queue, backlog) = sys::tcp_info_listener(fd).ok()?;
+    let sock = socket2::SockRef::from(&fd);
+    if state != TCP_LISTEN || sock.keepalive().ok()? {
+        return None;
+    }
+    let name = sock.local_addr().ok()?.as_socket()?;
+    let (family, unspecified) = match name {
+        SocketAddr::V4(_) => (Family::Inet, IpAddr::from([0u8; 4])),
+        SocketAddr::V6(_) => (Family::Inet6, IpAddr::from([0u8; 16])),
+    };
+    let peer = sys::peer_name(fd, name.is_ipv6())
+        .ok()?
+        .unwrap_or_else(|| SocketAddr::new(unspecified, 0));
+    let (inode, uid) = sys::socket_inode(fd).ok()?;
+    Some(DiagRow::from_descriptor(
+        host,
+        family,
+        TCP_LISTEN,
+        SocketAddr::new(name.ip(), name.port()),
+        SocketAddr::new(peer.ip(), peer.port()),
+        RowFields {
+            interface: sys::bound_ifindex(fd).ok()?,
+            cookie,
+            uid,
+            inode: inode as u32,
+            rqueue: queue,
+            wqueue: backlog,
+            unacked: Some(queue),
+        },
+    ))
 }
 
 /// Candidates read through their descriptors ([`WalkKey::to_read`]).
@@ -177,9 +225,10 @@ pub(super) struct ReadThrough {
     pub(super) found: Vec<DiagRow>,
 }
 
-/// What a bound, inactive row holds besides its host and addresses.
+/// What a row read through a descriptor holds besides its host, family, state and addresses
+/// (no timer runs in either kind).
 #[derive(Clone, Copy, Debug)]
-pub(super) struct BoundInactive {
+pub(super) struct RowFields {
     /// `idiag_if`.
     pub(super) interface: u32,
     /// `idiag_cookie`.
@@ -188,8 +237,12 @@ pub(super) struct BoundInactive {
     pub(super) uid: u32,
     /// `idiag_inode`.
     pub(super) inode: u32,
+    /// `idiag_rqueue`.
+    pub(super) rqueue: u32,
     /// `idiag_wqueue`.
     pub(super) wqueue: u32,
+    /// `tcpi_unacked` of the `tcp_info` the dump sends (none for a bound, inactive row).
+    pub(super) unacked: Option<u32>,
 }
 
 /// Whether two rows' local addresses can meet in a bind conflict: the same port, and the same

@@ -69,7 +69,7 @@ use tcpconform_model::{
     Errno, Family, Host, Row, RowInfo, Snapshot, SockId, TcpState, Timer, TimerKind,
 };
 
-use super::bound_rows::{self, BindProbe, BoundInactive, Probed, ReadThrough, WalkKey};
+use super::bound_rows::{self, BindProbe, Probed, ReadThrough, RowFields, WalkKey};
 use super::{NlSocket, Settled, same_active_rows};
 use crate::error::HarnessError;
 use crate::{errno, stopwatch};
@@ -110,10 +110,17 @@ pub trait Owners {
         false
     }
     /// The states (a mask of `1 << TCP_*` bits) a dump must ask for to miss no row: every
-    /// state unless the owner knows that no row can be in some of them (see
-    /// [`crate::executor::Executor`]'s). Asked before every dump.
+    /// state unless the owner knows that no row can be in some of them, or gives those rows
+    /// itself ([`Owners::listeners`]; see [`crate::executor::Executor`]'s). Asked before every
+    /// dump.
     fn dump_states(&self) -> u32 {
         ALL_STATES
+    }
+    /// The case's listeners to read through their descriptors, by host and cookie, when
+    /// [`Owners::dump_states`] leaves `LISTEN` out: the listening hash is global (16384
+    /// buckets here, a dump's dearest part after the bind hash).
+    fn listeners(&self) -> Vec<(Host, u64, BorrowedFd<'_>)> {
+        Vec::new()
     }
     /// The sockets with a descriptor that are in `CLOSE`: those with a port
     /// (`getsockname`), the candidates for a bound, inactive row, by cookie with their name;
@@ -244,14 +251,15 @@ impl DiagRow {
         self.state == TcpState::SynReceived.linux_number() && self.inode == 0 && self.timer == 1
     }
 
-    /// The row sock_diag shows for a bound, inactive socket in `CLOSE` with no timer and
-    /// nothing to read (see the `bound_rows` module).
-    pub(super) fn bound_inactive(
+    /// A row read through a descriptor, as a dump would show it: no timer (see the
+    /// `bound_rows` module).
+    pub(super) fn from_descriptor(
         host: Host,
         family: Family,
+        state: u8,
         local: SocketAddr,
         peer: SocketAddr,
-        rest: BoundInactive,
+        rest: RowFields,
     ) -> Self {
         let (lo, hi) = (rest.cookie as u32, (rest.cookie >> 32) as u32);
         let mut raw_cookie = [0u8; 8];
@@ -260,7 +268,7 @@ impl DiagRow {
         Self {
             host,
             family,
-            state: TCP_CLOSE,
+            state,
             timer: 0,
             retransmits: 0,
             expires_ms: 0,
@@ -268,11 +276,11 @@ impl DiagRow {
             peer,
             interface: rest.interface,
             cookie: rest.cookie,
-            rqueue: 0,
+            rqueue: rest.rqueue,
             wqueue: rest.wqueue,
             uid: rest.uid,
             inode: rest.inode,
-            unacked: None,
+            unacked: rest.unacked,
             id: SocketId {
                 source_port: local.port(),
                 destination_port: peer.port(),
@@ -703,6 +711,19 @@ impl Observer {
             states |= 1 << TCP_LISTEN;
         }
         let mut rows = stopwatch::time("observe: dumps", || self.all_rows_in(states))?;
+        if states & (1 << TCP_LISTEN) == 0 {
+            let listeners = stopwatch::time("observe: listeners read through descriptors", || {
+                owners
+                    .listeners()
+                    .into_iter()
+                    .map(|(host, cookie, fd)| bound_rows::listener_row(host, fd, cookie))
+                    .collect::<Option<Vec<DiagRow>>>()
+            });
+            match listeners {
+                Some(listeners) => rows.extend(listeners),
+                None => rows.extend(self.all_rows_in(1 << TCP_LISTEN)?),
+            }
+        }
         let closed = stopwatch::time("observe: descriptors' states", || owners.closed_sockets());
         let key = closed.map(|closed| {
             let hashed = rows
@@ -770,9 +791,15 @@ impl Observer {
         })?;
         let (bound, others): (Vec<DiagRow>, Vec<DiagRow>) =
             walk.into_iter().partition(|r| r.state == TCP_CLOSE);
+        // The listeners not already read through their descriptors.
         let listeners: Vec<DiagRow> = others
             .into_iter()
             .filter(|r| listen != 0 && r.state == TCP_LISTEN)
+            .filter(|r| {
+                !rows
+                    .iter()
+                    .any(|o| o.state == TCP_LISTEN && o.cookie == r.cookie)
+            })
             .collect();
         // From now on every dump asks for listeners, so that they are counted.
         self.foreign_listeners |= !listeners.is_empty();
@@ -856,6 +883,14 @@ impl Observer {
     pub fn quiet_bound_row(owners: &dyn Owners, cookie: u64) -> Option<DiagRow> {
         let (host, fd) = owners.descriptor(cookie)?;
         bound_rows::quiet_bound_row(host, fd, cookie).map(|(row, _)| row)
+    }
+
+    /// The row of the case's listener `cookie` as read through its descriptor in place of a
+    /// walk of the listening hash, or `None` when it cannot be (see the `bound_rows` module).
+    /// For tests that hold it against a dump.
+    pub fn listener_row(owners: &dyn Owners, cookie: u64) -> Option<DiagRow> {
+        let (host, fd) = owners.descriptor(cookie)?;
+        bound_rows::listener_row(host, fd, cookie)
     }
 
     /// The hosts observed.

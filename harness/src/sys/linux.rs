@@ -42,6 +42,33 @@ pub(crate) fn tcp_info_head(fd: BorrowedFd<'_>) -> Result<(u8, u32), i32> {
     ))
 }
 
+/// What `TCP_INFO` tells of a listener (`tcp_get_info()` returns early for one, with two
+/// fields aliased): `tcpi_state`, `tcpi_unacked` (offset 24: the connections ready for
+/// `accept()`, `sk_ack_backlog`) and `tcpi_sacked` (offset 28: the backlog,
+/// `sk_max_ack_backlog`), sock_diag's `idiag_rqueue` and `idiag_wqueue` for a listener.
+pub(crate) fn tcp_info_listener(fd: BorrowedFd<'_>) -> Result<(u8, u32, u32), i32> {
+    let mut info = [0u8; 32];
+    let mut len = info.len() as socklen_t;
+    // SAFETY: as in `tcp_info_head`: a writable local buffer whose size is in `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast::<c_void>(),
+            &raw mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(last_errno());
+    }
+    if (len as usize) < info.len() {
+        return Err(libc::EINVAL);
+    }
+    let u32_at = |i: usize| u32::from_ne_bytes([info[i], info[i + 1], info[i + 2], info[i + 3]]);
+    Ok((info[0], u32_at(24), u32_at(28)))
+}
+
 /// The raw `setfsuid` system call on the calling thread only (glibc's wrapper is also
 /// per-thread, but the raw call makes that explicit). Returns the previous fsuid.
 ///
