@@ -324,7 +324,13 @@ impl BindProbe {
         match probe.bind(&name.into()) {
             Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Probed::Held,
             Ok(()) => {
-                pool.pop();
+                // Closed as a case's socket is: not while a process the harness started holds
+                // a copy of it, or its port would stay held ([`crate::executor::FORK_GATE`]).
+                let spent = pool.pop();
+                let _no_fork = crate::executor::FORK_GATE
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner());
+                drop(spent);
                 self.spent += 1;
                 Probed::Free
             }
