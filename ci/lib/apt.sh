@@ -109,9 +109,11 @@ _apt_with_backports() {
         _APT_HARMS="fail to read $suite (see $state/update.log)"
         return 2
     }
-    # Only what SUITE has is taken from it (busybox-static, cpio, kmod have no backports).
+    # Only what SUITE has is taken from it (busybox-static, cpio, kmod have no backports). The
+    # answer is read whole: `| grep -q` would stop reading early, and under pipefail the
+    # pipeline would fail.
     for dep in "$@"; do
-        if apt-cache "${opts[@]}" madison "$dep" 2>/dev/null | grep -q " $suite/"; then
+        if [[ $(apt-cache "${opts[@]}" madison "$dep" 2>/dev/null) == *" $suite/"* ]]; then
             sel+=("$dep/$suite")
         else
             sel+=("$dep")
