@@ -119,8 +119,9 @@ impl WalkKey {
 /// The fields follow `inet_diag_msg_common_fill()` and `inet_sk_diag_fill()`: the peer is
 /// `inet_daddr:inet_dport` (`SO_PEERNAME`) when the port is set, and none otherwise (a walk
 /// may show the address a failed connect() left with port 0: the compared row has no peer
-/// either way); with no `icsk_pending` timer (none was armed, or
-/// `tcp_done()` and `tcp_disconnect()` cleared it on the way to `CLOSE`) and no keepalive timer, `idiag_timer`, `idiag_retrans` and `idiag_expires` are 0;
+/// either way); with no `icsk_pending` timer (none was armed, or `tcp_done()` and
+/// `tcp_disconnect()` cleared it on the way to `CLOSE`) and no keepalive timer, `idiag_timer`,
+/// `idiag_retrans` and `idiag_expires` are 0;
 /// `idiag_rqueue` is `rcv_nxt - copied_seq`, 0 when nothing was received; `idiag_wqueue` is
 /// `write_seq - snd_una` (`SIOCOUTQ`); and the bind-hash part of the dump sends no
 /// `tcp_info` (`INET_DIAG_INFO`), so there is no `tcpi_unacked`.
@@ -141,36 +142,46 @@ pub(super) fn quiet_bound_row(
         .ok()?
         .as_socket()
         .filter(|a| a.port() != 0)?;
-    let interface = sys::bound_ifindex(fd).ok()?;
-    let (inode, uid) = sys::socket_inode(fd).ok()?;
-    let wqueue = sys::unacknowledged_bytes(fd).ok()?;
+    let mut row = row_through(host, fd, cookie, TCP_CLOSE, name)?;
+    row.wqueue = sys::unacknowledged_bytes(fd).ok()?;
+    Some((row, name))
+}
+
+/// The row of the socket behind `fd`, named `name`, in `state`, nothing queued: its family,
+/// the peer it kept (`SO_PEERNAME`; no peer port reads as no peer, as in the compared row: a
+/// failed connect() zeroes `inet_dport` but keeps `inet_daddr`, which a walk shows with port 0
+/// and no call on the descriptor does), its interface, and its file's inode and owner.
+fn row_through(
+    host: Host,
+    fd: BorrowedFd<'_>,
+    cookie: u64,
+    state: u8,
+    name: SocketAddr,
+) -> Option<DiagRow> {
     let (family, unspecified) = match name {
         SocketAddr::V4(_) => (Family::Inet, IpAddr::from([0u8; 4])),
         SocketAddr::V6(_) => (Family::Inet6, IpAddr::from([0u8; 16])),
     };
-    // No peer port: the peer reads as none, as in the compared row. (A failed connect()
-    // zeroes `inet_dport` but keeps `inet_daddr`, which a walk shows with port 0 and no call
-    // on the descriptor does.)
     let peer = sys::peer_name(fd, name.is_ipv6())
         .ok()?
         .unwrap_or_else(|| SocketAddr::new(unspecified, 0));
-    let row = DiagRow::from_descriptor(
+    let (inode, uid) = sys::socket_inode(fd).ok()?;
+    Some(DiagRow::from_descriptor(
         host,
         family,
-        TCP_CLOSE,
+        state,
         SocketAddr::new(name.ip(), name.port()),
         SocketAddr::new(peer.ip(), peer.port()),
         RowFields {
-            interface,
+            interface: sys::bound_ifindex(fd).ok()?,
             cookie,
             uid,
             inode: inode as u32,
             rqueue: 0,
-            wqueue,
+            wqueue: 0,
             unacked: None,
         },
-    );
-    Some((row, name))
+    ))
 }
 
 /// The row a dump shows for a listener without `SO_KEEPALIVE`, read through its descriptor, or
@@ -190,30 +201,11 @@ pub(super) fn listener_row(host: Host, fd: BorrowedFd<'_>, cookie: u64) -> Optio
         return None;
     }
     let name = sock.local_addr().ok()?.as_socket()?;
-    let (family, unspecified) = match name {
-        SocketAddr::V4(_) => (Family::Inet, IpAddr::from([0u8; 4])),
-        SocketAddr::V6(_) => (Family::Inet6, IpAddr::from([0u8; 16])),
-    };
-    let peer = sys::peer_name(fd, name.is_ipv6())
-        .ok()?
-        .unwrap_or_else(|| SocketAddr::new(unspecified, 0));
-    let (inode, uid) = sys::socket_inode(fd).ok()?;
-    Some(DiagRow::from_descriptor(
-        host,
-        family,
-        TCP_LISTEN,
-        SocketAddr::new(name.ip(), name.port()),
-        SocketAddr::new(peer.ip(), peer.port()),
-        RowFields {
-            interface: sys::bound_ifindex(fd).ok()?,
-            cookie,
-            uid,
-            inode: inode as u32,
-            rqueue: queue,
-            wqueue: backlog,
-            unacked: Some(queue),
-        },
-    ))
+    let mut row = row_through(host, fd, cookie, TCP_LISTEN, name)?;
+    row.rqueue = queue;
+    row.wqueue = backlog;
+    row.unacked = Some(queue);
+    Some(row)
 }
 
 /// Candidates read through their descriptors ([`WalkKey::to_read`]).

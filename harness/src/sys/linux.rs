@@ -17,8 +17,15 @@ use super::last_errno;
 /// first, then `tcpi_rto`, `tcpi_ato`, `tcpi_snd_mss`, `tcpi_rcv_mss` and `tcpi_unacked`
 /// (`u32` each, native-endian): 28 bytes, which the kernel copies as asked.
 pub(crate) fn tcp_info_head(fd: BorrowedFd<'_>) -> Result<(u8, u32), i32> {
-    let mut info = [0u8; 28];
-    let mut len = info.len() as socklen_t;
+    let info = tcp_info::<28>(fd)?;
+    Ok((info[0], u32_at(&info, 24)))
+}
+
+/// The first `N` bytes of `getsockopt(fd, IPPROTO_TCP, TCP_INFO)`; `EINVAL` when the kernel's
+/// `struct tcp_info` is shorter.
+fn tcp_info<const N: usize>(fd: BorrowedFd<'_>) -> Result<[u8; N], i32> {
+    let mut info = [0u8; N];
+    let mut len = N as socklen_t;
     // SAFETY: `fd` is live; `info` is a writable local buffer whose size is in `len`, and the
     // kernel writes at most `len` bytes (tcp_get_info() copies min(len, sizeof(tcp_info))).
     let rc = unsafe {
@@ -33,13 +40,15 @@ pub(crate) fn tcp_info_head(fd: BorrowedFd<'_>) -> Result<(u8, u32), i32> {
     if rc != 0 {
         return Err(last_errno());
     }
-    if (len as usize) < info.len() {
+    if (len as usize) < N {
         return Err(libc::EINVAL);
     }
-    Ok((
-        info[0],
-        u32::from_ne_bytes([info[24], info[25], info[26], info[27]]),
-    ))
+    Ok(info)
+}
+
+/// The native-endian `u32` at offset `i` of a `struct tcp_info`.
+fn u32_at(info: &[u8], i: usize) -> u32 {
+    u32::from_ne_bytes([info[i], info[i + 1], info[i + 2], info[i + 3]])
 }
 
 /// What `TCP_INFO` tells of a listener (`tcp_get_info()` returns early for one, with two
@@ -47,26 +56,8 @@ pub(crate) fn tcp_info_head(fd: BorrowedFd<'_>) -> Result<(u8, u32), i32> {
 /// `accept()`, `sk_ack_backlog`) and `tcpi_sacked` (offset 28: the backlog,
 /// `sk_max_ack_backlog`), sock_diag's `idiag_rqueue` and `idiag_wqueue` for a listener.
 pub(crate) fn tcp_info_listener(fd: BorrowedFd<'_>) -> Result<(u8, u32, u32), i32> {
-    let mut info = [0u8; 32];
-    let mut len = info.len() as socklen_t;
-    // SAFETY: as in `tcp_info_head`: a writable local buffer whose size is in `len`.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            info.as_mut_ptr().cast::<c_void>(),
-            &raw mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(last_errno());
-    }
-    if (len as usize) < info.len() {
-        return Err(libc::EINVAL);
-    }
-    let u32_at = |i: usize| u32::from_ne_bytes([info[i], info[i + 1], info[i + 2], info[i + 3]]);
-    Ok((info[0], u32_at(24), u32_at(28)))
+    let info = tcp_info::<32>(fd)?;
+    Ok((info[0], u32_at(&info, 24), u32_at(&info, 28)))
 }
 
 /// The raw `setfsuid` system call on the calling thread only (glibc's wrapper is also
@@ -242,24 +233,7 @@ pub(crate) fn close_bounded(fd: OwnedFd, bound: Duration) -> bool {
 
 /// What `TCP_INFO` tells of a socket in `CLOSE` ([`TcpTraffic`]).
 pub(crate) fn tcp_info_traffic(fd: BorrowedFd<'_>) -> Result<TcpTraffic, i32> {
-    let mut info = [0u8; 136];
-    let mut len = info.len() as socklen_t;
-    // SAFETY: as in `tcp_info_head`: a writable local buffer whose size is in `len`.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            info.as_mut_ptr().cast::<c_void>(),
-            &raw mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(last_errno());
-    }
-    if (len as usize) < info.len() {
-        return Err(libc::EINVAL);
-    }
+    let info = tcp_info::<136>(fd)?;
     let mut received = [0u8; 8];
     received.copy_from_slice(&info[128..136]);
     Ok(TcpTraffic {
