@@ -210,7 +210,7 @@ fn binds_and_releases_are_seen_without_walking_the_bind_hash() {
             ],
             &["close(s0)"],
             &["s3 = socket(inet)", "bind(s3, 127.0.0.1:5000)"],
-            &["s4 = socket(inet)", "bind(s4, 127.0.0.2:5000)"],
+            &["s4 = socket(inet)", "bind(s4, 127.0.0.2:5001)"],
         ];
         for step in steps {
             calls(case, step);
@@ -218,6 +218,14 @@ fn binds_and_releases_are_seen_without_walking_the_bind_hash() {
         }
         assert_eq!(case.observer().walks(), walks, "a walk after a bind");
         assert!(case.observer().descriptor_reads() >= steps.len() as u64 - 1);
+        // Port 5000 at another address: s3's bucket, so no probe, a walk.
+        calls(case, &["s5 = socket(inet)", "bind(s5, 127.0.0.2:5000)"]);
+        assert_eq!(bound(case), from_walk(case));
+        assert_eq!(
+            case.observer().walks(),
+            walks + 1,
+            "no walk for a shared port"
+        );
     });
 }
 
@@ -278,6 +286,47 @@ fn a_sockets_own_time_wait_is_another_holder_of_its_port() {
             step(case, line);
         }
         assert!(case.observer().descriptor_reads() > 0);
+    })
+    .unwrap_or_else(|e| panic!("harness failure: {e}"));
+}
+
+/// A probe binds only where its bind() makes the port's bucket: next to another socket with
+/// the port, at any address, it would rewrite that bucket's `fastreuse`, which kernels before
+/// 6.18 keep after it leaves. The kernel matrix's 6.12.118 showed it (a campaign's case,
+/// `probe-leaves-no-trace-in-a-shared-bucket.scn`): a probe for the refused socket's stale
+/// name `[::1]:40000`, next to the IPv4 connection from 40000, closed the bucket to
+/// connect()'s port search, and the next connect() failed with `EADDRNOTAVAIL`.
+#[test]
+fn a_probe_never_binds_next_to_another_socket_with_the_port() {
+    if !kernel_or_skip("a_probe_never_binds_next_to_another_socket_with_the_port") {
+        return;
+    }
+    let range: tcpconform_model::Sysctl =
+        "net.ipv4.ip_local_port_range=40000 40000".parse().unwrap();
+    let spec = SandboxSpec::one_host().sysctl(Host::A, range);
+    run_case(&spec, |case| {
+        let mut outcomes = Vec::new();
+        for line in [
+            "s0 = socket(inet)",
+            "bind(s0, 0.0.0.0:5000)",
+            "listen(s0, 0)",
+            "s2 = socket(inet6, nonblock)",
+            "s3 = socket(inet, nonblock)",
+            "connect(s3, 127.0.0.2:5000)",
+            "connect(s2, [::1]:5000)",
+            "connect(s2, [::ffff:127.0.0.1]:5000)",
+            "connect(s2, [::1]:5000)",
+        ] {
+            let op = parse_op(line).unwrap();
+            outcomes.push(case.apply(&op, &Env::new()).unwrap().outcome);
+            case.settled_snapshot().expect("a table");
+        }
+        // The walks saw s2 released from 40000 (the first walk of the process may be one of
+        // them); no probe was bound into the bucket s3's connect() made.
+        assert_eq!(case.observer().probes_bound(), 0);
+        use tcpconform_model::Errno;
+        assert_eq!(outcomes[7], Outcome::Err(Errno::ECONNREFUSED));
+        assert_eq!(outcomes[8], Outcome::Err(Errno::EINPROGRESS));
     })
     .unwrap_or_else(|e| panic!("harness failure: {e}"));
 }

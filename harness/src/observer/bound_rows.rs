@@ -27,12 +27,19 @@
 //!    socket of the harness in the same namespace, unbound, with no option, binds to the
 //!    candidate's name; `inet_bind_conflict()` refuses it (`EADDRINUSE`) exactly when a socket
 //!    of the namespace holds that port at an address that overlaps (the probe has neither
-//!    `SO_REUSEADDR` nor `SO_REUSEPORT`, no device, the candidate's family and address). The
-//!    answer is the candidate's only when no other row of the host (a connection, a listener,
-//!    a TIME-WAIT, another bound socket) has that port at an overlapping address; otherwise
-//!    the bind hash is walked. A refused probe changes nothing in the kernel
-//!    (`inet_csk_get_port()` drops the buckets it made, the probe keeps no address); an
-//!    accepted one spends that probe socket, which is closed.
+//!    `SO_REUSEADDR` nor `SO_REUSEPORT`, no device, the candidate's family and address). A
+//!    probe is sent only when no other row of the host (a connection, a listener, a
+//!    TIME-WAIT, another bound socket) has that port, at any address ([`shares_bucket`]);
+//!    otherwise the bind hash is walked. Then the answer is the candidate's, and the probe
+//!    leaves no trace: a refused one changes nothing (`inet_csk_get_port()` drops the buckets
+//!    it made, the probe keeps no address), and an accepted one made the port's bucket, which
+//!    closing that spent probe destroys. A probe accepted into another socket's bucket would
+//!    not be invisible: `inet_csk_update_fastreuse()` rewrites the bucket's `fastreuse` and
+//!    `fastreuseport`, and kernels before 6.18 never restore them when it leaves (variant
+//!    `bind_owned_port_release=stays_bind_owned`), so a bucket that connect() made is closed
+//!    to connect()'s port search from then on (6.12.118, 40000 the only ephemeral port: a
+//!    probe for a refused socket's stale name `[::1]:40000`, next to an IPv4 connection from
+//!    40000, made its next connect() fail with `EADDRNOTAVAIL`).
 //! 3. **Anything else**: a walk, which is also how the observer learns that this kernel dumps
 //!    bound sockets at all ([`bound_rows_dumped`]); until a walk has shown one, there is
 //!    nothing to read through a descriptor (Linux before 6.8 shows none).
@@ -237,17 +244,10 @@ pub(super) struct RowFields {
     pub(super) unacked: Option<u32>,
 }
 
-/// Whether two rows' local addresses can meet in a bind conflict: the same port, and the same
-/// address (IPv4 and v4-mapped alike) or either a wildcard. Over-approximated: distinct
-/// addresses that only a scope or a flag tells apart count as the same.
-pub(super) fn may_overlap(a: SocketAddr, b: SocketAddr) -> bool {
-    let canonical = |ip: IpAddr| ip.to_canonical();
+/// Whether two rows' local addresses are in one bucket of the bind hash: the same port,
+/// whatever the address or family (`inet_bhashfn()` hashes the namespace and the port).
+pub(super) fn shares_bucket(a: SocketAddr, b: SocketAddr) -> bool {
     a.port() == b.port()
-        && (a.ip().is_unspecified()
-            || b.ip().is_unspecified()
-            || canonical(a.ip()) == canonical(b.ip())
-            || canonical(a.ip()).is_unspecified()
-            || canonical(b.ip()).is_unspecified())
 }
 
 /// A probe's answer: whether a socket of the namespace holds a name.
@@ -379,18 +379,11 @@ mod tests {
     }
 
     #[test]
-    fn only_the_same_port_at_the_same_or_a_wildcard_address_may_overlap() {
+    fn the_same_port_shares_a_bucket_at_any_address() {
         let a = |s: &str| s.parse::<SocketAddr>().unwrap();
-        assert!(may_overlap(a("127.0.0.1:5000"), a("127.0.0.1:5000")));
-        assert!(may_overlap(
-            a("127.0.0.1:5000"),
-            a("[::ffff:127.0.0.1]:5000")
-        ));
-        assert!(may_overlap(a("127.0.0.1:5000"), a("0.0.0.0:5000")));
-        assert!(may_overlap(a("[::1]:5000"), a("0.0.0.0:5000")));
-        assert!(may_overlap(a("127.0.0.1:5000"), a("[::ffff:0.0.0.0]:5000")));
-        assert!(!may_overlap(a("127.0.0.1:5000"), a("127.0.0.2:5000")));
-        assert!(!may_overlap(a("127.0.0.1:5000"), a("127.0.0.1:5001")));
-        assert!(!may_overlap(a("[::1]:5000"), a("127.0.0.1:5000")));
+        assert!(shares_bucket(a("127.0.0.1:5000"), a("0.0.0.0:5000")));
+        assert!(shares_bucket(a("127.0.0.1:5000"), a("127.0.0.2:5000")));
+        assert!(shares_bucket(a("[::1]:40000"), a("127.0.0.1:40000")));
+        assert!(!shares_bucket(a("127.0.0.1:5000"), a("127.0.0.1:5001")));
     }
 }

@@ -676,6 +676,11 @@ impl Observer {
         self.reads
     }
 
+    /// How many probe sockets a bind() accepted (each one a bucket made and destroyed).
+    pub fn probes_bound(&self) -> usize {
+        self.hosts.iter().map(|h| h.probe.spent()).sum()
+    }
+
     /// An observer of namespaces that were just made: they hold no TCP socket, so nothing is
     /// bound in them, and the first reading need not walk the bind hash to know it.
     pub fn of_fresh_namespaces(hosts: Vec<DiagSocket>) -> Result<Self, HarnessError> {
@@ -845,11 +850,12 @@ impl Observer {
             !to_read.contains(&r.cookie)
                 && (now.candidates.contains_key(&r.cookie) || owners.owner_of(r.cookie).is_none())
         };
-        // Any other row may hold the port: a connection, a listener, a TIME-WAIT (the
-        // candidate's own among them: a minisocket keeps its socket's cookie), a bound socket.
+        // Any other row with the port, at any address: a connection, a listener, a TIME-WAIT
+        // (the candidate's own among them: a minisocket keeps its socket's cookie), a bound
+        // socket. It may hold the port, and a probe bound next to it would leave a trace.
         for (row, _) in &read {
             let overlaps =
-                |o: &DiagRow| o.host == row.host && bound_rows::may_overlap(o.local, row.local);
+                |o: &DiagRow| o.host == row.host && bound_rows::shares_bucket(o.local, row.local);
             let other_read = read
                 .iter()
                 .map(|(r, _)| r)
