@@ -69,7 +69,7 @@ use tcpconform_model::{
     Errno, Family, Host, Row, RowInfo, Snapshot, SockId, TcpState, Timer, TimerKind,
 };
 
-use super::bound_rows::{self, BindProbe, Probed, ReadThrough, RowFields, WalkKey};
+use super::bound_rows::{self, BindProbe, Probed, ReadThrough, RowFields, WalkKey, WalkReason};
 use super::{NlSocket, Settled, same_active_rows};
 use crate::error::HarnessError;
 use crate::{errno, stopwatch};
@@ -760,10 +760,10 @@ impl Observer {
                         self.read_through_descriptors(now, then, touched, &rows, owners)
                     })?
                 }
-                _ => None,
+                _ => Err(WalkReason::NoEarlierWalk),
             };
             match (read, key) {
-                (Some(through), Some(now)) => {
+                (Ok(through), Some(now)) => {
                     self.bound_rows.retain(|r| {
                         let kept = now.candidates.contains_key(&r.cookie)
                             || owners.owner_of(r.cookie).is_none();
@@ -774,7 +774,8 @@ impl Observer {
                     self.reads += 1;
                     owners.walked();
                 }
-                (_, key) => self.walk(owners, states, key, &mut rows)?,
+                (Err(reason), key) => self.walk(owners, states, key, reason, &mut rows)?,
+                (Ok(_), None) => unreachable!("a reading through descriptors has a key"),
             }
         }
         rows.extend(self.bound_rows.iter().cloned());
@@ -788,10 +789,11 @@ impl Observer {
         owners: &dyn Owners,
         states: u32,
         key: Option<WalkKey>,
+        reason: WalkReason,
         rows: &mut Vec<DiagRow>,
     ) -> Result<(), HarnessError> {
         let listen = (states & (1 << TCP_LISTEN) == 0) as u32 * (1 << TCP_LISTEN);
-        let walk = stopwatch::time("observe: bind-hash walks", || {
+        let walk = stopwatch::time(reason.span(), || {
             self.all_rows_in((1 << TCP_BOUND_INACTIVE) | listen)
         })?;
         let (bound, others): (Vec<DiagRow>, Vec<DiagRow>) =
@@ -820,7 +822,7 @@ impl Observer {
     /// The candidates that changed since the reading `then` (new, renamed or named by a
     /// call), read through their descriptors, each found in the bind hash or not by a probe,
     /// when that is exact (see the `bound_rows` module): their cookies and the rows of those
-    /// found. `None` when the bind hash must be walked. `rows` is the reading's dump.
+    /// found; otherwise why the bind hash must be walked. `rows` is the reading's dump.
     fn read_through_descriptors(
         &mut self,
         now: &WalkKey,
@@ -828,12 +830,12 @@ impl Observer {
         touched: &[u64],
         rows: &[DiagRow],
         owners: &dyn Owners,
-    ) -> Result<Option<ReadThrough>, HarnessError> {
+    ) -> Result<Result<ReadThrough, WalkReason>, HarnessError> {
         if !bound_rows::bound_rows_dumped() {
-            return Ok(None);
+            return Ok(Err(WalkReason::NotYetDumped));
         }
         let Some(to_read) = now.to_read(then, touched) else {
-            return Ok(None);
+            return Ok(Err(WalkReason::CountMoved));
         };
         let mut read = Vec::new();
         for &cookie in &to_read {
@@ -842,7 +844,7 @@ impl Observer {
                 .and_then(|(host, fd)| bound_rows::quiet_bound_row(host, fd, cookie));
             match row {
                 Some(r) => read.push(r),
-                None => return Ok(None),
+                None => return Ok(Err(WalkReason::NotQuiet)),
             }
         }
         // The rows that stay: the dump's, and the bound ones of the candidates not read again.
@@ -865,7 +867,7 @@ impl Observer {
                 .chain(self.bound_rows.iter().filter(kept))
                 .chain(other_read);
             if others.any(overlaps) {
-                return Ok(None);
+                return Ok(Err(WalkReason::SharedPort));
             }
         }
         let mut fresh = Vec::new();
@@ -873,10 +875,10 @@ impl Observer {
             match self.socket(row.host)?.probe.holds(name) {
                 Probed::Held => fresh.push(row),
                 Probed::Free => {}
-                Probed::Unknown => return Ok(None),
+                Probed::Unknown => return Ok(Err(WalkReason::ProbeUnknown)),
             }
         }
-        Ok(Some(ReadThrough {
+        Ok(Ok(ReadThrough {
             read: to_read,
             found: fresh,
         }))
