@@ -47,7 +47,8 @@ use super::{
 };
 use crate::error::HarnessError;
 use crate::observer::{
-    ALL_STATES, ClosedSockets, Observer, Owners, TCP_BOUND_INACTIVE, TCP_LISTEN,
+    ALL_STATES, ClosedSockets, DescriptorReading, ListenerRead, Observer, Owners,
+    TCP_BOUND_INACTIVE, TCP_LISTEN,
 };
 use crate::sandbox::Hosts;
 use crate::{errno, sys};
@@ -113,7 +114,7 @@ impl Owners for Executor {
 
     /// Every state but `TCP_BOUND_INACTIVE` (the observer decides when to walk the bind hash,
     /// see [`Observer::settled_snapshot`]), and `LISTEN` only while a descriptor is a listener
-    /// the observer cannot read through it ([`Owners::listeners`]: one with `SO_KEEPALIVE`, or
+    /// the observer cannot read through it ([`Owners::after_dump`]: one with `SO_KEEPALIVE`, or
     /// a shadowed one), read with `TCP_INFO` just before each dump. A socket that changes state
     /// between the reading and the dump shows as a table that changed, and settling dumps
     /// again.
@@ -136,44 +137,55 @@ impl Owners for Executor {
         states
     }
 
-    /// The listeners with a slot (so a host) and without `SO_KEEPALIVE` (whose timer a
-    /// listener could carry over from before; see the observer's `listener_row`).
-    fn listeners(&self) -> Vec<(Host, u64, BorrowedFd<'_>)> {
-        self.slots
-            .values()
-            .filter_map(|slot| Some((slot, slot.sock.as_ref()?)))
-            .filter(|(_, s)| matches!(sys::tcp_info_head(s.as_fd()), Ok((TCP_LISTEN, _))))
-            .filter(|(_, s)| s.keepalive().is_ok_and(|on| !on))
-            .map(|(slot, s)| (slot.host, slot.cookie, s.as_fd()))
-            .collect()
-    }
-
-    /// A bound, inactive row is a socket in `CLOSE` still in the bind hash. A socket without a
-    /// descriptor is one only while it sits, reset, in the accept queue of a listener (it
-    /// inherits the listener's port lock); a closed or orphaned socket that reaches `CLOSE`
-    /// is destroyed and unhashed (`inet_csk_destroy_sock()`). So the candidates are the
-    /// descriptors in `CLOSE` with a port (`getsockname`; a port may also be what is left of
-    /// a released one, `inet_sport` outliving `inet_num`), and the observer counts the rest.
-    fn closed_sockets(&self) -> Option<ClosedSockets> {
+    /// One `TCP_INFO` of each descriptor. The listeners are those with a slot (so a host)
+    /// and without `SO_KEEPALIVE` (whose timer a listener could carry over from before; see
+    /// the observer's `listener_row`). A bound, inactive row is a socket in `CLOSE` still in
+    /// the bind hash. A socket without a descriptor is one only while it sits, reset, in the
+    /// accept queue of a listener (it inherits the listener's port lock); a closed or orphaned
+    /// socket that reaches `CLOSE` is destroyed and unhashed (`inet_csk_destroy_sock()`). So
+    /// the candidates are the descriptors in `CLOSE` with a port (`getsockname`; a port may
+    /// also be what is left of a released one, `inet_sport` outliving `inet_num`), and the
+    /// observer counts the rest.
+    fn after_dump(&self) -> DescriptorReading<'_> {
         const TCP_CLOSE: u8 = 7;
-        let mut out = ClosedSockets::default();
-        for s in self.open_sockets() {
-            match sys::tcp_info_head(s.as_fd()) {
-                Ok((TCP_CLOSE, _)) => {
+        let mut listeners = Vec::new();
+        let mut closed = Some(ClosedSockets::default());
+        let in_slots = self
+            .slots
+            .values()
+            .filter_map(|slot| Some((Some(slot), slot.sock.as_ref()?)));
+        let sockets = in_slots.chain(self.shadowed.iter().map(|s| (None, s)));
+        for (slot, s) in sockets {
+            match sys::tcp_info_listener(s.as_fd()) {
+                Ok((TCP_LISTEN, queue, backlog)) => {
+                    if let Some(slot) = slot
+                        && s.keepalive().is_ok_and(|on| !on)
+                    {
+                        listeners.push(ListenerRead {
+                            host: slot.host,
+                            cookie: slot.cookie,
+                            fd: s.as_fd(),
+                            queue,
+                            backlog,
+                        });
+                    }
+                }
+                Ok((TCP_CLOSE, _, _)) => {
+                    let Some(out) = closed.as_mut() else { continue };
                     let name = s.local_addr().ok().and_then(|a| a.as_socket());
-                    match name.filter(|a| a.port() != 0) {
-                        Some(a) => {
-                            let cookie = s.cookie().ok()?;
+                    match (name.filter(|a| a.port() != 0), s.cookie()) {
+                        (Some(a), Ok(cookie)) => {
                             out.with_port.insert(cookie, a);
                         }
-                        None => out.without_port += 1,
+                        (Some(_), Err(_)) => closed = None,
+                        (None, _) => out.without_port += 1,
                     }
                 }
                 Ok(_) => {}
-                Err(_) => return None,
+                Err(_) => closed = None,
             }
         }
-        Some(out)
+        DescriptorReading { listeners, closed }
     }
 
     fn touched_since_walk(&self) -> Option<Vec<u64>> {
@@ -188,16 +200,6 @@ impl Owners for Executor {
         let slot = self.slots.get(self.cookies.get(&cookie)?)?;
         let sock = slot.sock.as_ref().filter(|_| slot.cookie == cookie)?;
         Some((slot.host, sock.as_fd()))
-    }
-}
-
-impl Executor {
-    /// Every socket a descriptor of the case holds.
-    fn open_sockets(&self) -> impl Iterator<Item = &Socket> {
-        self.slots
-            .values()
-            .filter_map(|s| s.sock.as_ref())
-            .chain(self.shadowed.iter())
     }
 }
 

@@ -51,7 +51,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tcpconform_model::{Family, Host};
 
-use super::{DiagRow, TCP_CLOSE, TCP_LISTEN};
+use super::{DiagRow, ListenerRead, TCP_CLOSE, TCP_LISTEN};
 use crate::sys;
 
 /// Set once a walk of the bind hash has shown a bound, inactive row: this kernel dumps them
@@ -191,8 +191,9 @@ fn row_through(
     ))
 }
 
-/// The row a dump shows for a listener without `SO_KEEPALIVE`, read through its descriptor, or
-/// `None` when it is not such a one or a read fails (then the dump asks for listeners).
+/// The row a dump shows for a listener without `SO_KEEPALIVE` whose `TCP_INFO` was read
+/// ([`ListenerRead`]), read through its descriptor, or `None` when a read fails (then the dump
+/// asks for listeners).
 ///
 /// A socket in `LISTEN` is in the listening hash: `inet_csk_listen_start()` sets the state only
 /// once the socket is hashed, and leaving `LISTEN` unhashes it. Its row
@@ -201,13 +202,15 @@ fn row_through(
 /// timer only with `SO_KEEPALIVE`, whose clearing stops it), the accept queue and the backlog
 /// as `idiag_rqueue` and `idiag_wqueue`, and `tcp_info` whose `tcpi_unacked` is the accept
 /// queue too.
-pub(super) fn listener_row(host: Host, fd: BorrowedFd<'_>, cookie: u64) -> Option<DiagRow> {
-    let (state, queue, backlog) = sys::tcp_info_listener(fd).ok()?;
-    let sock = socket2::SockRef::from(&fd);
-    if state != TCP_LISTEN || sock.keepalive().ok()? {
-        return None;
-    }
-    let name = sock.local_addr().ok()?.as_socket()?;
+pub(super) fn listener_row(listener: &ListenerRead<'_>) -> Option<DiagRow> {
+    let ListenerRead {
+        host,
+        cookie,
+        fd,
+        queue,
+        backlog,
+    } = *listener;
+    let name = socket2::SockRef::from(&fd).local_addr().ok()?.as_socket()?;
     let mut row = row_through(host, fd, cookie, TCP_LISTEN, name)?;
     row.rqueue = queue;
     row.wqueue = backlog;

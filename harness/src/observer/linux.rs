@@ -111,23 +111,18 @@ pub trait Owners {
     }
     /// The states (a mask of `1 << TCP_*` bits) a dump must ask for to miss no row: every
     /// state unless the owner knows that no row can be in some of them, or gives those rows
-    /// itself ([`Owners::listeners`]; see [`crate::executor::Executor`]'s). Asked before every
+    /// itself ([`Owners::after_dump`]; see [`crate::executor::Executor`]'s). Asked before every
     /// dump.
     fn dump_states(&self) -> u32 {
         ALL_STATES
     }
-    /// The case's listeners to read through their descriptors, by host and cookie, when
-    /// [`Owners::dump_states`] leaves `LISTEN` out: the listening hash is global (16384
-    /// buckets here, a dump's dearest part after the bind hash).
-    fn listeners(&self) -> Vec<(Host, u64, BorrowedFd<'_>)> {
-        Vec::new()
-    }
-    /// The sockets with a descriptor that are in `CLOSE`: those with a port
-    /// (`getsockname`), the candidates for a bound, inactive row, by cookie with their name;
-    /// and how many have none (certainly unbound). `None` when the owner cannot tell: every
-    /// observation then walks the bind hash.
-    fn closed_sockets(&self) -> Option<ClosedSockets> {
-        None
+    /// What the case's descriptors show just after a dump, read in one pass (one `TCP_INFO`
+    /// each): the listeners to read through their descriptors when [`Owners::dump_states`]
+    /// leaves `LISTEN` out (the listening hash is global: 16384 buckets here, a dump's
+    /// dearest part after the bind hash), and the sockets in `CLOSE`. By default none of
+    /// either, and the sockets in `CLOSE` unknown: every observation then walks the bind hash.
+    fn after_dump(&self) -> DescriptorReading<'_> {
+        DescriptorReading::default()
     }
     /// The cookies of the sockets that calls named, since the bound, inactive rows were last
     /// read, in a way that can change their bound, inactive row: whether (and where) they are
@@ -149,7 +144,34 @@ pub trait Owners {
     }
 }
 
-/// The sockets of a case that are in `CLOSE` with a descriptor ([`Owners::closed_sockets`]).
+/// What the case's descriptors show just after a dump ([`Owners::after_dump`]).
+#[derive(Debug, Default)]
+pub struct DescriptorReading<'a> {
+    /// The listeners with a slot (so a host) and without `SO_KEEPALIVE` (whose timer a
+    /// listener could carry over from before; see the `bound_rows` module's `listener_row`).
+    pub listeners: Vec<ListenerRead<'a>>,
+    /// The sockets in `CLOSE`; `None` when the owner cannot tell.
+    pub closed: Option<ClosedSockets>,
+}
+
+/// A listener of the case as `TCP_INFO` showed it ([`DescriptorReading::listeners`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ListenerRead<'a> {
+    /// Its host.
+    pub host: Host,
+    /// Its cookie.
+    pub cookie: u64,
+    /// Its descriptor.
+    pub fd: BorrowedFd<'a>,
+    /// The connections ready for `accept()` (`tcpi_unacked` of a listener).
+    pub queue: u32,
+    /// The backlog (`tcpi_sacked` of a listener).
+    pub backlog: u32,
+}
+
+/// The sockets of a case that are in `CLOSE` with a descriptor ([`DescriptorReading::closed`]):
+/// those with a port (`getsockname`), the candidates for a bound, inactive row, by cookie with
+/// their name, and how many have none (certainly unbound).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClosedSockets {
     /// Those with a port, by cookie, with their `getsockname` address: the sockets that can
@@ -716,12 +738,13 @@ impl Observer {
             states |= 1 << TCP_LISTEN;
         }
         let mut rows = stopwatch::time("observe: dumps", || self.all_rows_in(states))?;
+        let reading = stopwatch::time("observe: descriptors' states", || owners.after_dump());
         if states & (1 << TCP_LISTEN) == 0 {
             let listeners = stopwatch::time("observe: listeners read through descriptors", || {
-                owners
-                    .listeners()
-                    .into_iter()
-                    .map(|(host, cookie, fd)| bound_rows::listener_row(host, fd, cookie))
+                reading
+                    .listeners
+                    .iter()
+                    .map(bound_rows::listener_row)
                     .collect::<Option<Vec<DiagRow>>>()
             });
             match listeners {
@@ -729,8 +752,7 @@ impl Observer {
                 None => rows.extend(self.all_rows_in(1 << TCP_LISTEN)?),
             }
         }
-        let closed = stopwatch::time("observe: descriptors' states", || owners.closed_sockets());
-        let key = closed.map(|closed| {
+        let key = reading.closed.map(|closed| {
             let hashed = rows
                 .iter()
                 .filter(|r| !r.is_minisocket() && !r.is_request() && r.state != TCP_CLOSE)
@@ -898,7 +920,18 @@ impl Observer {
     /// For tests that hold it against a dump.
     pub fn listener_row(owners: &dyn Owners, cookie: u64) -> Option<DiagRow> {
         let (host, fd) = owners.descriptor(cookie)?;
-        bound_rows::listener_row(host, fd, cookie)
+        let (state, queue, backlog) = crate::sys::tcp_info_listener(fd).ok()?;
+        let keepalive = socket2::SockRef::from(&fd).keepalive().ok()?;
+        if state != TCP_LISTEN || keepalive {
+            return None;
+        }
+        bound_rows::listener_row(&ListenerRead {
+            host,
+            cookie,
+            fd,
+            queue,
+            backlog,
+        })
     }
 
     /// The hosts observed.
