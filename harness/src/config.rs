@@ -107,20 +107,50 @@ pub const INTERESTING: &[(&str, &[&str])] = &[
     ("net.ipv4.ip_unprivileged_port_start", &["0", "5001"]),
 ];
 
-/// The settings of [`INTERESTING`] for one key that `profile`'s kernel has (none for a key it
-/// lacks).
+/// Every setting of [`INTERESTING`] with its key and value as written, parsed once per
+/// process (the generator offers them as `sysctl()` calls at every step).
+fn parsed_interesting() -> &'static [(&'static str, &'static str, Sysctl)] {
+    static PARSED: std::sync::LazyLock<Vec<(&str, &str, Sysctl)>> =
+        std::sync::LazyLock::new(|| {
+            INTERESTING
+                .iter()
+                .flat_map(|(key, values)| values.iter().map(move |v| (*key, *v, parse(key, v))))
+                .collect()
+        });
+    &PARSED
+}
+
+fn parse(key: &str, value: &str) -> Sysctl {
+    format!("{key}={value}")
+        .parse::<Sysctl>()
+        .expect("INTERESTING holds valid settings")
+}
+
+fn has_key(profile: Profile, s: &Sysctl) -> bool {
+    let (maj, min) = s.key.since();
+    profile.at_least(maj, min)
+}
+
+/// Every setting of [`INTERESTING`] that `profile`'s kernel has, in the table's order.
+pub fn interesting(profile: Profile) -> impl Iterator<Item = &'static Sysctl> {
+    parsed_interesting()
+        .iter()
+        .map(|(_, _, s)| s)
+        .filter(move |s| has_key(profile, s))
+}
+
+/// The settings `key=value` for each of `values` (those of [`INTERESTING`] parsed once), if
+/// `profile`'s kernel has the key (none for a key it lacks).
 pub fn interesting_settings(profile: Profile, key: &str, values: &[&str]) -> Vec<Sysctl> {
     values
         .iter()
         .map(|v| {
-            format!("{key}={v}")
-                .parse::<Sysctl>()
-                .expect("INTERESTING holds valid settings")
+            parsed_interesting()
+                .iter()
+                .find(|(k, value, _)| *k == key && value == v)
+                .map_or_else(|| parse(key, v), |(_, _, s)| s.clone())
         })
-        .filter(|s| {
-            let (maj, min) = s.key.since();
-            profile.at_least(maj, min)
-        })
+        .filter(|s| has_key(profile, s))
         .collect()
 }
 

@@ -395,7 +395,8 @@ impl Strategy for MenuStrategy {
         &self,
         runner: &mut proptest::test_runner::TestRunner,
     ) -> proptest::strategy::NewTree<Self> {
-        let mut arms = self.arms.clone();
+        // Copied only once a drawn op is struck out: most draws take the first.
+        let mut arms = std::borrow::Cow::Borrowed(&self.arms[..]);
         loop {
             let total: u32 = arms.iter().map(|a| a.weight).sum();
             if total == 0 {
@@ -413,13 +414,14 @@ impl Strategy for MenuStrategy {
                     }
                 })
                 .expect("x < total");
-            let arm = &mut arms[i];
+            let arm = &arms[i];
             let j = runner.rng().random_range(0..arm.ops.len());
             if !arm.unless_blocking || !self.state.would_block(&arm.ops[j]) {
-                return Ok(Just(arm.ops.swap_remove(j)));
+                return Ok(Just(arm.ops[j].clone()));
             }
-            arm.ops.swap_remove(j);
-            if arm.ops.is_empty() {
+            let arms = arms.to_mut();
+            arms[i].ops.swap_remove(j);
+            if arms[i].ops.is_empty() {
                 arms.swap_remove(i);
             }
         }
@@ -765,21 +767,19 @@ pub fn transitions(state: &GenState) -> BoxedStrategy<Op> {
     }
     // sysctl() now and then: the settings a configuration may draw, changed mid-case.
     let mut settings = Vec::new();
-    for (key, values) in crate::config::INTERESTING {
-        for setting in crate::config::interesting_settings(state.config.profile, key, values) {
-            if state.options.frozen.contains(&setting.key) {
-                continue;
-            }
+    for setting in crate::config::interesting(state.config.profile) {
+        if state.options.frozen.contains(&setting.key) {
+            continue;
+        }
+        settings.push(Op::Sysctl {
+            host: Host::A,
+            setting: setting.clone(),
+        });
+        if two_hosts {
             settings.push(Op::Sysctl {
-                host: Host::A,
+                host: Host::B,
                 setting: setting.clone(),
             });
-            if two_hosts {
-                settings.push(Op::Sysctl {
-                    host: Host::B,
-                    setting,
-                });
-            }
         }
     }
     menu.add(1, settings);
