@@ -121,7 +121,7 @@ fn a_private_hash_table_keeps_the_default_sysctls() {
                 std::fs::read_to_string("/proc/sys/net/ipv4/tcp_ehash_entries").unwrap()
             })
             .unwrap();
-        assert_eq!((ehash.as_str(), in_b.trim()), ("1024", "1024"));
+        assert_eq!((ehash.as_str(), in_b.trim()), ("128", "128"));
         let b = case.sysctl(Host::B, SysctlKey::TcpMaxTwBuckets).unwrap();
         assert_eq!(b.to_string(), shared.0);
         (
