@@ -431,10 +431,10 @@ rules! {
     SysctlRefused = "sysctl.refused":
         "The kernel refuses a write that breaks a constraint between keys (ip_local_port_range \
          below ip_unprivileged_port_start): EINVAL, the old value stays (ipv4_local_port_range()).",
-    PeerVanished = "bench.peer_vanishes":
+    PeerVanished = "fixture.peer_vanishes":
         "From now on segments arriving for the socket (its connection, or, unconnected, its \
          address and port) are silently dropped; a socket that never had an address: EINVAL.",
-    PeerRebooted = "bench.peer_reboots":
+    PeerRebooted = "fixture.peer_reboots":
         "The peer's socket is gone without a word; what reaches its host later is answered \
          with RST (tcp_v4_send_reset()); a socket without a peer: EINVAL.",
     // --- other operating systems (model only; see the README for what ran where) -------------
