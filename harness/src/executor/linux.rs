@@ -113,33 +113,16 @@ impl Owners for Executor {
     }
 
     /// Every state but `TCP_BOUND_INACTIVE` (the observer decides when to walk the bind hash,
-    /// see [`Observer::settled_snapshot`]), and `LISTEN` only while a descriptor is a listener
-    /// the observer cannot read through it ([`Owners::after_dump`]: one with `SO_KEEPALIVE`, or
-    /// a shadowed one), read with `TCP_INFO` just before each dump. A socket that changes state
-    /// between the reading and the dump shows as a table that changed, and settling dumps
-    /// again.
+    /// see [`Observer::settled_snapshot`]) and `LISTEN`: the listeners are read through their
+    /// descriptors after the dump ([`Owners::after_dump`]), or, when one cannot be (it has
+    /// `SO_KEEPALIVE` or is shadowed), dumped then. A socket enters `LISTEN` only by a call.
     fn dump_states(&self) -> u32 {
-        let mut states = ALL_STATES & !(1 << TCP_LISTEN) & !(1 << TCP_BOUND_INACTIVE);
-        let in_slots = self.slots.values().filter_map(|s| s.sock.as_ref());
-        let sockets = in_slots
-            .map(|s| (s, true))
-            .chain(self.shadowed.iter().map(|s| (s, false)));
-        for (s, in_slot) in sockets {
-            match sys::tcp_info_head(s.as_fd()) {
-                Ok((TCP_LISTEN, _)) if !(in_slot && s.keepalive().is_ok_and(|on| !on)) => {
-                    states |= 1 << TCP_LISTEN;
-                }
-                Ok(_) => {}
-                // Cannot tell: ask for everything.
-                Err(_) => return ALL_STATES,
-            }
-        }
-        states
+        ALL_STATES & !(1 << TCP_LISTEN) & !(1 << TCP_BOUND_INACTIVE)
     }
 
     /// One `TCP_INFO` of each descriptor. The listeners are those with a slot (so a host)
     /// and without `SO_KEEPALIVE` (whose timer a listener could carry over from before; see
-    /// the observer's `listener_row`). A bound, inactive row is a socket in `CLOSE` still in
+    /// the observer's `listener_row`); any other listener is left to a dump. A bound, inactive row is a socket in `CLOSE` still in
     /// the bind hash. A socket without a descriptor is one only while it sits, reset, in the
     /// accept queue of a listener (it inherits the listener's port lock); a closed or orphaned
     /// socket that reaches `CLOSE` is destroyed and unhashed (`inet_csk_destroy_sock()`). So
@@ -149,6 +132,7 @@ impl Owners for Executor {
     fn after_dump(&self) -> DescriptorReading<'_> {
         const TCP_CLOSE: u8 = 7;
         let mut listeners = Vec::new();
+        let mut listeners_unread = false;
         let mut closed = Some(ClosedSockets::default());
         let in_slots = self
             .slots
@@ -168,6 +152,8 @@ impl Owners for Executor {
                             queue,
                             backlog,
                         });
+                    } else {
+                        listeners_unread = true;
                     }
                 }
                 Ok((TCP_CLOSE, _, _)) => {
@@ -182,10 +168,18 @@ impl Owners for Executor {
                     }
                 }
                 Ok(_) => {}
-                Err(_) => closed = None,
+                // Cannot tell: the listeners are dumped, the bind hash walked.
+                Err(_) => {
+                    listeners_unread = true;
+                    closed = None;
+                }
             }
         }
-        DescriptorReading { listeners, closed }
+        DescriptorReading {
+            listeners,
+            listeners_unread,
+            closed,
+        }
     }
 
     fn touched_since_walk(&self) -> Option<Vec<u64>> {

@@ -150,6 +150,9 @@ pub struct DescriptorReading<'a> {
     /// The listeners with a slot (so a host) and without `SO_KEEPALIVE` (whose timer a
     /// listener could carry over from before; see the `bound_rows` module's `listener_row`).
     pub listeners: Vec<ListenerRead<'a>>,
+    /// Whether a descriptor listens that cannot be read so (with `SO_KEEPALIVE`, shadowed,
+    /// or unreadable): then a dump of `LISTEN` gives the listeners.
+    pub listeners_unread: bool,
     /// The sockets in `CLOSE`; `None` when the owner cannot tell.
     pub closed: Option<ClosedSockets>,
 }
@@ -732,14 +735,15 @@ impl Observer {
         reference: bool,
     ) -> Result<Vec<DiagRow>, HarnessError> {
         let used = stopwatch::time("observe: socket counts", || self.sockets_used())?;
-        let mut states = stopwatch::time("observe: descriptors' states", || owners.dump_states())
-            & !(1 << TCP_BOUND_INACTIVE);
+        let mut states = owners.dump_states() & !(1 << TCP_BOUND_INACTIVE);
         if self.foreign_listeners {
             states |= 1 << TCP_LISTEN;
         }
         let mut rows = stopwatch::time("observe: dumps", || self.all_rows_in(states))?;
         let reading = stopwatch::time("observe: descriptors' states", || owners.after_dump());
-        if states & (1 << TCP_LISTEN) == 0 {
+        if states & (1 << TCP_LISTEN) == 0 && reading.listeners_unread {
+            rows.extend(self.all_rows_in(1 << TCP_LISTEN)?);
+        } else if states & (1 << TCP_LISTEN) == 0 {
             let listeners = stopwatch::time("observe: listeners read through descriptors", || {
                 reading
                     .listeners

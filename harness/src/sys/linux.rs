@@ -10,17 +10,6 @@ use libc::{c_int, c_void, socklen_t};
 
 use super::last_errno;
 
-/// The start of `getsockopt(fd, IPPROTO_TCP, TCP_INFO)`: `tcpi_state` (the kernel's `TCP_*`
-/// number) and `tcpi_unacked` (for a listener: the connections in its accept queue).
-///
-/// `struct tcp_info` (`include/uapi/linux/tcp.h`) starts with eight `u8` fields, `tcpi_state`
-/// first, then `tcpi_rto`, `tcpi_ato`, `tcpi_snd_mss`, `tcpi_rcv_mss` and `tcpi_unacked`
-/// (`u32` each, native-endian): 28 bytes, which the kernel copies as asked.
-pub(crate) fn tcp_info_head(fd: BorrowedFd<'_>) -> Result<(u8, u32), i32> {
-    let info = tcp_info::<28>(fd)?;
-    Ok((info[0], u32_at(&info, 24)))
-}
-
 /// The first `N` bytes of `getsockopt(fd, IPPROTO_TCP, TCP_INFO)`; `EINVAL` when the kernel's
 /// `struct tcp_info` is shorter.
 fn tcp_info<const N: usize>(fd: BorrowedFd<'_>) -> Result<[u8; N], i32> {
@@ -52,7 +41,9 @@ fn u32_at(info: &[u8], i: usize) -> u32 {
 }
 
 /// What `TCP_INFO` tells of a listener (`tcp_get_info()` returns early for one, with two
-/// fields aliased): `tcpi_state`, `tcpi_unacked` (offset 24: the connections ready for
+/// fields aliased), and the state of any socket: `struct tcp_info` (`include/uapi/linux/tcp.h`)
+/// starts with eight `u8` fields, `tcpi_state` first, then `u32` fields (native-endian):
+/// `tcpi_state`, `tcpi_unacked` (offset 24: the connections ready for
 /// `accept()`, `sk_ack_backlog`) and `tcpi_sacked` (offset 28: the backlog,
 /// `sk_max_ack_backlog`), sock_diag's `idiag_rqueue` and `idiag_wqueue` for a listener.
 pub(crate) fn tcp_info_listener(fd: BorrowedFd<'_>) -> Result<(u8, u32, u32), i32> {
