@@ -728,13 +728,20 @@ impl Observer {
     /// namespaces' socket count (`sockstat`'s `sockets: used`) holds; read through the
     /// descriptors of those that changed, with a probe, when the count accounts for them and
     /// each is quiet; else walked. With `reference` (the first dump of a settling, only
-    /// compared with the next), neither read nor walk is made: the next dump makes it.
+    /// compared with the next), neither the count, nor a read, nor a walk is made: the next
+    /// dump makes them.
     fn observe(
         &mut self,
         owners: &dyn Owners,
         reference: bool,
     ) -> Result<Vec<DiagRow>, HarnessError> {
-        let used = stopwatch::time("observe: socket counts", || self.sockets_used())?;
+        // A reference is only compared with the next reading, bound rows left out: it needs
+        // neither the count nor the sockets in `CLOSE`.
+        let used = if reference {
+            0
+        } else {
+            stopwatch::time("observe: socket counts", || self.sockets_used())?
+        };
         let mut states = owners.dump_states() & !(1 << TCP_BOUND_INACTIVE);
         if self.foreign_listeners {
             states |= 1 << TCP_LISTEN;
@@ -755,6 +762,10 @@ impl Observer {
                 Some(listeners) => rows.extend(listeners),
                 None => rows.extend(self.all_rows_in(1 << TCP_LISTEN)?),
             }
+        }
+        if reference {
+            rows.extend(self.bound_rows.iter().cloned());
+            return Ok(rows);
         }
         let key = reading.closed.map(|closed| {
             let hashed = rows
@@ -778,7 +789,7 @@ impl Observer {
                 now.candidates.contains_key(&r.cookie) || owners.owner_of(r.cookie).is_none()
             });
             self.walked = Some(now);
-        } else if !reference {
+        } else {
             let then = self.walked.take();
             let read = match (&key, &then, &touched) {
                 (Some(now), Some(then), Some(touched)) => {
