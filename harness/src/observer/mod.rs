@@ -17,9 +17,13 @@ use tcpconform_model::{Row, Snapshot, TcpState};
 #[cfg(target_os = "linux")]
 mod bound_rows;
 #[cfg(target_os = "linux")]
+mod diag;
+#[cfg(target_os = "linux")]
 pub mod linux;
 #[cfg(target_os = "linux")]
 mod netlink;
+#[cfg(target_os = "linux")]
+pub use diag::*;
 #[cfg(target_os = "linux")]
 pub use linux::*;
 #[cfg(target_os = "linux")]
