@@ -48,7 +48,7 @@ use super::{
 use crate::error::HarnessError;
 use crate::observer::{
     ALL_STATES, ClosedSockets, DescriptorReading, ListenerRead, Observer, Owners,
-    TCP_BOUND_INACTIVE, TCP_LISTEN,
+    TCP_BOUND_INACTIVE, TCP_CLOSE, TCP_LISTEN,
 };
 use crate::sandbox::Hosts;
 use crate::{errno, sys};
@@ -121,16 +121,14 @@ impl Owners for Executor {
     }
 
     /// One `TCP_INFO` of each descriptor. The listeners are those with a slot (so a host)
-    /// and without `SO_KEEPALIVE` (whose timer a listener could carry over from before; see
-    /// the observer's `listener_row`); any other listener is left to a dump. A bound, inactive row is a socket in `CLOSE` still in
-    /// the bind hash. A socket without a descriptor is one only while it sits, reset, in the
+    /// that [`ListenerRead::readable`] accepts; any other listener is left to a dump. A bound,
+    /// inactive row is a socket in `CLOSE` still in the bind hash. A socket without a descriptor is one only while it sits, reset, in the
     /// accept queue of a listener (it inherits the listener's port lock); a closed or orphaned
     /// socket that reaches `CLOSE` is destroyed and unhashed (`inet_csk_destroy_sock()`). So
     /// the candidates are the descriptors in `CLOSE` with a port (`getsockname`; a port may
     /// also be what is left of a released one, `inet_sport` outliving `inet_num`), and the
     /// observer counts the rest.
     fn after_dump(&self) -> DescriptorReading<'_> {
-        const TCP_CLOSE: u8 = 7;
         let mut listeners = Vec::new();
         let mut listeners_unread = false;
         let mut closed = Some(ClosedSockets::default());
@@ -140,20 +138,14 @@ impl Owners for Executor {
             .filter_map(|slot| Some((Some(slot), slot.sock.as_ref()?)));
         let sockets = in_slots.chain(self.shadowed.iter().map(|s| (None, s)));
         for (slot, s) in sockets {
-            match sys::tcp_info_listener(s.as_fd()) {
+            match sys::tcp_info_head(s.as_fd()) {
                 Ok((TCP_LISTEN, queue, backlog)) => {
-                    if let Some(slot) = slot
-                        && s.keepalive().is_ok_and(|on| !on)
-                    {
-                        listeners.push(ListenerRead {
-                            host: slot.host,
-                            cookie: slot.cookie,
-                            fd: s.as_fd(),
-                            queue,
-                            backlog,
-                        });
-                    } else {
-                        listeners_unread = true;
+                    let read = slot.and_then(|slot| {
+                        ListenerRead::readable(slot.host, slot.cookie, s.as_fd(), queue, backlog)
+                    });
+                    match read {
+                        Some(listener) => listeners.push(listener),
+                        None => listeners_unread = true,
                     }
                 }
                 Ok((TCP_CLOSE, _, _)) => {

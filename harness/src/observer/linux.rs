@@ -92,7 +92,8 @@ pub(super) const SOCK_DIAG_BY_FAMILY: u16 = 20;
 /// `INET_DIAG_INFO`: the `tcp_info` extension.
 pub(super) const INET_DIAG_INFO: u8 = 2;
 
-/// Who owns which socket: what the observer needs from the executor to fill [`RowInfo`](tcpconform_model::RowInfo).
+/// Who owns which socket: what the observer needs from the executor to fill
+/// [`RowInfo`](tcpconform_model::RowInfo).
 pub trait Owners {
     /// The scenario socket whose cookie this is, if any.
     fn owner_of(&self, cookie: u64) -> Option<SockId>;
@@ -165,6 +166,28 @@ pub struct ListenerRead<'a> {
     pub queue: u32,
     /// The backlog (`tcpi_sacked` of a listener).
     pub backlog: u32,
+}
+
+impl<'a> ListenerRead<'a> {
+    /// The listener behind `fd` with the queues `TCP_INFO` showed, if it can be read through
+    /// its descriptor: not with `SO_KEEPALIVE`, whose timer a listener could carry over from
+    /// before (see the `bound_rows` module's `listener_row`).
+    pub fn readable(
+        host: Host,
+        cookie: u64,
+        fd: BorrowedFd<'a>,
+        queue: u32,
+        backlog: u32,
+    ) -> Option<Self> {
+        let keepalive = socket2::SockRef::from(&fd).keepalive().ok()?;
+        (!keepalive).then_some(Self {
+            host,
+            cookie,
+            fd,
+            queue,
+            backlog,
+        })
+    }
 }
 
 /// The sockets of a case that are in `CLOSE` with a descriptor ([`DescriptorReading::closed`]):
@@ -375,19 +398,22 @@ impl Observer {
         }
         let mut rows = stopwatch::time("observe: dumps", || self.all_rows_in(states))?;
         let reading = stopwatch::time("observe: descriptors' states", || owners.after_dump());
-        if states & (1 << TCP_LISTEN) == 0 && reading.listeners_unread {
-            rows.extend(self.all_rows_in(1 << TCP_LISTEN)?);
-        } else if states & (1 << TCP_LISTEN) == 0 {
-            let listeners = stopwatch::time("observe: listeners read through descriptors", || {
-                reading
-                    .listeners
-                    .iter()
-                    .map(bound_rows::listener_row)
-                    .collect::<Option<Vec<DiagRow>>>()
-            });
-            match listeners {
+        if states & (1 << TCP_LISTEN) == 0 {
+            let read = (!reading.listeners_unread)
+                .then(|| {
+                    stopwatch::time("observe: listeners read through descriptors", || {
+                        let rows = reading.listeners.iter().map(bound_rows::listener_row);
+                        rows.collect::<Option<Vec<DiagRow>>>()
+                    })
+                })
+                .flatten();
+            match read {
                 Some(listeners) => rows.extend(listeners),
-                None => rows.extend(self.all_rows_in(1 << TCP_LISTEN)?),
+                None => {
+                    // Dumped now: a walk of this reading need not ask for them again.
+                    rows.extend(self.all_rows_in(1 << TCP_LISTEN)?);
+                    states |= 1 << TCP_LISTEN;
+                }
             }
         }
         if reference {
@@ -520,7 +546,7 @@ impl Observer {
         // (the candidate's own among them: a minisocket keeps its socket's cookie), a bound
         // socket. It may hold the port, and a probe bound next to it would leave a trace.
         for (row, _) in &read {
-            let overlaps =
+            let shares =
                 |o: &DiagRow| o.host == row.host && bound_rows::shares_bucket(o.local, row.local);
             let other_read = read
                 .iter()
@@ -530,7 +556,7 @@ impl Observer {
                 .iter()
                 .chain(self.bound_rows.iter().filter(kept))
                 .chain(other_read);
-            if others.any(overlaps) {
+            if others.any(shares) {
                 return Ok(Err(WalkReason::SharedPort));
             }
         }
@@ -562,18 +588,11 @@ impl Observer {
     /// For tests that hold it against a dump.
     pub fn listener_row(owners: &dyn Owners, cookie: u64) -> Option<DiagRow> {
         let (host, fd) = owners.descriptor(cookie)?;
-        let (state, queue, backlog) = crate::sys::tcp_info_listener(fd).ok()?;
-        let keepalive = socket2::SockRef::from(&fd).keepalive().ok()?;
-        if state != TCP_LISTEN || keepalive {
+        let (state, queue, backlog) = crate::sys::tcp_info_head(fd).ok()?;
+        if state != TCP_LISTEN {
             return None;
         }
-        bound_rows::listener_row(&ListenerRead {
-            host,
-            cookie,
-            fd,
-            queue,
-            backlog,
-        })
+        bound_rows::listener_row(&ListenerRead::readable(host, cookie, fd, queue, backlog)?)
     }
 
     /// The hosts observed.
@@ -634,8 +653,8 @@ impl Observer {
     }
 
     /// [`Observer::settled_snapshot`] after a call that sent no segment (see
-    /// [`sends_nothing`](super::sends_nothing)), on a table that was settled before it: one dump, unless it shows
-    /// something in flight.
+    /// [`sends_nothing`](super::sends_nothing)), on a table that was settled before it: one
+    /// dump, unless it shows something in flight.
     pub fn settled_snapshot_after_quiet_call(
         &mut self,
         owners: &dyn Owners,

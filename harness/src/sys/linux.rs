@@ -40,13 +40,13 @@ fn u32_at(info: &[u8], i: usize) -> u32 {
     u32::from_ne_bytes([info[i], info[i + 1], info[i + 2], info[i + 3]])
 }
 
-/// What `TCP_INFO` tells of a listener (`tcp_get_info()` returns early for one, with two
-/// fields aliased), and the state of any socket: `struct tcp_info` (`include/uapi/linux/tcp.h`)
-/// starts with eight `u8` fields, `tcpi_state` first, then `u32` fields (native-endian):
-/// `tcpi_state`, `tcpi_unacked` (offset 24: the connections ready for
+/// The head of `TCP_INFO`: the state of any socket and, for a listener (`tcp_get_info()`
+/// returns early for one, with two fields aliased), its queues. `struct tcp_info`
+/// (`include/uapi/linux/tcp.h`) starts with eight `u8` fields, `tcpi_state` first, then `u32`
+/// fields (native-endian): `tcpi_state`, `tcpi_unacked` (offset 24: the connections ready for
 /// `accept()`, `sk_ack_backlog`) and `tcpi_sacked` (offset 28: the backlog,
 /// `sk_max_ack_backlog`), sock_diag's `idiag_rqueue` and `idiag_wqueue` for a listener.
-pub(crate) fn tcp_info_listener(fd: BorrowedFd<'_>) -> Result<(u8, u32, u32), i32> {
+pub(crate) fn tcp_info_head(fd: BorrowedFd<'_>) -> Result<(u8, u32, u32), i32> {
     let info = tcp_info::<32>(fd)?;
     Ok((info[0], u32_at(&info, 24), u32_at(&info, 28)))
 }

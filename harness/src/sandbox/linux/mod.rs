@@ -12,8 +12,9 @@
 //!    table, so a dump costs about 260 µs with the host's shared 262144-bucket one, 20 µs
 //!    with a private one of 1024 buckets and 10 µs with the default 128 (the extra namespace
 //!    costs about 0.4 ms once, and a case holds a few sockets). The kernel derives
-//!    `tcp_max_tw_buckets` and `tcp_max_syn_backlog` from the table's size (`tcp_set_hashinfo()`); both are written back to the values a namespace on
-//!    the shared table gets, so the defaults the model assumes still hold.
+//!    `tcp_max_tw_buckets` and `tcp_max_syn_backlog` from the table's size
+//!    (`tcp_set_hashinfo()`); both are written back to the values a namespace on the shared
+//!    table gets, so the defaults the model assumes still hold.
 //! 2. For a two-host case, a second `unshare` makes host `b`; the thread keeps a descriptor of
 //!    each namespace and returns to `a` with `setns`. Work on `b` (creating a socket, writing
 //!    a sysctl, opening its netlink sockets) is done by stepping into `b` and back: a socket
