@@ -86,6 +86,15 @@ pub enum HarnessError {
         /// What failed.
         reason: String,
     },
+    /// A shortcut of the harness disagreed with the slow way it stands in for (checked on its
+    /// first uses, and always with `tcpconform run --check-readings`).
+    #[error("{what} disagreed with the slow way: {reason}")]
+    SelfCheck {
+        /// The shortcut.
+        what: String,
+        /// How the two differed.
+        reason: String,
+    },
     /// A harness operation did not finish in time.
     #[error("{what} did not finish within {after:?}")]
     Timeout {

@@ -218,14 +218,26 @@ fn binds_and_releases_are_seen_without_walking_the_bind_hash() {
         }
         assert_eq!(case.observer().walks(), walks, "a walk after a bind");
         assert!(case.observer().descriptor_reads() >= steps.len() as u64 - 1);
-        // Port 5000 at another address: s3's bucket, so no probe, a walk.
+        // Port 5000 at another address, s3's bucket: no probe, but none is needed, the bind
+        // succeeded.
         calls(case, &["s5 = socket(inet)", "bind(s5, 127.0.0.2:5000)"]);
+        assert_eq!(bound(case), from_walk(case));
+        assert_eq!(case.observer().walks(), walks, "a walk after a bind");
+        // A refused connect() says nothing of whether s5 keeps its port, and no probe can
+        // ask next to s3: a walk.
+        calls(case, &["connect(s5, 127.0.0.1:5999)"]);
         assert_eq!(bound(case), from_walk(case));
         assert_eq!(
             case.observer().walks(),
             walks + 1,
             "no walk for a shared port"
         );
+        // An IPv6 socket is asked itself, shared port or not.
+        let walks = case.observer().walks();
+        calls(case, &["s6 = socket(inet6)", "bind(s6, [::1]:5000)"]);
+        calls(case, &["connect(s6, [::1]:5999)"]);
+        assert_eq!(bound(case), from_walk(case));
+        assert_eq!(case.observer().walks(), walks, "a walk for an IPv6 socket");
     });
 }
 
@@ -402,4 +414,33 @@ fn a_listener_read_through_its_descriptor_is_the_row_a_dump_shows() {
             .count();
         assert_eq!(listeners, 5, "{rows:#?}");
     });
+}
+
+/// Every reading that kept the bound, inactive rows without a walk (unchanged, read through
+/// descriptors, told by the calls' results, asked of IPv6 sockets themselves, probed) holds
+/// against a walk over random cases: a campaign with `check_readings`, where the first
+/// difference fails the case as the harness's. `TCPCONFORM_SEED` repeats a run.
+#[test]
+fn every_reading_kept_without_a_walk_holds_against_one() {
+    use tcpconform_harness::campaign::{self, CampaignOptions, CampaignOutcome};
+    use tcpconform_harness::config::CaseConfig;
+    if !kernel_or_skip("every_reading_kept_without_a_walk_holds_against_one") {
+        return;
+    }
+    let profile = tcpconform_harness::kernel::running_profile().expect("a kernel version");
+    let seed = std::env::var("TCPCONFORM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            now.map(|d| d.as_nanos() as u64).unwrap_or(1)
+        });
+    println!("seed {seed}");
+    let mut options = CampaignOptions::for_this_host(CaseConfig::defaults(profile), 1000, seed);
+    options.check_readings = true;
+    let report = campaign::run(&options, &|_| {});
+    if let CampaignOutcome::HarnessFailed(e) = &report.outcome {
+        panic!("seed {seed}: {e}");
+    }
+    assert_eq!(report.cases, 1000);
 }

@@ -44,6 +44,11 @@ pub(crate) struct RunArgs {
     /// divergence is grouped, shrunk and saved).
     #[arg(long)]
     pub(crate) stop_at_first: bool,
+    /// Check the harness itself: hold every reading of the socket table that kept the bound,
+    /// inactive rows without walking the kernel's bind hash against a walk (Linux; about
+    /// four times slower). A difference is a harness failure, not a verdict.
+    #[arg(long)]
+    pub(crate) check_readings: bool,
     /// Known divergences (a TOML file): the run fails only on divergences no entry knows, and
     /// lists the entries nothing matched.
     #[arg(long, value_name = "FILE")]
@@ -234,6 +239,7 @@ fn options(args: &RunArgs, target: &Prediction) -> Result<CampaignOptions, ExitC
     options.record = args.record.is_some();
     options.backend = target.backend.clone();
     options.stop_at_first = args.stop_at_first;
+    options.check_readings = args.check_readings;
     options.shrink_budget = ShrinkBudget {
         time: Duration::from_secs(args.shrink_secs),
         runs: args.shrink_runs,

@@ -50,6 +50,10 @@ pub struct CampaignOptions {
     pub record: bool,
     /// Where the cases run.
     pub backend: Backend,
+    /// Hold every reading of the socket table that kept the bound, inactive rows without
+    /// walking the bind hash against a walk, a failure being the harness's (Linux; see
+    /// [`crate::observer::check_readings_against_walks`]).
+    pub check_readings: bool,
 }
 
 impl CampaignOptions {
@@ -66,6 +70,7 @@ impl CampaignOptions {
             generation: generate::GenOptions::default(),
             record: false,
             backend: Backend::Kernel,
+            check_readings: false,
         }
     }
 }
@@ -307,6 +312,10 @@ pub fn run(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campai
 
 fn run_here(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> CampaignReport {
     let start = Instant::now();
+    #[cfg(target_os = "linux")]
+    if options.check_readings {
+        crate::observer::check_readings_against_walks(true);
+    }
     let tally = Tally {
         digest: Mutex::new(RunDigest::new(options.record)),
         ..Tally::default()
@@ -338,7 +347,21 @@ fn run_here(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campa
         let run = match run_case_on(&options.backend, &state.config, &ops) {
             Ok(run) => run,
             Err(e) => {
-                *tally.harness_error.lock().expect("lock") = Some(e.to_string());
+                // The case in scenario syntax, so that it can be looked at and replayed.
+                let hosts = if state.config.two_hosts {
+                    "\n    @hosts 2"
+                } else {
+                    ""
+                };
+                let sysctls: String = (state.config.sysctls.iter())
+                    .map(|(host, s)| match host {
+                        tcpconform_model::Host::A => format!("\n    @sysctl {s}"),
+                        tcpconform_model::Host::B => format!("\n    @sysctl b {s}"),
+                    })
+                    .collect();
+                let calls: String = ops.iter().map(|op| format!("\n    {op}")).collect();
+                let e = format!("{e}\n  the case:{hosts}{sysctls}{calls}");
+                *tally.harness_error.lock().expect("lock") = Some(e.clone());
                 return Err(TestCaseError::fail(format!("harness: {e}")));
             }
         };

@@ -48,7 +48,7 @@ use super::{
 use crate::error::HarnessError;
 use crate::observer::{
     ALL_STATES, ClosedSockets, DescriptorReading, ListenerRead, Observer, Owners,
-    TCP_BOUND_INACTIVE, TCP_CLOSE, TCP_LISTEN,
+    TCP_BOUND_INACTIVE, TCP_CLOSE, TCP_LISTEN, Touch, TouchedBy,
 };
 use crate::sandbox::Hosts;
 use crate::{errno, sys};
@@ -87,7 +87,7 @@ pub struct Executor {
     impaired_local: std::collections::BTreeSet<SocketAddr>,
     /// The cookies of the sockets that calls since the observer last walked the bind hash
     /// may have bound or unbound ([`Owners::touched_since_walk`]).
-    touched: std::cell::RefCell<Vec<u64>>,
+    touched: std::cell::RefCell<Vec<Touch>>,
 }
 
 impl Owners for Executor {
@@ -174,7 +174,7 @@ impl Owners for Executor {
         }
     }
 
-    fn touched_since_walk(&self) -> Option<Vec<u64>> {
+    fn touched_since_walk(&self) -> Option<Vec<Touch>> {
         Some(self.touched.borrow().clone())
     }
 
@@ -306,12 +306,14 @@ impl Executor {
     ) -> Result<Observed, HarnessError> {
         let observed = self.dispatch(op, env, hosts, observer)?;
         if can_change_bound_row(op.call()) {
-            let cookies: Vec<u64> = op
+            let by = TouchedBy::of(op.call(), &observed.outcome);
+            let touches: Vec<Touch> = op
                 .socks()
                 .into_iter()
                 .filter_map(|s| self.slots.get(&s).map(|slot| slot.cookie))
+                .map(|cookie| Touch { cookie, by })
                 .collect();
-            self.touched.borrow_mut().extend(cookies);
+            self.touched.borrow_mut().extend(touches);
         }
         Ok(observed)
     }

@@ -45,13 +45,15 @@
 //!    nothing to read through a descriptor (Linux before 6.8 shows none).
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
-use std::os::fd::BorrowedFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Mutex, OnceLock};
 
-use tcpconform_model::{Family, Host};
+use tcpconform_model::{Errno, Family, Host, Op, Outcome};
 
 use super::{DiagRow, ListenerRead, TCP_CLOSE, TCP_LISTEN};
+use crate::error::HarnessError;
 use crate::sys;
 
 /// Set once a walk of the bind hash has shown a bound, inactive row: this kernel dumps them
@@ -68,6 +70,153 @@ pub(super) fn walk_showed(bound: &[DiagRow]) {
     if !bound.is_empty() {
         BOUND_ROWS_DUMPED.store(true, Ordering::Relaxed);
     }
+}
+
+/// Whether readings are held against walks ([`check_readings_against_walks`]): 0 no, 1 yes,
+/// 2 not yet read from `TCPCONFORM_CHECK_READINGS`.
+static CHECKED: AtomicU8 = AtomicU8::new(2);
+
+/// From now on in this process, every reading of the socket table that keeps the bound,
+/// inactive rows without walking the bind hash (unchanged, read through descriptors, told by
+/// the calls' results, asked of the sockets or probed) also walks it, and fails (a
+/// [`HarnessError::SelfCheck`]) when the walk shows other rows: the check of this module's
+/// rules on a kernel (`tcpconform run --check-readings`, or `TCPCONFORM_CHECK_READINGS=1`).
+pub fn check_readings_against_walks(on: bool) {
+    CHECKED.store(on.into(), Ordering::Relaxed);
+}
+
+/// Whether readings are held against walks ([`check_readings_against_walks`]).
+pub(super) fn checked_against_walks() -> bool {
+    match CHECKED.load(Ordering::Relaxed) {
+        2 => {
+            let on = std::env::var_os("TCPCONFORM_CHECK_READINGS").is_some_and(|v| v == "1");
+            check_readings_against_walks(on);
+            on
+        }
+        v => v == 1,
+    }
+}
+
+/// The rows `kept` (read through descriptors or kept from earlier) against those a walk
+/// showed: `None` when they are the same, else the difference. A peer with port 0 counts as
+/// none, as in the compared rows (a failed connect() leaves `inet_daddr`, which only a walk
+/// shows).
+pub(super) fn differences(kept: &[DiagRow], walked: &[DiagRow]) -> Option<String> {
+    let fields = |r: &DiagRow| {
+        let peer = (r.peer.port() != 0).then_some(r.peer);
+        let queues = (r.rqueue, r.wqueue, r.unacked);
+        let timer = (r.timer, r.retransmits, r.expires_ms);
+        let who = (r.interface, r.uid, r.inode);
+        (
+            r.host, r.cookie, r.family, r.state, r.local, peer, queues, timer, who,
+        )
+    };
+    let mut kept: Vec<_> = kept.iter().map(fields).collect();
+    let mut walked: Vec<_> = walked.iter().map(fields).collect();
+    kept.sort_by_key(|f| (f.0, f.1));
+    walked.sort_by_key(|f| (f.0, f.1));
+    (kept != walked).then(|| format!("kept {kept:?}, walked {walked:?}"))
+}
+
+/// A call that named a socket in a way that can change its bound, inactive row
+/// ([`Owners::touched_since_walk`](super::Owners::touched_since_walk)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Touch {
+    /// The socket's cookie.
+    pub cookie: u64,
+    /// What the call's own result says of the socket's place in the bind hash.
+    pub by: TouchedBy,
+}
+
+/// What a call's result says of whether the socket it named is in the bind hash
+/// (`inet_num`), whatever it was before. Only what holds whatever the kernel's variants: a
+/// `listen()` refused with `EINVAL` says nothing, since `listen_after_connect=einval` takes a
+/// port first. The first few uses of each in a process are held against a walk
+/// ([`verified`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TouchedBy {
+    /// A `bind()` that succeeded: the socket is in the bind hash exactly when its name now
+    /// has a port. `__inet_bind()` and `__inet6_bind()` end with `inet_sport =
+    /// htons(inet_num)`, whether `get_port()` bound it or `IP_BIND_ADDRESS_NO_PORT` left it
+    /// unbound.
+    BindSucceeded,
+    /// A call whose result shows that it left the socket's place in the bind hash as it was.
+    Unchanged(Unchanged),
+    /// Any other call: anything may have changed (a `connect()` that fails releases the port
+    /// `tcp_set_state(TCP_CLOSE)` finds without `SOCK_BINDPORT_LOCK`, and so may `destroy`).
+    Other,
+}
+
+/// The calls whose result shows that they left a socket's place in the bind hash as it was
+/// ([`TouchedBy::Unchanged`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Unchanged {
+    /// A `bind()` that failed: a bound socket is refused (`EINVAL`) before anything changes,
+    /// and an unbound one stays unbound (a refusal from `get_port()` drops the buckets it made
+    /// and clears only the address; one from the post-bind hook puts the port back).
+    BindRefused,
+    /// A `connect()` refused with `EISCONN` or `EALREADY` by `__inet_stream_connect()`'s look
+    /// at `sock->state`, before `tcp_v4_connect()` or `tcp_v6_connect()`.
+    ConnectRefusedByState,
+    /// A `shutdown()` that answered `ENOTCONN`: `inet_shutdown()` found the socket in
+    /// `CLOSE`, where `tcp_shutdown()` does nothing.
+    ShutdownInClose,
+    /// A `destroy` that answered `ENOENT`: `SOCK_DESTROY` found no row to abort.
+    DestroyFoundNothing,
+    /// A `recv()`: `tcp_recvmsg()` takes no port and gives none back.
+    Recv,
+}
+
+impl TouchedBy {
+    /// What the result `outcome` of `call` (an op unwrapped of its
+    /// [`NonBlocking`](Op::NonBlocking) or [`Within`](Op::Within)) says.
+    pub fn of(call: &Op, outcome: &Outcome) -> Self {
+        use Errno::{EALREADY, EISCONN, ENOENT, ENOTCONN};
+        let unchanged = match (call, outcome) {
+            (Op::Bind { .. }, Outcome::Ok) => return Self::BindSucceeded,
+            (Op::Bind { .. }, Outcome::Err(_)) => Unchanged::BindRefused,
+            (Op::Connect { .. }, Outcome::Err(EISCONN | EALREADY)) => {
+                Unchanged::ConnectRefusedByState
+            }
+            (Op::Shutdown { .. }, Outcome::Err(ENOTCONN)) => Unchanged::ShutdownInClose,
+            (Op::Destroy { .. }, Outcome::Err(ENOENT)) => Unchanged::DestroyFoundNothing,
+            (Op::Recv { .. }, _) => Unchanged::Recv,
+            _ => return Self::Other,
+        };
+        Self::Unchanged(unchanged)
+    }
+
+    /// Whether a socket is in the bind hash after this call, given whether it was before
+    /// (`None`: unknown).
+    pub fn bound_after(self, before: Option<bool>) -> Option<bool> {
+        match self {
+            Self::BindSucceeded => Some(true),
+            Self::Unchanged(_) => before,
+            Self::Other => None,
+        }
+    }
+}
+
+/// How many uses of each [`TouchedBy`] in a process are held against a walk before it is
+/// trusted there.
+const USES_VERIFIED: u8 = 3;
+
+/// Whether the uses of `used` are trusted in this process: each of the first
+/// [`USES_VERIFIED`] uses of a kind counts one, and asks for a walk to hold the reading
+/// against (so a kernel where a result means something else fails the case, a
+/// [`HarnessError::SelfCheck`], instead of hiding a difference).
+pub(super) fn verified(used: &[TouchedBy]) -> bool {
+    static USES: Mutex<BTreeMap<TouchedBy, u8>> = Mutex::new(BTreeMap::new());
+    let mut uses = USES.lock().unwrap_or_else(|e| e.into_inner());
+    let mut verified = true;
+    for kind in used {
+        let n = uses.entry(*kind).or_default();
+        if *n < USES_VERIFIED {
+            *n += 1;
+            verified = false;
+        }
+    }
+    verified
 }
 
 /// What the bound, inactive rows of a reading depend on.
@@ -223,8 +372,10 @@ pub(super) fn listener_row(listener: &ListenerRead<'_>) -> Option<DiagRow> {
 pub(super) struct ReadThrough {
     /// The cookies of the candidates read.
     pub(super) read: Vec<u64>,
-    /// The bound, inactive rows of those the probe found in the bind hash.
+    /// The bound, inactive rows of those found in the bind hash.
     pub(super) found: Vec<DiagRow>,
+    /// What the calls' results said, where they told whether a candidate is bound.
+    pub(super) deduced: Vec<TouchedBy>,
 }
 
 /// Why a reading walks the bind hash instead of reading the candidates through their
@@ -285,6 +436,56 @@ pub(super) fn shares_bucket(a: SocketAddr, b: SocketAddr) -> bool {
     a.port() == b.port()
 }
 
+/// The address an IPv6 candidate is asked to bind to ([`in_bind_hash_v6`]): `100::1`, in
+/// RFC 6666's discard-only prefix, which no host of a case has.
+const NOT_LOCAL_V6: Ipv6Addr = Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 1);
+
+/// Whether an IPv6 socket in `CLOSE` is in the bind hash, asked of the socket itself: it binds
+/// to an address no host has ([`NOT_LOCAL_V6`], port 0). `__inet6_bind()` refuses a socket
+/// with `inet_num` set (`EINVAL`: "active socket, double bind") *before* it looks at the
+/// address, and one without it because the address is not the host's (`EADDRNOTAVAIL`,
+/// `ipv6_chk_addr()`), in both cases before it changes anything; the port 0 needs no
+/// capability and the unicast address no scope. Nothing else can make it succeed: no op sets
+/// `IP_FREEBIND` or `IP_TRANSPARENT`, and `net.ipv6.ip_nonlocal_bind` is no sysctl a case sets
+/// (a bind that succeeded anyway is a harness failure). Unlike a [`BindProbe`] it needs no
+/// other socket, so no other row sharing the port can change or muddle the answer. IPv4 has no
+/// such question: `__inet_bind()` checks the address first, and clears it when `get_port()`
+/// refuses. Asked only where [`self_bind_answers`] showed that this kernel answers so.
+pub(super) fn in_bind_hash_v6(fd: BorrowedFd<'_>) -> Result<Probed, HarnessError> {
+    let not_local = SocketAddr::from((NOT_LOCAL_V6, 0));
+    match socket2::SockRef::from(&fd).bind(&not_local.into()) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(Probed::Held),
+        Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => Ok(Probed::Free),
+        Err(_) => Ok(Probed::Unknown),
+        Ok(()) => Err(HarnessError::Unsupported {
+            what: "asking a socket in CLOSE whether it is bound".into(),
+            reason: format!("it was bound to {not_local}: non-local binds are on here"),
+        }),
+    }
+}
+
+/// Whether this kernel answers [`in_bind_hash_v6`] as `__inet6_bind()` does, checked once per
+/// process, in the namespace of the first host made ([`BindProbe::here`]): a socket bound to `[::1]:0` must
+/// be told `EINVAL`, an unbound one `EADDRNOTAVAIL`. Otherwise (no IPv6 loopback, another
+/// order of checks) IPv6 candidates are probed or walked for as IPv4 ones are.
+pub(super) fn self_bind_answers() -> bool {
+    static ANSWERS: OnceLock<bool> = OnceLock::new();
+    *ANSWERS.get_or_init(|| {
+        use socket2::{Domain, Socket, Type};
+        let asked = || -> Option<(Probed, Probed)> {
+            let bound = Socket::new(Domain::IPV6, Type::STREAM, None).ok()?;
+            bound
+                .bind(&SocketAddr::from((Ipv6Addr::LOCALHOST, 0)).into())
+                .ok()?;
+            let unbound = Socket::new(Domain::IPV6, Type::STREAM, None).ok()?;
+            let held = in_bind_hash_v6(bound.as_fd()).ok()?;
+            let free = in_bind_hash_v6(unbound.as_fd()).ok()?;
+            Some((held, free))
+        };
+        asked() == Some((Probed::Held, Probed::Free))
+    })
+}
+
 /// A probe's answer: whether a socket of the namespace holds a name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Probed {
@@ -317,6 +518,9 @@ impl BindProbe {
     /// made there: then candidates of that family are walked for).
     pub(super) fn here() -> Self {
         use socket2::{Domain, Socket, Type};
+        // The first host of the process checks, in its namespace, what its sockets' own binds
+        // answer.
+        self_bind_answers();
         let make = |domain: Domain| {
             (0..PROBES_PER_FAMILY)
                 .map_while(|_| {
@@ -413,6 +617,38 @@ mod tests {
             Some(vec![1])
         );
         assert!(!key(3, &[(1, "127.0.0.1:5002")]).follows(&then, &[]));
+    }
+
+    #[test]
+    fn only_a_bind_and_calls_refused_before_any_change_tell_whether_a_socket_is_bound() {
+        use tcpconform_model::{Errno, Op, Outcome, SockId};
+        let sock = SockId(0);
+        let bind = crate::scenario::parse_op("bind(s0, 127.0.0.1:5000)").unwrap();
+        let listen = Op::Listen { sock, backlog: 1 };
+        let connect = crate::scenario::parse_op("connect(s0, 127.0.0.1:5000)").unwrap();
+        let of = TouchedBy::of;
+        assert_eq!(of(&bind, &Outcome::Ok), TouchedBy::BindSucceeded);
+        let refused = of(&bind, &Outcome::Err(Errno::EADDRINUSE));
+        assert_eq!(refused, TouchedBy::Unchanged(Unchanged::BindRefused));
+        // listen_after_connect=einval takes a port before it answers EINVAL.
+        assert_eq!(of(&listen, &Outcome::Err(Errno::EINVAL)), TouchedBy::Other);
+        assert_eq!(of(&listen, &Outcome::Ok), TouchedBy::Other);
+        let by_state = TouchedBy::Unchanged(Unchanged::ConnectRefusedByState);
+        assert_eq!(of(&connect, &Outcome::Err(Errno::EISCONN)), by_state);
+        assert_eq!(of(&connect, &Outcome::Err(Errno::EALREADY)), by_state);
+        // A refused connect() may have released the port it took.
+        assert_eq!(
+            of(&connect, &Outcome::Err(Errno::ECONNREFUSED)),
+            TouchedBy::Other
+        );
+        // In call order: a bind binds whatever came before; a refusal keeps what was.
+        let after =
+            |touches: &[TouchedBy], before| touches.iter().fold(before, |b, t| t.bound_after(b));
+        let succeeded = TouchedBy::BindSucceeded;
+        assert_eq!(after(&[TouchedBy::Other, succeeded], None), Some(true));
+        assert_eq!(after(&[refused], Some(false)), Some(false));
+        assert_eq!(after(&[refused], None), None);
+        assert_eq!(after(&[succeeded, TouchedBy::Other], Some(true)), None);
     }
 
     #[test]

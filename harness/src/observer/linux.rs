@@ -64,6 +64,7 @@ use std::time::{Duration, Instant};
 use tcpconform_model::{Errno, Host, Snapshot, SockId};
 
 use super::bound_rows::{self, Probed, ReadThrough, WalkKey, WalkReason};
+pub use super::bound_rows::{Touch, TouchedBy, Unchanged, check_readings_against_walks};
 use super::diag::{DiagRow, DiagSocket};
 use super::{Settled, same_active_rows};
 use crate::error::HarnessError;
@@ -120,12 +121,12 @@ pub trait Owners {
     fn after_dump(&self) -> DescriptorReading<'_> {
         DescriptorReading::default()
     }
-    /// The cookies of the sockets that calls named, since the bound, inactive rows were last
-    /// read, in a way that can change their bound, inactive row: whether (and where) they are
-    /// bound (`bind`, `listen`, `connect`, `accept`, `shutdown`, `close`, `destroy`) or its
-    /// queue (`recv`); `None` when the owner cannot tell (then every reading walks the bind
+    /// The sockets that calls named, since the bound, inactive rows were last read, in a way
+    /// that can change their bound, inactive row: whether (and where) they are bound (`bind`,
+    /// `listen`, `connect`, `accept`, `shutdown`, `close`, `destroy`) or its queue (`recv`),
+    /// in call order; `None` when the owner cannot tell (then every reading walks the bind
     /// hash). The observer clears them with [`Owners::walked`].
-    fn touched_since_walk(&self) -> Option<Vec<u64>> {
+    fn touched_since_walk(&self) -> Option<Vec<Touch>> {
         None
     }
     /// The bound, inactive rows were read (the bind hash walked, or the named sockets read
@@ -430,7 +431,11 @@ impl Observer {
                 candidates: closed.with_port,
             }
         });
-        let touched = owners.touched_since_walk();
+        let touches = owners.touched_since_walk();
+        let touched: Option<Vec<u64>> = touches
+            .as_ref()
+            .map(|t| t.iter().map(|t| t.cookie).collect());
+        let mut walked_now = false;
         let current = match (&key, &self.walked, &touched) {
             (Some(now), Some(then), Some(touched)) => now.follows(then, touched),
             _ => false,
@@ -446,8 +451,9 @@ impl Observer {
             let then = self.walked.take();
             let read = match (&key, &then, &touched) {
                 (Some(now), Some(then), Some(touched)) => {
+                    let touches = touches.as_deref().unwrap_or_default();
                     stopwatch::time("observe: bound rows read through descriptors", || {
-                        self.read_through_descriptors(now, then, touched, &rows, owners)
+                        self.read_through_descriptors(now, then, touched, touches, &rows, owners)
                     })?
                 }
                 _ => Err(WalkReason::NoEarlierWalk),
@@ -463,13 +469,38 @@ impl Observer {
                     self.walked = Some(now);
                     self.reads += 1;
                     owners.walked();
+                    if !bound_rows::verified(&through.deduced) {
+                        self.check_against_a_walk()?;
+                    }
                 }
-                (Err(reason), key) => self.walk(owners, states, key, reason, &mut rows)?,
+                (Err(reason), key) => {
+                    walked_now = true;
+                    self.walk(owners, states, key, reason, &mut rows)?
+                }
                 (Ok(_), None) => unreachable!("a reading through descriptors has a key"),
             }
         }
+        if self.walked.is_some() && !walked_now && bound_rows::checked_against_walks() {
+            self.check_against_a_walk()?;
+        }
         rows.extend(self.bound_rows.iter().cloned());
         Ok(rows)
+    }
+
+    /// Walks the bind hash and fails when it shows other bound, inactive rows than those the
+    /// reading kept ([`bound_rows::checked_against_walks`]).
+    fn check_against_a_walk(&mut self) -> Result<(), HarnessError> {
+        let walk = stopwatch::time("observe: bind-hash walks: checking a reading", || {
+            self.all_rows_in(1 << TCP_BOUND_INACTIVE)
+        })?;
+        let walked: Vec<DiagRow> = walk.into_iter().filter(|r| r.state == TCP_CLOSE).collect();
+        match bound_rows::differences(&self.bound_rows, &walked) {
+            None => Ok(()),
+            Some(reason) => Err(HarnessError::SelfCheck {
+                what: "the bound, inactive rows kept without a walk".into(),
+                reason,
+            }),
+        }
     }
 
     /// A walk of the bind hash: the bound, inactive rows, and the listeners `states` left out
@@ -510,14 +541,16 @@ impl Observer {
     }
 
     /// The candidates that changed since the reading `then` (new, renamed or named by a
-    /// call), read through their descriptors, each found in the bind hash or not by a probe,
-    /// when that is exact (see the `bound_rows` module): their cookies and the rows of those
-    /// found; otherwise why the bind hash must be walked. `rows` is the reading's dump.
+    /// call), read through their descriptors, each found in the bind hash or not by the
+    /// results of the calls that named it (`touches`) or else by a probe, when that is exact
+    /// (see the `bound_rows` module): their cookies and the rows of those found; otherwise why
+    /// the bind hash must be walked. `rows` is the reading's dump.
     fn read_through_descriptors(
         &mut self,
         now: &WalkKey,
         then: &WalkKey,
         touched: &[u64],
+        touches: &[Touch],
         rows: &[DiagRow],
         owners: &dyn Owners,
     ) -> Result<Result<ReadThrough, WalkReason>, HarnessError> {
@@ -542,10 +575,51 @@ impl Observer {
             !to_read.contains(&r.cookie)
                 && (now.candidates.contains_key(&r.cookie) || owners.owner_of(r.cookie).is_none())
         };
+        // Whether each is in the bind hash, as far as the calls that named it tell, from what
+        // the reading `then` showed of it (nothing, if it was no candidate then).
+        let mut deduced = Vec::new();
+        let mut known = |row: &DiagRow| {
+            let before = then
+                .candidates
+                .contains_key(&row.cookie)
+                .then(|| self.bound_rows.iter().any(|r| r.cookie == row.cookie));
+            let by: Vec<TouchedBy> = touches
+                .iter()
+                .filter(|t| t.cookie == row.cookie)
+                .map(|t| t.by)
+                .collect();
+            let bound = by.iter().fold(before, |bound, by| by.bound_after(bound));
+            if bound.is_some() {
+                deduced.extend(by.into_iter().filter(|by| *by != TouchedBy::Other));
+            }
+            bound
+        };
+        let mut fresh = Vec::new();
+        let mut unknown = Vec::new();
+        for (row, name) in read.iter().cloned() {
+            let bound = match known(&row) {
+                Some(bound) => bound,
+                None if name.is_ipv6() && bound_rows::self_bind_answers() => {
+                    let (_, fd) = owners.descriptor(row.cookie).expect("read through it");
+                    match bound_rows::in_bind_hash_v6(fd)? {
+                        Probed::Held => true,
+                        Probed::Free => false,
+                        Probed::Unknown => return Ok(Err(WalkReason::ProbeUnknown)),
+                    }
+                }
+                None => {
+                    unknown.push((row, name));
+                    continue;
+                }
+            };
+            if bound {
+                fresh.push(row);
+            }
+        }
         // Any other row with the port, at any address: a connection, a listener, a TIME-WAIT
         // (the candidate's own among them: a minisocket keeps its socket's cookie), a bound
         // socket. It may hold the port, and a probe bound next to it would leave a trace.
-        for (row, _) in &read {
+        for (row, _) in &unknown {
             let shares =
                 |o: &DiagRow| o.host == row.host && bound_rows::shares_bucket(o.local, row.local);
             let other_read = read
@@ -560,8 +634,7 @@ impl Observer {
                 return Ok(Err(WalkReason::SharedPort));
             }
         }
-        let mut fresh = Vec::new();
-        for (row, name) in read {
+        for (row, name) in unknown {
             match self.socket(row.host)?.probe.holds(name) {
                 Probed::Held => fresh.push(row),
                 Probed::Free => {}
@@ -571,6 +644,7 @@ impl Observer {
         Ok(Ok(ReadThrough {
             read: to_read,
             found: fresh,
+            deduced,
         }))
     }
 
@@ -703,8 +777,11 @@ impl Observer {
             // whole one.
             let out_of_time = (previous.is_some() || quiet) && start.elapsed() + pause > budget;
             // The receive backlogs matter only to a table that has settled otherwise (or is
-            // out of time): only then are they read.
-            let busy = if (stable && flight == 0) || out_of_time {
+            // out of time): only then are they read. After a quiet call they hold nothing of
+            // the case's: the table settled before it with the backlogs read empty, and the
+            // call sent nothing.
+            let after_quiet_call = quiet && dumps == 1;
+            let busy = if ((stable && flight == 0) || out_of_time) && !after_quiet_call {
                 flight
                     + stopwatch::time("observe: receive backlogs", || {
                         softnet_backlog() + ksoftirqd_running()
