@@ -170,6 +170,7 @@ fn a_socket_that_received_or_keeps_alive_is_left_to_the_walk() {
 /// descriptors and probes, not walks) holds exactly the walk's bound rows, and it did not walk.
 #[test]
 fn binds_and_releases_are_seen_without_walking_the_bind_hash() {
+    use tcpconform_model::Errno::EINVAL;
     if !kernel_or_skip("binds_and_releases_are_seen_without_walking_the_bind_hash") {
         return;
     }
@@ -223,6 +224,19 @@ fn binds_and_releases_are_seen_without_walking_the_bind_hash() {
         calls(case, &["s5 = socket(inet)", "bind(s5, 127.0.0.2:5000)"]);
         assert_eq!(bound(case), from_walk(case));
         assert_eq!(case.observer().walks(), walks, "a walk after a bind");
+        // A refused bind leaves s5's row as it was: neither read nor walked for.
+        let reads = case.observer().descriptor_reads();
+        assert_eq!(
+            calls(case, &["bind(s5, 127.0.0.1:6000)"]),
+            [Outcome::Err(EINVAL)]
+        );
+        assert_eq!(bound(case), from_walk(case));
+        assert_eq!(case.observer().descriptor_reads(), reads, "a read");
+        assert_eq!(
+            case.observer().walks(),
+            walks,
+            "a walk after a refused bind"
+        );
         // A refused connect() says nothing of whether s5 keeps its port, and no probe can
         // ask next to s3: a walk.
         calls(case, &["connect(s5, 127.0.0.1:5999)"]);

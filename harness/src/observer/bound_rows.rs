@@ -40,6 +40,16 @@
 //!    to connect()'s port search from then on (6.12.118, 40000 the only ephemeral port: a
 //!    probe for a refused socket's stale name `[::1]:40000`, next to an IPv4 connection from
 //!    40000, made its next connect() fail with `EADDRNOTAVAIL`).
+//!
+//!    Before any probe, the calls' own results are asked ([`TouchedBy`]): after a `bind()`
+//!    that succeeded the socket is bound, and a call refused before it changed anything (a
+//!    refused `bind()`, `connect()` refused by `sock->state`, `shutdown()` in `CLOSE`, a
+//!    `destroy` that found nothing, any `recv()`) leaves it as the last reading found it; a
+//!    call that left the whole row as it was does not count as naming it at all
+//!    ([`TouchedBy::keeps_row`]). An IPv6 candidate is asked itself ([`in_bind_hash_v6`]),
+//!    port shared or not. The first uses of each such deduction in a process, and every
+//!    reading under `run --check-readings`, are held against a walk
+//!    ([`check_readings_against_walks`]).
 //! 3. **Anything else**: a walk, which is also how the observer learns that this kernel dumps
 //!    bound sockets at all ([`bound_rows_dumped`]); until a walk has shown one, there is
 //!    nothing to read through a descriptor (Linux before 6.8 shows none).
@@ -131,8 +141,7 @@ pub struct Touch {
 /// What a call's result says of whether the socket it named is in the bind hash
 /// (`inet_num`), whatever it was before. Only what holds whatever the kernel's variants: a
 /// `listen()` refused with `EINVAL` says nothing, since `listen_after_connect=einval` takes a
-/// port first. The first few uses of each in a process are held against a walk
-/// ([`verified`]).
+/// port first. The first few uses of each in a process are held against a walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TouchedBy {
     /// A `bind()` that succeeded: the socket is in the bind hash exactly when its name now
@@ -186,6 +195,24 @@ impl TouchedBy {
         Self::Unchanged(unchanged)
     }
 
+    /// Whether the call left the whole bound, inactive row of a socket in `CLOSE` (or its
+    /// having none) as it was, name and all, when no timer ran on it: a refused bind (a bound
+    /// socket is refused before anything changes; an unbound one has no row, and keeps none),
+    /// a `connect()` refused by `sock->state`, a `shutdown()` in `CLOSE` (it sets only
+    /// `sk_shutdown`, which the row does not show), a `destroy` that found nothing. Not a
+    /// `recv()`: it moves `copied_seq`, so `idiag_rqueue`.
+    pub fn keeps_row(self) -> bool {
+        matches!(
+            self,
+            Self::Unchanged(
+                Unchanged::BindRefused
+                    | Unchanged::ConnectRefusedByState
+                    | Unchanged::ShutdownInClose
+                    | Unchanged::DestroyFoundNothing
+            )
+        )
+    }
+
     /// Whether a socket is in the bind hash after this call, given whether it was before
     /// (`None`: unknown).
     pub fn bound_after(self, before: Option<bool>) -> Option<bool> {
@@ -197,7 +224,17 @@ impl TouchedBy {
     }
 }
 
-/// How many uses of each [`TouchedBy`] in a process are held against a walk before it is
+/// What a reading took from a call's result instead of from a walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Deduction {
+    /// Whether the socket is in the bind hash ([`TouchedBy::bound_after`]).
+    Membership(TouchedBy),
+    /// That the socket's whole row, or its having none, is as the last reading showed
+    /// ([`TouchedBy::keeps_row`]).
+    Row(TouchedBy),
+}
+
+/// How many uses of each [`Deduction`] in a process are held against a walk before it is
 /// trusted there.
 const USES_VERIFIED: u8 = 3;
 
@@ -205,8 +242,8 @@ const USES_VERIFIED: u8 = 3;
 /// [`USES_VERIFIED`] uses of a kind counts one, and asks for a walk to hold the reading
 /// against (so a kernel where a result means something else fails the case, a
 /// [`HarnessError::SelfCheck`], instead of hiding a difference).
-pub(super) fn verified(used: &[TouchedBy]) -> bool {
-    static USES: Mutex<BTreeMap<TouchedBy, u8>> = Mutex::new(BTreeMap::new());
+pub(super) fn verified(used: &[Deduction]) -> bool {
+    static USES: Mutex<BTreeMap<Deduction, u8>> = Mutex::new(BTreeMap::new());
     let mut uses = USES.lock().unwrap_or_else(|e| e.into_inner());
     let mut verified = true;
     for kind in used {
@@ -375,7 +412,7 @@ pub(super) struct ReadThrough {
     /// The bound, inactive rows of those found in the bind hash.
     pub(super) found: Vec<DiagRow>,
     /// What the calls' results said, where they told whether a candidate is bound.
-    pub(super) deduced: Vec<TouchedBy>,
+    pub(super) deduced: Vec<Deduction>,
 }
 
 /// Why a reading walks the bind hash instead of reading the candidates through their

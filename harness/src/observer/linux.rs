@@ -63,7 +63,7 @@ use std::time::{Duration, Instant};
 
 use tcpconform_model::{Errno, Host, Snapshot, SockId};
 
-use super::bound_rows::{self, Probed, ReadThrough, WalkKey, WalkReason};
+use super::bound_rows::{self, Deduction, Probed, ReadThrough, WalkKey, WalkReason};
 pub use super::bound_rows::{Touch, TouchedBy, Unchanged, check_readings_against_walks};
 use super::diag::{DiagRow, DiagSocket};
 use super::{Settled, same_active_rows};
@@ -432,9 +432,20 @@ impl Observer {
             }
         });
         let touches = owners.touched_since_walk();
-        let touched: Option<Vec<u64>> = touches
-            .as_ref()
-            .map(|t| t.iter().map(|t| t.cookie).collect());
+        // A call that left a candidate's row as it was (when no timer runs on it) did not
+        // touch it; the row is taken from the last reading, a deduction held against a walk
+        // on its first uses.
+        let mut rows_kept = Vec::new();
+        let touched: Option<Vec<u64>> = touches.as_ref().map(|touches| {
+            let keeps_row = |t: &Touch| {
+                let then = self.bound_rows.iter().find(|r| r.cookie == t.cookie);
+                t.by.keeps_row() && then.is_none_or(|r| r.timer == 0)
+            };
+            let (kept, touched): (Vec<&Touch>, Vec<&Touch>) =
+                touches.iter().partition(|t| keeps_row(t));
+            rows_kept.extend(kept.iter().map(|t| Deduction::Row(t.by)));
+            touched.iter().map(|t| t.cookie).collect()
+        });
         let mut walked_now = false;
         let current = match (&key, &self.walked, &touched) {
             (Some(now), Some(then), Some(touched)) => now.follows(then, touched),
@@ -447,6 +458,9 @@ impl Observer {
                 now.candidates.contains_key(&r.cookie) || owners.owner_of(r.cookie).is_none()
             });
             self.walked = Some(now);
+            if !bound_rows::verified(&rows_kept) {
+                self.check_against_a_walk()?;
+            }
         } else {
             let then = self.walked.take();
             let read = match (&key, &then, &touched) {
@@ -469,7 +483,8 @@ impl Observer {
                     self.walked = Some(now);
                     self.reads += 1;
                     owners.walked();
-                    if !bound_rows::verified(&through.deduced) {
+                    rows_kept.extend(through.deduced);
+                    if !bound_rows::verified(&rows_kept) {
                         self.check_against_a_walk()?;
                     }
                 }
@@ -590,7 +605,8 @@ impl Observer {
                 .collect();
             let bound = by.iter().fold(before, |bound, by| by.bound_after(bound));
             if bound.is_some() {
-                deduced.extend(by.into_iter().filter(|by| *by != TouchedBy::Other));
+                let by = by.into_iter().filter(|by| *by != TouchedBy::Other);
+                deduced.extend(by.map(Deduction::Membership));
             }
             bound
         };
