@@ -346,6 +346,7 @@ impl Model {
             }
         }
         self.buckets.insert(key, b);
+        self.tb2_bind_joins(id, port);
     }
 
     /// Puts `sk` on port `port`'s owner list.
@@ -362,6 +363,7 @@ impl Model {
             let s = self.sk(id);
             (s.host, s.port, s.bound)
         };
+        let group = Self::tb2_key(self.sk(id), port);
         {
             let s = self.sk_mut(id);
             s.bound = false;
@@ -372,19 +374,21 @@ impl Model {
             s.connect_bind = false;
         }
         if was_bound {
+            self.tb2_left(group, id);
             self.release_bucket(host, port);
         }
     }
 
     /// Called after an owner left port `port`: drops an empty bucket, or on 6.18 resets the
-    /// caches to "connect()-owned" when every remaining owner got the port from connect()
-    /// (`inet_bind_bucket_destroy()`, "tcp: Update bind bucket state on port release").
+    /// caches to "connect()-owned" when every group of the port says "made by connect()"
+    /// (`inet_bind_bucket_destroy()`, "tcp: Update bind bucket state on port release"; see the
+    /// `tb2` module: mostly, when every remaining owner got the port from connect()).
     pub(super) fn release_bucket(&mut self, host: crate::op::Host, port: u16) {
         let owners = self.owners(host, port);
         if owners.is_empty() {
             self.buckets.remove(&(host, port));
         } else if self.profile.releases_bind_owned_ports()
-            && owners.iter().all(|o| self.sk(*o).connect_bind)
+            && self.tb2_all_connect_made(host, port)
             && let Some(b) = self.buckets.get_mut(&(host, port))
         {
             b.fastreuse = -1;

@@ -39,8 +39,10 @@ impl Model {
             let s = self.sk(id);
             (s.host, s.port, s.bound)
         };
+        let group = Self::tb2_key(self.sk(id), port);
         self.sks.remove(&id);
         if bound {
+            self.tb2_left(group, id);
             self.release_bucket(host, port);
         }
     }
@@ -283,9 +285,11 @@ impl Model {
         s.timestamps = false;
         s.timer = None;
         if !s.addr_lock {
-            // inet_reset_saddr()
-            s.local_ip = s.family.any();
-            s.saddr_v4 = std::net::Ipv4Addr::UNSPECIFIED;
+            // inet_bhash2_reset_saddr()
+            self.tb2_readdress(id, |s| {
+                s.local_ip = s.family.any();
+                s.saddr_v4 = std::net::Ipv4Addr::UNSPECIFIED;
+            });
         }
     }
 

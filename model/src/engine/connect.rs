@@ -190,19 +190,22 @@ impl Model {
         } else {
             sk.local_is_any()
         };
+        // A bound socket moves to its new address's group (inet_bhash2_update_saddr()).
         if unbound_source {
             let src = self.source_for(sk.host, sk.family, dst.ip());
-            let s = self.sk_mut(id);
-            s.local_ip = src;
-            if via_v4 {
-                s.saddr_v4 = s.rcv_saddr_v4();
-            }
+            self.tb2_readdress(id, |s| {
+                s.local_ip = src;
+                if via_v4 {
+                    s.saddr_v4 = s.rcv_saddr_v4();
+                }
+            });
             cx.rule(RuleId::ConnectSource);
         } else if via_v4 && sk.family == Family::Inet6 {
             // tcp_v6_connect() after tcp_v4_connect(): the socket's address becomes the
             // v4-mapped IPv4 source, which for a native IPv6 bind is LOOPBACK4_IPV6.
-            let s = self.sk_mut(id);
-            s.local_ip = in_family(Family::Inet6, IpAddr::V4(s.saddr_v4));
+            self.tb2_readdress(id, |s| {
+                s.local_ip = in_family(Family::Inet6, IpAddr::V4(s.saddr_v4));
+            });
         }
         if sk.listened && self.profile.connect_after_listen_fails() {
             // Variant connect_after_listen=einval: refused once the source is taken, on the
@@ -309,8 +312,11 @@ impl Model {
         s.state = TcpState::Closed;
         s.peer = None;
         if !s.addr_lock {
-            s.local_ip = s.family.any();
-            s.saddr_v4 = std::net::Ipv4Addr::UNSPECIFIED;
+            // inet_bhash2_reset_saddr()
+            self.tb2_readdress(id, |s| {
+                s.local_ip = s.family.any();
+                s.saddr_v4 = std::net::Ipv4Addr::UNSPECIFIED;
+            });
         }
     }
 
@@ -525,6 +531,7 @@ impl Model {
                 );
             }
             self.last_autobind.insert(destination, port);
+            self.tb2_connect_joins(id, port);
             let s = self.sk_mut(id);
             s.port = port;
             s.bound = true;

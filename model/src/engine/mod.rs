@@ -31,6 +31,7 @@ mod io;
 mod os;
 mod silent_peer;
 pub(crate) mod sock;
+mod tb2;
 mod timers;
 mod wire;
 
@@ -53,6 +54,7 @@ use crate::sysctl::Sysctls;
 use crate::time::Millis;
 
 use sock::{Bucket, Fd, Kind, Sk, SkId, SockState};
+use tb2::Tb2Key;
 pub use timers::CallClock;
 
 pub(crate) use crate::ports::PortSet;
@@ -186,6 +188,11 @@ pub struct Model {
     /// Linux 6.1 only: the family of each port's bind2 bucket for the IPv4 wildcard address
     /// (see [`Profile::mapped_bind_misses_ipv6_wildcard_bucket`]).
     wild4_tb2: BTreeMap<(Host, u16), Family>,
+    /// The port-and-address groups (`inet_bind2_bucket`s) whose own caches say "made by
+    /// connect()" (`tb2->fastreuse == -1 && tb2->fastreuseport == -1`), by
+    /// [`Model::tb2_key`]; the other groups with owners say otherwise. Only 6.18's release
+    /// rule reads them (see [`Model::release_bucket`]).
+    connect_made_tb2: BTreeSet<Tb2Key>,
     /// Where incoming segments are dropped (`peer_vanishes`), as wire addresses.
     vanished: BTreeSet<silent_peer::Drop>,
     /// `table_perturb[]`: the port the last connect() autobind toward each destination took.
@@ -338,6 +345,7 @@ impl Model {
             next_sk: 0,
             buckets: BTreeMap::new(),
             wild4_tb2: BTreeMap::new(),
+            connect_made_tb2: BTreeSet::new(),
             vanished: BTreeSet::new(),
             last_autobind: BTreeMap::new(),
             last_tuple: BTreeMap::new(),

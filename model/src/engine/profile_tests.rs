@@ -129,6 +129,36 @@ fn a_port_goes_back_to_connect_when_its_bind_owner_leaves_from_6_18() {
     }
 }
 
+/// 6.18's release rule reads the port-and-address groups (the `tb2` module): a socket that
+/// bound the port with bind() and then moved, by its connect(), into the group its TIME-WAIT
+/// predecessor's connect() made, hands the port back to connect() once that TIME-WAIT leaves
+/// (`kernels-bound-port-back-to-connect-through-its-timewait.scn`, found by the soak).
+#[test]
+fn a_bound_port_goes_back_to_connect_once_the_timewait_its_socket_took_over_leaves() {
+    for (profile, want) in [
+        (L6_1, Outcome::Err(Errno::EADDRNOTAVAIL)),
+        (L6_12, Outcome::Err(Errno::EADDRNOTAVAIL)),
+        (L6_18, Outcome::Err(Errno::EINPROGRESS)),
+        (L7_3, Outcome::Err(Errno::EINPROGRESS)),
+    ] {
+        let mut t = T::with(|s| s.ip_local_port_range = (40000, 40000)).profile(profile);
+        t.socket(0, Family::Inet);
+        t.bind(0, "0.0.0.0:5000");
+        t.listen(0);
+        t.socket(1, Family::Inet);
+        t.set(1, SockOpt::ReuseAddr(true));
+        assert_eq!(t.connect(1, "127.0.0.1:5000"), Outcome::Ok);
+        t.close(1);
+        t.socket_nb(3, Family::Inet);
+        t.set(3, SockOpt::ReuseAddr(true));
+        assert_eq!(t.bind(3, "0.0.0.0:40000"), Outcome::Ok, "{profile}");
+        let connect = t.connect(3, "127.0.0.1:5000");
+        assert_eq!(connect, Outcome::Err(Errno::EINPROGRESS), "{profile}");
+        t.socket_nb(4, Family::Inet);
+        assert_eq!(t.connect(4, "127.0.0.2:5000"), want, "{profile}");
+    }
+}
+
 /// `Profile::has_sysctl`: `tcp_tw_reuse_delay` from 6.14.
 #[test]
 fn tcp_tw_reuse_delay_exists_from_6_14() {
