@@ -368,7 +368,9 @@ pub const VARIANTS: &[VariantSpec] = &[
                   took it through connect() remain: before 6.18 the bucket stays marked as \
                   bind()'s and connect()'s autobind skips the port; since \"tcp: Update bind \
                   bucket state on port release\" (v6.18) inet_bind_bucket_destroy() marks it \
-                  connect()'s again and autobind may share it.",
+                  connect()'s again and autobind may share it. It decides by the port's \
+                  address groups (inet_bind2_bucket), so a bind() owner that moved into a group \
+                  connect() made (connect() picked its source) counts as connect()'s.",
         rules: &[RuleId::ConnectAutobind, RuleId::ConnectAutobindExhausted],
         seen: &[
             Seen {
