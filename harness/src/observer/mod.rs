@@ -87,6 +87,33 @@ pub fn sends_nothing(op: &tcpconform_model::Op) -> bool {
     }
 }
 
+/// Whether `op`, which answered `outcome`, put no segment on the wire: it is a call that
+/// [`sends_nothing`], or one refused before it could send:
+/// - `connect()` with `EISCONN` or `EALREADY` (`__inet_stream_connect()` looks at
+///   `sock->state` first), `EADDRNOTAVAIL` (no port or address: before `tcp_connect()`) or
+///   `ENETUNREACH` (no route: `ip_route_connect()`, first of all);
+/// - `send()` with `EPIPE` or `ENOTCONN` (`tcp_sendmsg_locked()` fails before it copies a byte,
+///   and pushes only what it copied);
+/// - `recv()` with `ENOTCONN` (a listener, or a socket in `CLOSE`, for which `__tcp_send_ack()`
+///   sends nothing);
+/// - `shutdown()` with `ENOTCONN` (in `CLOSE`, `tcp_shutdown()` does nothing);
+/// - a `destroy` that found nothing (`ENOENT`).
+pub fn sent_nothing(op: &tcpconform_model::Op, outcome: &tcpconform_model::Outcome) -> bool {
+    use tcpconform_model::Errno::{
+        EADDRNOTAVAIL, EALREADY, EISCONN, ENETUNREACH, ENOENT, ENOTCONN,
+    };
+    use tcpconform_model::{Errno, Op, Outcome};
+    let refused = |e: &[Errno]| matches!(outcome, Outcome::Err(x) if e.contains(x));
+    sends_nothing(op)
+        || match op.call() {
+            Op::Connect { .. } => refused(&[EISCONN, EALREADY, EADDRNOTAVAIL, ENETUNREACH]),
+            Op::Send { .. } => refused(&[Errno::EPIPE, ENOTCONN]),
+            Op::Recv { .. } | Op::Shutdown { .. } => refused(&[ENOTCONN]),
+            Op::Destroy { .. } => refused(&[ENOENT]),
+            _ => false,
+        }
+}
+
 /// Whether two tables hold the same rows, bound and inactive ones (`CLOSE`) left out.
 ///
 /// Settling compares consecutive tables to see that nothing changes any more behind the
