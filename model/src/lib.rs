@@ -48,7 +48,7 @@ pub use engine::{Branch, CallClock, Hint, Model, PortHolder, Topology};
 pub use env::Env;
 pub use errno::Errno;
 pub use mutant::Mutant;
-pub use op::{DEFAULT_BACKLOG, Host, How, Op, SockId, SockOpt};
+pub use op::{CallOption, DEFAULT_BACKLOG, Host, How, Op, SockId, SockOpt};
 pub use outcome::{Observed, Outcome};
 pub use profile::Profile;
 pub use rule::RuleId;

@@ -292,21 +292,13 @@ pub enum Op {
         /// The socket whose peer reboots.
         sock: SockId,
     },
-    /// `connect`, `accept`, `send` or `recv` (`call`) made as if its socket were non-blocking,
-    /// for this call only (`connect(s1, …, nonblock)`): O_NONBLOCK around the call (for
-    /// `accept(l1|l2)`, on the first listed listener), the socket's own mode after it.
-    NonBlocking {
-        /// The call; never itself a `NonBlocking`.
+    /// A call with an option for this call only: `connect(s1, …, nonblock)`,
+    /// `connect(s1, …, within=4s)`.
+    PerCall {
+        /// The call; never itself a `PerCall`.
         call: Box<Self>,
-    },
-    /// `connect`, `accept` or `recv` (`call`) on a blocking socket, waited for up to `ms`
-    /// instead of the harness's usual bound ([`crate::time::BLOCKING_BOUND_MS`]):
-    /// `connect(s1, 127.0.0.1:8080, within=4s)`. `BLOCKS` means still blocked after `ms`.
-    Within {
-        /// The call; never itself a wrapper.
-        call: Box<Self>,
-        /// How long the call may wait, in milliseconds.
-        ms: u64,
+        /// Its option (a call takes one at most).
+        option: CallOption,
     },
     /// Fixture: `SOCK_DESTROY` of the socket-table row of `sock` (or of what remains of it
     /// after close: an orphan, a TIME-WAIT row), as `ss -K` does.
@@ -325,24 +317,40 @@ impl Op {
         }
     }
 
-    /// The call without its per-call options: the wrapped call of a
-    /// [`NonBlocking`](Self::NonBlocking), the op itself otherwise.
+    /// The call without its per-call option: the wrapped call of a
+    /// [`PerCall`](Self::PerCall), the op itself otherwise.
     pub fn call(&self) -> &Self {
         match self {
-            Self::NonBlocking { call } | Self::Within { call, .. } => call.call(),
+            Self::PerCall { call, .. } => call.call(),
             other => other,
+        }
+    }
+
+    /// The call's own option, if it has one.
+    pub fn option(&self) -> Option<CallOption> {
+        match self {
+            Self::PerCall { option, .. } => Some(*option),
+            _ => None,
+        }
+    }
+
+    /// `call` with `option` for this call only.
+    pub fn per_call(call: Self, option: CallOption) -> Self {
+        Self::PerCall {
+            call: Box::new(call),
+            option,
         }
     }
 
     /// Whether the call is made non-blocking for this call only.
     pub fn is_nonblocking_call(&self) -> bool {
-        matches!(self, Self::NonBlocking { .. })
+        self.option() == Some(CallOption::NonBlocking)
     }
 
     /// The socket the op acts on, if any.
     pub fn sock(&self) -> Option<SockId> {
         match self {
-            Self::NonBlocking { call } | Self::Within { call, .. } => call.sock(),
+            Self::PerCall { call, .. } => call.sock(),
             Self::Socket { sock, .. }
             | Self::Setsockopt { sock, .. }
             | Self::GetsockoptSoError { sock }
@@ -366,7 +374,7 @@ impl Op {
     pub fn socks(&self) -> Vec<SockId> {
         match self {
             Self::Accept { listener, sock, .. } => vec![*listener, *sock],
-            Self::NonBlocking { call } | Self::Within { call, .. } => call.socks(),
+            Self::PerCall { call, .. } => call.socks(),
             Self::AcceptAny {
                 listeners, sock, ..
             } => listeners.iter().chain([sock]).copied().collect(),
@@ -393,7 +401,47 @@ impl Op {
             Self::PeerVanishes { .. } => "peer_vanishes",
             Self::PeerReboots { .. } => "peer_reboots",
             Self::Destroy { .. } => "destroy",
-            Self::NonBlocking { call } | Self::Within { call, .. } => call.name(),
+            Self::PerCall { call, .. } => call.name(),
+        }
+    }
+}
+
+/// An option of one call ([`Op::PerCall`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum CallOption {
+    /// `nonblock`: `connect`, `accept`, `send` or `recv` made as if its socket were
+    /// non-blocking: O_NONBLOCK around the call (for `accept(l1|l2)`, on the first listed
+    /// listener), the socket's own mode after it.
+    NonBlocking,
+    /// `within=DURATION`: `connect`, `accept` or `recv` on a blocking socket, waited for up to
+    /// `ms` instead of the harness's usual bound ([`crate::time::BLOCKING_BOUND_MS`]).
+    /// `BLOCKS` means still blocked after `ms`.
+    Within {
+        /// How long the call may wait, in milliseconds.
+        ms: u64,
+    },
+}
+
+impl CallOption {
+    /// Its keyword in a scenario: `nonblock` or `within=`.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Self::NonBlocking => "nonblock",
+            Self::Within { .. } => "within=",
+        }
+    }
+
+    /// Whether two options are of one kind, whatever their durations.
+    pub fn same_kind(self, other: Self) -> bool {
+        std::mem::discriminant(&self) == std::mem::discriminant(&other)
+    }
+}
+
+impl fmt::Display for CallOption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NonBlocking => f.write_str("nonblock"),
+            Self::Within { ms } => write!(f, "within={}", crate::time::show_ms(*ms)),
         }
     }
 }
@@ -476,20 +524,12 @@ impl fmt::Display for Op {
             Self::PeerVanishes { sock } => write!(f, "peer_vanishes({sock})"),
             Self::PeerReboots { sock } => write!(f, "peer_reboots({sock})"),
             Self::Destroy { sock } => write!(f, "destroy({sock})"),
-            Self::NonBlocking { call } => {
+            Self::PerCall { call, option } => {
                 // The option goes last inside the call's parentheses (no address or name has
                 // a `)`): `connect(s1, 127.0.0.1:8080, nonblock) local $C`.
                 let text = call.to_string();
                 match text.split_once(')') {
-                    Some((head, tail)) => write!(f, "{head}, nonblock){tail}"),
-                    None => f.write_str(&text),
-                }
-            }
-            Self::Within { call, ms } => {
-                let text = call.to_string();
-                let within = crate::time::show_ms(*ms);
-                match text.split_once(')') {
-                    Some((head, tail)) => write!(f, "{head}, within={within}){tail}"),
+                    Some((head, tail)) => write!(f, "{head}, {option}){tail}"),
                     None => f.write_str(&text),
                 }
             }

@@ -39,7 +39,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
-use tcpconform_model::{Env, Errno, Family, Host, How, Observed, Op, Outcome, SockId, SockOpt};
+use tcpconform_model::{
+    CallOption, Env, Errno, Family, Host, How, Observed, Op, Outcome, SockId, SockOpt,
+};
 
 use super::{
     ExecConfig, FORK_GATE, addrs_of, err_outcome, first_ready, io_buffer, on_wire, resolve,
@@ -338,17 +340,17 @@ impl Executor {
             Op::AcceptAny {
                 listeners, sock, ..
             } => self.accept_any(listeners, *sock)?,
-            Op::NonBlocking { call } => match call.sock() {
-                Some(s) => {
-                    self.with_fd_nonblocking(s, true, |ex| ex.dispatch(call, env, hosts, observer))?
+            Op::PerCall { call, option } => {
+                let mut dispatch = |ex: &mut Self| ex.dispatch(call, env, hosts, observer);
+                match (*option, call.sock()) {
+                    (CallOption::NonBlocking, Some(s)) => {
+                        self.with_fd_nonblocking(s, true, dispatch)?
+                    }
+                    (CallOption::NonBlocking, None) => dispatch(self)?,
+                    (CallOption::Within { ms }, sock) => {
+                        self.with_block_bound(sock, Duration::from_millis(ms), dispatch)?
+                    }
                 }
-                None => self.dispatch(call, env, hosts, observer)?,
-            },
-            Op::Within { call, ms } => {
-                let within = Duration::from_millis(*ms);
-                self.with_block_bound(call.sock(), within, |ex| {
-                    ex.dispatch(call, env, hosts, observer)
-                })?
             }
             Op::Close { sock } => self.close_op(*sock),
             Op::Sleep { ms } => {

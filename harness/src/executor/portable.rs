@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 use tcpconform_model::{
-    Env, Errno, Family, Host, How, Observed, Op, Outcome, SockId, SockOpt, Sysctl,
+    CallOption, Env, Errno, Family, Host, How, Observed, Op, Outcome, SockId, SockOpt, Sysctl,
 };
 
 use super::{
@@ -446,10 +446,12 @@ impl Executor {
             Op::AcceptAny {
                 listeners, sock, ..
             } => self.accept_any(listeners, *sock, stack)?,
-            Op::NonBlocking { call } => self.nonblocking_call(call, env, stack)?,
-            Op::Within { call, ms } => {
-                self.within_call(call, Duration::from_millis(*ms), env, stack)?
-            }
+            Op::PerCall { call, option } => match *option {
+                CallOption::NonBlocking => self.nonblocking_call(call, env, stack)?,
+                CallOption::Within { ms } => {
+                    self.within_call(call, Duration::from_millis(ms), env, stack)?
+                }
+            },
             Op::Close { sock } => {
                 let Some(slot) = self.slots.get_mut(sock) else {
                     return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));

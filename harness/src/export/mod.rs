@@ -37,7 +37,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use tcpconform_model::profile::Os;
-use tcpconform_model::{Family, How, Op, Port, Profile, SockId, SockOpt, TcpState};
+use tcpconform_model::{CallOption, Family, How, Op, Port, Profile, SockId, SockOpt, TcpState};
 
 use crate::scenario::{RowPattern, Scenario};
 
@@ -458,17 +458,13 @@ impl Plan {
                     key: setting.key.name().to_owned(),
                     value: setting.value.to_string(),
                 },
-                Op::Within { .. } => {
+                Op::PerCall { option, .. } => {
+                    let what = match option {
+                        CallOption::Within { .. } => "waited for longer than the usual bound",
+                        CallOption::NonBlocking => "made non-blocking for itself",
+                    };
                     return Err(refuse(format!(
-                        "{}: a call waited for longer than the usual bound is replayed by the \
-                         harness only",
-                        step.op
-                    )));
-                }
-                Op::NonBlocking { .. } => {
-                    return Err(refuse(format!(
-                        "{}: a call made non-blocking for itself is replayed by the harness \
-                         only",
+                        "{}: a call {what} is replayed by the harness only",
                         step.op
                     )));
                 }

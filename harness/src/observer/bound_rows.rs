@@ -177,8 +177,8 @@ pub enum Unchanged {
 }
 
 impl TouchedBy {
-    /// What the result `outcome` of `call` (an op unwrapped of its
-    /// [`NonBlocking`](Op::NonBlocking) or [`Within`](Op::Within)) says.
+    /// What the result `outcome` of `call` (an op unwrapped of its option,
+    /// [`Op::PerCall`]) says.
     pub fn of(call: &Op, outcome: &Outcome) -> Self {
         use Errno::{EALREADY, EISCONN, ENOENT, ENOTCONN};
         let unchanged = match (call, outcome) {

@@ -81,8 +81,7 @@ pub fn sends_nothing(op: &tcpconform_model::Op) -> bool {
         | Op::Destroy { .. }
         | Op::PeerVanishes { .. }
         | Op::PeerReboots { .. }
-        | Op::NonBlocking { .. }
-        | Op::Within { .. }
+        | Op::PerCall { .. }
         | Op::Sleep { .. } => false,
     }
 }

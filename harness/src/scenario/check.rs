@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use tcpconform_model::{Host, Op, Outcome, Port, Profile, SockAddr, SockId, Sysctl, Var};
+use tcpconform_model::{
+    CallOption, Host, Op, Outcome, Port, Profile, SockAddr, SockId, Sysctl, Var,
+};
 
 use super::{Expected, ParseError, PortAssert, RowPattern, Scenario, UnlistedRows};
 
@@ -50,12 +52,8 @@ impl Checker {
 
     /// Checks one op and records what it creates and binds; `at` says where it is (`line 4`).
     pub(crate) fn op(&mut self, op: &Op, at: String) -> Result<(), String> {
-        if let Op::NonBlocking { call } = op {
-            check_nonblocking_call(call)?;
-            return self.op(call, at);
-        }
-        if let Op::Within { call, ms } = op {
-            check_within_call(call, *ms)?;
+        if let Op::PerCall { call, option } = op {
+            check_call_option(call, *option)?;
             return self.op(call, at);
         }
         for var in op_vars(op) {
@@ -223,43 +221,33 @@ fn op_vars(op: &Op) -> Vec<&Var> {
 /// The longest a call may be waited for (`within=`): ten minutes.
 pub(crate) const MAX_CALL_WITHIN_MS: u64 = 600_000;
 
-/// Only `connect`, `accept` (of one listener or several) and `recv` take a `within=`, once,
-/// of 1 ms to [`MAX_CALL_WITHIN_MS`].
-pub(super) fn check_within_call(call: &Op, ms: u64) -> Result<(), String> {
-    if !(1..=MAX_CALL_WITHIN_MS).contains(&ms) {
+/// A call takes one option at most: a per-call `nonblock` (`connect`, `accept` of one
+/// listener or several, `send`, `recv`) or a `within=` of 1 ms to [`MAX_CALL_WITHIN_MS`]
+/// (`connect`, `accept`, `recv`).
+pub(super) fn check_call_option(call: &Op, option: CallOption) -> Result<(), String> {
+    if let CallOption::Within { ms } = option
+        && !(1..=MAX_CALL_WITHIN_MS).contains(&ms)
+    {
         return Err(format!(
             "`within=` must be 1 ms to {}, found {ms} ms",
             tcpconform_model::time::show_ms(MAX_CALL_WITHIN_MS)
         ));
     }
-    match call {
-        Op::Connect { .. } | Op::Accept { .. } | Op::AcceptAny { .. } | Op::Recv { .. } => Ok(()),
-        Op::Within { .. } => Err("`within=` is given twice".to_owned()),
-        Op::NonBlocking { .. } => {
+    match (call, option) {
+        (Op::Connect { .. } | Op::Accept { .. } | Op::AcceptAny { .. } | Op::Recv { .. }, _)
+        | (Op::Send { .. }, CallOption::NonBlocking) => Ok(()),
+        (Op::PerCall { option: first, .. }, _) if first.same_kind(option) => {
+            Err(format!("`{}` is given twice", option.keyword()))
+        }
+        (Op::PerCall { .. }, _) => {
             Err("`nonblock` and `within=` together: a non-blocking call does not wait".to_owned())
         }
-        other => Err(format!(
-            "`{}` takes no `within=` (only connect, accept and recv do)",
+        (other, CallOption::NonBlocking) => Err(format!(
+            "`{}` takes no per-call `nonblock` (only connect, accept, send and recv do)",
             other.name()
         )),
-    }
-}
-
-/// Only `connect`, `accept` (of one listener or several), `send` and `recv` take a per-call
-/// `nonblock`, once.
-pub(super) fn check_nonblocking_call(call: &Op) -> Result<(), String> {
-    match call {
-        Op::Connect { .. }
-        | Op::Accept { .. }
-        | Op::AcceptAny { .. }
-        | Op::Send { .. }
-        | Op::Recv { .. } => Ok(()),
-        Op::NonBlocking { .. } => Err("`nonblock` is given twice".to_owned()),
-        Op::Within { .. } => {
-            Err("`nonblock` and `within=` together: a non-blocking call does not wait".to_owned())
-        }
-        other => Err(format!(
-            "`{}` takes no per-call `nonblock` (only connect, accept, send and recv do)",
+        (other, CallOption::Within { .. }) => Err(format!(
+            "`{}` takes no `within=` (only connect, accept and recv do)",
             other.name()
         )),
     }

@@ -5,8 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use tcpconform_model::time::parse_ms;
 use tcpconform_model::{
-    DEFAULT_BACKLOG, Errno, Family, Host, How, Op, Outcome, Port, Profile, SockAddr, SockId,
-    SockOpt, Sysctl, TcpState, Var, VariantSetting,
+    CallOption, DEFAULT_BACKLOG, Errno, Family, Host, How, Op, Outcome, Port, Profile, SockAddr,
+    SockId, SockOpt, Sysctl, TcpState, Var, VariantSetting,
 };
 
 use super::check::{self, Checker, DIRECTIVES};
@@ -528,20 +528,16 @@ fn build_op(
     }
     let call = build_call(name, target, &args, capture)?;
     let call = if per_call {
-        check::check_nonblocking_call(&call)?;
-        Op::NonBlocking {
-            call: Box::new(call),
-        }
+        check::check_call_option(&call, CallOption::NonBlocking)?;
+        Op::per_call(call, CallOption::NonBlocking)
     } else {
         call
     };
     match within {
         Some(ms) => {
-            check::check_within_call(&call, ms)?;
-            Ok(Op::Within {
-                call: Box::new(call),
-                ms,
-            })
+            let option = CallOption::Within { ms };
+            check::check_call_option(&call, option)?;
+            Ok(Op::per_call(call, option))
         }
         None => Ok(call),
     }

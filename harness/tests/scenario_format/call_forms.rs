@@ -3,7 +3,7 @@
 //! (`within=`).
 
 use tcpconform_harness::scenario::{Expected, OutcomePattern, Scenario, Step, parse_op};
-use tcpconform_model::{Errno, Op, Outcome, Port, SockAddr, SockId, Var};
+use tcpconform_model::{CallOption, Errno, Op, Outcome, Port, SockAddr, SockId, Var};
 
 use super::{parse_err, parse_ok, v4, without_lines};
 
@@ -162,7 +162,10 @@ fn per_call_nonblock_parses_prints_and_round_trips() {
          send(s1, 5, nonblock) = 5\nrecv(s1, 100, nonblock) = >0\nrecv(s1, 100) = BLOCKS\n",
     );
     let wrapped = |op: &Op| match op {
-        Op::NonBlocking { call } => Some((**call).clone()),
+        Op::PerCall {
+            call,
+            option: CallOption::NonBlocking,
+        } => Some((**call).clone()),
         _ => None,
     };
     let connect = wrapped(&s.steps[2].op).expect("connect is per-call non-blocking");
@@ -204,6 +207,7 @@ fn per_call_nonblock_parses_prints_and_round_trips() {
     assert_eq!(without_lines(again.clone()), without_lines(s.clone()));
     assert_eq!(again.to_text(), text);
     let json = s.to_json();
+    assert!(json.contains("\"PerCall\""), "{json}");
     assert!(json.contains("\"NonBlocking\""), "{json}");
     assert_eq!(Scenario::from_json(&json, None), Ok(s));
 }
@@ -242,20 +246,16 @@ fn per_call_nonblock_only_on_calls_that_can_block() {
     }
     // Built in code (or read from JSON): the same rules.
     let mut s = parse_ok("s0 = socket(inet)\n");
-    let close = Op::NonBlocking {
-        call: Box::new(Op::Close { sock: SockId(0) }),
-    };
+    let close = Op::per_call(Op::Close { sock: SockId(0) }, CallOption::NonBlocking);
     s.steps.push(Step::new(close));
     let e = s.validate().unwrap_err().to_string();
     assert!(e.contains("takes no per-call `nonblock`"), "{e}");
-    let twice = Op::NonBlocking {
-        call: Box::new(Op::NonBlocking {
-            call: Box::new(Op::Recv {
-                sock: SockId(0),
-                len: 1,
-            }),
-        }),
+    let recv = Op::Recv {
+        sock: SockId(0),
+        len: 1,
     };
+    let once = Op::per_call(recv, CallOption::NonBlocking);
+    let twice = Op::per_call(once, CallOption::NonBlocking);
     s.steps[1] = Step::new(twice);
     let e = s.validate().unwrap_err().to_string();
     assert!(e.contains("given twice"), "{e}");
@@ -273,7 +273,10 @@ fn a_call_within_parses_prints_and_round_trips() {
          recv(s1, 100, within=2s) = >0\n",
     );
     let within = |op: &Op| match op {
-        Op::Within { call, ms } => Some(((**call).clone(), *ms)),
+        Op::PerCall {
+            call,
+            option: CallOption::Within { ms },
+        } => Some(((**call).clone(), *ms)),
         _ => None,
     };
     let (connect, ms) = within(&s.steps[2].op).expect("connect waits");

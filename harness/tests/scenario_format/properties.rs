@@ -9,8 +9,8 @@ use tcpconform_harness::scenario::{
     UnlistedRows, match_table, parse, parse_op, row_pattern_from,
 };
 use tcpconform_model::{
-    Env, Errno, Family, Host, How, Op, Outcome, Port, Profile, Row, RowInfo, Snapshot, SockAddr,
-    SockId, SockOpt, Sysctl, TcpState, Var,
+    CallOption, Env, Errno, Family, Host, How, Op, Outcome, Port, Profile, Row, RowInfo, Snapshot,
+    SockAddr, SockId, SockOpt, Sysctl, TcpState, Var,
 };
 
 use super::common::scenario_files;
@@ -149,10 +149,7 @@ fn within_call() -> impl Strategy<Value = Op> {
         }),
         1..=600_000u64,
     )
-        .prop_map(|(op, ms)| Op::Within {
-            call: Box::new(op.call().clone()),
-            ms,
-        })
+        .prop_map(|(op, ms)| Op::per_call(op.call().clone(), CallOption::Within { ms }))
 }
 
 /// A call made non-blocking for itself: connect, accept (of one or several listeners), send,
@@ -178,9 +175,7 @@ fn nonblocking_call() -> impl Strategy<Value = Op> {
         (sock_id(), any::<u32>()).prop_map(|(sock, len)| Op::Send { sock, len }),
         (sock_id(), any::<u32>()).prop_map(|(sock, len)| Op::Recv { sock, len }),
     ]
-    .prop_map(|call| Op::NonBlocking {
-        call: Box::new(call),
-    })
+    .prop_map(|call| Op::per_call(call, CallOption::NonBlocking))
 }
 
 fn errno() -> impl Strategy<Value = Errno> {
@@ -305,11 +300,7 @@ fn legalise(mut s: Scenario) -> Scenario {
     let mut steps = Vec::new();
     for mut step in std::mem::take(&mut s.steps) {
         // A per-call `nonblock` or `within=` is legalised as its call, then put back.
-        let per_call = matches!(step.op, Op::NonBlocking { .. });
-        let within = match &step.op {
-            Op::Within { ms, .. } => Some(*ms),
-            _ => None,
-        };
+        let option = step.op.option();
         step.op = step.op.call().clone();
         let new_socket = |sock: SockId| {
             Step::new(Op::Socket {
@@ -438,15 +429,8 @@ fn legalise(mut s: Scenario) -> Scenario {
                 }
             }
         }
-        if per_call {
-            step.op = Op::NonBlocking {
-                call: Box::new(step.op.clone()),
-            };
-        } else if let Some(ms) = within {
-            step.op = Op::Within {
-                call: Box::new(step.op.clone()),
-                ms,
-            };
+        if let Some(option) = option {
+            step.op = Op::per_call(step.op.clone(), option);
         }
         steps.push(step);
     }

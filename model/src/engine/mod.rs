@@ -44,7 +44,7 @@ use crate::addr::{Family, Port, SockAddr, Var, is_loopback, wire_ip};
 use crate::env::Env;
 use crate::errno::Errno;
 use crate::mutant::Mutant;
-use crate::op::{Host, Op, SockId, SockOpt};
+use crate::op::{CallOption, Host, Op, SockId, SockOpt};
 use crate::outcome::Outcome;
 use crate::profile::Profile;
 use crate::rule::RuleId;
@@ -644,8 +644,10 @@ impl Model {
             Op::PeerVanishes { sock } => self.op_peer_vanishes(*sock),
             Op::PeerReboots { sock } => self.op_peer_reboots(*sock),
             Op::Destroy { sock } => self.op_destroy(*sock, cx),
-            Op::NonBlocking { call } => self.op_nonblocking(call, env, cx),
-            Op::Within { call, ms } => self.op_within(call, *ms, env, cx),
+            Op::PerCall { call, option } => match *option {
+                CallOption::NonBlocking => self.op_nonblocking(call, env, cx),
+                CallOption::Within { ms } => self.op_within(call, ms, env, cx),
+            },
         }
     }
 

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::*;
 use crate::addr::{Family, Port, SockAddr, Var};
-use crate::op::{DEFAULT_BACKLOG, How, Op, SockId, SockOpt};
+use crate::op::{CallOption, DEFAULT_BACKLOG, How, Op, SockId, SockOpt};
 
 /// A scenario under construction: runs each op as it is added.
 pub(crate) struct T {
@@ -818,9 +818,7 @@ fn a_nonblocking_call_leaves_the_socket_blocking() {
         sock: s(1),
         peer: None,
     };
-    let once = Op::NonBlocking {
-        call: Box::new(accept.clone()),
-    };
+    let once = Op::per_call(accept.clone(), CallOption::NonBlocking);
     assert_eq!(t.op(once), Outcome::Err(Errno::EAGAIN));
     assert_eq!(
         t.op(accept),
