@@ -44,8 +44,8 @@ use tcpconform_model::{
 };
 
 use super::{
-    ExecConfig, FORK_GATE, addrs_of, err_outcome, first_ready, io_buffer, on_wire, resolve,
-    set_timeouts,
+    BlockBound, ExecConfig, FORK_GATE, addrs_of, err_outcome, first_ready, io_buffer, on_wire,
+    resolve, set_timeouts, with_block_bound,
 };
 use crate::error::HarnessError;
 use crate::observer::{
@@ -90,6 +90,17 @@ pub struct Executor {
     /// The cookies of the sockets that calls since the observer last walked the bind hash
     /// may have bound or unbound ([`Owners::touched_since_walk`]).
     touched: std::cell::RefCell<Vec<Touch>>,
+}
+
+impl BlockBound for Executor {
+    fn block_bound_mut(&mut self) -> &mut Duration {
+        &mut self.config.block_bound
+    }
+
+    fn open_blocking(&self, sock: SockId) -> Option<&Socket> {
+        let slot = self.slots.get(&sock).filter(|slot| !slot.nonblocking)?;
+        slot.sock.as_ref()
+    }
 }
 
 impl Owners for Executor {
@@ -348,7 +359,7 @@ impl Executor {
                     }
                     (CallOption::NonBlocking, None) => dispatch(self)?,
                     (CallOption::Within { ms }, sock) => {
-                        self.with_block_bound(sock, Duration::from_millis(ms), dispatch)?
+                        with_block_bound(self, sock, Duration::from_millis(ms), dispatch)?
                     }
                 }
             }
@@ -721,30 +732,6 @@ impl Executor {
             Some(l) => self.accept(l, sock),
             None => self.with_fd_nonblocking(first, false, |ex| ex.accept(first, sock)),
         }
-    }
-
-    /// Runs `f` with the blocking bound (and the SO_RCVTIMEO/SO_SNDTIMEO of `sock`, when it
-    /// is blocking) set to `within` instead of the usual one: a call waited for that long.
-    fn with_block_bound<R>(
-        &mut self,
-        sock: Option<SockId>,
-        within: Duration,
-        f: impl FnOnce(&mut Self) -> Result<R, HarnessError>,
-    ) -> Result<R, HarnessError> {
-        let usual = self.config.block_bound;
-        let sock = sock.filter(|s| self.slots.get(s).is_some_and(|slot| !slot.nonblocking));
-        let set = |ex: &Self, bound: Duration| -> Result<(), HarnessError> {
-            if let Some(s) = sock.and_then(|s| ex.open(s)) {
-                set_timeouts(s, bound)?;
-            }
-            Ok(())
-        };
-        set(self, within)?;
-        self.config.block_bound = within;
-        let result = f(self);
-        self.config.block_bound = usual;
-        set(self, usual)?;
-        result
     }
 
     /// Runs `f` with `sock`'s descriptor in O_NONBLOCK mode, then restores the socket's own

@@ -49,6 +49,38 @@ impl Default for ExecConfig {
     }
 }
 
+/// What a call's `within=` changes for that call, in either executor ([`with_block_bound`]).
+pub(crate) trait BlockBound {
+    /// How long a blocking call may wait before it is reported as [`Outcome::Blocks`].
+    fn block_bound_mut(&mut self) -> &mut Duration;
+    /// The socket's descriptor, while it is open and blocking.
+    fn open_blocking(&self, sock: tcpconform_model::SockId) -> Option<&Socket>;
+}
+
+/// Runs `f` with the blocking bound, and the `SO_RCVTIMEO`/`SO_SNDTIMEO` of `sock` when it is
+/// blocking, set to `within` instead of the usual: a call waited for that long
+/// (`connect(…, within=4s)`). Both are the usual again after it.
+pub(crate) fn with_block_bound<E: BlockBound, R>(
+    ex: &mut E,
+    sock: Option<tcpconform_model::SockId>,
+    within: Duration,
+    f: impl FnOnce(&mut E) -> Result<R, HarnessError>,
+) -> Result<R, HarnessError> {
+    let usual = *ex.block_bound_mut();
+    let sock = sock.filter(|s| ex.open_blocking(*s).is_some());
+    let set = |ex: &mut E, bound: Duration| -> Result<(), HarnessError> {
+        *ex.block_bound_mut() = bound;
+        match sock.and_then(|s| ex.open_blocking(s)) {
+            Some(s) => set_timeouts(s, bound),
+            None => Ok(()),
+        }
+    };
+    set(ex, within)?;
+    let result = f(ex);
+    set(ex, usual)?;
+    result
+}
+
 /// Bounds a blocking socket's calls by `bound`: its `SO_RCVTIMEO` and `SO_SNDTIMEO`.
 pub(crate) fn set_timeouts(s: &Socket, bound: Duration) -> Result<(), HarnessError> {
     s.set_read_timeout(Some(bound))

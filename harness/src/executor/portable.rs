@@ -41,7 +41,8 @@ use tcpconform_model::{
 };
 
 use super::{
-    ExecConfig, FORK_GATE, addrs_of, err_outcome, first_ready, io_buffer, resolve, set_timeouts,
+    BlockBound, ExecConfig, FORK_GATE, addrs_of, err_outcome, first_ready, io_buffer, resolve,
+    set_timeouts, with_block_bound,
 };
 use crate::error::HarnessError;
 use crate::{errno, sys};
@@ -138,6 +139,16 @@ fn int_option(opt: SockOpt) -> Option<(libc::c_int, libc::c_int, libc::c_int)> {
 const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 #[cfg(target_os = "macos")]
 const SEND_FLAGS: libc::c_int = 0;
+
+impl BlockBound for Executor {
+    fn block_bound_mut(&mut self) -> &mut Duration {
+        &mut self.config.block_bound
+    }
+
+    fn open_blocking(&self, sock: SockId) -> Option<&Socket> {
+        self.open(sock).filter(|_| self.blocking(sock))
+    }
+}
 
 impl Executor {
     /// An executor with no sockets yet.
@@ -347,31 +358,6 @@ impl Executor {
         result
     }
 
-    /// A blocking call waited for up to `within` instead of the usual bound: the bound and
-    /// the socket's SO_RCVTIMEO/SO_SNDTIMEO are that long for this call only.
-    fn within_call(
-        &mut self,
-        call: &Op,
-        within: Duration,
-        env: &Env,
-        stack: &dyn Stack,
-    ) -> Result<Observed, HarnessError> {
-        let usual = self.config.block_bound;
-        let sock = call.sock().filter(|s| self.blocking(*s));
-        let set = |ex: &Self, bound: Duration| -> Result<(), HarnessError> {
-            if let Some(s) = sock.and_then(|s| ex.open(s)) {
-                set_timeouts(s, bound)?;
-            }
-            Ok(())
-        };
-        set(self, within)?;
-        self.config.block_bound = within;
-        let result = self.apply(call, env, stack);
-        self.config.block_bound = usual;
-        set(self, usual)?;
-        result
-    }
-
     fn unsupported(op: &Op, reason: &str) -> HarnessError {
         HarnessError::Unsupported {
             what: format!("`{op}` on {}", std::env::consts::OS),
@@ -449,7 +435,8 @@ impl Executor {
             Op::PerCall { call, option } => match *option {
                 CallOption::NonBlocking => self.nonblocking_call(call, env, stack)?,
                 CallOption::Within { ms } => {
-                    self.within_call(call, Duration::from_millis(ms), env, stack)?
+                    let within = Duration::from_millis(ms);
+                    with_block_bound(self, call.sock(), within, |ex| ex.apply(call, env, stack))?
                 }
             },
             Op::Close { sock } => {
