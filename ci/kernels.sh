@@ -894,7 +894,7 @@ cmd_matrix() {
             ${extra[@]+"${extra[@]}"} || rc=1
         for n in "${RUN_NAMES[@]}"; do summarize_kernel "$OUT/$n"; done
         {
-            echo "## Campaign: tcpconform run --cases $cases --seed $seed"
+            echo "## Campaign: tcpconform run --cases $cases --seed $seed${extra[*]:+ ${extra[*]}}"
             echo
             matrix_table
             for n in "${RUN_NAMES[@]}"; do
