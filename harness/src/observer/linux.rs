@@ -431,22 +431,32 @@ impl Observer {
                 candidates: closed.with_port,
             }
         });
+        self.keep_bound_rows(owners, key, states, &mut rows)?;
+        rows.extend(self.bound_rows.iter().cloned());
+        Ok(rows)
+    }
+
+    /// Keeps the bound, inactive rows current for a reading whose key (see `WalkKey`) is
+    /// `key`: unchanged when nothing a row depends on changed, read through the descriptors of
+    /// the candidates that changed when that is exact, else walked (listeners in `states`
+    /// left out of the dump are added to `rows` by the walk). Readings that did not walk are
+    /// held against a walk on the first uses of each deduction, and always under
+    /// `--check-readings`.
+    fn keep_bound_rows(
+        &mut self,
+        owners: &dyn Owners,
+        key: Option<WalkKey>,
+        states: u32,
+        rows: &mut Vec<DiagRow>,
+    ) -> Result<(), HarnessError> {
         let touches = owners.touched_since_walk();
-        // A call that left a candidate's row as it was (when no timer runs on it) did not
-        // touch it; the row is taken from the last reading, a deduction held against a walk
-        // on its first uses.
-        let mut rows_kept = Vec::new();
-        let touched: Option<Vec<u64>> = touches.as_ref().map(|touches| {
-            let keeps_row = |t: &Touch| {
-                let then = self.bound_rows.iter().find(|r| r.cookie == t.cookie);
-                t.by.keeps_row() && then.is_none_or(|r| r.timer == 0)
-            };
-            let (kept, touched): (Vec<&Touch>, Vec<&Touch>) =
-                touches.iter().partition(|t| keeps_row(t));
-            rows_kept.extend(kept.iter().map(|t| Deduction::Row(t.by)));
-            touched.iter().map(|t| t.cookie).collect()
-        });
-        let mut walked_now = false;
+        let (touched, mut deduced) = match &touches {
+            Some(touches) => {
+                let (touched, kept) = self.rows_touched(touches);
+                (Some(touched), kept)
+            }
+            None => (None, Vec::new()),
+        };
         let current = match (&key, &self.walked, &touched) {
             (Some(now), Some(then), Some(touched)) => now.follows(then, touched),
             _ => false,
@@ -458,16 +468,13 @@ impl Observer {
                 now.candidates.contains_key(&r.cookie) || owners.owner_of(r.cookie).is_none()
             });
             self.walked = Some(now);
-            if !bound_rows::verified(&rows_kept) {
-                self.check_against_a_walk()?;
-            }
         } else {
             let then = self.walked.take();
             let read = match (&key, &then, &touched) {
                 (Some(now), Some(then), Some(touched)) => {
                     let touches = touches.as_deref().unwrap_or_default();
                     stopwatch::time("observe: bound rows read through descriptors", || {
-                        self.read_through_descriptors(now, then, touched, touches, &rows, owners)
+                        self.read_through_descriptors(now, then, touched, touches, rows, owners)
                     })?
                 }
                 _ => Err(WalkReason::NoEarlierWalk),
@@ -483,23 +490,32 @@ impl Observer {
                     self.walked = Some(now);
                     self.reads += 1;
                     owners.walked();
-                    rows_kept.extend(through.deduced);
-                    if !bound_rows::verified(&rows_kept) {
-                        self.check_against_a_walk()?;
-                    }
+                    deduced.extend(through.deduced);
                 }
-                (Err(reason), key) => {
-                    walked_now = true;
-                    self.walk(owners, states, key, reason, &mut rows)?
-                }
+                (Err(reason), key) => return self.walk(owners, states, key, reason, rows),
                 (Ok(_), None) => unreachable!("a reading through descriptors has a key"),
             }
         }
-        if self.walked.is_some() && !walked_now && bound_rows::checked_against_walks() {
+        let checked = bound_rows::checked_against_walks();
+        if self.walked.is_some() && (checked || !bound_rows::verified(&deduced)) {
             self.check_against_a_walk()?;
         }
-        rows.extend(self.bound_rows.iter().cloned());
-        Ok(rows)
+        Ok(())
+    }
+
+    /// The cookies of the candidates that calls since the last reading touched in a way that
+    /// may have changed their rows, and the deductions that spared the others: a call that
+    /// left a candidate's whole row as it was (when no timer runs on it,
+    /// [`TouchedBy::keeps_row`]) did not touch it, and its row is the last reading's.
+    fn rows_touched(&self, touches: &[Touch]) -> (Vec<u64>, Vec<Deduction>) {
+        let keeps_row = |t: &Touch| {
+            let then = self.bound_rows.iter().find(|r| r.cookie == t.cookie);
+            t.by.keeps_row() && then.is_none_or(|r| r.timer == 0)
+        };
+        let (kept, touched): (Vec<&Touch>, Vec<&Touch>) =
+            touches.iter().partition(|t| keeps_row(t));
+        let deduced = kept.iter().map(|t| Deduction::Row(t.by)).collect();
+        (touched.iter().map(|t| t.cookie).collect(), deduced)
     }
 
     /// Walks the bind hash and fails when it shows other bound, inactive rows than those the
@@ -590,30 +606,13 @@ impl Observer {
             !to_read.contains(&r.cookie)
                 && (now.candidates.contains_key(&r.cookie) || owners.owner_of(r.cookie).is_none())
         };
-        // Whether each is in the bind hash, as far as the calls that named it tell, from what
-        // the reading `then` showed of it (nothing, if it was no candidate then).
         let mut deduced = Vec::new();
-        let mut known = |row: &DiagRow| {
-            let before = then
-                .candidates
-                .contains_key(&row.cookie)
-                .then(|| self.bound_rows.iter().any(|r| r.cookie == row.cookie));
-            let by: Vec<TouchedBy> = touches
-                .iter()
-                .filter(|t| t.cookie == row.cookie)
-                .map(|t| t.by)
-                .collect();
-            let bound = by.iter().fold(before, |bound, by| by.bound_after(bound));
-            if bound.is_some() {
-                let by = by.into_iter().filter(|by| *by != TouchedBy::Other);
-                deduced.extend(by.map(Deduction::Membership));
-            }
-            bound
-        };
         let mut fresh = Vec::new();
         let mut unknown = Vec::new();
         for (row, name) in read.iter().cloned() {
-            let bound = match known(&row) {
+            let (known, by) = self.bound_by_calls(row.cookie, then, touches);
+            deduced.extend(by);
+            let bound = match known {
                 Some(bound) => bound,
                 None if name.is_ipv6() && bound_rows::self_bind_answers() => {
                     let (_, fd) = owners.descriptor(row.cookie).expect("read through it");
@@ -662,6 +661,34 @@ impl Observer {
             found: fresh,
             deduced,
         }))
+    }
+
+    /// Whether the candidate `cookie` is in the bind hash as far as the calls that named it
+    /// since the reading `then` tell ([`TouchedBy::bound_after`]), from what that reading
+    /// showed of it (nothing, if it was no candidate then); with the deductions that told it.
+    fn bound_by_calls(
+        &self,
+        cookie: u64,
+        then: &WalkKey,
+        touches: &[Touch],
+    ) -> (Option<bool>, Vec<Deduction>) {
+        let before = (then.candidates.contains_key(&cookie))
+            .then(|| self.bound_rows.iter().any(|r| r.cookie == cookie));
+        let by: Vec<TouchedBy> = touches
+            .iter()
+            .filter(|t| t.cookie == cookie)
+            .map(|t| t.by)
+            .collect();
+        let bound = by.iter().fold(before, |bound, by| by.bound_after(bound));
+        let deduced = match bound {
+            Some(_) => by
+                .into_iter()
+                .filter(|by| *by != TouchedBy::Other)
+                .map(Deduction::Membership)
+                .collect(),
+            None => Vec::new(),
+        };
+        (bound, deduced)
     }
 
     /// The row of the case's socket `cookie` as read through its descriptor in place of a walk
