@@ -45,7 +45,7 @@ use tcpconform_model::{
 
 use super::{
     BlockBound, ExecConfig, FORK_GATE, addrs_of, err_outcome, first_ready, io_buffer, on_wire,
-    resolve, set_timeouts, with_block_bound,
+    resolve, set_option, set_timeouts, with_block_bound,
 };
 use crate::error::HarnessError;
 use crate::observer::{
@@ -448,17 +448,7 @@ impl Executor {
                 let Some(s) = self.open(*sock) else {
                     return Ok(Observed::outcome(Outcome::Err(Errno::EBADF)));
                 };
-                let res = match int_option(*opt) {
-                    Some((level, name, value)) => {
-                        sys::setsockopt_int(s.as_fd(), level, name, value)
-                    }
-                    None => match *opt {
-                        SockOpt::Linger(Some(t)) => {
-                            sys::setsockopt_linger(s.as_fd(), 1, t as libc::c_int)
-                        }
-                        _ => sys::setsockopt_linger(s.as_fd(), 0, 0),
-                    },
-                };
+                let res = set_option(s, *opt, int_option);
                 if res.is_ok()
                     && let SockOpt::Linger(l) = *opt
                     && let Some(slot) = self.slots.get_mut(sock)

@@ -81,6 +81,25 @@ pub(crate) fn with_block_bound<E: BlockBound, R>(
     result
 }
 
+/// Sets `opt` on `s`: an integer option as this OS's `int_option` names it (level, name,
+/// value), or `SO_LINGER` (`None` there); the errno when the kernel refuses.
+pub(crate) fn set_option(
+    s: &Socket,
+    opt: tcpconform_model::SockOpt,
+    int_option: fn(tcpconform_model::SockOpt) -> Option<(libc::c_int, libc::c_int, libc::c_int)>,
+) -> Result<(), i32> {
+    use std::os::fd::AsFd;
+    match (int_option(opt), opt) {
+        (Some((level, name, value)), _) => {
+            crate::sys::setsockopt_int(s.as_fd(), level, name, value)
+        }
+        (None, tcpconform_model::SockOpt::Linger(Some(t))) => {
+            crate::sys::setsockopt_linger(s.as_fd(), 1, t as libc::c_int)
+        }
+        (None, _) => crate::sys::setsockopt_linger(s.as_fd(), 0, 0),
+    }
+}
+
 /// Bounds a blocking socket's calls by `bound`: its `SO_RCVTIMEO` and `SO_SNDTIMEO`.
 pub(crate) fn set_timeouts(s: &Socket, bound: Duration) -> Result<(), HarnessError> {
     s.set_read_timeout(Some(bound))
