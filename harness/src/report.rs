@@ -281,6 +281,20 @@ pub fn format_prediction(run: &Run, config: &CaseConfig, env: &Env) -> String {
     out
 }
 
+/// A case as a scenario: the header of its configuration (its release, the variants that are
+/// not that release's mainline ones, the hosts, the sysctls) and its calls, without
+/// expectations.
+pub fn case_scenario(config: &CaseConfig, ops: &[Op]) -> Scenario {
+    Scenario {
+        profile: Some(config.profile.release()),
+        variants: config.profile.non_mainline(),
+        hosts: if config.two_hosts { 2 } else { 1 },
+        sysctls: config.sysctls.clone(),
+        steps: ops.iter().cloned().map(Step::new).collect(),
+        ..Scenario::default()
+    }
+}
+
 /// The scenario file of a counterexample: the header of its configuration, every call with
 /// the kernel's result as the expectation, the kernel's table after the divergent call, and a
 /// comment saying what the model allowed and which rule decided.
@@ -300,11 +314,7 @@ pub fn counterexample_scenario(cx: &Counterexample) -> Scenario {
             (Some(d), None) => format!("divergence found by tcpconform run: {}", d.rule.id()),
             (None, _) => "tcpconform counterexample".to_owned(),
         }),
-        profile: Some(cx.config.profile.release()),
-        variants: cx.config.profile.non_mainline(),
-        hosts: if cx.config.two_hosts { 2 } else { 1 },
-        sysctls: cx.config.sysctls.clone(),
-        ..Scenario::default()
+        ..case_scenario(&cx.config, &[])
     };
     for s in &cx.run.steps {
         let mut step = Step::new(s.op.clone()).expect([s.observed.outcome]);
@@ -364,11 +374,8 @@ pub fn model_results_scenario(cx: &Counterexample) -> Scenario {
             ),
             None => "Linux's results (the model's)".to_owned(),
         }),
-        profile: Some(cx.config.profile.release()),
         variants: pinned_variants(cx),
-        hosts: if cx.config.two_hosts { 2 } else { 1 },
-        sysctls: cx.config.sysctls.clone(),
-        ..Scenario::default()
+        ..case_scenario(&cx.config, &[])
     };
     for s in &cx.run.steps {
         let mut outcomes: Vec<_> = Vec::new();

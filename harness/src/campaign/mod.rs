@@ -347,20 +347,12 @@ fn run_here(options: &CampaignOptions, progress: &(dyn Fn(u64) + Sync)) -> Campa
         let run = match run_case_on(&options.backend, &state.config, &ops) {
             Ok(run) => run,
             Err(e) => {
-                // The case in scenario syntax, so that it can be looked at and replayed.
-                let hosts = if state.config.two_hosts {
-                    "\n    @hosts 2"
-                } else {
-                    ""
-                };
-                let sysctls: String = (state.config.sysctls.iter())
-                    .map(|(host, s)| match host {
-                        tcpconform_model::Host::A => format!("\n    @sysctl {s}"),
-                        tcpconform_model::Host::B => format!("\n    @sysctl b {s}"),
-                    })
+                // The case as a scenario file, so that it can be looked at and replayed.
+                let case = report::case_scenario(&state.config, &ops).to_text();
+                let case: String = (case.lines())
+                    .map(|l| format!("\n    {l}").trim_end().to_owned())
                     .collect();
-                let calls: String = ops.iter().map(|op| format!("\n    {op}")).collect();
-                let e = format!("{e}\n  the case:{hosts}{sysctls}{calls}");
+                let e = format!("{e}\n  the case:{case}");
                 *tally.harness_error.lock().expect("lock") = Some(e.clone());
                 return Err(TestCaseError::fail(format!("harness: {e}")));
             }
